@@ -96,6 +96,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name: str = "lenet_300_100"  # a name in tflottery.models.MODELS
+    architecture: Optional[str] = None  # digest of a user-supplied model's JSON (set by find_ticket)
 
     def validate(self) -> None:
         if not self.name:
