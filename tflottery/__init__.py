@@ -16,8 +16,8 @@ _PUBLIC = {
     "load_ticket": "tflottery.tickets",
     "export_ticket": "tflottery.tickets",
     "apply_ticket": "tflottery.tickets",
-    "transfer": "tflottery.transfer",
-    "convert": "tflottery.convert",
+    "transfer": "tflottery.retrain",
+    "convert": "tflottery.tflite",
     "RunConfig": "tflottery.config",
 }
 __all__ = sorted(_PUBLIC)
