@@ -72,7 +72,7 @@ class DataConfig:
     fraction: float = 1.0  # keep this fraction of the training set ...
     fraction_part: int = 0  # ... namely the part-th disjoint slice (S1=0, S2=1 for halves)
     validation: int = 5000  # examples held out of the training set for early stopping
-    source: str = "auto"  # auto | tfds | idx | sample
+    source: str = "auto"  # auto | tfds | idx | sample | synthetic (generated, for tests)
     data_dir: Optional[str] = _unhashed()
     manual_dir: Optional[str] = _unhashed()
 
@@ -89,8 +89,8 @@ class DataConfig:
             )
         if self.validation < 0:
             raise ConfigError("data.validation must be >= 0 examples.")
-        if self.source not in ("auto", "tfds", "idx", "sample"):
-            raise ConfigError(f"data.source={self.source!r} is unknown: use auto, tfds, idx or sample.")
+        if self.source not in ("auto", "tfds", "idx", "sample", "synthetic"):
+            raise ConfigError(f"data.source={self.source!r} is unknown: use auto, tfds, idx, sample or synthetic.")
 
 
 @dataclass

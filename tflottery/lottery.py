@@ -24,7 +24,7 @@ from tflottery.keras_compat import keras, require_tf_keras
 from tflottery.pruning import masks as mask_lib
 from tflottery.pruning import wrap as wrap_lib
 from tflottery.runs import MAIN, LevelRecord, RunDir, read_npz, write_csv, write_json, write_npz
-from tflottery.training import compile_model, reset_optimizer, train_level
+from tflottery.training import compile_model, progress_line, reset_optimizer, train_level
 
 log = logging.getLogger("tflottery")
 
@@ -199,7 +199,4 @@ class _LevelRunner:
         done = sum(self.run.is_done(lv, b) for lv in range(self.plan.levels + 1)
                    for b in [MAIN] + (self.branches if lv else []))
         eta = np.mean(self.times) * (self.jobs_total - done)
-        print(f"[tflottery] level {m['level']:>2}/{self.plan.levels} {m['branch']:<12} "
-              f"{100 * m['remaining']:6.2f}% weights remaining  test acc {100 * m['final_test_accuracy']:6.2f}% "
-              f"(early stop {100 * m['early_stop_test_accuracy']:6.2f}% @ {m['early_stop_step']}it)  "
-              f"{m['wall_time_s']:6.1f}s  ETA {eta / 60:5.1f} min", flush=True)
+        print(progress_line(m, self.plan.levels, eta), flush=True)

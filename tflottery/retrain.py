@@ -23,7 +23,7 @@ from tflottery.pruning import masks as mask_lib
 from tflottery.pruning import wrap as wrap_lib
 from tflottery.runs import MAIN, LevelRecord, RunDir, write_csv, write_json
 from tflottery.tickets import TicketError, read_ticket, ticket_config
-from tflottery.training import compile_model, reset_optimizer, train_level
+from tflottery.training import compile_model, progress_line, reset_optimizer, train_level
 
 
 def _replace_output(model: keras.Model, num_classes: int, seed: int) -> keras.Model:
@@ -95,6 +95,8 @@ def transfer(ticket: "str | Path", data: "DataConfig | dict", training: "Trainin
                    "layers_remaining": {k: v for k, v in remaining.items() if k != "total"}, "steps": steps,
                    "data_source": dataset.info["source"], "history": result.history, **result.summary()}
         run.save_level(meta["level"], branch, LevelRecord(masks, started, wrap_lib.get_weights(wrapped), metrics))
+        if train_cfg.verbose:
+            print(progress_line(dict(metrics, branch=f"transfer/{branch}")), flush=True)
     write_csv(run.path / "results.csv", run.summary())
     return run
 

@@ -76,7 +76,7 @@ def export_ticket(run: "str | Path | RunDir", level: Optional[int] = None, out: 
     data_info = read_json(run.path / "data.json")
     out = Path(out) if out else DEFAULT_DIR / f"{run.path.name}-level_{level}" + ("" if branch == MAIN else f"-{branch}")
     with atomic_directory(out) as tmp:
-        plain.save(tmp / "saved_model", save_format="tf", include_optimizer=False)
+        _save_quietly(plain, tmp / "saved_model")
         write_npz(tmp / "masks.npz", record.masks)
         write_npz(tmp / "rewind.npz", {k: v * record.masks[k] if k in record.masks else v
                                        for k, v in record.start.items()})
@@ -92,6 +92,18 @@ def export_ticket(run: "str | Path | RunDir", level: Optional[int] = None, out: 
             "metrics": {k: v for k, v in record.metrics.items() if k != "history"},
             "run": run.path.name, "versions": _versions(), "files": files})
     return out
+
+
+def _save_quietly(model: keras.Model, path: Path) -> None:
+    """SavedModel export; tf_keras warns about compile metrics of an uncompiled model, which is noise here."""
+    import tensorflow as tf
+
+    logger, level = tf.get_logger(), tf.get_logger().level
+    logger.setLevel("ERROR")
+    try:
+        model.save(path, save_format="tf", include_optimizer=False)
+    finally:
+        logger.setLevel(level)
 
 
 def read_ticket(path: "str | Path") -> tuple[dict, dict, dict]:

@@ -139,3 +139,12 @@ def evaluate_arrays(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict:
 
     out = model.evaluate(eval_pipeline(x, y), verbose=0, return_dict=True)
     return {"loss": float(out["loss"]), "accuracy": float(out["accuracy"])}
+
+
+def progress_line(m: dict, levels: "int | None" = None, eta_s: "float | None" = None) -> str:
+    """One line per trained level: level, weights remaining, accuracy, time, ETA."""
+    level = f"{m['level']:>2}" + (f"/{levels}" if levels is not None else "")
+    eta = f"  ETA {eta_s / 60:5.1f} min" if eta_s is not None else ""
+    return (f"[tflottery] level {level} {m['branch']:<12} {100 * m['remaining']:6.2f}% weights remaining  "
+            f"test acc {100 * m['final_test_accuracy']:6.2f}% (early stop {100 * m['early_stop_test_accuracy']:6.2f}% "
+            f"@ {m['early_stop_step']}it)  {m['wall_time_s']:6.1f}s{eta}")

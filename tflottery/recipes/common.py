@@ -1,0 +1,159 @@
+"""The machinery behind every recipe: read `recipes/<name>.toml`, apply `--paper` and flags, run, report.
+
+Two kinds of recipe:
+* `imp`: iterative magnitude pruning with its baselines, over replicates (the paper's figures);
+* `transfer`: find a ticket on a *source* side, retrain each level's ticket on the *target*
+  side (other data, labels or optimizer), and compare with the ticket found on the target
+  and with random reinitialisation there (Morcos et al. 2019).
+
+IMP runs live in their own hash-named run directories, so a recipe run twice, or two recipes
+sharing a side (task3's two directions), reuse every finished level instead of retraining.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from tflottery.config import ConfigError, DataConfig, ModelConfig, PruningConfig, RunConfig, TrainingConfig
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "pruning": PruningConfig, "training": TrainingConfig}
+RECIPE_KEYS = {"replicates", "runs_dir", "tickets_dir", "description", "kind", "title", "pairs", "sides"}
+RECIPES = ["task1", "task2", "task3", "fc1_mnist", "lenet5_mnist", "lenet_mnist", "conv_cifar10"]
+
+
+# --------------------------------------------------------------------------- configuration
+def recipe_path(name: str) -> Path:
+    candidates = [Path(os.environ["TFLOTTERY_RECIPES"])] if "TFLOTTERY_RECIPES" in os.environ else []
+    candidates += [Path(__file__).resolve().parents[2] / "recipes", Path(sys.prefix) / "share" / "tflottery" / "recipes"]
+    for folder in candidates:
+        if (folder / f"{name}.toml").exists():
+            return folder / f"{name}.toml"
+    raise ConfigError(f"No recipe {name!r}: looked for {name}.toml in {', '.join(map(str, candidates))}. "
+                      f"Recipes: {', '.join(RECIPES)}.")
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def load_recipe(name: str, paper: bool = False, overrides: "dict | None" = None) -> dict:
+    """The recipe's settings: its TOML, then its [paper] table if `paper`, then `overrides`.
+
+    An override key is a field name (`levels`, `lr`, `dataset`, `model`, ...) when that name is
+    unique across the run's sections, or a dotted path (`target.data.labels`, `training.steps`).
+    """
+    with open(recipe_path(name), "rb") as f:
+        cfg = tomllib.load(f)
+    paper_values = cfg.pop("paper", {})
+    if paper:
+        _merge(cfg, paper_values)
+    cfg.setdefault("replicates", 1)
+    cfg.setdefault("runs_dir", "runs")
+    cfg.setdefault("tickets_dir", "saved_tickets")
+    for key, value in (overrides or {}).items():
+        _override(cfg, key, value)
+    for side in [None, *cfg.get("sides", {})]:
+        run_config(cfg, side).validate()
+    return cfg
+
+
+def _override(cfg: dict, key: str, value: Any) -> None:
+    if key in RECIPE_KEYS:
+        cfg[key] = value
+        return
+    if "." in key:
+        path = key.split(".")
+        if path[0] in SECTIONS:
+            path = ["run", *path]
+        node = cfg
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+        return
+    if key == "model":
+        cfg.setdefault("run", {}).setdefault("model", {})["name"] = value
+        return
+    if key == "seed":
+        cfg.setdefault("run", {})[key] = value
+        return
+    owners = [s for s, cls in SECTIONS.items() if key in cls.__dataclass_fields__]
+    if len(owners) != 1:
+        known = sorted({f for cls in SECTIONS.values() for f in cls.__dataclass_fields__} | RECIPE_KEYS | {"model", "seed"})
+        raise ConfigError(f"Unknown flag --{key}; use one of {', '.join(known)}, or a dotted path like "
+                          "--training.steps=2ep or --target.data.labels='[5,6]'.")
+    cfg.setdefault("run", {}).setdefault(owners[0], {})[key] = value
+
+
+def run_config(cfg: dict, side: "str | None" = None, replicate: int = 0) -> RunConfig:
+    merged = _merge(copy.deepcopy(cfg.get("run", {})), cfg.get(side, {}) if side else {})
+    merged.update(replicate=replicate, runs_dir=cfg["runs_dir"])
+    return RunConfig.from_dict(merged)
+
+
+def recipe_dir(name: str, cfg: dict) -> Path:
+    digest = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return Path(cfg["runs_dir"]) / f"{name}-{digest}"
+
+
+def device() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"GPU x{len(gpus)} ({gpus[0].name})" if gpus else "CPU"
+
+
+# --------------------------------------------------------------------------- running
+def run_recipe(name: str, paper: bool = False, verbose: bool = True, **overrides) -> dict:
+    """Run recipe `name` and write results.json, results.csv, figures and report.md. Returns results."""
+    cfg = load_recipe(name, paper, overrides)
+    if not verbose:
+        cfg.setdefault("run", {}).setdefault("training", {})["verbose"] = False
+    out = recipe_dir(name, cfg)
+    started = time.perf_counter()
+    from tflottery.recipes import imp_recipe, transfer_recipe
+
+    kind = cfg.get("kind", "imp")
+    results = (imp_recipe.run if kind == "imp" else transfer_recipe.run)(name, cfg, out)
+    results.update(recipe=name, paper=paper, config=cfg, device=device(), wall_time_s=time.perf_counter() - started,
+                   output=str(out))
+    from tflottery.runs import write_json
+
+    write_json(out / "results.json", results)
+    print(f"[tflottery] {name}: results, figures and report.md in {out}/ ({results['wall_time_s'] / 60:.1f} min, "
+          f"{results['device']})", flush=True)
+    return results
+
+
+def main_for(name: str):
+    """The fire entry point of one recipe; every recipe field is a flag."""
+    def main(paper: bool = False, verbose: bool = True, **overrides):
+        return _quiet(run_recipe(name, paper=paper, verbose=verbose, **overrides))
+
+    with open(recipe_path(name), "rb") as f:
+        description = tomllib.load(f).get("description", "")
+    main.__doc__ = (f"{description}\n\nFlags: --paper uses the published settings; any recipe field is a flag "
+                    f"(--levels=3, --lr=0.001, --steps=2ep, --dataset=fashion_mnist, --target.data.labels='[5,6]'); "
+                    f"--verbose=False for a quiet log. Settings: {recipe_path(name)}")
+    return main
+
+
+def _quiet(results: dict) -> str:
+    return results["output"]
+
+
+def cli(name: str) -> None:
+    import fire
+
+    fire.Fire(main_for(name), name=f"python -m tflottery.recipes.{name}")

@@ -1,0 +1,105 @@
+"""Transfer recipes (Morcos et al. 2019): does a ticket found on one side win on the other?
+
+For each (source, target) pair: find tickets on the source side, retrain every level's ticket
+on the target side from its rewind weights, and compare with the ticket IMP finds on the
+target itself and with random reinitialisation of the transferred mask on the target.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tflottery import plots
+from tflottery.lottery import find_ticket
+from tflottery.recipes.common import run_config
+from tflottery.recipes.imp_recipe import histories
+from tflottery.report import markdown_table, write_report
+from tflottery.retrain import transfer
+from tflottery.runs import MAIN, write_csv
+from tflottery.tickets import export_ticket
+
+SERIES = ["source", "transferred", "target_ticket", "transferred_reinit"]
+
+
+def _acc(metrics):
+    return None if metrics is None else metrics["early_stop_test_accuracy"]
+
+
+def run_pair(name: str, cfg: dict, source: str, target: str, replicate: int) -> tuple[list, object]:
+    src_run = find_ticket(run_config(cfg, source, replicate))
+    tgt_cfg = run_config(cfg, target, replicate)
+    tgt_run = find_ticket(tgt_cfg)
+    rows, last = [], None
+    for level in src_run.dir.levels():
+        ticket = export_ticket(src_run.dir, level, Path(cfg["tickets_dir"]) / name / f"{src_run.path.name}-level_{level}")
+        last = transfer(ticket, tgt_cfg.data, tgt_cfg.training, seed=tgt_cfg.seed + 10007 * replicate,
+                        runs_dir=cfg["runs_dir"])
+        src_m = src_run.dir.metrics(level)
+        rows.append({"pair": f"{source}->{target}", "replicate": replicate, "level": level,
+                     "remaining": src_m["remaining"], "source": _acc(src_m),
+                     "transferred": _acc(last.metrics(level)), "transferred_reinit": _acc(last.metrics(level, "reinit")),
+                     "target_ticket": _acc(tgt_run.dir.metrics(level)),
+                     "transferred_final_loss": last.metrics(level)["final_test_loss"],
+                     "ticket": str(ticket), "transfer_run": str(last.path)})
+    return rows, (src_run, tgt_run, last)
+
+
+def _transfer_histories(rows, metric_branch=MAIN):
+    from tflottery.runs import RunDir
+
+    out = {}
+    for r in rows:
+        m = RunDir(r["transfer_run"]).metrics(r["level"], metric_branch)
+        out[f"level {r['level']}: {100 * r['remaining']:.1f}%"] = m["history"]
+    return out
+
+
+def run(name: str, cfg: dict, out: Path) -> dict:
+    sides = cfg.get("sides", {})
+    all_rows, figures, data = [], {}, {}
+    for source, target in cfg["pairs"]:
+        pair_rows = []
+        for rep in range(cfg["replicates"]):
+            rows, (src_run, tgt_run, _) = run_pair(name, cfg, source, target, rep)
+            pair_rows += rows
+        data = tgt_run.data.describe()
+        s, t = sides.get(source, source), sides.get(target, target)
+        labels = {"source": f"found and tested on {s}", "transferred": f"found on {s}, retrained on {t}",
+                  "target_ticket": f"found on {t} (IMP there)", "transferred_reinit": f"random reinit of that mask on {t}"}
+        series = {labels[k]: [{"level": r["level"], "remaining": r["remaining"], "acc": r[k]}
+                              for r in pair_rows if r[k] is not None] for k in SERIES}
+        tag = f"{source}_to_{target}"
+        title = f"{src_run.config.model.name}: ticket {s} → {t}"
+        figures[f"Test accuracy against weights remaining ({s} → {t})"] = plots.by_remaining(
+            series, out / f"accuracy_vs_remaining_{tag}.png", metric="acc", title=title)
+        first = [r for r in pair_rows if r["replicate"] == 0]
+        figures[f"Test accuracy against iterations, transferred tickets ({s} → {t})"] = plots.by_iteration(
+            _transfer_histories(first), out / f"accuracy_vs_iterations_{tag}.png", title=title)
+        figures[f"Test loss against iterations, transferred tickets ({s} → {t})"] = plots.by_iteration(
+            _transfer_histories(first), out / f"loss_vs_iterations_{tag}.png", metric="test_loss",
+            ylabel="test loss", title=title)
+        figures[f"Test accuracy against iterations, ticket found on {s} ({s})"] = plots.by_iteration(
+            histories(src_run.dir), out / f"accuracy_vs_iterations_{source}.png", title=f"{src_run.config.model.name}: IMP on {s}")
+        all_rows += pair_rows
+    write_csv(out / "results.csv", all_rows)
+    table = []
+    for pair in dict.fromkeys(r["pair"] for r in all_rows):
+        for level in sorted({r["level"] for r in all_rows if r["pair"] == pair}):
+            at = [r for r in all_rows if r["pair"] == pair and r["level"] == level]
+            row = {"pair": pair, "level": level, "remaining": 100 * np.mean([r["remaining"] for r in at])}
+            for k in SERIES:
+                vals = [r[k] for r in at if r[k] is not None]
+                row[k] = 100 * np.mean(vals) if vals else None
+            table.append(row)
+    columns = {"pair": ("source → target", "{}"), "level": ("level", "{}"), "remaining": ("weights remaining %", "{:.1f}"),
+               "source": ("on source %", "{:.2f}"), "transferred": ("transferred %", "{:.2f}"),
+               "target_ticket": ("found on target %", "{:.2f}"), "transferred_reinit": ("reinit on target %", "{:.2f}")}
+    c = run_config(cfg, cfg["pairs"][0][0])
+    what = (f"{cfg.get('description', '')}\n\nModel `{c.model.name}`, {c.pruning.strategy} pruning at "
+            f"{c.pruning.dense_rate:.0%} per level (output at half rate), rewind to {c.pruning.rewind}, "
+            f"{c.training.steps} per level, {cfg['replicates']} replicate(s). Accuracies are test accuracy at the "
+            f"early-stopping iteration; sides: " + "; ".join(f"`{k}` = {v}" for k, v in sides.items()) + ".")
+    write_report(out, f"{name}: ticket transfer", what, data, markdown_table(table, columns), figures)
+    return {"rows": all_rows, "table": table, "data": data, "figures": [str(p) for p in figures.values()],
+            "tickets": sorted({r["ticket"] for r in all_rows})}
