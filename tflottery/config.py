@@ -24,6 +24,10 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message names the field and the fix."""
 
 
+class TicketError(ValueError):
+    """A ticket cannot be used as it is; the message names the file and the problem."""
+
+
 def _unhashed(default: Any = None, **kwargs) -> Any:
     return field(default=default, metadata={"hashed": False}, **kwargs)
 
@@ -217,6 +221,50 @@ class RunConfig:
     def run_name(self) -> str:
         labels = "" if not self.data.labels else "-l" + "".join(map(str, self.data.labels))
         return f"{self.model.name}-{self.data.dataset}{labels}-{self.run_hash()}"
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "pruning": PruningConfig, "training": TrainingConfig}
+TOP_LEVEL = {"seed", "replicate", "runs_dir"}
+
+
+def flag_names() -> list[str]:
+    return sorted({f for cls in SECTIONS.values() for f in cls.__dataclass_fields__} | TOP_LEVEL | {"model"})
+
+
+def apply_flag(tree: dict, key: str, value: Any) -> None:
+    """Set one command-line flag in a RunConfig dict.
+
+    `key` is a field name that is unique across sections (`levels`, `lr`, `dataset`), `model`
+    for the model's name, a top-level field (`seed`), or a dotted path (`training.steps`).
+    """
+    if "." in key:
+        section, _, name = key.partition(".")
+        if section not in SECTIONS or name not in SECTIONS[section].__dataclass_fields__:
+            raise ConfigError(f"Unknown flag --{key}; sections are {', '.join(SECTIONS)} with fields "
+                              f"{', '.join(flag_names())}.")
+        tree.setdefault(section, {})[name] = value
+    elif key == "model":
+        tree.setdefault("model", {})["name"] = value
+    elif key in TOP_LEVEL:
+        tree[key] = value
+    else:
+        owners = [s for s, cls in SECTIONS.items() if key in cls.__dataclass_fields__]
+        if len(owners) != 1:
+            raise ConfigError(f"Unknown flag --{key}; use one of {', '.join(flag_names())}, or a dotted "
+                              "path such as --training.steps=2ep.")
+        tree.setdefault(owners[0], {})[key] = value
+
+
+def describe_flags() -> str:
+    """Every flag with its default, for --help."""
+    lines = []
+    for section, cls in SECTIONS.items():
+        lines.append(f"{section}:")
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            lines.append(f"  --{f.name}={default!r}")
+    lines.append("run: --seed=0 --replicate=0 --runs_dir='runs'")
+    return "\n".join(lines)
 
 
 def build(cls, values: dict, section: str):

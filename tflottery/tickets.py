@@ -21,17 +21,13 @@ from typing import Optional
 
 import numpy as np
 
-from tflottery.config import FORMAT_VERSION, RunConfig
+from tflottery.config import FORMAT_VERSION, RunConfig, TicketError
 from tflottery.keras_compat import keras, require_tf_keras
 from tflottery.pruning import masks as mask_lib
 from tflottery.pruning import wrap as wrap_lib
 from tflottery.runs import MAIN, RunDir, atomic_directory, read_json, read_npz, write_json, write_npz
 
 DEFAULT_DIR = Path("saved_tickets")
-
-
-class TicketError(ValueError):
-    """A ticket cannot be used as it is; the message names the file and the problem."""
 
 
 def _sha256(path: Path) -> str:

@@ -21,9 +21,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from tflottery.config import ConfigError, DataConfig, ModelConfig, PruningConfig, RunConfig, TrainingConfig
+from tflottery.config import ConfigError, RunConfig, apply_flag
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "pruning": PruningConfig, "training": TrainingConfig}
 RECIPE_KEYS = {"replicates", "runs_dir", "tickets_dir", "description", "kind", "title", "pairs", "sides"}
 RECIPES = ["task1", "task2", "task3", "fc1_mnist", "lenet5_mnist", "lenet_mnist", "conv_cifar10"]
 
@@ -70,30 +69,14 @@ def load_recipe(name: str, paper: bool = False, overrides: "dict | None" = None)
 
 
 def _override(cfg: dict, key: str, value: Any) -> None:
+    head = key.split(".")[0]
     if key in RECIPE_KEYS:
         cfg[key] = value
-        return
-    if "." in key:
-        path = key.split(".")
-        if path[0] in SECTIONS:
-            path = ["run", *path]
-        node = cfg
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
-        return
-    if key == "model":
-        cfg.setdefault("run", {}).setdefault("model", {})["name"] = value
-        return
-    if key == "seed":
-        cfg.setdefault("run", {})[key] = value
-        return
-    owners = [s for s, cls in SECTIONS.items() if key in cls.__dataclass_fields__]
-    if len(owners) != 1:
-        known = sorted({f for cls in SECTIONS.values() for f in cls.__dataclass_fields__} | RECIPE_KEYS | {"model", "seed"})
-        raise ConfigError(f"Unknown flag --{key}; use one of {', '.join(known)}, or a dotted path like "
-                          "--training.steps=2ep or --target.data.labels='[5,6]'.")
-    cfg.setdefault("run", {}).setdefault(owners[0], {})[key] = value
+    elif "." in key and head in cfg.get("sides", {}):  # e.g. target.data.labels
+        side, section, name = (key.split(".") + [None])[:3]
+        apply_flag(cfg.setdefault(side, {}), f"{section}.{name}" if name else section, value)
+    else:
+        apply_flag(cfg.setdefault("run", {}), key, value)
 
 
 def run_config(cfg: dict, side: "str | None" = None, replicate: int = 0) -> RunConfig:
