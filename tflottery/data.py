@@ -53,7 +53,12 @@ class DataUnavailableError(RuntimeError):
 
 @dataclass
 class Data:
-    """Pipelines plus what is needed to re-create or re-evaluate them."""
+    """Pipelines plus what is needed to re-create or re-evaluate them.
+
+    `train` is seeded with the load seed; training code calls `train_pipeline(seed)` for a
+    fresh pipeline per level, because a tf.data shuffle carries its reshuffle state from one
+    iteration to the next: reusing one pipeline would make the batch order depend on history.
+    """
 
     train: "object"
     validation: Optional["object"]
@@ -64,6 +69,9 @@ class Data:
     class_names: list
     batch_size: int
     info: dict = field(default_factory=dict)
+
+    def train_pipeline(self, seed: int):
+        return _train_pipeline(*self.arrays["train"], self.batch_size, seed)
 
     @property
     def num_train(self) -> int:

@@ -179,7 +179,8 @@ class _LevelRunner:
         reset_optimizer(self.model)
         started = wrap_lib.get_weights(self.model)
         tb = str(self.run.level_dir(level, branch) / "tensorboard") if self.config.training.tensorboard else None
-        result = train_level(self.model, self.data, self.config.training, self.plan.steps, capture_at=capture_at,
+        seed = self.seed * 1000 + 10 * level + [MAIN, "reinit", "random_prune"].index(branch)
+        result = train_level(self.model, self.data, self.config.training, self.plan.steps, seed=seed, capture_at=capture_at,
                              get_weights=wrap_lib.get_weights, log_dir=tb, callbacks=self.callbacks)
         if capture_at:
             write_json(self.run.path / "rewind_point.json", {"step": capture_at})

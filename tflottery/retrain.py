@@ -89,7 +89,7 @@ def transfer(ticket: "str | Path", data: "DataConfig | dict", training: "Trainin
         wrap_lib.set_masks(wrapped, masks)
         reset_optimizer(wrapped)
         started = wrap_lib.get_weights(wrapped)
-        result = train_level(wrapped, dataset, train_cfg, steps)
+        result = train_level(wrapped, dataset, train_cfg, steps, seed=seed * 1000 + list(starts).index(branch))
         remaining = mask_lib.remaining(masks)
         metrics = {"level": meta["level"], "branch": branch, "remaining": remaining["total"],
                    "layers_remaining": {k: v for k, v in remaining.items() if k != "total"}, "steps": steps,

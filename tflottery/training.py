@@ -111,10 +111,13 @@ class _Evaluator(keras.callbacks.Callback):
             self.evaluate(step, logs)
 
 
-def train_level(model: keras.Model, data, config: TrainingConfig, total_steps: int, *,
+def train_level(model: keras.Model, data, config: TrainingConfig, total_steps: int, *, seed: int,
                 capture_at: Optional[int] = None, get_weights: Optional[Callable] = None,
                 log_dir: Optional[str] = None, callbacks: tuple = ()) -> LevelResult:
-    """Train `total_steps` from the model's current weights; evaluate at 0 and every `eval_every` steps."""
+    """Train `total_steps` from the model's current weights; evaluate at 0 and every `eval_every` steps.
+
+    `seed` fixes the order of the batches, so a level trains the same whenever it runs.
+    """
     spe = data.steps_per_epoch
     eval_every = Step.parse(config.eval_every).to_steps(spe) or total_steps
     if total_steps < 1:
@@ -127,7 +130,7 @@ def train_level(model: keras.Model, data, config: TrainingConfig, total_steps: i
     evaluator.set_model(model)
     start = time.perf_counter()
     evaluator.evaluate(0)
-    model.fit(data.train, epochs=total_steps // chunk, steps_per_epoch=chunk, verbose=0,
+    model.fit(data.train_pipeline(seed), epochs=total_steps // chunk, steps_per_epoch=chunk, verbose=0,
               callbacks=[evaluator, *callbacks])
     evaluator.result.wall_time_s = time.perf_counter() - start
     return evaluator.result

@@ -1,0 +1,40 @@
+import os
+
+os.environ["TFLOTTERY_OFFLINE"] = "1"  # never probe the network from tests
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import tflottery  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS first)
+from tflottery.config import DataConfig, RunConfig  # noqa: E402
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run in an empty directory so runs/ and saved_tickets/ land there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def sample_data():
+    """The embedded 5,000-digit MNIST sample, batch 50: tiny and real."""
+    from tflottery.data import load
+
+    return load(DataConfig(dataset="mnist", validation=400), batch_size=50, seed=0)
+
+
+def tiny_config(**pruning) -> RunConfig:
+    """LeNet-300-100 on the MNIST sample, 30 steps per level, evaluated every 15."""
+    config = RunConfig.from_dict({
+        "data": {"dataset": "mnist", "validation": 400},
+        "pruning": {"levels": 2, "branches": [], **pruning},
+        "training": {"steps": "30it", "eval_every": "15it", "batch_size": 50, "verbose": False,
+                     "steps_per_execution": 5},
+    })
+    return config
+
+
+def zeros_outside(weights: dict, masks: dict) -> bool:
+    return all(np.all(weights[k][~m] == 0) for k, m in masks.items())
