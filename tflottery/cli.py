@@ -134,12 +134,20 @@ COMMANDS = {"find": find, "transfer": transfer, "export": export, "convert": con
             "recipes": recipes, "data": data, "models": models, "tune": tune}
 
 
+def fire_args(argv: Optional[list]) -> list:
+    """Commands take **flags, so fire would pass --help to them as a flag: hand it to fire instead."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--" not in args and any(a in ("--help", "-h") for a in args):
+        args = [a for a in args if a not in ("--help", "-h")] + ["--", "--help"]
+    return args
+
+
 def main(argv: Optional[list] = None) -> None:
     from tflottery.config import TicketError
     from tflottery.data import DataUnavailableError
 
     try:
-        fire.Fire(COMMANDS, command=argv, name="tflottery")
+        fire.Fire(COMMANDS, command=fire_args(argv), name="tflottery")
     except (ConfigError, TicketError, DataUnavailableError, FileNotFoundError) as error:
         print(f"tflottery: error: {error}", file=sys.stderr)
         sys.exit(2)

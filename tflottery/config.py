@@ -70,15 +70,15 @@ class Step:
 class DataConfig:
     """Which examples a run sees. See `tflottery.data.load`."""
 
-    dataset: str = "mnist"
+    dataset: str = "mnist"  # mnist, fashion_mnist, kmnist, cifar10, cifar100, svhn_cropped (`tflottery data`)
     labels: Optional[list[int]] = None  # keep only these classes, e.g. [5, 6, 7, 8, 9]
     remap_labels: bool = True  # map the kept labels to 0..k-1
     fraction: float = 1.0  # keep this fraction of the training set ...
     fraction_part: int = 0  # ... namely the part-th disjoint slice (S1=0, S2=1 for halves)
     validation: int = 5000  # examples held out of the training set for early stopping
     source: str = "auto"  # auto | tfds | idx | sample | synthetic (generated, for tests)
-    data_dir: Optional[str] = _unhashed()
-    manual_dir: Optional[str] = _unhashed()
+    data_dir: Optional[str] = _unhashed()  # TFDS data directory
+    manual_dir: Optional[str] = _unhashed()  # IDX files or TFDS manual downloads
 
     def validate(self) -> None:
         if self.labels is not None and len(self.labels) == 0:
@@ -99,7 +99,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "lenet_300_100"  # a name in tflottery.models.MODELS
+    name: str = "lenet_300_100"  # a name in the zoo: `tflottery models`
     architecture: Optional[str] = None  # digest of a user-supplied model's JSON (set by find_ticket)
 
     def validate(self) -> None:
@@ -112,20 +112,20 @@ class TrainingConfig:
     """How one level trains. Lengths are steps: '500it', '2ep', '1ep100it'."""
 
     optimizer: str = "adam"  # adam | sgd
-    lr: float = 1.2e-3
+    lr: float = 1.2e-3  # peak learning rate
     momentum: float = 0.0  # sgd only
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    batch_size: int = 60
+    nesterov: bool = False  # sgd: Nesterov momentum
+    weight_decay: float = 0.0  # decoupled weight decay
+    batch_size: int = 60  # examples per step
     steps: str = "2ep"  # training length of one level
     eval_every: str = "1ep"  # evaluate validation and test sets this often
     warmup: str = "0it"  # linear learning-rate warm-up
     milestones: list[str] = field(default_factory=list)  # lr drops at these steps ...
     gamma: float = 0.1  # ... by this factor
-    steps_per_execution: int = _unhashed(50)
-    jit_compile: bool = _unhashed(True)
-    tensorboard: bool = _unhashed(False)
-    verbose: bool = _unhashed(True)
+    steps_per_execution: int = _unhashed(50)  # steps per compiled call (speed, not science)
+    jit_compile: bool = _unhashed(True)  # XLA-compile the training step
+    tensorboard: bool = _unhashed(False)  # write TensorBoard logs per level
+    verbose: bool = _unhashed(True)  # a progress line per level
 
     def validate(self) -> None:
         if self.optimizer not in ("adam", "sgd"):
@@ -193,9 +193,9 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
-    seed: int = 0
-    replicate: int = 0
-    runs_dir: str = _unhashed("runs")
+    seed: int = 0  # initialisation and batch order
+    replicate: int = 0  # replicate index (seeds differ)
+    runs_dir: str = _unhashed("runs")  # where run directories go
 
     def validate(self) -> "RunConfig":
         for section in (self.data, self.model, self.pruning, self.training):
@@ -256,13 +256,16 @@ def apply_flag(tree: dict, key: str, value: Any) -> None:
 
 
 def describe_flags() -> str:
-    """Every flag with its default, for --help."""
+    """Every flag with its default and the comment beside its field, for --help."""
+    import inspect
+
     lines = []
     for section, cls in SECTIONS.items():
+        comments = dict(re.findall(r"^\s+(\w+): [^#\n]*#\s*(.*)$", inspect.getsource(cls), re.M))
         lines.append(f"{section}:")
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            lines.append(f"  --{f.name}={default!r}")
+            lines.append(f"  --{f.name}={default!r}" + (f"  ({comments[f.name]})" if f.name in comments else ""))
     lines.append("run: --seed=0 --replicate=0 --runs_dir='runs'")
     return "\n".join(lines)
 

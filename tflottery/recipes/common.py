@@ -139,4 +139,12 @@ def _quiet(results: dict) -> str:
 def cli(name: str) -> None:
     import fire
 
-    fire.Fire(main_for(name), name=f"python -m tflottery.recipes.{name}")
+    from tflottery.cli import fire_args
+    from tflottery.config import TicketError
+    from tflottery.data import DataUnavailableError
+
+    try:
+        fire.Fire(main_for(name), command=fire_args(None), name=f"python -m tflottery.recipes.{name}")
+    except (ConfigError, TicketError, DataUnavailableError) as error:
+        print(f"tflottery: error: {error}", file=sys.stderr)
+        sys.exit(2)

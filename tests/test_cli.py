@@ -1,0 +1,46 @@
+import subprocess
+import sys
+
+import pytest
+
+
+def _cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "tflottery.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_help_lists_the_commands():
+    result = _cli("--help")
+    out = result.stdout + result.stderr
+    for command in ("find", "transfer", "export", "convert", "plot", "recipes", "data", "tune"):
+        assert command in out
+
+
+def test_find_help_explains_every_flag():
+    result = _cli("find", "--help")
+    out = result.stdout + result.stderr
+    for flag in ("--dense_rate", "--rewind", "--strategy", "--dry_run", "--steps_per_execution", "--labels"):
+        assert flag in out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["find", "--levls=3"], "Unknown flag --levls"),
+    (["find", "--dry_run", "--rewind=50ep"], "lies beyond the training length"),
+    (["export", "no/such/run"], "is not a run directory"),
+    (["plot"], "plot needs at least one run directory"),
+])
+def test_errors_are_one_line_not_a_traceback(in_tmp, args, message):
+    result = _cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dry_run_prints_the_plan(in_tmp):
+    out = _cli("find", "--dry_run", "--levels=16").stdout
+    assert "51.3%" in out and "3.6%" in out and "2.9%" in out
+
+
+def test_recipes_and_data_listings():
+    assert "task2" in _cli("recipes").stdout
+    data = _cli("data").stdout
+    assert "mnist" in data and "sample" in data

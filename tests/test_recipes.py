@@ -1,0 +1,59 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from tflottery.recipes.common import RECIPES, load_recipe, run_recipe
+
+TINY = {"levels": 1, "steps": "20it", "eval_every": "10it", "steps_per_execution": 5, "validation": 300}
+
+
+def _check_outputs(out: Path, results: dict, expect_figures: int):
+    assert (out / "results.json").exists() and (out / "results.csv").exists() and (out / "report.md").exists()
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == expect_figures
+    assert all(p.stat().st_size > 10_000 and p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    report = (out / "report.md").read_text()
+    assert all(p.name in report for p in pngs) and "| level |" in report.replace("| source → target | level |", "| level |")
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["device"] in ("CPU",) or saved["device"].startswith("GPU")
+    for ticket in results["tickets"]:
+        assert (Path(ticket) / "ticket.json").exists()
+    return saved
+
+
+@pytest.mark.parametrize("name,figures", [("task1", 4), ("task2", 4), ("task3", 8)])
+def test_transfer_recipes_at_tiny_size(in_tmp, name, figures):
+    results = run_recipe(name, verbose=False, **TINY)
+    saved = _check_outputs(Path(results["output"]), results, figures)
+    for row in saved["rows"]:
+        for key in ("source", "transferred", "target_ticket", "transferred_reinit"):
+            assert 0.0 <= row[key] <= 1.0
+        assert row["transferred"] > 0.3  # far above chance on 5 or 10 classes after 20 steps
+    assert len({r["pair"] for r in saved["rows"]}) == (2 if name == "task3" else 1)
+    assert all(Path(t).parent.parent.name == "saved_tickets" for t in results["tickets"])
+
+
+@pytest.mark.parametrize("name,extra", [("fc1_mnist", {}), ("lenet5_mnist", {}), ("lenet_mnist", {"replicates": 2}),
+                                        ("conv_cifar10", {"source": "synthetic", "validation": 100})])
+def test_imp_recipes_at_tiny_size(in_tmp, name, extra):
+    results = run_recipe(name, verbose=False, **{**TINY, **extra})
+    saved = _check_outputs(Path(results["output"]), results, 4)
+    branches = {r["branch"] for r in saved["rows"]}
+    assert "ticket" in branches and "reinit" in branches
+    assert len(saved["rows"]) == len(results["runs"]) * (1 + 1 + len(branches) - 1)
+    assert all(0.0 <= r["early_stop_test_accuracy"] <= 1.0 for r in saved["rows"])
+    assert saved["table"][1]["remaining"] < saved["table"][0]["remaining"] == 100.0
+
+
+def test_paper_settings_and_flags():
+    assert load_recipe("task2", paper=True)["run"]["training"]["steps"] == "50ep"
+    assert load_recipe("task2", paper=True)["run"]["pruning"]["levels"] == 15
+    cfg = load_recipe("task2", overrides={"lr": 0.01, "target.data.labels": [5, 6]})
+    assert cfg["run"]["training"]["lr"] == 0.01 and cfg["target"]["data"]["labels"] == [5, 6]
+    assert load_recipe("lenet_mnist", paper=True)["replicates"] == 5
+    from tflottery.config import ConfigError
+
+    with pytest.raises(ConfigError, match="Unknown flag --epochs"):
+        load_recipe("task1", overrides={"epochs": 3})
+    assert set(RECIPES) == {p.stem for p in (Path(__file__).parents[1] / "recipes").glob("*.toml")}
