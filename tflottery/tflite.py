@@ -28,6 +28,7 @@ import gzip
 import multiprocessing
 import statistics
 import time
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -154,7 +155,9 @@ def _converter_blob(model, mode: str, x_cal, sparse: bool = True) -> bytes:
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.optimizations = optimizations
     try:
-        return converter.convert()
+        with warnings.catch_warnings():  # "Statistics for quantized inputs were expected": float I/O by design
+            warnings.simplefilter("ignore", UserWarning)
+            return converter.convert()
     except Exception as error:  # noqa: BLE001 — the converter raises many types; name the cause
         message = str(error).strip().splitlines()
         raise ConversionError(f"TFLite cannot convert {model.name!r} in mode {mode}: "
