@@ -44,3 +44,10 @@ def test_recipes_and_data_listings():
     assert "task2" in _cli("recipes").stdout
     data = _cli("data").stdout
     assert "mnist" in data and "sample" in data
+
+
+def test_tune_runs_a_small_sweep_and_names_the_best(in_tmp):
+    result = _cli("tune", "--max_trials=2", "--levels=1", "--steps=20it", "--eval_every=10it", "--validation=300",
+                  "--branches=[]", "--verbose=False", timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "best of 2 trials (accuracy_at)" in result.stdout
