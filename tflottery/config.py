@@ -122,6 +122,8 @@ class TrainingConfig:
     warmup: str = "0it"  # linear learning-rate warm-up
     milestones: list[str] = field(default_factory=list)  # lr drops at these steps ...
     gamma: float = 0.1  # ... by this factor
+    precision: Optional[str] = None  # None = float32; mixed_float16 (GPU) or mixed_bfloat16 (CPU/TPU)
+    distribute: str = _unhashed("none")  # none | mirrored (this machine's GPUs) | multi_worker (TF_CONFIG)
     steps_per_execution: int = _unhashed(50)  # steps per compiled call (speed, not science)
     jit_compile: bool = _unhashed(True)  # XLA-compile the training step
     tensorboard: bool = _unhashed(False)  # write TensorBoard logs per level
@@ -138,6 +140,10 @@ class TrainingConfig:
             Step.parse(getattr(self, name), f"training.{name}")
         for m in self.milestones:
             Step.parse(m, "training.milestones")
+        if self.precision not in (None, "float32", "mixed_float16", "mixed_bfloat16"):
+            raise ConfigError(f"training.precision={self.precision!r}: use mixed_float16 or mixed_bfloat16 (or leave unset).")
+        if self.distribute not in ("none", "mirrored", "multi_worker"):
+            raise ConfigError(f"training.distribute={self.distribute!r}: use none, mirrored or multi_worker.")
         if self.steps_per_execution < 1:
             raise ConfigError("training.steps_per_execution must be >= 1.")
 

@@ -23,8 +23,9 @@ from tflottery.config import ConfigError, RunConfig, Step, levels_for_target
 from tflottery.keras_compat import keras, require_tf_keras
 from tflottery.pruning import masks as mask_lib
 from tflottery.pruning import wrap as wrap_lib
-from tflottery.runs import MAIN, LevelRecord, RunDir, read_npz, write_csv, write_json, write_npz
-from tflottery.training import compile_model, progress_line, reset_optimizer, train_level
+from tflottery.runs import MAIN, atomic_write, LevelRecord, RunDir, read_npz, write_csv, write_json, write_npz
+from tflottery.training import (compile_model, make_strategy, precision_policy, progress_line, reset_optimizer,
+                                 train_level, worker_index)
 
 log = logging.getLogger("tflottery")
 
@@ -114,6 +115,7 @@ def find_ticket(config: "RunConfig | dict | None" = None, *, model: Optional[ker
     """
     config = RunConfig.from_dict(config) if isinstance(config, dict) else (config or RunConfig())
     config.validate()
+    strategy = make_strategy(config.training)  # multi-worker collectives must start before other TF ops
     seed = _effective_seed(config)
     keras.utils.set_random_seed(seed)
     if model is not None:
@@ -122,17 +124,25 @@ def find_ticket(config: "RunConfig | dict | None" = None, *, model: Optional[ker
         config.model.architecture = hashlib.sha256(model.to_json().encode()).hexdigest()[:12]
     if data is None:
         data = data_lib.load(config.data, config.training.batch_size, seed)
-    base = model or models.build(config.model.name, data.input_shape, data.num_classes, seed)
-    plan = make_plan(config, base, data.steps_per_epoch)
-    if dry_run:
-        return plan
+    with precision_policy(config.training.precision), strategy.scope():
+        base = model or models.build(config.model.name, data.input_shape, data.num_classes, seed)
+        plan = make_plan(config, base, data.steps_per_epoch)
+        if dry_run:
+            return plan
+        return _run_levels(config, data, base, plan, seed, strategy, callbacks)
 
-    run = RunDir(Path(config.runs_dir) / config.run_name())
+
+def _run_levels(config, data, base, plan, seed, strategy, callbacks) -> Run:
+    runs_dir = Path(config.runs_dir)
+    if worker_index() != 0 and strategy.num_replicas_in_sync > 1:  # only the chief writes the shared run
+        runs_dir = runs_dir / f".worker_{worker_index()}"
+    run = RunDir(runs_dir / config.run_name())
     write_json(run.path / "config.json", config.to_dict())
     write_json(run.path / "data.json", data.describe())
     write_json(run.path / "plan.json", {"rates": plan.rates, "levels": plan.levels, "steps": plan.steps,
                                         "rewind_step": plan.rewind_step, "rows": plan.rows})
-    (run.path / "model.json").write_text(base.to_json()) if not (run.path / "model.json").exists() else None
+    if not (run.path / "model.json").exists():
+        atomic_write(run.path / "model.json", base.to_json().encode())
     wrapped = compile_model(wrap_lib.wrap(base), config.training, data.steps_per_epoch)
     init = wrap_lib.get_weights(wrapped)
     runner = _LevelRunner(config, run, data, wrapped, plan, init, base, seed, callbacks)

@@ -6,8 +6,12 @@ chunks and the compiled step (steps_per_execution, optional XLA) is traced once 
 """
 from __future__ import annotations
 
+import json
+import logging
 import math
+import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -37,6 +41,36 @@ class WarmupPiecewise(keras.optimizers.schedules.LearningRateSchedule):
         return {"lr": self.lr, "warmup": self.warmup, "milestones": list(self.milestones), "gamma": self.gamma}
 
 
+def make_strategy(config: TrainingConfig) -> "tf.distribute.Strategy":
+    """The tf.distribute strategy a run trains under. Create it before any other TensorFlow op."""
+    if config.distribute == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if config.distribute == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ConfigError("training.distribute=multi_worker needs TF_CONFIG naming the cluster and this "
+                              "worker's task, e.g. {\"cluster\": {\"worker\": [\"host1:2222\", \"host2:2222\"]}, "
+                              "\"task\": {\"type\": \"worker\", \"index\": 0}}.")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def worker_index() -> int:
+    """This process's index among the workers of TF_CONFIG (0, the chief, when there is none)."""
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+    return 0 if task.get("type", "worker") == "chief" else int(task.get("index", 0))
+
+
+@contextmanager
+def precision_policy(name: "str | None"):
+    """Build models under a mixed-precision policy; weights and masks stay float32, so masks stay exact."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name or "float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def make_optimizer(config: TrainingConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     schedule = WarmupPiecewise(
         config.lr, Step.parse(config.warmup).to_steps(steps_per_epoch),
@@ -48,12 +82,16 @@ def make_optimizer(config: TrainingConfig, steps_per_epoch: int) -> keras.optimi
 
 
 def compile_model(model: keras.Model, config: TrainingConfig, steps_per_epoch: int) -> keras.Model:
+    jit = config.jit_compile
+    if jit and tf.distribute.get_strategy().num_replicas_in_sync > 1 and not tf.config.list_physical_devices("GPU"):
+        jit = False  # XLA has no CPU collectives (b/194942685): replicas on CPUs train without it
+        logging.getLogger("tflottery").info("XLA off: collectives across CPU replicas are not supported by XLA.")
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         steps_per_execution=config.steps_per_execution,
-        jit_compile=config.jit_compile,
+        jit_compile=jit,
     )
     return model
 

@@ -75,16 +75,26 @@ class MaskedModel(keras.Model):
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        scaled = isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer)
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x, y, y_pred, sample_weight)
+            scaled_loss = self.optimizer.get_scaled_loss(loss) if scaled else loss
         variables = self.trainable_variables
-        grads = tape.gradient(loss, variables)
+        grads = tape.gradient(scaled_loss, variables)
+        if scaled:
+            grads = self.optimizer.get_unscaled_gradients(grads)
         masks = {w.ref(): m for w, m in self.pruned_pairs()}
-        grads = [g * masks[v.ref()] if v.ref() in masks and g is not None else g for g, v in zip(grads, variables)]
+        grads = [g * tf.cast(masks[v.ref()], g.dtype) if v.ref() in masks and g is not None else g
+                 for g, v in zip(grads, variables)]
         self.optimizer.apply_gradients(zip(grads, variables))
-        for w, m in self.pruned_pairs():
-            w.assign(w * m)
+        # With zero gradients and zero optimizer slots (reset each level) pruned weights stay zero;
+        # re-masking also guards against anything else. Mirrored variables cannot be assigned in a
+        # replica context, so under several replicas the masked gradients alone keep them exact.
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            for w, m in self.pruned_pairs():
+                w.assign(w * m)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
 
