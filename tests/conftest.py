@@ -38,3 +38,14 @@ def tiny_config(**pruning) -> RunConfig:
 
 def zeros_outside(weights: dict, masks: dict) -> bool:
     return all(np.all(weights[k][~m] == 0) for k, m in masks.items())
+
+
+def export_tiny_ticket(where, data, levels: int):
+    """Find a tiny LeNet-300-100 ticket under `where` and export its last level."""
+    from tflottery import export_ticket
+    from tflottery.lottery import find_ticket
+
+    config = tiny_config(levels=levels)
+    config.runs_dir = str(where / "runs")
+    run = find_ticket(config, data=data)
+    return export_ticket(run.dir, levels, where / "ticket"), run

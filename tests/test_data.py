@@ -1,7 +1,6 @@
 import logging
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

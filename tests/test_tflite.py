@@ -3,7 +3,7 @@ import resource
 import numpy as np
 import pytest
 
-from conftest import tiny_config
+from conftest import export_tiny_ticket, tiny_config
 from tflottery import convert, export_ticket
 from tflottery.config import ConfigError, TicketError
 from tflottery.lottery import find_ticket
@@ -12,11 +12,7 @@ from tflottery.tflite import ConversionError, _converter_blob
 
 @pytest.fixture(scope="module")
 def tiny_ticket(tmp_path_factory, sample_data):
-    where = tmp_path_factory.mktemp("tflite")
-    config = tiny_config(levels=3)
-    config.runs_dir = str(where / "runs")
-    run = find_ticket(config, data=sample_data)
-    return export_ticket(run.dir, 3, where / "ticket")
+    return export_tiny_ticket(tmp_path_factory.mktemp("tflite"), sample_data, levels=3)[0]
 
 
 def test_every_mode_loads_in_the_default_interpreter_and_agrees(tiny_ticket):

@@ -6,10 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import tiny_config, zeros_outside
+from conftest import export_tiny_ticket, zeros_outside
 from tflottery import apply_ticket, export_ticket, load_ticket, models
 from tflottery.config import TicketError
-from tflottery.lottery import find_ticket
 from tflottery.pruning.wrap import get_weights
 from tflottery.runs import write_npz
 from tflottery.tickets import read_ticket
@@ -17,12 +16,7 @@ from tflottery.tickets import read_ticket
 
 @pytest.fixture(scope="module")
 def ticket(tmp_path_factory, sample_data):
-    where = tmp_path_factory.mktemp("ticket")
-    config = tiny_config(levels=2)
-    config.runs_dir = str(where / "runs")
-    run = find_ticket(config, data=sample_data)
-    path = export_ticket(run.dir, 2, where / "saved_tickets" / "t")
-    return path, run
+    return export_tiny_ticket(tmp_path_factory.mktemp("ticket"), sample_data, levels=2)
 
 
 def test_ticket_files_and_metadata(ticket):
