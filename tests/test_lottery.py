@@ -138,3 +138,26 @@ def test_any_functional_model_is_accepted(in_tmp, sample_data):
     assert set(masks) == {"c/kernel", "head/kernel"}  # never BN weights or biases
     assert masks["c/kernel"].mean() == pytest.approx(0.5, abs=0.01)
     assert masks["head/kernel"].mean() == pytest.approx(0.9, abs=0.001)
+
+
+class _ZerosEveryStep(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.checked = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        from tflottery.pruning.wrap import get_masks, get_weights
+
+        weights, masks = get_weights(self.model), get_masks(self.model)
+        assert zeros_outside(weights, masks), f"pruned weights revived after step {batch}"
+        self.checked += 1
+
+
+def test_zeros_after_every_optimizer_step_with_momentum_and_tensorboard_logs(in_tmp, sample_data):
+    config = tiny_config(levels=2)
+    config.training.optimizer, config.training.momentum, config.training.lr = "sgd", 0.9, 0.1
+    config.training.steps_per_execution, config.training.tensorboard = 1, True
+    checker = _ZerosEveryStep()
+    run = find_ticket(config, data=sample_data, callbacks=(checker,))
+    assert checker.checked == 3 * 30  # every step of every level was inspected
+    assert list((run.path / "level_2" / "tensorboard").glob("events.out.tfevents.*"))
