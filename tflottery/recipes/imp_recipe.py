@@ -45,7 +45,8 @@ def run(name: str, cfg: dict, out: Path) -> dict:
     branches = [MAIN, *runs[0].config.pruning.branches]
     series = {LABELS[b]: [r for r in rows if r["branch"] == b] for b in branches}
     model, dataset = runs[0].config.model.name, runs[0].data.info["dataset"]
-    title = f"{model} on {dataset}" + (f" ({len(runs)} replicates)" if len(runs) > 1 else "")
+    sample = " (5,000-digit sample)" if runs[0].data.info["source"].startswith("sample") else ""
+    title = f"{model} on {dataset}{sample}" + (f", {len(runs)} replicates" if len(runs) > 1 else "")
     figures = {
         "Test accuracy against weights remaining": plots.by_remaining(series, out / "accuracy_vs_remaining.png", title=title),
         "Test accuracy against training iterations, per level (ticket)": plots.by_iteration(

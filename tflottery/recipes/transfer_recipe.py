@@ -70,7 +70,8 @@ def run(name: str, cfg: dict, out: Path) -> dict:
         series = {labels[k]: [{"level": r["level"], "remaining": r["remaining"], "acc": r[k]}
                               for r in pair_rows if r[k] is not None] for k in SERIES}
         tag = f"{source}_to_{target}"
-        title = f"{src_run.config.model.name}: ticket {s} → {t}"
+        sample = ", 5,000-digit MNIST sample" if tgt_run.data.info["source"].startswith("sample") else ""
+        title = f"{src_run.config.model.name}: ticket {s} → {t}{sample}"
         figures[f"Test accuracy against weights remaining ({s} → {t})"] = plots.by_remaining(
             series, out / f"accuracy_vs_remaining_{tag}.png", metric="acc", title=title)
         first = [r for r in pair_rows if r["replicate"] == 0]
