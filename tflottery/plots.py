@@ -36,6 +36,13 @@ def _save(fig, path: Path) -> Path:
     return atomic_write(path, buffer.getvalue())
 
 
+def _title(ax, title: str) -> None:
+    import textwrap
+
+    if title:
+        ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize="medium")
+
+
 def _remaining_axis(ax, values):
     ax.set_xscale("log")
     ax.invert_xaxis()
@@ -66,8 +73,7 @@ def by_remaining(series: dict, path: "str | Path", metric: str = "early_stop_tes
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
     ax.legend()
-    if title:
-        ax.set_title(title)
+    _title(ax, title)
     return _save(fig, Path(path))
 
 
@@ -83,8 +89,7 @@ def by_iteration(histories: dict, path: "str | Path", metric: str = "test_accura
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small", ncol=2 if len(histories) > 6 else 1)
-    if title:
-        ax.set_title(title)
+    _title(ax, title)
     return _save(fig, Path(path))
 
 

@@ -36,7 +36,8 @@ def run_pair(name: str, cfg: dict, source: str, target: str, replicate: int) -> 
         last = transfer(ticket, tgt_cfg.data, tgt_cfg.training, seed=tgt_cfg.seed + 10007 * replicate,
                         runs_dir=cfg["runs_dir"])
         src_m = src_run.dir.metrics(level)
-        rows.append({"pair": f"{source}->{target}", "replicate": replicate, "level": level,
+        sides = cfg.get("sides", {})
+        rows.append({"pair": f"{sides.get(source, source)} → {sides.get(target, target)}", "replicate": replicate, "level": level,
                      "remaining": src_m["remaining"], "source": _acc(src_m),
                      "transferred": _acc(last.metrics(level)), "transferred_reinit": _acc(last.metrics(level, "reinit")),
                      "target_ticket": _acc(tgt_run.dir.metrics(level)),
