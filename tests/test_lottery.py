@@ -161,3 +161,18 @@ def test_zeros_after_every_optimizer_step_with_momentum_and_tensorboard_logs(in_
     run = find_ticket(config, data=sample_data, callbacks=(checker,))
     assert checker.checked == 3 * 30  # every step of every level was inspected
     assert list((run.path / "level_2" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_long_levels_print_progress_and_quiet_mode_prints_nothing(in_tmp, sample_data, capsys, monkeypatch):
+    from tflottery import training
+
+    monkeypatch.setattr(training, "PROGRESS_EVERY_S", 0.0)  # every evaluation counts as "long"
+    config = tiny_config(levels=1)
+    config.training.verbose = True
+    find_ticket(config, data=sample_data)
+    out = capsys.readouterr().out
+    assert "step 15/30  test acc" in out and "s left in this level" in out
+    assert "level  1/1 ticket" in out and "weights remaining" in out and "ETA" in out
+    config.training.verbose, config.runs_dir = False, str(in_tmp / "quiet")
+    find_ticket(config, data=sample_data)
+    assert capsys.readouterr().out == ""

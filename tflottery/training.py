@@ -119,9 +119,13 @@ class LevelResult:
                 "wall_time_s": self.wall_time_s}
 
 
+PROGRESS_EVERY_S = 30.0
+
+
 class _Evaluator(keras.callbacks.Callback):
-    def __init__(self, chunk, total, eval_every, data, capture_at, get_weights, writer):
+    def __init__(self, chunk, total, eval_every, data, capture_at, get_weights, writer, verbose=False):
         super().__init__()
+        self.verbose, self.started, self.last_print = verbose, time.perf_counter(), time.perf_counter()
         self.chunk, self.total, self.eval_every, self.data = chunk, total, eval_every, data
         self.capture_at, self.get_weights, self.writer = capture_at, get_weights, writer
         self.result = LevelResult()
@@ -135,6 +139,11 @@ class _Evaluator(keras.callbacks.Callback):
                 out = self.model.evaluate(ds, verbose=0, return_dict=True)
                 row[f"{prefix}_loss"], row[f"{prefix}_accuracy"] = float(out["loss"]), float(out["accuracy"])
         self.result.history.append(row)
+        now = time.perf_counter()
+        if self.verbose and step and now - self.last_print >= PROGRESS_EVERY_S:  # long levels say where they are
+            self.last_print, elapsed = now, now - self.started
+            print(f"[tflottery]   step {step}/{self.total}  test acc {100 * row['test_accuracy']:.2f}%  "
+                  f"{elapsed:.0f}s, about {elapsed * (self.total - step) / step:.0f}s left in this level", flush=True)
         if self.writer:
             with self.writer.as_default(step=step):
                 for k, v in row.items():
@@ -164,7 +173,7 @@ def train_level(model: keras.Model, data, config: TrainingConfig, total_steps: i
     if capture_at:
         chunk = math.gcd(chunk, capture_at)
     writer = tf.summary.create_file_writer(log_dir) if log_dir else None
-    evaluator = _Evaluator(chunk, total_steps, eval_every, data, capture_at, get_weights, writer)
+    evaluator = _Evaluator(chunk, total_steps, eval_every, data, capture_at, get_weights, writer, config.verbose)
     evaluator.set_model(model)
     start = time.perf_counter()
     evaluator.evaluate(0)
