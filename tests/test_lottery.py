@@ -176,3 +176,20 @@ def test_long_levels_print_progress_and_quiet_mode_prints_nothing(in_tmp, sample
     config.training.verbose, config.runs_dir = False, str(in_tmp / "quiet")
     find_ticket(config, data=sample_data)
     assert capsys.readouterr().out == ""
+
+
+def test_resume_rewinds_to_the_recorded_initialisation_of_an_unseeded_model(in_tmp, sample_data):
+    def unseeded():
+        inputs = keras.Input((28, 28, 1), name="image")  # named: auto names differ within one process
+        hidden = keras.layers.Dense(32, activation="relu", name="fc")(keras.layers.Flatten(name="flat")(inputs))
+        return keras.Model(inputs, keras.layers.Dense(10, name="head")(hidden), name="unseeded")
+
+    config = tiny_config(levels=2)
+    with pytest.raises(KeyboardInterrupt):
+        find_ticket(config, model=unseeded(), data=sample_data, callbacks=(_Kill(after_batches=2 * 6 + 3),))
+    assert config.model.name == "lenet_300_100"  # the caller's config is not modified
+    run = find_ticket(config, model=unseeded(), data=sample_data)  # a new model: other random init
+    assert run.trained == [(2, "ticket")]
+    init = run.dir.load_level(0).start
+    level2 = run.dir.load_level(2)
+    assert np.array_equal(level2.start["fc/kernel"], init["fc/kernel"] * level2.masks["fc/kernel"])

@@ -112,7 +112,7 @@ def find_ticket(config: "RunConfig | dict | None" = None, *, model: Optional[ker
     `model` may be any Sequential/Functional tf_keras model (default: the zoo's `config.model.name`).
     With `dry_run`, return the `Plan` (weights remaining per layer and level) without training.
     """
-    config = RunConfig.from_dict(config) if isinstance(config, dict) else (config or RunConfig())
+    config = RunConfig.from_dict(config if isinstance(config, dict) else (config or RunConfig()).to_dict())
     config.validate()
     strategy = make_strategy(config.training)  # multi-worker collectives must start before other TF ops
     seed = _effective_seed(config)
@@ -143,7 +143,8 @@ def _run_levels(config, data, base, plan, seed, strategy, callbacks) -> Run:
     if not (run.path / "model.json").exists():
         atomic_write(run.path / "model.json", base.to_json().encode())
     wrapped = compile_model(wrap_lib.wrap(base), config.training, data.steps_per_epoch)
-    init = wrap_lib.get_weights(wrapped)
+    # On resume the recorded initialisation is the truth (a user's model may have unseeded initialisers).
+    init = run.load_level(0).start if run.is_done(0) else wrap_lib.get_weights(wrapped)
     runner = _LevelRunner(config, run, data, wrapped, plan, init, base, seed, callbacks)
     for level in range(plan.levels + 1):
         runner.level(level)
