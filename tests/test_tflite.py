@@ -21,7 +21,10 @@ def test_every_mode_loads_in_the_default_interpreter_and_agrees(tiny_ticket):
     assert set(report["files"]) == {"float", "sparse", "int8", "int8_qat", "block_float", "block_int8"}
     assert (tiny_ticket / "tflite" / "convert.json").exists()
     for mode, record in report["files"].items():
-        assert (tiny_ticket / "tflite" / f"{mode}.tflite").stat().st_size == record["bytes"]
+        name = f"{mode}.tflite" if record["ok"] else f"{mode}.rejected.tflite"
+        assert (tiny_ticket / "tflite" / name).stat().st_size == record["bytes"]
+        assert record["ok"] == (record["top1_agreement"] >= 0.95)
+        assert record["ok"] or mode.startswith("block")  # the plain modes must pass the agreement check
         assert record["gzip_bytes"] < record["bytes"] and record["latency_ms"] > 0
         # block_int8 here follows only 20 fine-tuning steps (small logit margins): int8 flips more
         floor = {"block_int8": 0.9}.get(mode, 0.97 if "int8" in mode else 0.999)
@@ -33,6 +36,12 @@ def test_every_mode_loads_in_the_default_interpreter_and_agrees(tiny_ticket):
     assert files["int8"]["bytes"] < 0.3 * files["float"]["bytes"]
     # unstructured int8 sparsity fails XNNPACK; the fallback is recorded, the file loads
     assert files["int8"]["notes"] == [] or "rebuilt without EXPERIMENTAL_SPARSITY" in files["int8"]["notes"][0]
+
+
+def test_low_agreement_files_are_rejected_not_shipped(tiny_ticket, tmp_path):
+    report = convert(tiny_ticket, modes=["int8"], min_agreement=1.01, out=tmp_path / "strict", in_process=True)
+    assert not report["files"]["int8"]["ok"] and "REJECTED" in report["files"]["int8"]["notes"][-1]
+    assert not (tmp_path / "strict" / "int8.tflite").exists() and (tmp_path / "strict" / "int8.rejected.tflite").exists()
 
 
 def test_conversion_runs_in_a_subprocess_so_memory_does_not_grow(tiny_ticket):
@@ -88,3 +97,28 @@ def test_unsupported_layer_gives_one_clear_error():
     model = keras.Model(inputs, keras.layers.Dense(2)(PythonOnly()(inputs)), name="odd")
     with pytest.raises(ConversionError, match="TFLite cannot convert 'odd' in mode float"):
         _converter_blob(model, "float", None)
+
+
+def test_the_qat_zero_check_finds_quantized_kernels_and_refuses_revived_weights():
+    from tflottery.tflite import _check_zeros
+
+    mask = {"fc1/kernel": np.array([[True, False]])}
+    _check_zeros({"quant_fc1/kernel": np.array([[0.3, 0.0]])}, mask, "QAT")
+    with pytest.raises(ConversionError, match="revived pruned weights of fc1"):
+        _check_zeros({"quant_fc1/kernel": np.array([[0.3, 0.1]])}, mask, "QAT")
+    with pytest.raises(ConversionError, match="no kernel for fc1"):
+        _check_zeros({"other/kernel": np.array([[0.3, 0.0]])}, mask, "QAT")
+
+
+def test_convert_from_an_unguarded_script(tiny_ticket, tmp_path):
+    """No `if __name__ == "__main__"` guard: the conversion subprocess must not re-run the script."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "deploy.py"
+    script.write_text(f"from tflottery import convert\n"
+                      f"print(convert({str(tiny_ticket)!r}, modes=['sparse'], out={str(tmp_path / 'out')!r})"
+                      f"['files']['sparse']['ok'])\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "True"

@@ -71,7 +71,7 @@ def export(run: str, level: Optional[int] = None, out: Optional[str] = None, bra
 
 
 def convert(ticket: str, modes: str = "float,sparse,int8", representative: Optional[str] = None,
-            qat_steps: int = 0, block_sparse: bool = False, out: Optional[str] = None):
+            qat_steps: int = 0, block_sparse: bool = False, out: Optional[str] = None, min_agreement: float = 0.95):
     """Convert a ticket to TFLite and verify every file with the LiteRT interpreter (see convert.json).
 
     --modes: comma list of float (dense float32), sparse (float32 + EXPERIMENTAL_SPARSITY),
@@ -80,11 +80,14 @@ def convert(ticket: str, modes: str = "float,sparse,int8", representative: Optio
       ticket's own dataset cannot be loaded here.
     --qat_steps=N: prune-preserving quantization-aware fine-tuning for N steps before int8.
     --block_sparse: fine-tune into block sparsity ((4,1) float, (16,1) int8) before converting.
+    --min_agreement: a file agreeing with its Keras model on fewer test examples is kept only as
+      <mode>.rejected.tflite.
     """
     from tflottery.tflite import convert as run_convert
 
     return run_convert(ticket, modes=modes.split(",") if isinstance(modes, str) else list(modes),
-                       representative=representative, qat_steps=qat_steps, block_sparse=block_sparse, out=out)
+                       representative=representative, qat_steps=qat_steps, block_sparse=block_sparse, out=out,
+                       min_agreement=min_agreement)
 
 
 def plot(*runs: str, out: str = "plot.png", metric: str = "early_stop_test_accuracy"):

@@ -19,14 +19,18 @@ int8 with unstructured sparse encoding is known to make XNNPACK fail at `allocat
 when that happens the file is rebuilt without the sparse encoding and the fallback recorded;
 a file that does not load is never kept.
 
-The 2.21 converter leaks about 20 MB a call, so conversion runs in a spawned subprocess
-(`in_process=False`, the default) and its memory goes back when the subprocess ends.
+The 2.21 converter leaks about 20 MB a call, so conversion runs in a subprocess
+(`python -m tflottery.tflite`; `in_process=False`, the default) and its memory goes back
+when the subprocess ends.
 """
 from __future__ import annotations
 
 import gzip
-import multiprocessing
+import json
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -46,12 +50,15 @@ class ConversionError(TicketError):
 
 def convert(ticket: "str | Path", modes: "list[str] | tuple" = ("float", "sparse", "int8"),
             representative: Optional[str] = None, qat_steps: int = 0, block_sparse: bool = False,
-            out: "str | Path | None" = None, finetune_steps: int = 300, in_process: bool = False) -> dict:
+            out: "str | Path | None" = None, finetune_steps: int = 300, min_agreement: float = 0.95,
+            in_process: bool = False) -> dict:
     """Convert `ticket` in each mode, verify each file, write `convert.json`; return its contents.
 
     `representative`: an .npz with `x` (uint8 images, NHWC) and optionally `y`, used for int8
     calibration and evaluation when the ticket's own dataset cannot be loaded here.
     `qat_steps` > 0 adds `int8_qat`; `block_sparse` adds `block_float` and `block_int8`.
+    A file whose top-1 agreement with its Keras model is below `min_agreement` is kept only as
+    `<mode>.rejected.tflite` and marked `"ok": false`, so it is never mistaken for a deployable one.
     """
     modes = list(modes)
     if qat_steps and "int8_qat" not in modes:
@@ -66,16 +73,32 @@ def convert(ticket: "str | Path", modes: "list[str] | tuple" = ("float", "sparse
     from tflottery.tickets import read_ticket
 
     read_ticket(ticket)  # verify checksums here, with a clear error, before any subprocess starts
-    args = (str(ticket), modes, representative, qat_steps, str(out) if out else None, finetune_steps)
+    args = [str(ticket), modes, representative, qat_steps, str(out) if out else None, finetune_steps, min_agreement]
     if in_process:
         return _convert(*args)
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_convert, args)
+    return _convert_in_subprocess(args)
+
+
+def _convert_in_subprocess(args: list) -> dict:
+    """Run `_convert` as `python -m tflottery.tflite`: independent of the caller's __main__
+    (multiprocessing's spawn would re-run an unguarded user script), memory returned on exit."""
+    with tempfile.TemporaryDirectory() as tmp:
+        request, answer = Path(tmp) / "args.json", Path(tmp) / "report.json"
+        request.write_text(json.dumps(args))
+        result = subprocess.run([sys.executable, "-m", "tflottery.tflite", str(request), str(answer)],
+                                capture_output=True, text=True)
+        if result.returncode == 0 and answer.exists():
+            return json.loads(answer.read_text())
+        lines = [line for line in result.stderr.strip().splitlines() if line.startswith("ConversionError: ")]
+        if lines:
+            raise ConversionError(lines[-1][len("ConversionError: "):])
+        raise ConversionError(f"TFLite conversion failed in its subprocess (exit {result.returncode}):\n"
+                              + "\n".join(result.stderr.strip().splitlines()[-15:]))
 
 
 # --------------------------------------------------------------------------- the work (subprocess)
 def _convert(ticket: str, modes: list, representative: Optional[str], qat_steps: int, out: Optional[str],
-             finetune_steps: int) -> dict:
+             finetune_steps: int, min_agreement: float = 0.95) -> dict:
     import tflottery  # noqa: F401  (TF_USE_LEGACY_KERAS in the spawned process)
     from tflottery.runs import atomic_write, write_json
     from tflottery.tickets import load_ticket, read_ticket
@@ -100,6 +123,14 @@ def _convert(ticket: str, modes: list, representative: Optional[str], qat_steps:
         blob, notes = _convert_checked(source, mode, x_cal)
         path = atomic_write(out_dir / f"{mode}.tflite", blob)
         record = _measure(path, x_eval, y_eval, reference, source if source is not plain else None)
+        record["ok"] = record["top1_agreement"] >= min_agreement
+        if not record["ok"]:
+            rejected = path.with_name(f"{mode}.rejected.tflite")
+            path.replace(rejected)
+            record["file"] = str(rejected)
+            notes.append(f"REJECTED: top-1 agreement {record['top1_agreement']:.3f} < {min_agreement}; "
+                         "kept as .rejected.tflite for inspection, not for deployment")
+            print(f"[tflottery] {mode}: agreement {record['top1_agreement']:.3f} < {min_agreement}: rejected", flush=True)
         record["notes"] = notes
         report["files"][mode] = record
     dense = report["files"].get("float")
@@ -260,10 +291,13 @@ def _prune_preserving_qat(plain, masks: dict, train, steps: int):
 
 
 def _check_zeros(weights: dict, masks: dict, what: str) -> None:
+    """Every pruned weight is still zero (quantize wrappers rename layers `quant_<name>`)."""
     for name, mask in masks.items():
         layer = name.split("/")[0]
-        kernels = [v for k, v in weights.items() if k.startswith(layer) and k.endswith("/kernel") and v.shape == mask.shape]
-        if kernels and np.any(kernels[0][~mask] != 0):
+        kernel = weights.get(f"quant_{layer}/kernel", weights.get(f"{layer}/kernel"))
+        if kernel is None:
+            raise ConversionError(f"{what}: no kernel for {layer} to check the mask against; refusing to convert.")
+        if np.any(np.asarray(kernel)[~mask] != 0):
             raise ConversionError(f"{what} revived pruned weights of {layer}; refusing to convert.")
 
 
@@ -280,13 +314,25 @@ def _block_sparse(plain, meta: dict, train, block: tuple, steps: int):
 
     def wrap(layer):
         key = f"{layer.name}/kernel"
-        if key in layers and isinstance(layer, keras.layers.Dense):
-            schedule = tfmot.sparsity.keras.ConstantSparsity(1.0 - layers[key], begin_step=0, frequency=10)
-            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule, block_size=block)
-        return layer
+        if key not in layers:
+            return layer
+        schedule = tfmot.sparsity.keras.ConstantSparsity(1.0 - layers[key], begin_step=0, frequency=10)
+        # tfmot's blocks are for 2-D kernels; convolutions keep unstructured sparsity at their own level
+        size = block if isinstance(layer, keras.layers.Dense) else (1, 1)
+        return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule, block_size=size)
 
     pruned = keras.models.clone_model(model, clone_function=wrap)
     pruned.compile(keras.optimizers.Adam(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     pruned.fit(train.train_pipeline(1), steps_per_epoch=steps, epochs=1, verbose=0,
                callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     return tfmot.sparsity.keras.strip_pruning(pruned)
+
+
+if __name__ == "__main__":  # the subprocess side of `convert`
+    request_path, answer_path = sys.argv[1], sys.argv[2]
+    try:
+        report = _convert(*json.loads(Path(request_path).read_text()))
+    except (ConversionError, TicketError) as error:
+        print(f"ConversionError: {error}", file=sys.stderr)
+        sys.exit(3)
+    Path(answer_path).write_text(json.dumps(report))
