@@ -46,17 +46,17 @@ def main(steps: str, runs_dir: str) -> None:
                          "gz_vs_floor": f["gzip_bytes"] / floor, "acc": 100 * f["accuracy"],
                          "keras_acc": 100 * report["keras_accuracy"], "agree": 100 * f["top1_agreement"],
                          "latency_vs_dense": f["latency_ms"] / dense["latency_ms"], "latency_us": 1000 * f["latency_ms"],
-                         "notes": "; ".join(f["notes"])[:60]})
+                         "ok": "yes" if f["ok"] else "rejected", "notes": "; ".join(f["notes"])[:60]})
     Path(runs_dir).mkdir(parents=True, exist_ok=True)
     (Path(runs_dir) / "tflite_size.json").write_text(json.dumps(rows, indent=1))
     print(f"LeNet-300-100 tickets on {dataset} ({run.data.info['source']}), {steps} per level\n")
     print("| remaining | mode | KB | gzip KB | size / dense float (raw, gz) | size / floor (raw, gz) | "
-          "accuracy % (Keras) | top-1 agree % | latency / dense float |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+          "accuracy % (Keras) | top-1 agree % | latency / dense float | ok |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         print(f"| {r['remaining']:.1f}% | {r['mode']} | {r['kb']:.0f} | {r['gz_kb']:.0f} | "
               f"{r['vs_dense']:.3f}, {r['gz_vs_dense']:.3f} | {r['vs_floor']:.2f}, {r['gz_vs_floor']:.2f} | "
-              f"{r['acc']:.2f} ({r['keras_acc']:.2f}) | {r['agree']:.1f} | {r['latency_vs_dense']:.2f}x |")
+              f"{r['acc']:.2f} ({r['keras_acc']:.2f}) | {r['agree']:.1f} | {r['latency_vs_dense']:.2f}x | {r['ok']} |")
     at = {r["mode"]: r for r in rows if r["level"] == 15}
     print(f"\nat 3.6% remaining: sparse float = 1/{1 / at['sparse']['vs_dense']:.1f} of dense float (target <= 1/12: "
           f"{'PASS' if at['sparse']['vs_dense'] <= 1 / 12 else 'FAIL'}); int8 = 1/{1 / at['int8']['vs_dense']:.1f} raw, "
