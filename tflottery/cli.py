@@ -145,15 +145,20 @@ def fire_args(argv: Optional[list]) -> list:
     return args
 
 
-def main(argv: Optional[list] = None) -> None:
+def run_fire(component, name: str, argv: Optional[list] = None) -> None:
+    """Fire over `component`; a bad value or missing file is one line on stderr and exit 2, not a traceback."""
     from tflottery.config import TicketError
     from tflottery.data import DataUnavailableError
 
     try:
-        fire.Fire(COMMANDS, command=fire_args(argv), name="tflottery")
+        fire.Fire(component, command=fire_args(argv), name=name)
     except (ConfigError, TicketError, DataUnavailableError, FileNotFoundError) as error:
         print(f"tflottery: error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+def main(argv: Optional[list] = None) -> None:
+    run_fire(COMMANDS, "tflottery", argv)
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ def _convert_in_subprocess(args: list) -> dict:
 # --------------------------------------------------------------------------- the work (subprocess)
 def _convert(ticket: str, modes: list, representative: Optional[str], qat_steps: int, out: Optional[str],
              finetune_steps: int, min_agreement: float = 0.95) -> dict:
-    import tflottery  # noqa: F401  (TF_USE_LEGACY_KERAS in the spawned process)
+    import tflottery  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads, also in the subprocess)
     from tflottery.runs import atomic_write, write_json
     from tflottery.tickets import load_ticket, read_ticket
 

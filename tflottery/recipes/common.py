@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tflottery.config import ConfigError, RunConfig, apply_flag
+from tflottery.runs import write_json
 
 RECIPE_KEYS = {"replicates", "runs_dir", "tickets_dir", "description", "kind", "title", "pairs", "sides"}
 RECIPES = ["task1", "task2", "task3", "fc1_mnist", "lenet5_mnist", "lenet_mnist", "conv_cifar10"]
@@ -111,8 +112,6 @@ def run_recipe(name: str, paper: bool = False, verbose: bool = True, **overrides
     results = (imp_recipe.run if kind == "imp" else transfer_recipe.run)(name, cfg, out)
     results.update(recipe=name, paper=paper, config=cfg, device=device(), wall_time_s=time.perf_counter() - started,
                    output=str(out))
-    from tflottery.runs import write_json
-
     write_json(out / "results.json", results)
     print(f"[tflottery] {name}: results, figures and report.md in {out}/ ({results['wall_time_s'] / 60:.1f} min, "
           f"{results['device']})", flush=True)
@@ -122,7 +121,7 @@ def run_recipe(name: str, paper: bool = False, verbose: bool = True, **overrides
 def main_for(name: str):
     """The fire entry point of one recipe; every recipe field is a flag."""
     def main(paper: bool = False, verbose: bool = True, **overrides):
-        return _quiet(run_recipe(name, paper=paper, verbose=verbose, **overrides))
+        return run_recipe(name, paper=paper, verbose=verbose, **overrides)["output"]
 
     with open(recipe_path(name), "rb") as f:
         description = tomllib.load(f).get("description", "")
@@ -132,19 +131,7 @@ def main_for(name: str):
     return main
 
 
-def _quiet(results: dict) -> str:
-    return results["output"]
-
-
 def cli(name: str) -> None:
-    import fire
+    from tflottery.cli import run_fire
 
-    from tflottery.cli import fire_args
-    from tflottery.config import TicketError
-    from tflottery.data import DataUnavailableError
-
-    try:
-        fire.Fire(main_for(name), command=fire_args(None), name=f"python -m tflottery.recipes.{name}")
-    except (ConfigError, TicketError, DataUnavailableError) as error:
-        print(f"tflottery: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_fire(main_for(name), f"python -m tflottery.recipes.{name}")
