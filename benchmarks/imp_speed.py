@@ -21,8 +21,9 @@ import numpy as np  # noqa: E402
 from tflottery import data as data_lib, models  # noqa: E402
 from tflottery.config import DataConfig, PruningConfig, TrainingConfig  # noqa: E402
 from tflottery.keras_compat import keras  # noqa: E402
+from tflottery.engine.optim import compile_model  # noqa: E402
 from tflottery.pruning import masks as mask_lib, wrap as wrap_lib  # noqa: E402
-from tflottery.training import compile_model  # noqa: E402
+from tflottery.pruning.strategies import build_strategy, layer_sizes  # noqa: E402
 
 
 def load_data():
@@ -30,6 +31,7 @@ def load_data():
         data = data_lib.load(DataConfig(dataset="fashion_mnist", source="idx"), batch_size=60)
     except Exception:  # no Debian files: tile the embedded MNIST sample up to 55,000 examples
         data = data_lib.load(DataConfig(dataset="mnist", validation=0), batch_size=60)
+        data.__dict__.pop("_train_tensors", None)
         x, y = data.arrays["train"]
         reps = -(-55000 // len(y))
         data.arrays["train"] = (np.tile(x, (reps, 1, 1, 1))[:55000], np.tile(y, reps)[:55000])
@@ -40,11 +42,13 @@ def load_data():
 def engine_model(remaining_level: int, engine: TrainingConfig, spe: int):
     model = models.build("lenet_300_100", (28, 28, 1), 10, seed=0)
     wrapped = wrap_lib.wrap(model)
-    masks = {k: np.ones(v.shape, bool) for k, v in wrap_lib.mask_variables(wrapped).items()}
-    rates = mask_lib.layer_rates(wrap_lib.prunable_kinds(wrapped), PruningConfig())
     weights = wrap_lib.get_weights(wrapped)
-    for _ in range(remaining_level):
-        masks = mask_lib.layerwise(weights, masks, rates)
+    kinds = wrap_lib.prunable_kinds(wrapped)
+    strategy = build_strategy(PruningConfig(), kinds, layer_sizes(weights, kinds))
+    plan = strategy.plan(remaining_level)
+    masks = mask_lib.ones_like(weights, kinds)
+    for level in range(1, remaining_level + 1):
+        masks = strategy.prune(weights, masks, plan[level])
     wrap_lib.set_masks(wrapped, masks)
     return compile_model(wrapped, engine, spe), mask_lib.remaining(masks)["total"]
 
@@ -72,7 +76,7 @@ def main(rounds: int = 5, verbose: bool = False, steps_per_execution: int = 50) 
             if name == "dense, default fit":
                 model.fit(x_numpy, y_numpy, batch_size=60, epochs=1, verbose=0)
             else:
-                model.fit(data.train_pipeline(seed=r), steps_per_epoch=spe, epochs=1, verbose=0)
+                model.fit(data.train_pipeline(seed=r, end=spe), steps_per_epoch=spe, epochs=1, verbose=0)
             if r:
                 times[name].append(time.perf_counter() - start)
     median = {name: statistics.median(t) for name, t in times.items()}

@@ -18,7 +18,7 @@ import tflottery  # noqa: E402,F401
 from tflottery import convert, export_ticket  # noqa: E402
 from tflottery.config import RunConfig  # noqa: E402
 from tflottery.data import DEBIAN_DIRS  # noqa: E402
-from tflottery.lottery import find_ticket  # noqa: E402
+from tflottery.engine.imp import find_ticket  # noqa: E402
 
 LEVELS = {0: "100%", 7: "21.1%", 12: "7.0%", 15: "3.6%"}
 BLOCK_LEVEL = 10  # 10.8% remaining: ~90% sparse
@@ -26,16 +26,16 @@ BLOCK_LEVEL = 10  # 10.8% remaining: ~90% sparse
 
 def main(steps: str, runs_dir: str) -> None:
     dataset = "fashion_mnist" if (DEBIAN_DIRS["fashion_mnist"] / "train-images-idx3-ubyte.gz").exists() else "mnist"
-    config = RunConfig.from_dict({"data": {"dataset": dataset}, "pruning": {"levels": 15, "branches": []},
+    config = RunConfig.from_dict({"data": {"dataset": dataset}, "plan": {"levels": 15, "branches": []},
                                   "training": {"steps": steps, "eval_every": steps, "verbose": False},
                                   "runs_dir": runs_dir})
     run = find_ticket(config)
     rows = []
     for level in sorted(set(LEVELS) | {BLOCK_LEVEL}):
-        ticket = export_ticket(run.dir, level, Path(runs_dir) / "tickets" / f"level_{level}")
+        ticket = export_ticket(run, level, Path(runs_dir) / "tickets" / f"level_{level}", overwrite=True)
         modes = ["float", "sparse", "int8"] if level in LEVELS else ["float", "sparse"]
         report = convert(ticket, modes=modes, block_sparse=level == BLOCK_LEVEL, finetune_steps=500)
-        masks = run.dir.load_level(level).masks
+        masks = run.replicate(0).load_level(level).masks
         params = sum(int(m.sum()) for m in masks.values()) + 300 + 100 + 10  # surviving kernels + biases
         dense = report["files"]["float"]
         for mode, f in report["files"].items():

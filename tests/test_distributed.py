@@ -8,16 +8,17 @@ import sys
 import numpy as np
 
 from conftest import tiny_config, zeros_outside
-from tflottery.lottery import find_ticket
-from tflottery.runs import RunDir, read_npz
+from tflottery.engine.imp import find_ticket
+from tflottery.engine.store import RunStore
+from tflottery.files import read_npz
 
 WORKER = """
 import json, sys
 from tflottery.config import RunConfig
-from tflottery.lottery import find_ticket
-from tflottery.runs import write_npz
+from tflottery.engine.imp import find_ticket
+from tflottery.files import write_npz
 run = find_ticket(RunConfig.from_dict(json.loads(sys.argv[1])))
-write_npz(sys.argv[2], run.dir.load_level(1).final)
+write_npz(sys.argv[2], run.replicate(0).load_level(1).final)
 """
 
 
@@ -49,9 +50,10 @@ def test_multi_worker_level_keeps_masks_exact(tmp_path):
         for p in procs:
             if p.poll() is None:
                 p.kill()
-    chief = RunDir(tmp_path / "runs" / config.run_name())
+    name = next(p.name for p in (tmp_path / "runs").iterdir() if not p.name.startswith("."))
+    chief = RunStore.open(tmp_path / "runs" / name).replicate(0)
     assert chief.levels() == [0, 1]
-    assert (tmp_path / "runs" / ".worker_1" / config.run_name()).exists()  # workers never write the chief's run
+    assert (tmp_path / "runs" / ".worker_1" / name).exists()  # workers never write the chief's run
     record = chief.load_level(1)
     assert {k: int(m.sum()) for k, m in record.masks.items()} == {"fc1/kernel": 188160, "fc2/kernel": 24000,
                                                                   "output/kernel": 900}
@@ -65,7 +67,7 @@ def test_mixed_precision_keeps_masks_exact(in_tmp, sample_data):
     config = tiny_config(levels=1)
     config.training.precision = "mixed_bfloat16"
     run = find_ticket(config, data=sample_data)
-    record = run.dir.load_level(1)
+    record = run.replicate(0).load_level(1)
     assert all(v.dtype == np.float32 for v in record.final.values())  # variables stay float32
     assert zeros_outside(record.final, record.masks)
     assert record.metrics["final_test_accuracy"] > 0.5

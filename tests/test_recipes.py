@@ -41,17 +41,18 @@ def test_imp_recipes_at_tiny_size(in_tmp, name, extra):
     saved = _check_outputs(Path(results["output"]), results, 4)
     branches = {r["branch"] for r in saved["rows"]}
     assert "ticket" in branches and "reinit" in branches
-    assert len(saved["rows"]) == len(results["runs"]) * (1 + 1 + len(branches) - 1)
+    replicates = extra.get("replicates", 1)
+    assert len(saved["rows"]) == replicates * (1 + 1 * (len(branches)))
     assert all(0.0 <= r["early_stop_test_accuracy"] <= 1.0 for r in saved["rows"])
     assert saved["table"][1]["remaining"] < saved["table"][0]["remaining"] == 100.0
 
 
 def test_paper_settings_and_flags():
     assert load_recipe("task2", paper=True)["run"]["training"]["steps"] == "50ep"
-    assert load_recipe("task2", paper=True)["run"]["pruning"]["levels"] == 15
+    assert load_recipe("task2", paper=True)["run"]["plan"]["levels"] == 15
     cfg = load_recipe("task2", overrides={"lr": 0.01, "target.data.labels": [5, 6]})
     assert cfg["run"]["training"]["lr"] == 0.01 and cfg["target"]["data"]["labels"] == [5, 6]
-    assert load_recipe("lenet_mnist", paper=True)["replicates"] == 5
+    assert load_recipe("lenet_mnist", paper=True)["run"]["plan"]["replicates"] == 5
     from tflottery.config import ConfigError
 
     with pytest.raises(ConfigError, match="Unknown flag --epochs"):

@@ -5,9 +5,9 @@ import pytest
 
 from conftest import export_tiny_ticket, tiny_config
 from tflottery import convert, export_ticket
-from tflottery.config import ConfigError, TicketError
-from tflottery.lottery import find_ticket
-from tflottery.tflite import ConversionError, _converter_blob
+from tflottery.deploy.converter import converter_blob
+from tflottery.engine.imp import find_ticket
+from tflottery.errors import ConfigError, ConversionError, TicketError
 
 
 @pytest.fixture(scope="module")
@@ -38,16 +38,20 @@ def test_every_mode_loads_in_the_default_interpreter_and_agrees(tiny_ticket):
     assert files["int8"]["notes"] == [] or "rebuilt without EXPERIMENTAL_SPARSITY" in files["int8"]["notes"][0]
 
 
-def test_low_agreement_files_are_rejected_not_shipped(tiny_ticket, tmp_path):
-    report = convert(tiny_ticket, modes=["int8"], min_agreement=1.01, out=tmp_path / "strict", in_process=True)
+def test_low_agreement_files_are_rejected_not_shipped(tiny_ticket, tmp_path, monkeypatch):
+    from tflottery.deploy import worker
+
+    real = worker.measure
+    monkeypatch.setattr(worker, "measure", lambda *a, **k: dict(real(*a, **k), top1_agreement=0.9))
+    report = convert(tiny_ticket, modes=["int8"], min_agreement=0.95, out=tmp_path / "strict", in_process=True)
     assert not report["files"]["int8"]["ok"] and "REJECTED" in report["files"]["int8"]["notes"][-1]
     assert not (tmp_path / "strict" / "int8.tflite").exists() and (tmp_path / "strict" / "int8.rejected.tflite").exists()
 
 
-def test_conversion_runs_in_a_subprocess_so_memory_does_not_grow(tiny_ticket):
+def test_conversion_runs_in_a_subprocess_so_memory_does_not_grow(tiny_ticket, tmp_path):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for _ in range(2):
-        convert(tiny_ticket, modes=["sparse"], out=tiny_ticket / "again")
+        convert(tiny_ticket, modes=["sparse"], out=tmp_path / "again")
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: converter memory stays there
 
 
@@ -56,9 +60,27 @@ def test_bad_ticket_path(tmp_path):
         convert(tmp_path / "nothing")
 
 
-def test_unknown_mode(tiny_ticket):
-    with pytest.raises(ConfigError, match="Unknown TFLite mode"):
-        convert(tiny_ticket, modes=["fp16"])
+@pytest.mark.parametrize("kwargs,message", [
+    ({"modes": ["fp16"]}, "Unknown TFLite mode"),
+    ({"modes": []}, "No TFLite mode given"),
+    ({"modes": "float,"}, None),
+    ({"qat_steps": -5}, "qat_steps=-5 must be an integer >= 0"),
+    ({"min_agreement": 2}, r"min_agreement=2 must be a fraction in \[0, 1\]"),
+    ({"min_agreement": float("nan")}, "min_agreement=nan"),
+    ({"representative": "no/such.npz"}, "is not a file"),
+    ({"out": "TICKET/elsewhere"}, "lies inside the ticket"),
+])
+def test_bad_arguments_are_refused_before_any_work(tiny_ticket, tmp_path, kwargs, message):
+    if message is None:
+        from tflottery.deploy.convert import check_modes
+
+        assert check_modes(kwargs["modes"]) == ["float"]
+        return
+    if kwargs.get("out") == "TICKET/elsewhere":
+        kwargs["out"] = tiny_ticket / "elsewhere"
+    with pytest.raises(ConfigError, match=message):
+        convert(tiny_ticket, **{"out": tmp_path / "out", **kwargs})
+    assert not (tmp_path / "out").exists() and not (tiny_ticket / "elsewhere").exists()
 
 
 def test_ticket_without_data_needs_a_representative_set(tmp_path, sample_data):
@@ -73,7 +95,7 @@ def test_ticket_without_data_needs_a_representative_set(tmp_path, sample_data):
     config = tiny_config(levels=1)
     config.runs_dir = str(tmp_path / "runs")
     run = find_ticket(config, model=keras.Model(inputs, outputs, name="small"), data=synthetic)
-    ticket = export_ticket(run.dir, 1, tmp_path / "ticket")  # records dataset cifar10: not here offline
+    ticket = export_ticket(run, 1, tmp_path / "ticket")  # records dataset cifar10: not here offline
     with pytest.raises(ConversionError, match="--representative=FILE.npz"):
         convert(ticket, modes=["int8"], in_process=True)
     x, y = synthetic.arrays["test"]
@@ -96,18 +118,18 @@ def test_unsupported_layer_gives_one_clear_error():
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(2)(PythonOnly()(inputs)), name="odd")
     with pytest.raises(ConversionError, match="TFLite cannot convert 'odd' in mode float"):
-        _converter_blob(model, "float", None)
+        converter_blob(model, "float", None)
 
 
 def test_the_qat_zero_check_finds_quantized_kernels_and_refuses_revived_weights():
-    from tflottery.tflite import _check_zeros
+    from tflottery.deploy.finetune import check_zeros
 
     mask = {"fc1/kernel": np.array([[True, False]])}
-    _check_zeros({"quant_fc1/kernel": np.array([[0.3, 0.0]])}, mask, "QAT")
+    check_zeros({"quant_fc1/kernel": np.array([[0.3, 0.0]])}, mask, "QAT")
     with pytest.raises(ConversionError, match="revived pruned weights of fc1"):
-        _check_zeros({"quant_fc1/kernel": np.array([[0.3, 0.1]])}, mask, "QAT")
+        check_zeros({"quant_fc1/kernel": np.array([[0.3, 0.1]])}, mask, "QAT")
     with pytest.raises(ConversionError, match="no kernel for fc1"):
-        _check_zeros({"other/kernel": np.array([[0.3, 0.0]])}, mask, "QAT")
+        check_zeros({"other/kernel": np.array([[0.3, 0.0]])}, mask, "QAT")
 
 
 def test_convert_from_an_unguarded_script(tiny_ticket, tmp_path):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tflottery.config import ConfigError
+from tflottery.errors import ConfigError
 from tflottery.tuning import score, tune
 
 BASE = {"levels": 2, "steps": "20it", "eval_every": "10it", "validation": 300, "branches": [], "verbose": False,
@@ -15,12 +15,27 @@ BASE = {"levels": 2, "steps": "20it", "eval_every": "10it", "validation": 300, "
 
 
 def test_objectives():
-    rows = [{"branch": "ticket", "level": lv, "remaining": r, "early_stop_test_accuracy": a}
-            for lv, r, a in [(0, 1.0, 0.95), (1, 0.5, 0.948), (2, 0.25, 0.94), (3, 0.125, 0.90)]]
+    rows = [{"branch": "ticket", "level": lv, "remaining": r, "early_stop_test_accuracy": a + d, "replicate": i}
+            for lv, r, a in [(0, 1.0, 0.95), (1, 0.5, 0.948), (2, 0.25, 0.94), (3, 0.125, 0.90)]
+            for i, d in enumerate((-0.01, 0.01))]  # two replicates: their mean counts
     assert score(rows, "accuracy_at", target_remaining=0.3) == 0.94
     assert score(rows, "sparsest_within", tolerance=0.005) == 0.5  # 50% remaining is the sparsest within 0.5 pt
     with pytest.raises(ConfigError, match="Unknown objective"):
         score(rows, "loss")
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"space": "not json"}, "is not JSON"),
+    ({"space": {"rewind": ["0it", "1ep"]}}, "space\\['rewind'\\] value '1ep' cannot run"),
+    ({"space": {"dense_rate": []}}, "non-empty list"),
+    ({"oracle": "grid"}, "Unknown oracle"),
+    ({"max_trials": 0}, "max_trials=0 must be >= 1"),
+    ({"levels": "many"}, "must be an integer"),
+])
+def test_bad_sweeps_are_refused_before_the_first_trial(in_tmp, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        tune(**{**BASE, **kwargs})
+    assert not (in_tmp / "runs").exists()
 
 
 @pytest.mark.parametrize("oracle", ["random", "bayesian", "hyperband"])

@@ -6,19 +6,23 @@ loads; the package uses `tf_keras` throughout. The public API is imported lazily
 """
 import os
 
+USER_TF_LOG_LEVEL = os.environ.get("TF_CPP_MIN_LOG_LEVEL")  # the user's own setting wins over ours
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _PUBLIC = {
-    "find_ticket": "tflottery.lottery",
+    "find_ticket": "tflottery.engine.imp",
     "load_ticket": "tflottery.tickets",
+    "read_ticket": "tflottery.tickets",
     "export_ticket": "tflottery.tickets",
     "apply_ticket": "tflottery.tickets",
-    "transfer": "tflottery.retrain",
-    "convert": "tflottery.tflite",
+    "transfer": "tflottery.engine.transfer",
+    "convert": "tflottery.deploy",
     "RunConfig": "tflottery.config",
+    "derive_seed": "tflottery.engine.seeds",
+    "TflotteryError": "tflottery.errors",
 }
 __all__ = sorted(_PUBLIC)
 

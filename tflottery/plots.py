@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
-from tflottery.runs import atomic_write  # noqa: E402
+from tflottery.files import atomic_write  # noqa: E402
 
 STYLE = {"ticket": dict(color="C0", marker="o"), "reinit": dict(color="C3", marker="s", linestyle="--"),
          "random_prune": dict(color="C2", marker="^", linestyle=":")}
@@ -95,13 +95,17 @@ def by_iteration(histories: dict, path: "str | Path", metric: str = "test_accura
 
 def plot_runs(runs: "list[str | Path]", out: "str | Path" = "plot.png", metric: str = "early_stop_test_accuracy") -> Path:
     """Accuracy against weights remaining for several run directories on one figure (ticket and baselines)."""
-    from tflottery.runs import RunDir
+    from tflottery.engine.store import SUMMARY_KEYS, RunStore
+    from tflottery.errors import ConfigError, RunError
 
+    metrics = [k for k in SUMMARY_KEYS if k not in ("level", "branch", "remaining")]
+    if metric not in metrics:
+        raise ConfigError(f"metric={metric!r} is not recorded per level: use one of {', '.join(metrics)}.")
     series = {}
     for path in runs:
-        run = RunDir(path)
-        if not run.levels():
-            raise FileNotFoundError(f"{path} holds no finished level: pass run directories made by `tflottery find`.")
+        run = RunStore.open(path)
+        if not run.summary():
+            raise RunError(f"{path} holds no finished level: pass run directories made by `tflottery find`.")
         for row in run.summary():
             label = row["branch"] if len(runs) == 1 else f"{row['branch']} ({Path(path).name})"
             series.setdefault(label, []).append(row)

@@ -21,16 +21,29 @@ from pathlib import Path
 from typing import Optional
 
 import keras_tuner
+import numpy as np
 
-from tflottery.config import ConfigError, RunConfig, apply_flag
+from tflottery.config import RunConfig, apply_flag
+from tflottery.engine.store import TICKET
+from tflottery.errors import ConfigError, RunError
 
 OBJECTIVES = ("accuracy_at", "sparsest_within")
-DEFAULT_SPACE = {"dense_rate": [0.2, 0.35, 0.5], "rewind": ["0it", "1ep"], "lr": [3e-4, 1.2e-3, 3e-3]}
+DEFAULT_SPACE = {"dense_rate": [0.2, 0.35, 0.5], "lr": [3e-4, 1.2e-3, 3e-3]}
+
+
+def _mean_over_replicates(summary: list[dict]) -> list[dict]:
+    levels = sorted({r["level"] for r in summary if r["branch"] == TICKET})
+    out = []
+    for level in levels:
+        at = [r for r in summary if r["branch"] == TICKET and r["level"] == level]
+        out.append({"level": level, "remaining": float(np.mean([r["remaining"] for r in at])),
+                    "early_stop_test_accuracy": float(np.mean([r["early_stop_test_accuracy"] for r in at]))})
+    return out
 
 
 def score(summary: list[dict], objective: str, target_remaining: float = 0.2, tolerance: float = 0.005) -> float:
-    """The objective from a run's summary rows (ticket branch)."""
-    rows = [r for r in summary if r["branch"] == "ticket"]
+    """The objective from a run's summary rows (the ticket branch, averaged over replicates)."""
+    rows = _mean_over_replicates(summary)
     if objective == "accuracy_at":
         return min(rows, key=lambda r: (abs(r["remaining"] - target_remaining), r["level"]))["early_stop_test_accuracy"]
     if objective == "sparsest_within":
@@ -73,8 +86,8 @@ class IMPTuner(keras_tuner.Tuner):
         return RunConfig.from_dict(tree).validate()
 
     def run_trial(self, trial, *args, **kwargs):
-        from tflottery.lottery import find_ticket
-        from tflottery.runs import write_json
+        from tflottery.engine.imp import find_ticket
+        from tflottery.files import write_json
 
         config = self.trial_config(trial.hyperparameters)
         run = find_ticket(config)
@@ -106,26 +119,68 @@ def tune(oracle: str = "random", max_trials: int = 4, objective: str = "accuracy
       dense_rate, rewind and lr. --oracle: random, bayesian or hyperband (budget: epochs per level).
     Every other flag sets the base configuration (--levels=3 --steps=1ep --dataset=fashion_mnist ...).
     """
-    if objective not in OBJECTIVES:
-        raise ConfigError(f"Unknown objective {objective!r}: use one of {', '.join(OBJECTIVES)}.")
-    tree: dict = {}
-    for key, value in flags.items():
-        apply_flag(tree, key, value)
-    base = RunConfig.from_dict(tree).validate()
-    space = space if space is not None else DEFAULT_SPACE
-    if isinstance(space, str):
-        space = json.loads(space)
+    base, space = check_tune_inputs(oracle, max_trials, objective, target_remaining, tolerance, space, max_epochs,
+                                    flags)
     tuner = IMPTuner(make_oracle(oracle, max_trials, base.seed, max_epochs), base, space, objective=objective,
                      target_remaining=target_remaining, tolerance=tolerance, directory=directory,
                      project_name=project, overwrite=overwrite)
     tuner.search()
     if os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief":
         return {"worker": os.environ["KERASTUNER_TUNER_ID"], "done": True}
-    completed = tuner.oracle.get_best_trials(1)
+    completed = [t for t in tuner.oracle.get_best_trials(max_trials) if t.score is not None]
     if not completed:
-        raise RuntimeError(f"No trial completed; see the trial logs under {directory}/{project}.")
+        raise RunError(f"No trial completed; keras-tuner's logs of each trial are under {directory}/{project}.")
     best = completed[0]
     result = {"best": best.hyperparameters.values, "score": best.score, "objective": objective,
               "trials": len(tuner.oracle.trials)}
     print(f"[tflottery] best of {result['trials']} trials ({objective}): {result['best']} -> {result['score']:.4f}")
     return result
+
+
+TUNE_OPTIONS = {"oracle", "max_trials", "objective", "target_remaining", "tolerance", "space", "directory", "project",
+                "max_epochs", "overwrite"}
+
+
+def check_tune_inputs(oracle, max_trials, objective, target_remaining, tolerance, space, max_epochs, flags):
+    """Every input of a sweep checked before the first trial, each space value tried in a dry run."""
+    from tflottery.config import config_from_flags
+    from tflottery.config.fields import coerce
+    from tflottery.engine.imp import find_ticket
+
+    if oracle not in ("random", "bayesian", "hyperband"):
+        raise ConfigError(f"Unknown oracle {oracle!r}: use random, bayesian or hyperband.")
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"Unknown objective {objective!r}: use one of {', '.join(OBJECTIVES)}.")
+    for name, value, low in (("max_trials", max_trials, 1), ("max_epochs", max_epochs, 1)):
+        if coerce(value, int, name) < low:
+            raise ConfigError(f"{name}={value} must be >= {low}.")
+    if not 0 < coerce(target_remaining, float, "target_remaining") <= 1:
+        raise ConfigError(f"target_remaining={target_remaining} must lie in (0, 1].")
+    if not 0 <= coerce(tolerance, float, "tolerance") < 1:
+        raise ConfigError(f"tolerance={tolerance} must lie in [0, 1).")
+    base = config_from_flags(flags)
+    space = DEFAULT_SPACE if space is None else space
+    if isinstance(space, str):
+        try:
+            space = json.loads(space)
+        except json.JSONDecodeError:
+            raise ConfigError(f"--space={space!r} is not JSON: write e.g. --space='{{\"dense_rate\": [0.2, 0.5]}}'.") from None
+    if not isinstance(space, dict) or not space:
+        raise ConfigError("--space must map flags to choices, e.g. {\"dense_rate\": [0.2, 0.5], \"lr\": {\"min\": 1e-4, \"max\": 1e-2, \"log\": true}}.")
+    for name, spec in space.items():
+        if isinstance(spec, dict):
+            if set(spec) - {"min", "max", "log"} or not {"min", "max"} <= set(spec):
+                raise ConfigError(f"space[{name!r}]={spec}: a range is {{\"min\": a, \"max\": b, \"log\": true|false}}.")
+            values = [spec["min"], spec["max"]]
+        elif isinstance(spec, list) and spec:
+            values = spec
+        else:
+            raise ConfigError(f"space[{name!r}]={spec!r}: give a non-empty list of choices or a min/max range.")
+        for value in values:
+            tree = copy.deepcopy(base.to_dict())
+            try:
+                apply_flag(tree, name, value)
+                find_ticket(RunConfig.from_dict(tree), dry_run=True)
+            except ConfigError as error:
+                raise ConfigError(f"space[{name!r}] value {value!r} cannot run: {error}") from None
+    return base, space

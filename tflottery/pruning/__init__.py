@@ -1,1 +1,4 @@
-"""Pruning: which weights survive (masks), how tfmot enforces it (wrap), and our schedule."""
+"""Pruning: which weights survive (masks, strategies), how tfmot enforces it (wrap), and our schedule.
+
+`masks` and `strategies` are numpy only; `wrap` and `schedule` import TensorFlow.
+"""

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import tensorflow as tf
-from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule
+import tensorflow_model_optimization as tfmot
 
 
-class IMPSchedule(pruning_schedule.PruningSchedule):
+class IMPSchedule(tfmot.sparsity.keras.PruningSchedule):
     """The schedule tfmot's wrappers consult at every training step: never prune during a level.
 
     In iterative magnitude pruning the mask changes only *between* levels: the lottery driver

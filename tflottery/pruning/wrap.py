@@ -17,10 +17,13 @@ import inspect
 import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
-from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import PruneLowMagnitude
 
+from tflottery.errors import ModelError
 from tflottery.keras_compat import keras, require_tf_keras
 from tflottery.pruning.schedule import IMPSchedule
+
+with tfmot.sparsity.keras.prune_scope():  # tfmot's wrapper class, through its public API
+    PruneLowMagnitude = keras.utils.get_registered_object("PruneLowMagnitude")
 
 CONV_TYPES = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 
@@ -45,6 +48,7 @@ def prunable_kinds(model: keras.Model) -> dict:
     return out
 
 
+@keras.saving.register_keras_serializable(package="tflottery")
 class FrozenMaskWrapper(PruneLowMagnitude):
     """tfmot's `PruneLowMagnitude` for a level of IMP, where the mask never changes while training.
 
@@ -66,6 +70,7 @@ class FrozenMaskWrapper(PruneLowMagnitude):
         return self.layer.call(inputs, **kwargs)
 
 
+@keras.saving.register_keras_serializable(package="tflottery")
 class MaskedModel(keras.Model):
     """A Functional model whose training keeps pruned weights exactly zero."""
 
@@ -106,6 +111,7 @@ def wrap(model: keras.Model, prune: "list[str] | None" = None) -> MaskedModel:
     require_tf_keras(model)
     if isinstance(model, MaskedModel):
         return model
+    check_layer_names(model)
     names = [k.split("/")[0] for k in prunable_kinds(model)] if prune is None else list(prune)
     schedule = IMPSchedule()
 
@@ -116,6 +122,14 @@ def wrap(model: keras.Model, prune: "list[str] | None" = None) -> MaskedModel:
 
     cloned = keras.models.clone_model(model, clone_function=clone)
     return MaskedModel(cloned.inputs, cloned.outputs, name=model.name)
+
+
+def check_layer_names(model: keras.Model) -> None:
+    """Weights are stored as "<layer>__<variable>", so a layer name may not contain "__" or "/"."""
+    bad = [layer.name for layer in model.layers if "__" in layer.name or "/" in layer.name]
+    if bad:
+        raise ModelError(f"Layer name(s) {bad} contain '__' or '/', which tflottery uses to store weights by "
+                         "name: rename the layer(s), e.g. name='fc_1'.")
 
 
 def strip(model: keras.Model) -> keras.Model:
@@ -147,12 +161,12 @@ def set_weights(model: keras.Model, weights: dict, strict: bool = True) -> None:
     variables = weight_variables(model)
     missing = set(variables) - set(weights)
     if strict and (missing or set(weights) - set(variables)):
-        raise ValueError(f"Weights do not match the model: missing {sorted(missing)[:5]}, "
+        raise ModelError(f"Weights do not match the model: missing {sorted(missing)[:5]}, "
                          f"unexpected {sorted(set(weights) - set(variables))[:5]}.")
     for name, value in weights.items():
         if name in variables:
             if tuple(variables[name].shape) != tuple(np.shape(value)):
-                raise ValueError(f"Weight {name}: the model has shape {tuple(variables[name].shape)}, "
+                raise ModelError(f"Weight {name}: the model has shape {tuple(variables[name].shape)}, "
                                  f"the file has {tuple(np.shape(value))}.")
             variables[name].assign(value)
 
@@ -171,8 +185,8 @@ def set_masks(model: keras.Model, masks: dict) -> None:
     variables, weights = mask_variables(model), weight_variables(model)
     for name, mask in masks.items():
         if name not in variables:
-            raise ValueError(f"Mask {name!r} has no pruned layer in the model; pruned: {sorted(variables)}.")
+            raise ModelError(f"Mask {name!r} has no pruned layer in the model; pruned: {sorted(variables)}.")
         if tuple(variables[name].shape) != tuple(mask.shape):
-            raise ValueError(f"Mask {name!r} has shape {tuple(mask.shape)}, the layer {tuple(variables[name].shape)}.")
+            raise ModelError(f"Mask {name!r} has shape {tuple(mask.shape)}, the layer {tuple(variables[name].shape)}.")
         variables[name].assign(mask.astype(np.float32))
         weights[name].assign(weights[name] * variables[name])

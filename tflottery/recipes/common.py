@@ -6,8 +6,9 @@ Two kinds of recipe:
   side (other data, labels or optimizer), and compare with the ticket found on the target
   and with random reinitialisation there (Morcos et al. 2019).
 
-IMP runs live in their own hash-named run directories, so a recipe run twice, or two recipes
-sharing a side (task3's two directions), reuse every finished level instead of retraining.
+IMP runs live in their own identity-named run directories, so a recipe run twice, or two
+recipes sharing a side (task3's two directions), reuse every finished level instead of
+retraining; transfers are branches of the source run's levels.
 """
 from __future__ import annotations
 
@@ -21,10 +22,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from tflottery.config import ConfigError, RunConfig, apply_flag
-from tflottery.runs import write_json
+from tflottery.config import RunConfig, apply_flag
+from tflottery.errors import ConfigError
+from tflottery.files import write_json
 
-RECIPE_KEYS = {"replicates", "runs_dir", "tickets_dir", "description", "kind", "title", "pairs", "sides"}
+RECIPE_KEYS = {"runs_dir", "tickets_dir", "description", "kind", "title", "pairs", "sides"}
 RECIPES = ["task1", "task2", "task3", "fc1_mnist", "lenet5_mnist", "lenet_mnist", "conv_cifar10"]
 
 
@@ -48,18 +50,21 @@ def _merge(base: dict, extra: dict) -> dict:
     return base
 
 
+def read_recipe(name: str) -> dict:
+    with open(recipe_path(name), "rb") as f:
+        return tomllib.load(f)
+
+
 def load_recipe(name: str, paper: bool = False, overrides: "dict | None" = None) -> dict:
     """The recipe's settings: its TOML, then its [paper] table if `paper`, then `overrides`.
 
     An override key is a field name (`levels`, `lr`, `dataset`, `model`, ...) when that name is
     unique across the run's sections, or a dotted path (`target.data.labels`, `training.steps`).
     """
-    with open(recipe_path(name), "rb") as f:
-        cfg = tomllib.load(f)
+    cfg = read_recipe(name)
     paper_values = cfg.pop("paper", {})
     if paper:
         _merge(cfg, paper_values)
-    cfg.setdefault("replicates", 1)
     cfg.setdefault("runs_dir", "runs")
     cfg.setdefault("tickets_dir", "saved_tickets")
     for key, value in (overrides or {}).items():
@@ -80,9 +85,9 @@ def _override(cfg: dict, key: str, value: Any) -> None:
         apply_flag(cfg.setdefault("run", {}), key, value)
 
 
-def run_config(cfg: dict, side: "str | None" = None, replicate: int = 0) -> RunConfig:
+def run_config(cfg: dict, side: "str | None" = None) -> RunConfig:
     merged = _merge(copy.deepcopy(cfg.get("run", {})), cfg.get(side, {}) if side else {})
-    merged.update(replicate=replicate, runs_dir=cfg["runs_dir"])
+    merged.update(runs_dir=cfg["runs_dir"])
     return RunConfig.from_dict(merged)
 
 
@@ -123,8 +128,7 @@ def main_for(name: str):
     def main(paper: bool = False, verbose: bool = True, **overrides):
         return run_recipe(name, paper=paper, verbose=verbose, **overrides)["output"]
 
-    with open(recipe_path(name), "rb") as f:
-        description = tomllib.load(f).get("description", "")
+    description = read_recipe(name).get("description", "")
     main.__doc__ = (f"{description}\n\nFlags: --paper uses the published settings; any recipe field is a flag "
                     f"(--levels=3, --lr=0.001, --steps=2ep, --dataset=fashion_mnist, --target.data.labels='[5,6]'); "
                     f"--verbose=False for a quiet log. Settings: {recipe_path(name)}")
@@ -132,6 +136,11 @@ def main_for(name: str):
 
 
 def cli(name: str) -> None:
-    from tflottery.cli import run_fire
+    from tflottery.cli.runner import run_fire
 
-    run_fire(main_for(name), f"python -m tflottery.recipes.{name}")
+    main = main_for(name)
+
+    def check(flag: str) -> None:
+        _override(load_recipe(name), flag, None)
+
+    run_fire(main, f"python -m tflottery.recipes.{name}", extra_flags={main: check})

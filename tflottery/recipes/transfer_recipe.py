@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from tflottery import plots
-from tflottery.lottery import find_ticket
+from tflottery.engine.imp import find_ticket
+from tflottery.engine.transfer import transfer
+from tflottery.files import write_csv
 from tflottery.recipes.common import run_config
-from tflottery.recipes.imp_recipe import histories
+from tflottery.recipes.imp_recipe import _rates, histories
 from tflottery.report import markdown_table, write_report
-from tflottery.retrain import transfer
-from tflottery.runs import MAIN, write_csv
 from tflottery.tickets import export_ticket
 
 SERIES = ["source", "transferred", "target_ticket", "transferred_reinit"]
@@ -26,44 +26,38 @@ def _acc(metrics):
     return None if metrics is None else metrics["early_stop_test_accuracy"]
 
 
-def run_pair(name: str, cfg: dict, source: str, target: str, replicate: int) -> tuple[list, object]:
-    src_run = find_ticket(run_config(cfg, source, replicate))
-    tgt_cfg = run_config(cfg, target, replicate)
+def run_pair(name: str, cfg: dict, source: str, target: str) -> tuple[list, tuple]:
+    src_run = find_ticket(run_config(cfg, source))
+    tgt_cfg = run_config(cfg, target)
     tgt_run = find_ticket(tgt_cfg)
-    rows, last = [], None
-    for level in src_run.dir.levels():
-        ticket = export_ticket(src_run.dir, level, Path(cfg["tickets_dir"]) / name / f"{src_run.path.name}-level_{level}")
-        last = transfer(ticket, tgt_cfg.data, tgt_cfg.training, seed=tgt_cfg.seed + 10007 * replicate,
-                        runs_dir=cfg["runs_dir"])
-        src_m = src_run.dir.metrics(level)
-        sides = cfg.get("sides", {})
-        rows.append({"pair": f"{sides.get(source, source)} → {sides.get(target, target)}", "replicate": replicate, "level": level,
-                     "remaining": src_m["remaining"], "source": _acc(src_m),
-                     "transferred": _acc(last.metrics(level)), "transferred_reinit": _acc(last.metrics(level, "reinit")),
-                     "target_ticket": _acc(tgt_run.dir.metrics(level)),
-                     "transferred_final_loss": last.metrics(level)["final_test_loss"],
-                     "ticket": str(ticket), "transfer_run": str(last.path)})
-    return rows, (src_run, tgt_run, last)
+    sides = cfg.get("sides", {})
+    rows = []
+    for r in range(src_run.config.plan.replicates):
+        src, tgt = src_run.replicate(r), tgt_run.replicate(r)
+        for level in src.levels():
+            ticket = export_ticket(src_run, level, Path(cfg["tickets_dir"]) / name / f"{src_run.path.name}-r{r}-level_{level}",
+                                   replicate=r, overwrite=True)
+            moved = transfer(src_run.path, tgt_cfg.data, tgt_cfg.training, level=level, replicate=r, seed=tgt_cfg.seed)
+            src_m = src.metrics(level)
+            rows.append({"pair": f"{sides.get(source, source)} → {sides.get(target, target)}", "replicate": r,
+                         "level": level, "remaining": src_m["remaining"], "source": _acc(src_m),
+                         "transferred": _acc(moved.metrics("rewind")), "transferred_reinit": _acc(moved.metrics("reinit")),
+                         "target_ticket": _acc(tgt.metrics(level)),
+                         "transferred_final_loss": moved.metrics("rewind")["final_test_loss"],
+                         "ticket": str(ticket), "transfer_branch": moved.branches["rewind"],
+                         "history": moved.metrics("rewind")["history"]})
+    return rows, (src_run, tgt_run)
 
 
-def _transfer_histories(rows, metric_branch=MAIN):
-    from tflottery.runs import RunDir
-
-    out = {}
-    for r in rows:
-        m = RunDir(r["transfer_run"]).metrics(r["level"], metric_branch)
-        out[f"level {r['level']}: {100 * r['remaining']:.1f}%"] = m["history"]
-    return out
+def _transfer_histories(rows):
+    return {f"level {r['level']}: {100 * r['remaining']:.1f}%": r["history"] for r in rows}
 
 
 def run(name: str, cfg: dict, out: Path) -> dict:
     sides = cfg.get("sides", {})
     all_rows, figures, data = [], {}, {}
     for source, target in cfg["pairs"]:
-        pair_rows = []
-        for rep in range(cfg["replicates"]):
-            rows, (src_run, tgt_run, _) = run_pair(name, cfg, source, target, rep)
-            pair_rows += rows
+        pair_rows, (src_run, tgt_run) = run_pair(name, cfg, source, target)
         data = tgt_run.data.describe()
         s, t = sides.get(source, source), sides.get(target, target)
         labels = {"source": f"found and tested on {s}", "transferred": f"found on {s}, retrained on {t}",
@@ -82,9 +76,9 @@ def run(name: str, cfg: dict, out: Path) -> dict:
             _transfer_histories(first), out / f"loss_vs_iterations_{tag}.png", metric="test_loss",
             ylabel="test loss", title=title)
         figures[f"Test accuracy against iterations, ticket found on {s} ({s})"] = plots.by_iteration(
-            histories(src_run.dir), out / f"accuracy_vs_iterations_{source}.png", title=f"{src_run.config.model.name}: IMP on {s}")
+            histories(src_run.replicate(0)), out / f"accuracy_vs_iterations_{source}.png", title=f"{src_run.config.model.name}: IMP on {s}")
         all_rows += pair_rows
-    write_csv(out / "results.csv", all_rows)
+    write_csv(out / "results.csv", [{k: v for k, v in r.items() if k != "history"} for r in all_rows])
     table = []
     for pair in dict.fromkeys(r["pair"] for r in all_rows):
         for level in sorted({r["level"] for r in all_rows if r["pair"] == pair}):
@@ -98,10 +92,12 @@ def run(name: str, cfg: dict, out: Path) -> dict:
                "source": ("on source %", "{:.2f}"), "transferred": ("transferred %", "{:.2f}"),
                "target_ticket": ("found on target %", "{:.2f}"), "transferred_reinit": ("reinit on target %", "{:.2f}")}
     c = run_config(cfg, cfg["pairs"][0][0])
-    what = (f"{cfg.get('description', '')}\n\nModel `{c.model.name}`, {c.pruning.strategy} pruning at "
-            f"{c.pruning.dense_rate:.0%} per level (output at half rate), rewind to {c.pruning.rewind}, "
-            f"{c.training.steps} per level, {cfg['replicates']} replicate(s). Accuracies are test accuracy at the "
-            f"early-stopping iteration; sides: " + "; ".join(f"`{k}` = {v}" for k, v in sides.items()) + ".")
+    what = (f"{cfg.get('description', '')}\n\nModel `{c.model.name}`, {c.pruning.strategy} pruning "
+            f"({_rates(src_run.plan.strategy)}), rewind to {c.pruning.rewind}, "
+            f"{c.training.steps} per level, {c.plan.replicates} replicate(s). Accuracies are test accuracy at the "
+            f"early-stopping iteration. Transfers are branches of the source run's levels (`transfer-<hash>/`); "
+            f"sides: " + "; ".join(f"`{k}` = {v}" for k, v in sides.items()) + ".")
     write_report(out, f"{name}: ticket transfer", what, data, markdown_table(table, columns), figures)
+    all_rows = [{k: v for k, v in r.items() if k != "history"} for r in all_rows]
     return {"rows": all_rows, "table": table, "data": data, "figures": [str(p) for p in figures.values()],
             "tickets": sorted({r["ticket"] for r in all_rows})}

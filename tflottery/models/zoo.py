@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from tflottery.config import ConfigError
+from tflottery.errors import ConfigError
 from tflottery.keras_compat import keras
 
 layers = keras.layers
@@ -126,10 +126,18 @@ def resnet20(input_shape, num_classes: int = 10, seed: int = 0) -> keras.Model:
     return keras.Model(inputs, outputs, name="resnet20")
 
 
-MODELS: dict[str, Callable[..., keras.Model]] = {
-    "lenet_300_100": lenet_300_100, "lenet5": lenet5, "conv2": conv2, "conv4": conv4, "conv6": conv6,
-    "vgg19": vgg19, "resnet20": resnet20,
-}
+MODELS: dict[str, Callable[..., keras.Model]] = {}
+
+
+def register(name: str, builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
+    """Add a builder `(input_shape, num_classes, seed) -> Functional tf_keras model` to the zoo."""
+    MODELS[name] = builder
+    return builder
+
+
+for _name, _builder in {"lenet_300_100": lenet_300_100, "lenet5": lenet5, "conv2": conv2, "conv4": conv4,
+                        "conv6": conv6, "vgg19": vgg19, "resnet20": resnet20}.items():
+    register(_name, _builder)
 
 
 def build(name: str, input_shape, num_classes: int, seed: int = 0) -> keras.Model:

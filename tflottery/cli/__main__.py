@@ -1,0 +1,3 @@
+from tflottery.cli.commands import main
+
+main()

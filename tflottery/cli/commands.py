@@ -1,0 +1,172 @@
+"""The `tflottery` commands: thin wrappers over the public API, no logic of their own."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from tflottery.config import apply_flag, config_from_flags, describe_flags
+from tflottery.errors import ConfigError
+
+
+def _config_flag(name: str) -> None:
+    apply_flag({}, name, None)
+
+
+def _target_flag(name: str) -> None:
+    """transfer takes data and training flags only."""
+    from tflottery.config import SECTIONS
+
+    _config_flag(name)
+    section = name.split(".")[0] if "." in name else next(s for s, c in SECTIONS.items() if name in c.__dataclass_fields__)
+    if section not in ("data", "training"):
+        raise ConfigError(f"transfer takes data and training flags (--labels, --dataset, --optimizer, --lr, --steps, "
+                          f"...); --{name} belongs to {section}, which the ticket fixed when it was found.")
+
+
+def find(dry_run: bool = False, **flags):
+    """Run iterative magnitude pruning with rewinding, extending the run of this configuration.
+
+    More --levels train only the new levels, another --branches entry only that branch, more
+    --replicates only the new replicates; a killed run resumes where it stopped.
+    --dry_run prints the planned weights remaining per layer and level without training.
+    Every config field is a flag (field names are unique; dotted paths like --training.steps also work):
+    """
+    from tflottery.engine.imp import find_ticket
+
+    config = config_from_flags(flags)
+    if dry_run:
+        plan = find_ticket(config, dry_run=True)
+        print(f"{len(plan.levels) - 1} pruned level(s), {plan.steps} steps per level, rewind to step "
+              f"{plan.rewind_step} (pruned levels train steps {plan.rewind_step}-{plan.steps})")
+        print(plan.table())
+        return None
+    run = find_ticket(config)
+    for row in run.summary():
+        if row["branch"] == "ticket" and row["level"] == run.plan.levels[-1]:
+            print(json.dumps(row))
+    return str(run.path)
+
+
+find.__doc__ += "\n" + describe_flags()
+
+
+def transfer(source: str, level: Optional[int] = None, replicate: int = 0, reinit: bool = True, seed: int = 0,
+             runs_dir: str = "runs", trust_code: bool = False, **flags):
+    """Retrain a ticket from its rewind weights on other data, labels or optimizer (Morcos et al. 2019).
+
+    SOURCE is a run directory (--level, default its last, and --replicate pick the ticket) or a
+    ticket directory. Data and training flags override the ticket's own: --labels='[5,6,7,8,9]',
+    --dataset=fashion_mnist, --optimizer=sgd --lr=0.05 --momentum=0.9, --steps=2ep. The results
+    are branches of the ticket's level (transfer-<hash>/), exportable like any branch.
+    --reinit=False skips the control (the same mask from a fresh initialisation).
+    """
+    from tflottery.engine.transfer import transfer as run_transfer
+
+    for name in flags:
+        _target_flag(name)
+    tree: dict = {}
+    for key, value in flags.items():
+        apply_flag(tree, key, value)
+    result = run_transfer(source, tree.get("data", {}), tree.get("training", {}), level=level, replicate=replicate,
+                          reinit=reinit, seed=seed, runs_dir=runs_dir, trust_code=trust_code)
+    for row in result.summary():
+        print(json.dumps(row))
+    return str(result.path)
+
+
+def export(run: str, level: Optional[int] = None, out: Optional[str] = None, branch: str = "ticket",
+           replicate: int = 0, overwrite: bool = False):
+    """Export level LEVEL (default: the last finished) of run directory RUN as a ticket (default: saved_tickets/).
+
+    --branch exports a baseline or transfer branch (e.g. reinit, transfer-<hash>); --overwrite
+    replaces an existing ticket at --out (never anything that is not a ticket).
+    """
+    from tflottery.tickets import export_ticket
+
+    return str(export_ticket(run, level, out, branch=branch, replicate=replicate, overwrite=overwrite))
+
+
+def convert(ticket: str, modes: str = "float,sparse,int8", representative: Optional[str] = None,
+            qat_steps: int = 0, block_sparse: bool = False, out: Optional[str] = None, min_agreement: float = 0.95,
+            finetune_steps: int = 300, trust_code: bool = False):
+    """Convert a ticket to TFLite and verify every file with the LiteRT interpreter (see convert.json).
+
+    --modes: comma list of float (dense float32), sparse (float32 + EXPERIMENTAL_SPARSITY),
+      int8 (full-integer post-training quantization, sparse encoding).
+    --representative: an .npz with an array `x` (uint8 images) for int8 calibration when the
+      ticket's own dataset cannot be loaded here.
+    --qat_steps=N: prune-preserving quantization-aware fine-tuning for N steps before int8.
+    --block_sparse: fine-tune into block sparsity ((4,1) float, (16,1) int8) before converting.
+    --min_agreement: a file agreeing with its Keras model on fewer test examples is kept only as
+      <mode>.rejected.tflite.
+    """
+    from tflottery.deploy import convert as run_convert
+
+    report = run_convert(ticket, modes=modes, representative=representative, qat_steps=qat_steps,
+                         block_sparse=block_sparse, out=out, min_agreement=min_agreement,
+                         finetune_steps=finetune_steps, trust_code=trust_code)
+    for mode, record in report["files"].items():
+        accuracy = "-" if record["accuracy"] is None else f"{100 * record['accuracy']:.2f}%"
+        print(f"{mode:<12} {record['bytes'] / 1024:8.1f} KB  accuracy {accuracy}  agreement "
+              f"{100 * record['top1_agreement']:.1f}%  {'ok' if record['ok'] else 'REJECTED'}")
+    return None
+
+
+def plot(*runs: str, out: str = "plot.png", metric: str = "early_stop_test_accuracy"):
+    """Test accuracy (or --metric) against weights remaining for one or more run directories."""
+    from tflottery.plots import plot_runs
+
+    if not runs:
+        raise ConfigError("plot needs at least one run directory: tflottery plot runs/<name> [runs/<other>] --out=fig.png")
+    return str(plot_runs(list(runs), out, metric))
+
+
+def recipes():
+    """List the recipes (run one with `python -m tflottery.recipes.NAME`, --help for its flags)."""
+    from tflottery.recipes.common import RECIPES, read_recipe
+
+    for name in RECIPES:
+        print(f"{name:<14} {read_recipe(name).get('description', '')}")
+
+
+def data(data_dir: Optional[str] = None):
+    """List the datasets and whether each can be had offline here."""
+    from tflottery.data import list_datasets
+
+    for row in list_datasets(data_dir):
+        print(f"{row['dataset']:<14} offline: {row['offline']}")
+
+
+def models():
+    """List the model zoo."""
+    from tflottery.models import MODELS
+
+    for name, builder in MODELS.items():
+        print(f"{name:<14} {(builder.__doc__ or '').strip().splitlines()[0]}")
+
+
+def tune(**kwargs):
+    """Sweep IMP hyperparameters with keras-tuner; see `tflottery.tuning.tune` for the flags."""
+    from tflottery.tuning import tune as run_tune
+
+    return run_tune(**kwargs)
+
+
+COMMANDS = {"find": find, "transfer": transfer, "export": export, "convert": convert, "plot": plot,
+            "recipes": recipes, "data": data, "models": models, "tune": tune}
+
+
+def _tune_flag(name: str) -> None:
+    from tflottery.tuning import TUNE_OPTIONS
+
+    if name not in TUNE_OPTIONS:
+        _config_flag(name)
+
+
+EXTRA_FLAGS = {find: _config_flag, transfer: _target_flag, tune: _tune_flag}
+
+
+def main(argv: Optional[list] = None) -> None:
+    from tflottery.cli.runner import run_fire
+
+    run_fire(COMMANDS, "tflottery", argv, EXTRA_FLAGS)

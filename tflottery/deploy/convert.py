@@ -1,0 +1,115 @@
+"""Convert a ticket to TFLite files and prove every file right with the LiteRT interpreter.
+
+Modes (each a `.tflite` file in `<ticket>/tflite/`):
+  float         dense float32, the reference;
+  sparse        float32 with `EXPERIMENTAL_SPARSITY` (sparse tensor encoding: a small file);
+  int8          full-integer post-training quantization calibrated on the ticket's own data,
+                sparse encoding kept where the default interpreter can run it;
+  int8_qat      prune-preserving quantization-aware fine-tuning (tfmot's
+                `Default8BitPrunePreserveQuantizeScheme`) before int8 conversion;
+  block_float / block_int8
+                the ticket fine-tuned into block sparsity ((4,1) float, (16,1) int8) at its own
+                sparsity, so that sparse kernels can skip whole blocks.
+
+Every file is loaded with the default interpreter (its default delegate, XNNPACK, included),
+run over the test set, and compared with the Keras ticket: accuracy, top-1 agreement, max
+logit difference, size raw and gzipped, median latency per example; all in `convert.json`.
+A file that does not load is never kept.
+
+Everything is validated here, before any work; the conversion itself runs in a subprocess
+(`python -m tflottery.deploy.worker`): the 2.21 converter leaks about 20 MB a call, and the
+memory goes back when the subprocess ends.
+"""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from tflottery.errors import ConfigError, ConversionError
+
+MODES = ("float", "sparse", "int8", "int8_qat", "block_float", "block_int8")
+BLOCKS = {"block_float": (4, 1), "block_int8": (16, 1)}
+ERROR_PREFIX = "ConversionError: "
+
+
+def convert(ticket: "str | Path", modes: "list[str] | tuple | str" = ("float", "sparse", "int8"),
+            representative: Optional[str] = None, qat_steps: int = 0, block_sparse: bool = False,
+            out: "str | Path | None" = None, finetune_steps: int = 300, min_agreement: float = 0.95,
+            trust_code: bool = False, in_process: bool = False) -> dict:
+    """Convert `ticket` in each mode, verify each file, write `convert.json`; return its contents.
+
+    `representative`: an .npz with `x` (uint8 images, NHWC) and optionally `y`, used for int8
+    calibration and evaluation when the ticket's own dataset cannot be loaded here.
+    `qat_steps` > 0 adds `int8_qat`; `block_sparse` adds `block_float` and `block_int8`.
+    A file whose top-1 agreement with its Keras model is below `min_agreement` is kept only as
+    `<mode>.rejected.tflite` and marked `"ok": false`, so it is never mistaken for a deployable one.
+    """
+    modes = check_modes(modes, qat_steps, block_sparse)
+    for name, value, low in (("qat_steps", qat_steps, 0), ("finetune_steps", finetune_steps, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{name}={value!r} must be an integer >= {low}.")
+    if isinstance(min_agreement, bool) or not isinstance(min_agreement, (int, float)) \
+            or not math.isfinite(min_agreement) or not 0.0 <= min_agreement <= 1.0:
+        raise ConfigError(f"min_agreement={min_agreement!r} must be a fraction in [0, 1], e.g. 0.95.")
+    if "int8_qat" in modes and qat_steps < 1:
+        qat_steps = finetune_steps
+    if representative is not None and not Path(representative).is_file():
+        raise ConfigError(f"representative={representative!r} is not a file: pass an .npz with an array x.")
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise ConfigError(f"out={str(out)!r} is a file: name a folder for the .tflite files.")
+    if out is not None and Path(ticket).resolve() in Path(out).resolve().parents \
+            and Path(out).resolve() != (Path(ticket) / "tflite").resolve():
+        raise ConfigError(f"out={str(out)!r} lies inside the ticket, whose files are checksummed: leave --out unset "
+                          "(files go to <ticket>/tflite/) or name a folder outside the ticket.")
+    from tflottery.tickets import read_ticket
+
+    read_ticket(ticket, trust_code)  # a clear error here, before any subprocess starts
+    args = [str(ticket), modes, representative, qat_steps, str(out) if out else None, finetune_steps,
+            float(min_agreement), trust_code]
+    if in_process:
+        from tflottery.deploy.worker import convert_ticket
+
+        return convert_ticket(*args)
+    return _in_subprocess(args)
+
+
+def check_modes(modes, qat_steps: int = 0, block_sparse: bool = False) -> list:
+    if isinstance(modes, str):
+        modes = [m.strip() for m in modes.split(",") if m.strip()]
+    if not isinstance(modes, (list, tuple)) or not all(isinstance(m, str) for m in modes):
+        raise ConfigError(f"modes={modes!r}: give a list of modes, e.g. float,sparse,int8.")
+    modes = list(dict.fromkeys(modes))
+    if qat_steps and "int8_qat" not in modes:
+        modes.append("int8_qat")
+    if block_sparse:
+        modes += [m for m in BLOCKS if m not in modes]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise ConfigError(f"Unknown TFLite mode(s) {unknown}: choose from {', '.join(MODES)}.")
+    if not modes:
+        raise ConfigError(f"No TFLite mode given: choose from {', '.join(MODES)}.")
+    return modes
+
+
+def _in_subprocess(args: list) -> dict:
+    """Run the conversion as `python -m tflottery.deploy.worker`: independent of the caller's __main__
+    (multiprocessing's spawn would re-run an unguarded user script), memory returned on exit."""
+    with tempfile.TemporaryDirectory() as tmp:
+        request, answer = Path(tmp) / "args.json", Path(tmp) / "report.json"
+        request.write_text(json.dumps(args))
+        result = subprocess.run([sys.executable, "-m", "tflottery.deploy.worker", str(request), str(answer)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if result.stdout:
+            print(result.stdout, end="", flush=True)
+        if result.returncode == 0 and answer.exists():
+            return json.loads(answer.read_text())
+        lines = [line for line in result.stderr.strip().splitlines() if line.startswith(ERROR_PREFIX)]
+        if lines:
+            raise ConversionError(lines[-1][len(ERROR_PREFIX):])
+        raise RuntimeError(f"TFLite conversion failed in its subprocess (exit {result.returncode}):\n"
+                           + "\n".join(result.stderr.strip().splitlines()[-15:]))

@@ -1,0 +1,60 @@
+"""The TFLite converter, per mode, and the guarantee that a file it writes loads in LiteRT."""
+from __future__ import annotations
+
+import warnings
+
+from tflottery.deploy.verify import interpreter
+from tflottery.errors import ConversionError
+
+
+def converter_blob(model, mode: str, x_cal, sparse: bool = True) -> bytes:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    optimizations = []
+    if mode != "float" and sparse:
+        optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
+    if "int8" in mode:
+        optimizations.append(tf.lite.Optimize.DEFAULT)
+        if mode != "int8_qat":  # a QAT model carries its own ranges
+            def representative_dataset():
+                for i in range(len(x_cal)):
+                    yield [x_cal[i:i + 1]]
+
+            converter.representative_dataset = representative_dataset
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.optimizations = optimizations
+    try:
+        with warnings.catch_warnings():  # "Statistics for quantized inputs were expected": float I/O by design
+            warnings.simplefilter("ignore", UserWarning)
+            return converter.convert()
+    except Exception as error:  # noqa: BLE001 — the converter raises many types; name the cause
+        message = str(error).strip().splitlines()
+        raise ConversionError(f"TFLite cannot convert {model.name!r} in mode {mode}: "
+                              f"{' '.join(message[:3])[:600]}. Unsupported layers must be replaced "
+                              "with TFLite builtins (see the TFLite op compatibility guide).") from None
+
+
+def convert_checked(model, mode: str, x_cal) -> tuple[bytes, list]:
+    """Convert and prove the file loads with the default interpreter; fall back once, else refuse.
+
+    int8 with unstructured sparse encoding is known to make XNNPACK fail at `allocate_tensors`:
+    then the file is rebuilt without the sparse encoding, and the fallback recorded.
+    """
+    notes = []
+    blob = converter_blob(model, mode, x_cal)
+    try:
+        interpreter(blob)
+        return blob, notes
+    except Exception as error:  # noqa: BLE001
+        if mode == "float":
+            raise ConversionError(f"The dense float file does not load in LiteRT: {error}") from None
+        notes.append(f"sparse encoding failed in the default interpreter ({str(error).splitlines()[0][:200]}); "
+                     "rebuilt without EXPERIMENTAL_SPARSITY")
+    blob = converter_blob(model, mode, x_cal, sparse=False)
+    try:
+        interpreter(blob)
+    except Exception as error:  # noqa: BLE001
+        raise ConversionError(f"Mode {mode}: the file does not load in the default LiteRT interpreter even "
+                              f"without sparse encoding ({error}); not written.") from None
+    return blob, notes

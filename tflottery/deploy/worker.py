@@ -1,0 +1,97 @@
+"""The conversion itself (run in a subprocess by `tflottery.deploy.convert`)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+import tflottery  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads, also in the subprocess)
+from tflottery.deploy.convert import BLOCKS, ERROR_PREFIX
+from tflottery.deploy.converter import convert_checked
+from tflottery.deploy.finetune import block_sparse, prune_preserving_qat
+from tflottery.deploy.verify import measure
+from tflottery.errors import ConversionError, TflotteryError
+from tflottery.files import atomic_write, write_json
+
+
+def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_steps: int, out: Optional[str],
+                   finetune_steps: int, min_agreement: float = 0.95, trust_code: bool = False) -> dict:
+    from tflottery.tickets import read_ticket
+
+    verified = read_ticket(ticket, trust_code)
+    meta, masks = verified.meta, verified.masks
+    out_dir = Path(out) if out else Path(ticket) / "tflite"
+    plain = verified.build("trained")
+    x_eval, y_eval, x_cal, train = _data(meta, representative)
+    reference = plain.predict(x_eval, batch_size=500, verbose=0)
+    report = {"ticket": str(ticket), "remaining": meta["remaining"]["total"], "eval_examples": int(len(x_eval)),
+              "keras_accuracy": None if y_eval is None else float((reference.argmax(1) == y_eval).mean()),
+              "files": {}}
+    for mode in modes:
+        source = plain
+        if mode == "int8_qat":
+            source = prune_preserving_qat(plain, masks, train, qat_steps)
+        elif mode in BLOCKS:
+            source = block_sparse(plain, meta, train, BLOCKS[mode], finetune_steps)
+        blob, notes = convert_checked(source, mode, x_cal)
+        path = atomic_write(out_dir / f"{mode}.tflite", blob)
+        record = measure(path, x_eval, y_eval, reference, source if source is not plain else None)
+        record["ok"] = record["top1_agreement"] >= min_agreement
+        if not record["ok"]:
+            rejected = path.with_name(f"{mode}.rejected.tflite")
+            path.replace(rejected)
+            record["file"] = str(rejected)
+            notes.append(f"REJECTED: top-1 agreement {record['top1_agreement']:.3f} < {min_agreement}; "
+                         "kept as .rejected.tflite for inspection, not for deployment")
+            print(f"[tflottery] {mode}: agreement {record['top1_agreement']:.3f} < {min_agreement}: rejected", flush=True)
+        record["notes"] = notes
+        report["files"][mode] = record
+    dense = report["files"].get("float")
+    for record in report["files"].values():
+        if dense:
+            record["size_vs_float"] = record["bytes"] / dense["bytes"]
+            record["latency_vs_float"] = record["latency_ms"] / dense["latency_ms"]
+    write_json(out_dir / "convert.json", report)
+    return report
+
+
+def _data(meta: dict, representative: Optional[str]):
+    """(x_eval float, y_eval or None, calibration images float, training data or None)."""
+    from tflottery import data as data_lib
+    from tflottery.errors import DataUnavailableError
+    from tflottery.tickets import ticket_config
+
+    if representative:
+        try:
+            with np.load(representative, allow_pickle=False) as f:
+                if "x" not in f.files:
+                    raise ConversionError(f"{representative} has no array 'x' (uint8 images, NHWC).")
+                x = f["x"].astype(np.float32) / 255.0
+                y = f["y"].astype(np.int64) if "y" in f.files else None
+        except (ValueError, OSError) as error:
+            raise ConversionError(f"{representative} is not an .npz of arrays ({error}).") from None
+        return x, y, x[:200], None
+    config = ticket_config(meta)
+    try:
+        dataset = data_lib.load(config.data, config.training.batch_size)
+    except DataUnavailableError as error:
+        raise ConversionError(f"The ticket's dataset cannot be loaded here for int8 calibration and evaluation "
+                              f"({error}). Pass --representative=FILE.npz with an array x of uint8 images "
+                              "(and y for accuracy).") from None
+    x, y = dataset.arrays["test"]
+    x_train = dataset.arrays["train"][0]
+    calibration = x_train[np.random.default_rng(0).choice(len(x_train), min(500, len(x_train)), replace=False)]
+    return x.astype(np.float32) / 255.0, y.astype(np.int64), calibration.astype(np.float32) / 255.0, dataset
+
+
+if __name__ == "__main__":
+    request_path, answer_path = sys.argv[1], sys.argv[2]
+    try:
+        report = convert_ticket(*json.loads(Path(request_path).read_text()))
+    except TflotteryError as error:
+        print(f"{ERROR_PREFIX}{error}", file=sys.stderr)
+        sys.exit(3)
+    Path(answer_path).write_text(json.dumps(report))

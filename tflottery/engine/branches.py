@@ -1,0 +1,192 @@
+"""Branches: what trains at a level of a run, one registered class per kind.
+
+The ticket itself is a branch (`ticket`), and so are its baselines (`reinit`, `random_prune`)
+and its retraining on another task (`transfer`). A branch owns its hyperparameters, and says
+which mask it trains, from which weights, from which step, on which data: the level loop
+(`tflottery.engine.imp`) trains every branch through the same code and stores it under
+`replicate_<r>/level_<L>/<branch key>/`.
+
+Seeds: a branch draws every random choice from `derive_seed(seed, replicate, level, key,
+purpose)`, so a branch can be reproduced alone, in any order, in any process.
+
+Adding a branch kind: subclass `Branch`, set `kind` (its name) and `description`, implement
+`start` (and `params` if it has hyperparameters), decorate it with `@register`, and add a
+test. Kinds with `per_level = True` need no hyperparameters and can be named in
+`--branches`; they train at every pruned level of the ticket.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Optional
+
+from tflottery.engine.seeds import derive_seed
+from tflottery.errors import ConfigError
+from tflottery.pruning import masks as mask_lib
+
+BRANCHES: dict[str, type] = {}
+
+
+def register(cls):
+    BRANCHES[cls.kind] = cls
+    return cls
+
+
+def level_branch_kinds() -> list[str]:
+    return [k for k, cls in BRANCHES.items() if cls.per_level]
+
+
+def check_level_branches(names: list) -> None:
+    allowed = level_branch_kinds()
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise ConfigError(f"plan.branches has {unknown}: per-level branches are {', '.join(allowed)} "
+                          "(transfer runs with `tflottery transfer`).")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"plan.branches={names} names a branch twice.")
+
+
+@dataclass
+class BranchStart:
+    """Where a branch begins: its mask, weights, and the steps [start_step, end_step) it trains.
+
+    `data`, `training` and `head_classes` are None for the run's own data, training and model.
+    """
+
+    masks: dict
+    weights: Any  # dict, or a callable returning one (drawn only if the branch really trains)
+    start_step: int
+    end_step: int
+    data: Any = None
+    training: Any = None
+    head_classes: Optional[int] = None
+    captures: set = field(default_factory=set)
+
+
+class Branch:
+    kind: ClassVar[str]
+    description: ClassVar[str] = ""
+    per_level: ClassVar[bool] = False
+
+    def params(self) -> dict:
+        """The hyperparameters that define this branch (recorded in branch.json, hashed into its key)."""
+        return {}
+
+    def key(self) -> str:
+        params = self.params()
+        if not params:
+            return self.kind
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
+        return f"{self.kind}-{digest}"
+
+    def applies(self, level: int) -> bool:
+        return level >= 1
+
+    def seed(self, ctx, level: int, purpose: str) -> int:
+        return derive_seed(ctx.config.seed, ctx.replicate_index, level, self.key(), purpose)
+
+    def start(self, ctx, level: int) -> BranchStart:
+        raise NotImplementedError
+
+
+@register
+class Ticket(Branch):
+    """The IMP ticket: level 0 trains the dense network; level L prunes level L-1's trained weights
+    (level 0's when one-shot) to the plan's counts and rewinds the survivors."""
+
+    kind = "ticket"
+
+    def applies(self, level: int) -> bool:
+        return True
+
+    def start(self, ctx, level: int) -> BranchStart:
+        if level == 0:
+            return BranchStart(ctx.all_ones(), ctx.init, 0, ctx.end_step, captures=ctx.dense_captures())
+        source = ctx.record(0 if ctx.config.pruning.one_shot else level - 1)
+        masks = ctx.strategy.prune(source.final, source.masks, ctx.plan[level])
+        weights = source.final if ctx.config.pruning.lr_rewind else ctx.rewind_weights()
+        return BranchStart(masks, weights, ctx.rewind_step, ctx.end_step)
+
+
+@register
+class Reinit(Branch):
+    """The ticket's mask with a fresh random initialisation (Frankle & Carbin's control)."""
+
+    kind = "reinit"
+    per_level = True
+    description = "the same mask, weights drawn afresh from the model's initialisers"
+
+    def start(self, ctx, level: int) -> BranchStart:
+        seed = self.seed(ctx, level, "init")
+        return BranchStart(ctx.record(level).masks, lambda: ctx.fresh_weights(seed), ctx.rewind_step, ctx.end_step)
+
+
+@register
+class RandomPrune(Branch):
+    """A random mask with the ticket's per-layer sparsity, on the rewind weights."""
+
+    kind = "random_prune"
+    per_level = True
+    description = "a random mask of the same per-layer sparsity, on the rewind weights"
+
+    def start(self, ctx, level: int) -> BranchStart:
+        masks = mask_lib.random_like(ctx.record(level).masks, self.seed(ctx, level, "mask"))
+        return BranchStart(masks, ctx.rewind_weights(), ctx.rewind_step, ctx.end_step)
+
+
+@register
+class Transfer(Branch):
+    """The ticket retrained on other data, labels or optimizer (Morcos et al. 2019).
+
+    It starts from the rewind weights (`init="rewind"`) or from a fresh initialisation of the
+    same mask (`init="reinit"`, the control). When the target has another number of classes,
+    the output layer is replaced: fresh Glorot weights, pruned by a seeded random mask to the
+    ticket's own output-layer sparsity (a magnitude mask cannot be had for untrained weights).
+    """
+
+    kind = "transfer"
+    description = "retrain the ticket on another task"
+
+    def __init__(self, data: dict, training: dict, init: str = "rewind", seed: int = 0):
+        if init not in ("rewind", "reinit"):
+            raise ConfigError(f"transfer init={init!r}: use rewind or reinit.")
+        self.data, self.training, self.init, self.base_seed = data, training, init, seed
+
+    def params(self) -> dict:
+        return {"data": self.data, "training": self.training, "init": self.init, "seed": self.base_seed}
+
+    def seed(self, ctx, level: int, purpose: str) -> int:
+        return derive_seed(self.base_seed, ctx.replicate_index, level, self.key(), purpose)
+
+    def applies(self, level: int) -> bool:
+        return True
+
+    def start(self, ctx, level: int) -> BranchStart:
+        data, training = ctx.target(self.data, self.training)
+        record = ctx.record(level)
+        masks = dict(record.masks)
+        head = ctx.output_kernel()
+        classes = data.num_classes if data.num_classes != ctx.data.num_classes else None
+        if classes:
+            kept = float(masks[head].mean())
+            shape = (masks[head].shape[0], classes)
+            template = {head: _first_k(shape, int(round(kept * shape[0] * shape[1])))}
+            masks[head] = mask_lib.random_like(template, self.seed(ctx, level, "head_mask"))[head]
+        if self.init == "reinit":
+            seed = self.seed(ctx, level, "init")
+            weights = lambda: ctx.fresh_weights(seed, classes)  # noqa: E731
+        else:
+            weights = dict(record.start)  # the ticket's own starting weights: its rewind.npz
+            if classes:
+                weights.update(ctx.fresh_head(self.seed(ctx, level, "head"), classes))
+        end = ctx.steps_of(training, data)
+        return BranchStart(masks, weights, 0, end, data=data, training=training, head_classes=classes)
+
+
+def _first_k(shape: tuple, k: int):
+    import numpy as np
+
+    flat = np.zeros(int(np.prod(shape)), bool)
+    flat[:k] = True
+    return flat.reshape(shape)

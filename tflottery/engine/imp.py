@@ -1,0 +1,380 @@
+"""Iterative magnitude pruning with rewinding (Frankle & Carbin 2019; Frankle et al. 2020).
+
+Level 0 trains the dense network for T steps, keeping its weights at the rewind step k. Level
+L >= 1 prunes the ticket of level L-1 by the magnitude of its *trained* weights to the plan's
+counts (see `tflottery.pruning.strategies`), rewinds the survivors to step k, and trains them
+from step k to T with fresh optimizer moments and the learning-rate schedule at step k
+(open_lth's protocol). Every branch of a level (`tflottery.engine.branches`) trains through
+the same code, in the same run directory, resuming where a previous call stopped.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from tflottery import data as data_lib
+from tflottery import models
+from tflottery.config import RunConfig, Step, TrainingConfig, hashed_fields
+from tflottery.engine import branches as branch_lib
+from tflottery.engine.distribute import is_chief, make_strategy, precision_policy, worker_index
+from tflottery.engine.optim import compile_model, reset_optimizer
+from tflottery.engine.progress import Progress, progress_line
+from tflottery.engine.seeds import derive_seed
+from tflottery.engine.store import TICKET, LevelRecord, ReplicateStore, RunStore
+from tflottery.engine.train import train_level
+from tflottery.errors import ConfigError, ModelError
+from tflottery.files import write_csv, write_json
+from tflottery.keras_compat import keras, require_tf_keras
+from tflottery.pruning import masks as mask_lib
+from tflottery.pruning import strategies as strategy_lib
+from tflottery.pruning import wrap as wrap_lib
+
+ENGINE = 2  # bump when a change alters what a run trains: old runs then keep their own names
+
+
+@dataclass
+class PruningPlan:
+    """What IMP will do, known before any training: surviving weights per layer and level."""
+
+    strategy: strategy_lib.PruningStrategy
+    rows: list  # plan rows for levels 0..levels
+    levels: list  # the levels that train (all of them; 0 and the last for one-shot)
+    steps: int  # T: the training length of a level
+    rewind_step: int  # k
+    steps_per_epoch: int
+
+    @property
+    def remaining(self) -> list[float]:
+        full = sum(self.strategy.sizes.values())
+        return [strategy_lib.total(row) / full for row in self.rows]
+
+    def table(self) -> str:
+        return strategy_lib.describe(self.strategy, self.rows, self.strategy.config.one_shot, self.levels)
+
+    def to_dict(self) -> dict:
+        return {"strategy": self.strategy.identity(), "levels": self.levels, "steps": self.steps,
+                "rewind_step": self.rewind_step, "steps_per_epoch": self.steps_per_epoch,
+                "rows": self.rows, "remaining": self.remaining}
+
+
+@dataclass
+class Run:
+    """A run directory after a call: its store, configuration, data and plan, and what this call trained."""
+
+    config: RunConfig
+    store: RunStore
+    data: "data_lib.Data"
+    plan: PruningPlan
+    model: keras.Model  # the wrapped, compiled model (holding the last branch this call trained)
+    trained: list = field(default_factory=list)  # (replicate, level, branch) trained in this call
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    def replicate(self, index: int = 0) -> ReplicateStore:
+        return self.store.replicate(index)
+
+    def summary(self) -> list[dict]:
+        return self.store.summary()
+
+
+# --------------------------------------------------------------------------- planning
+def plan_run(config: RunConfig, model: keras.Model, steps_per_epoch: int) -> PruningPlan:
+    """Validate everything that depends on the model and data, and plan the levels."""
+    kinds = wrap_lib.prunable_kinds(model)
+    if not kinds:
+        raise ModelError(f"Model {model.name!r} has no Dense or Conv layer to prune.")
+    strategy = strategy_lib.build_strategy(config.pruning, kinds,
+                                           strategy_lib.layer_sizes(wrap_lib.get_weights(model), kinds))
+    levels = config.plan.fixed_levels
+    if levels is None:
+        levels = strategy.levels_for(config.plan.target_remaining)
+    steps = Step.parse(config.training.steps).to_steps(steps_per_epoch)
+    rewind_step = Step.parse(config.pruning.rewind).to_steps(steps_per_epoch)
+    if steps < 1:
+        raise ConfigError(f"training.steps={config.training.steps} is zero steps: train for at least 1it.")
+    if rewind_step >= steps:
+        raise ConfigError(f"pruning.rewind={config.pruning.rewind} (step {rewind_step}) is not before the end of "
+                          f"training (training.steps={config.training.steps}, {steps} steps): pruned levels train "
+                          "from the rewind step to the end, so rewind to an earlier step.")
+    trained = [0, levels] if config.pruning.one_shot and levels else list(range(levels + 1))
+    return PruningPlan(strategy, strategy.plan(levels), trained, steps, rewind_step, steps_per_epoch)
+
+
+def identity(config: RunConfig, plan: PruningPlan, data: "data_lib.Data") -> dict:
+    """What defines the trajectory of a run's tickets, resolved (2ep and 1832it hash alike)."""
+    source = data.info["source"]
+    kind = "sample" if source.startswith("sample") else "synthetic" if source.startswith("synthetic") else "full"
+    d = config.data
+    return {
+        "engine": ENGINE,
+        "data": {"dataset": d.dataset, "labels": sorted(d.labels) if d.labels else None,
+                 "remap_labels": d.remap_labels if d.labels else None, "fraction": d.fraction,
+                 "fraction_part": d.fraction_part if d.fraction < 1 else None,
+                 "validation": data.info["validation"], "source": kind},
+        "model": hashed_fields(config.model),
+        "pruning": {**plan.strategy.identity(), "one_shot": config.pruning.one_shot,
+                    "rewind_step": plan.rewind_step, "lr_rewind": config.pruning.lr_rewind},
+        "training": config.training.identity(data.steps_per_epoch),
+        "seed": config.seed,
+    }
+
+
+def run_name(config: RunConfig, ident: dict) -> str:
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
+    labels = "" if not config.data.labels else "-l" + "".join(map(str, sorted(config.data.labels)))
+    return f"{config.model.name}-{config.data.dataset}{labels}-{digest}"
+
+
+def architecture_digest(model: keras.Model) -> str:
+    return hashlib.sha256(model.to_json().encode()).hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------- one replicate
+class Replicate:
+    """The context branches draw on for one replicate of a run: records, weights, models, data."""
+
+    def __init__(self, config: RunConfig, store: ReplicateStore, data, base: keras.Model, plan: PruningPlan,
+                 init: Optional[dict], callbacks: tuple = (), progress: Optional[Progress] = None):
+        self.config, self.replicate, self.data, self.base, self.plan_info = config, store, data, base, plan
+        self.replicate_index = store.index
+        self.strategy, self.plan = plan.strategy, plan.rows
+        self.rewind_step, self.end_step = plan.rewind_step, plan.steps
+        self._init, self.callbacks = init, callbacks
+        self.progress = progress or Progress(config.training.verbose)
+        self._models: dict = {}
+        self._targets: dict = {}
+        self.trained: list = []
+
+    # ------------------------------------------------------------------ what branches read
+    @property
+    def init(self) -> dict:
+        if self.replicate.is_done(0):  # the recorded initialisation is the truth on resume
+            return self.replicate.load_level(0).start
+        return self._init
+
+    def all_ones(self) -> dict:
+        return mask_lib.ones_like(self.init, self.strategy.sizes)
+
+    def dense_captures(self) -> set:
+        return {self.rewind_step} - {0}
+
+    def rewind_weights(self) -> dict:
+        return self.init if self.rewind_step == 0 else self.replicate.load_capture(self.rewind_step)
+
+    def record(self, level: int, branch: str = TICKET) -> LevelRecord:
+        return self.replicate.load_level(level, branch)
+
+    def fresh_weights(self, seed: int, classes: Optional[int] = None) -> dict:
+        return models.fresh_weights(self.base if classes is None else with_head(self.base, classes, seed), seed)
+
+    def fresh_head(self, seed: int, classes: int) -> dict:
+        head = self.output_kernel().split("/")[0]
+        return {k: v for k, v in wrap_lib.get_weights(with_head(self.base, classes, seed)).items()
+                if k.startswith(f"{head}/")}
+
+    def output_kernel(self) -> str:
+        return list(self.strategy.kinds)[-1]
+
+    def target(self, data: dict, training: dict):
+        key = json.dumps([data, training], sort_keys=True)
+        if key not in self._targets:
+            from tflottery.config import DataConfig, build
+
+            train_cfg = build(TrainingConfig, training, "training")
+            train_cfg.validate()
+            self._targets[key] = (data_lib.load(build(DataConfig, data, "data"), train_cfg.batch_size), train_cfg)
+        return self._targets[key]
+
+    @staticmethod
+    def steps_of(training: TrainingConfig, data) -> int:
+        steps = Step.parse(training.steps).to_steps(data.steps_per_epoch)
+        if steps < 1:
+            raise ConfigError(f"training.steps={training.steps} is zero steps: train for at least 1it.")
+        return steps
+
+    # ------------------------------------------------------------------ training
+    def model_for(self, classes: Optional[int], training: TrainingConfig, data) -> keras.Model:
+        key = (classes, json.dumps(hashed_fields(training), sort_keys=True), data.steps_per_epoch)
+        if key not in self._models:
+            base = self.base if classes is None else with_head(self.base, classes, 0)
+            self._models[key] = compile_model(wrap_lib.wrap(base, [k.split("/")[0] for k in self.strategy.kinds]),
+                                              training, data.steps_per_epoch)
+        return self._models[key]
+
+    def pending(self, levels: list, branches: list) -> list:
+        """(level, branch) jobs not yet finished, in training order."""
+        return [(level, b) for level in levels for b in branches if b.applies(level)
+                and not self.replicate.is_done(level, b.key())]
+
+    def train(self, level: int, branch: branch_lib.Branch) -> bool:
+        """Train one branch of one level unless it is finished; True if it trained."""
+        key = branch.key()
+        if self.replicate.is_done(level, key):
+            return False
+        start = branch.start(self, level)
+        data = start.data or self.data
+        training = start.training or self.config.training
+        model = self.model_for(start.head_classes, training, data)
+        wrap_lib.set_weights(model, start.weights() if callable(start.weights) else start.weights)
+        wrap_lib.set_masks(model, start.masks)
+        reset_optimizer(model, start.start_step)
+        started = wrap_lib.get_weights(model)
+        r = self.replicate_index
+        keras.utils.set_random_seed(branch.seed(self, level, "keras"))  # dropout and the like: never process history
+        level_dir = self.replicate.level_dir(level, key)
+        result = train_level(model, data, training, start=start.start_step, end=start.end_step,
+                             seed=branch.seed(self, level, "data_order"), captures=start.captures,
+                             get_weights=wrap_lib.get_weights, callbacks=self.callbacks,
+                             log_dir=str(level_dir / "tensorboard") if training.tensorboard else None,
+                             label=f"r{r} level {level} {key}: ")
+        for step, weights in result.captured.items():
+            self.replicate.save_capture(step, weights)
+        remaining = mask_lib.remaining(start.masks)
+        metrics = {"level": level, "branch": key, "kind": branch.kind, "replicate": r,
+                   "remaining": remaining["total"], "layers_remaining": {k: v for k, v in remaining.items() if k != "total"},
+                   "start_step": start.start_step, "end_step": start.end_step, "rewind_step": self.rewind_step,
+                   "data_source": data.info["source"], "history": result.history, **result.summary()}
+        if start.head_classes or start.data is not None:
+            write_json(level_dir / "model.json", json.loads(model_json(model)))
+            write_json(level_dir / "data.json", data.describe())
+        meta = {"kind": branch.kind, "params": branch.params()} if branch.params() else None
+        self.replicate.save_level(level, key, LevelRecord(start.masks, started, wrap_lib.get_weights(model), metrics),
+                                  meta)
+        self.trained.append((r, level, key))
+        eta = self.progress.finished(start.end_step - start.start_step, result.wall_time_s)
+        if training.verbose:
+            print(progress_line(metrics, self.plan_info.levels[-1], eta, r), flush=True)
+        return True
+
+
+def with_head(model: keras.Model, classes: int, seed: int) -> keras.Model:
+    """`model` with its Dense output layer replaced by one of `classes` units (Gaussian Glorot, seeded)."""
+    out_layer = model.layers[-1]
+    if not isinstance(out_layer, keras.layers.Dense) or len(model.outputs) != 1:
+        raise ModelError(f"Cannot swap the head of {model.name!r}: its last layer {out_layer.name!r} is not a "
+                         "Dense output layer.")
+    config = dict(out_layer.get_config(), units=classes,
+                  kernel_initializer={"class_name": "GlorotNormal", "config": {"seed": seed}})
+    head = keras.layers.Dense.from_config(config)
+    return keras.Model(model.inputs, head(out_layer.input), name=model.name)
+
+
+def model_json(model: keras.Model) -> str:
+    """The plain architecture of a (possibly wrapped) model."""
+    if isinstance(model, wrap_lib.MaskedModel):
+        model = wrap_lib.strip(model)
+    return model.to_json()
+
+
+# --------------------------------------------------------------------------- the command
+def find_ticket(config: "RunConfig | dict | None" = None, *, model: Optional[keras.Model] = None,
+                data: "Optional[data_lib.Data]" = None, dry_run: bool = False,
+                callbacks: tuple = ()) -> "Run | PruningPlan":
+    """Run IMP as configured, extending the run directory of this configuration where it exists.
+
+    More levels train only the new levels, another branch only that branch, more replicates
+    only the new replicates; a killed run resumes at the first unfinished branch.
+    `model` may be any Sequential/Functional tf_keras model (default: the zoo's
+    `config.model.name`); each replicate re-seeds its initialisers. With `dry_run`, return the
+    `PruningPlan` without training or writing anything.
+    """
+    config = RunConfig.from_dict(config).validate()
+    check_runs_dir(config.runs_dir)
+    strategy = make_strategy(config.training)  # multi-worker collectives must start before other TF ops
+    if model is not None:
+        require_tf_keras(model)
+        wrap_lib.check_layer_names(model)
+        config.model.name = model.name
+        config.model.architecture = architecture_digest(model)
+    if data is None:
+        data = data_lib.load(config.data, config.training.batch_size)
+    with precision_policy(config.training.precision), strategy.scope():
+        base = model or models.build(config.model.name, data.input_shape, data.num_classes, 0)
+        check_fits(base, data)
+        plan = plan_run(config, base, data.steps_per_epoch)
+        if dry_run:
+            return plan
+        runs_dir = Path(config.runs_dir)
+        if not is_chief(strategy):  # only the chief writes the shared run
+            runs_dir = runs_dir / f".worker_{worker_index()}"
+        store = RunStore(runs_dir / run_name(config, identity(config, plan, data)))
+        store.check_layout()
+        store.lock()
+        try:
+            return _run(config, store, data, base, plan, model is not None, callbacks)
+        finally:
+            store.unlock()
+
+
+def check_runs_dir(runs_dir: str) -> None:
+    path = Path(runs_dir)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"runs_dir={runs_dir!r} is a file: name a folder for run directories (default 'runs').")
+
+
+def check_fits(model: keras.Model, data) -> None:
+    outputs = model.output_shape[-1] if len(model.outputs) == 1 else None
+    if outputs != data.num_classes:
+        raise ModelError(f"Model {model.name!r} has {outputs} outputs but {data.info['dataset']} "
+                         f"{'with labels ' + str(data.info['labels']) if data.info.get('labels') else ''} has "
+                         f"{data.num_classes} classes: give the output layer {data.num_classes} units.")
+    if tuple(model.input_shape[1:]) != tuple(data.input_shape):
+        raise ModelError(f"Model {model.name!r} takes inputs of shape {tuple(model.input_shape[1:])}, but "
+                         f"{data.info['dataset']} has {tuple(data.input_shape)}.")
+
+
+def _run(config, store, data, base, plan, user_model: bool, callbacks) -> Run:
+    store.write_spec(identity(config, plan, data))
+    write_json(store.path / "config.json", config.to_dict())
+    write_json(store.path / "data.json", data.describe())
+    write_json(store.path / "plan.json", plan.to_dict())
+    if not (store.path / "model.json").exists():
+        write_json(store.path / "model.json", json.loads(base.to_json()))
+    progress = Progress(config.training.verbose)
+    jobs = [branch_lib.BRANCHES[TICKET]()] + [branch_lib.BRANCHES[b]() for b in config.plan.branches]
+    replicates = []
+    for r in range(config.plan.replicates):
+        init = None
+        if not store.replicate(r).is_done(0):
+            seed = derive_seed(config.seed, r, None, None, "init")
+            init = models.fresh_weights(base, seed) if user_model else \
+                wrap_lib.get_weights(models.build(config.model.name, data.input_shape, data.num_classes, seed))
+        replicates.append(Replicate(config, store.replicate(r), data, base, plan, init, callbacks, progress))
+    pending = [(rep.replicate_index, level, b.key()) for rep in replicates for level, b in rep.pending(plan.levels, jobs)]
+    for _, level, _ in pending:
+        progress.add(plan.steps - (0 if level == 0 else plan.rewind_step))
+    progress.say(banner(config, store, plan, data, pending))
+    for rep in replicates:
+        for level in plan.levels:
+            for branch in jobs:
+                if branch.applies(level):
+                    rep.train(level, branch)
+    write_csv(store.path / "results.csv", store.summary())
+    model = replicates[0].model_for(None, config.training, data)
+    return Run(config, store, data, plan, model, [t for rep in replicates for t in rep.trained])
+
+
+def banner(config: RunConfig, store: RunStore, plan: PruningPlan, data, pending: list) -> str:
+    """The start line: what runs, on what, where it lands, and whether it resumes."""
+    t = config.training
+    remaining = plan.remaining
+    branches = ", ".join(config.plan.branches) or "none"
+    if not pending:
+        state = "finished already: nothing to train"
+    elif any(store.replicate(r).levels() for r in range(config.plan.replicates)):
+        r, level, branch = pending[0]
+        state = f"resuming at replicate {r}, level {level} ({branch}): {len(pending)} branch-levels to train"
+    else:
+        state = f"{len(pending)} branch-levels to train"
+    return (f"run {store.path} | {data.info['dataset']} ({data.info['source']}, {data.num_train} train) | "
+            f"{config.model.name} | {config.pruning.strategy} pruning, levels {plan.levels[0]}-{plan.levels[-1]} "
+            f"({100 * remaining[plan.levels[-1]]:.1f}% remaining at the last), rewind {config.pruning.rewind} | "
+            f"{t.optimizer} lr {t.lr:g}, batch {t.batch_size}, {t.steps} ({plan.steps} steps) per level | "
+            f"baselines: {branches} | replicates: {config.plan.replicates} | {state}")

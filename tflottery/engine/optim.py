@@ -1,0 +1,79 @@
+"""Optimizers, the learning-rate schedule, and compiling a wrapped model for a level.
+
+Each level starts with fresh optimizer moments (Adam's bias correction restarts) while the
+learning-rate schedule resumes at the level's start step: a ticket rewound to step k trains
+from k to the end with the schedule at k, as in open_lth (Frankle et al. 2020).
+"""
+from __future__ import annotations
+
+import logging
+
+import tensorflow as tf
+
+from tflottery.config import Step, TrainingConfig
+from tflottery.keras_compat import keras
+
+
+class WarmupPiecewise(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to `lr`, then multiply by `gamma` at each milestone step.
+
+    The schedule is read at `optimizer step + offset`; `offset` is a variable, so one compiled
+    model starts each level at its own step without retracing.
+    """
+
+    def __init__(self, lr: float, warmup: int = 0, milestones: tuple = (), gamma: float = 0.1):
+        self.lr, self.warmup, self.gamma = float(lr), int(warmup), float(gamma)
+        self.milestones = tuple(int(m) for m in milestones)
+        self.offset = tf.Variable(0, dtype=tf.int64, trainable=False, name="schedule_offset")
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32) + tf.cast(self.offset, tf.float32)
+        rate = tf.constant(self.lr)
+        for m in self.milestones:
+            rate = tf.where(step >= m, rate * self.gamma, rate)
+        if self.warmup:
+            rate = rate * tf.minimum(1.0, (step + 1.0) / self.warmup)
+        return rate
+
+    def get_config(self):
+        return {"lr": self.lr, "warmup": self.warmup, "milestones": list(self.milestones), "gamma": self.gamma}
+
+
+def make_optimizer(config: TrainingConfig, steps_per_epoch: int) -> "tuple[keras.optimizers.Optimizer, WarmupPiecewise]":
+    """The configured optimizer and its learning-rate schedule."""
+    schedule = WarmupPiecewise(
+        config.lr, Step.parse(config.warmup).to_steps(steps_per_epoch),
+        [Step.parse(m).to_steps(steps_per_epoch) for m in config.milestones], config.gamma)
+    decay = config.weight_decay or None
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(schedule, weight_decay=decay), schedule
+    return keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=config.nesterov,
+                                weight_decay=decay), schedule
+
+
+def compile_model(model: keras.Model, config: TrainingConfig, steps_per_epoch: int) -> keras.Model:
+    """Compile for training on logits (every model in tflottery outputs logits)."""
+    optimizer, schedule = make_optimizer(config, steps_per_epoch)
+    jit = config.jit_compile
+    if jit and tf.distribute.get_strategy().num_replicas_in_sync > 1 and not tf.config.list_physical_devices("GPU"):
+        jit = False  # XLA has no CPU collectives (b/194942685): replicas on CPUs train without it
+        logging.getLogger("tflottery").info("XLA off: collectives across CPU replicas are not supported by XLA.")
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        steps_per_execution=config.steps_per_execution,
+        jit_compile=jit,
+    )
+    model.lr_schedule = schedule
+    return model
+
+
+def reset_optimizer(model: keras.Model, start_step: int = 0) -> None:
+    """Fresh optimizer state (step counter and moments zero) with the schedule starting at `start_step`."""
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # never the loss scale
+    for v in optimizer.variables:
+        v.assign(tf.zeros_like(v))
+    schedule = getattr(model, "lr_schedule", None)
+    if isinstance(schedule, WarmupPiecewise):
+        schedule.offset.assign(int(start_step))

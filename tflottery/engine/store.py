@@ -1,0 +1,192 @@
+"""Run directories: one per run identity, replicates, levels and branches beneath (open_lth's layout).
+
+    runs/<model>-<dataset>-<hash of the identity>/
+        spec.json          the identity (what defines the tickets' trajectory) and the layout version
+        config.json        the full configuration of the latest call (plan and speed knobs included)
+        model.json  data.json  plan.json
+        replicate_<r>/
+            rewind_point.npz                 the dense run's weights at the rewind step (if not 0it)
+            level_<L>/<branch>/              ticket, reinit, random_prune, transfer-<hash>, ...
+                masks.npz  start.npz  final.npz  history.csv  metrics.json  [branch.json]
+
+A branch of a level is finished when its `metrics.json` exists: it is written last, and every
+file is written atomically, so a run killed at any moment resumes at the first unfinished
+branch and never reads a half-written file. One process at a time holds a run (`lock`).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from tflottery.errors import RunError
+from tflottery.files import DirectoryLock, clean_leftovers, read_json, read_npz, write_csv, write_json, write_npz
+
+LAYOUT = 2
+TICKET = "ticket"  # the branch key of the IMP ticket itself
+
+
+@dataclass
+class LevelRecord:
+    masks: dict
+    start: dict
+    final: dict
+    metrics: dict
+
+
+class ReplicateStore:
+    """One replicate of a run: its rewind point and its levels."""
+
+    def __init__(self, path: Path, index: int):
+        self.path, self.index = Path(path), index
+
+    def level_dir(self, level: int, branch: str = TICKET) -> Path:
+        return self.path / f"level_{level}" / branch
+
+    def is_done(self, level: int, branch: str = TICKET) -> bool:
+        return (self.level_dir(level, branch) / "metrics.json").exists()
+
+    def save_level(self, level: int, branch: str, record: LevelRecord, meta: Optional[dict] = None) -> None:
+        d = self.level_dir(level, branch)
+        if meta is not None:
+            write_json(d / "branch.json", meta)
+        write_npz(d / "masks.npz", record.masks)
+        write_npz(d / "start.npz", record.start)
+        write_npz(d / "final.npz", record.final)
+        write_csv(d / "history.csv", record.metrics["history"])
+        write_json(d / "metrics.json", record.metrics)  # last: marks the branch finished
+
+    def load_level(self, level: int, branch: str = TICKET) -> LevelRecord:
+        if not self.is_done(level, branch):
+            raise RunError(f"Level {level} ({branch}) of {self.path} is not finished; finished levels: "
+                           f"{self.levels(branch)}.")
+        d = self.level_dir(level, branch)
+        return LevelRecord(read_npz(d / "masks.npz"), read_npz(d / "start.npz"), read_npz(d / "final.npz"),
+                           read_json(d / "metrics.json"))
+
+    def metrics(self, level: int, branch: str = TICKET) -> Optional[dict]:
+        return read_json(self.level_dir(level, branch) / "metrics.json") if self.is_done(level, branch) else None
+
+    def branch_meta(self, level: int, branch: str) -> dict:
+        path = self.level_dir(level, branch) / "branch.json"
+        return read_json(path) if path.exists() else {}
+
+    def levels(self, branch: str = TICKET) -> list[int]:
+        found = [int(p.name[6:]) for p in self.path.glob("level_*") if p.name[6:].isdigit()]
+        return sorted(level for level in found if self.is_done(level, branch))
+
+    def branches(self, level: int) -> list[str]:
+        """Finished branches of one level, the ticket first."""
+        folder = self.path / f"level_{level}"
+        names = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        done = [n for n in names if self.is_done(level, n)]
+        return ([TICKET] if TICKET in done else []) + [n for n in done if n != TICKET]
+
+    def summary(self) -> list[dict]:
+        """One row per finished level and branch: the table every plot, report and objective reads."""
+        rows = []
+        for level in sorted({int(p.name[6:]) for p in self.path.glob("level_*") if p.name[6:].isdigit()}):
+            for branch in self.branches(level):
+                m = self.metrics(level, branch)
+                rows.append({"replicate": self.index, **{k: m.get(k) for k in SUMMARY_KEYS}, "branch": branch})
+        return rows
+
+    # rewind points and other captured weights of the dense run
+    def capture_path(self, step: int) -> Path:
+        return self.path / "captures" / f"step_{int(step)}.npz"
+
+    def save_capture(self, step: int, weights: dict) -> None:
+        write_npz(self.capture_path(step), weights)
+
+    def load_capture(self, step: int) -> dict:
+        return read_npz(self.capture_path(step))
+
+    def captured_steps(self) -> list[int]:
+        return sorted(int(p.stem[5:]) for p in (self.path / "captures").glob("step_*.npz") if p.stem[5:].isdigit())
+
+
+SUMMARY_KEYS = ("level", "branch", "remaining", "early_stop_step", "early_stop_test_accuracy",
+                "final_test_accuracy", "final_test_loss", "wall_time_s")
+
+
+class RunStore:
+    """A run directory: identity and shared files at the top, replicates beneath."""
+
+    def __init__(self, path: "str | Path"):
+        self.path = Path(path)
+        self._lock: Optional[DirectoryLock] = None
+
+    @classmethod
+    def open(cls, path: "str | Path") -> "RunStore":
+        """An existing run directory, checked: a run of this layout, not an older one."""
+        store = cls(path)
+        store.check_layout()
+        if not (store.path / "spec.json").exists():
+            raise RunError(f"{store.path} is not a run directory (no spec.json): pass a folder that "
+                           "`tflottery find` made, e.g. runs/lenet_300_100-mnist-<hash>.")
+        return store
+
+    def check_layout(self) -> None:
+        spec = self.path / "spec.json"
+        if spec.exists():
+            layout = read_json(spec).get("layout")
+            if layout != LAYOUT:
+                raise RunError(f"{self.path} has run layout {layout!r}; this tflottery reads layout {LAYOUT}. "
+                               "Use the tflottery version that wrote it, or run the experiment again.")
+        elif (self.path / "level_0").is_dir() or (self.path / "config.json").exists():
+            raise RunError(f"{self.path} was written by tflottery 0.1 (levels at the top, one directory per "
+                           "replicate); this version keeps replicates, levels and branches beneath one run and "
+                           f"cannot extend it. Move it aside (mv {self.path} {self.path}.v0.1) and run the same "
+                           "command again: it makes the new layout, with the new run name.")
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def spec(self) -> dict:
+        return read_json(self.path / "spec.json")
+
+    def config(self) -> dict:
+        return read_json(self.path / "config.json")
+
+    def replicate(self, index: int) -> ReplicateStore:
+        return ReplicateStore(self.path / f"replicate_{index}", index)
+
+    def replicates(self) -> list[int]:
+        return sorted(int(p.name[10:]) for p in self.path.glob("replicate_*") if p.name[10:].isdigit())
+
+    def summary(self) -> list[dict]:
+        return [row for r in self.replicates() for row in self.replicate(r).summary()]
+
+    # ------------------------------------------------------------------ writing
+    def lock(self) -> "RunStore":
+        """Hold the run for this process (see `DirectoryLock`) and clear what killed writers left."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = DirectoryLock(self.path, "run").acquire()
+        for folder, _, _ in os.walk(self.path):
+            clean_leftovers(folder)
+        return self
+
+    def unlock(self) -> None:
+        if self._lock:
+            self._lock.release()
+            self._lock = None
+
+    def write_spec(self, identity: dict) -> None:
+        """Create the run's identity file, or check that an existing one is the same run."""
+        path = self.path / "spec.json"
+        spec = {"layout": LAYOUT, "name": self.name, "identity": identity}
+        if path.exists():
+            found = read_json(path).get("identity")
+            if found != _normalised(identity):
+                raise RunError(f"{self.path} holds another run (its spec.json differs from this configuration "
+                               "although the names match): pass another --runs_dir.")
+            return
+        write_json(path, spec)
+
+
+
+def _normalised(obj):
+    return json.loads(json.dumps(obj))

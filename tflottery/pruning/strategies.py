@@ -1,0 +1,214 @@
+"""Pruning strategies: each owns its rates, its plan, target_remaining -> levels, and one-shot.
+
+A strategy turns the pruning config and the model's prunable layers into a *plan*: the exact
+number of surviving weights at every level (per layer for layerwise pruning, in total for
+global pruning). Pruning a level removes survivors of the previous mask down to the plan's
+counts, smallest trained magnitude first. Iterative and one-shot pruning use the same plan:
+one-shot prunes level 0's trained weights straight to level L's counts, so
+`--one_shot --levels=15` reaches exactly the fraction that 15 iterative levels reach.
+
+Adding a strategy: subclass `PruningStrategy`, name the rate fields it reads in `reads`,
+implement `_level_counts` and `prune`, and decorate it with `@register`.
+"""
+from __future__ import annotations
+
+from typing import ClassVar, Optional
+
+import numpy as np
+
+from tflottery.config.fields import in_range
+from tflottery.errors import ConfigError
+from tflottery.pruning import masks as mask_lib
+
+RATE_FIELDS = ("rate", "dense_rate", "conv_rate", "output_rate", "layer_rates")
+STRATEGIES: dict[str, type] = {}
+GLOBAL = "(global)"  # the key of a global plan row's total over the pruned layers
+
+
+def register(cls):
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+def strategy_class(name: str) -> type:
+    if name not in STRATEGIES:
+        raise ConfigError(f"pruning.strategy={name!r} is unknown: use {' or '.join(STRATEGIES)}.")
+    return STRATEGIES[name]
+
+
+class PruningStrategy:
+    """The pruning rule of a run, bound to one model's prunable layers.
+
+    `kinds` maps each prunable weight ("<layer>/kernel") to "dense" or "conv", in model order
+    (the last is the output layer); `sizes` gives its number of weights.
+    """
+
+    name: ClassVar[str]
+    reads: ClassVar[tuple] = ()
+    defaults: ClassVar[dict] = {}
+
+    def __init__(self, config, kinds: dict, sizes: dict):
+        self.config, self.kinds, self.sizes = config, dict(kinds), dict(sizes)
+        layers = {k.split("/")[0]: k for k in kinds}
+        for name in list(config.layer_rates) + list(config.unpruned):
+            if name not in layers:
+                raise ConfigError(f"pruning: no prunable layer named {name!r}; prunable layers: {', '.join(layers)}.")
+        self.exempt = [layers[n] for n in config.unpruned]
+        self.pruned = [k for k in kinds if k not in self.exempt]
+        if not self.pruned:
+            raise ConfigError("pruning.unpruned leaves no layer to prune: remove a name from --unpruned.")
+
+    # ------------------------------------------------------------------ config
+    @classmethod
+    def check_config(cls, config) -> None:
+        """Refuse rates this strategy does not read; check the ones it does."""
+        unused = [f for f in RATE_FIELDS if f not in cls.reads and getattr(config, f) not in (None, {})]
+        if unused:
+            raise ConfigError(f"pruning.strategy={cls.name} does not use {', '.join(unused)}: it reads "
+                              f"{', '.join(cls.reads)}. Remove the flag, or choose the strategy that reads it.")
+        for f in cls.reads:
+            values = getattr(config, f)
+            for key, value in (values.items() if isinstance(values, dict) else [(None, values)]):
+                in_range(f"pruning.{f}" + (f"[{key}]" if key else ""), value, 0.0, 1.0, high_open=True,
+                         hint="the fraction of surviving weights removed per level.")
+
+    def value(self, field: str):
+        """A rate field of the config, or this strategy's default for it."""
+        value = getattr(self.config, field)
+        return self.defaults.get(field) if value is None else value
+
+    def identity(self) -> dict:
+        """What of this rule defines a run (resolved: explicit defaults and implicit ones hash alike)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ plan
+    def _level_counts(self, counts: dict) -> dict:
+        """Survivor counts of the next level from this level's counts {weight: n}."""
+        raise NotImplementedError
+
+    def initial_row(self) -> dict:
+        """Level 0's plan row: every weight survives."""
+        return dict(self.sizes)
+
+    def plan(self, levels: int) -> list[dict]:
+        """Survivor counts for levels 0..levels (per weight, or per exempt weight plus a global total);
+        exact, known before training."""
+        rows = [self.initial_row()]
+        for _ in range(levels):
+            rows.append(self._level_counts(rows[-1]))
+        return rows
+
+    def levels_for(self, target: float, limit: int = 200) -> int:
+        """The fewest levels after which at most `target` of the prunable weights remain."""
+        full, row = sum(self.sizes.values()), self.initial_row()
+        for level in range(1, limit + 1):
+            row = self._level_counts(row)
+            if total(row) <= target * full:
+                return level
+        raise ConfigError(f"plan.target_remaining={target} is not reached in {limit} levels at these rates: "
+                          "raise the rates or the target.")
+
+    def prune(self, weights: dict, masks: dict, counts: dict) -> dict:
+        """Masks inside `masks` with the surviving counts of a plan row, by trained magnitude."""
+        raise NotImplementedError
+
+    def table_counts(self, row: dict) -> dict:
+        """A plan row as the dry run shows it: per-layer counts, None where only the total is planned."""
+        return dict(row)
+
+
+@register
+class Layerwise(PruningStrategy):
+    """Each layer loses its own rate of survivors per level (Frankle & Carbin): dense 20%, conv 10%,
+    the output layer at half its kind's rate, any layer overridden by name."""
+
+    name = "layerwise"
+    reads = ("dense_rate", "conv_rate", "output_rate", "layer_rates")
+    defaults = {"dense_rate": 0.2, "conv_rate": 0.1}
+
+    def __init__(self, config, kinds: dict, sizes: dict):
+        super().__init__(config, kinds, sizes)
+        output = list(kinds)[-1]
+        layers = {k.split("/")[0]: k for k in kinds}
+        self.rates = {}
+        for k, kind in kinds.items():
+            base = self.value("dense_rate" if kind == "dense" else "conv_rate")
+            output_rate = config.output_rate if config.output_rate is not None else base / 2
+            self.rates[k] = output_rate if k == output else base
+        for name, rate in config.layer_rates.items():
+            self.rates[layers[name]] = float(rate)
+        for k in self.exempt:
+            self.rates[k] = 0.0
+
+    def identity(self) -> dict:
+        return {"strategy": self.name, "rates": dict(self.rates)}
+
+    def _level_counts(self, counts: dict) -> dict:
+        return {k: n - int(round(self.rates[k] * n)) for k, n in counts.items()}
+
+    def prune(self, weights: dict, masks: dict, counts: dict) -> dict:
+        return {k: mask_lib.drop_smallest(weights[k], m, int(m.sum()) - counts[k]) for k, m in masks.items()}
+
+
+@register
+class Global(PruningStrategy):
+    """One magnitude threshold over the survivors of all pruned layers (tfmot has none; computed here):
+    each level removes `rate` of all survivors together, so layers lose different fractions."""
+
+    name = "global"
+    reads = ("rate",)
+    defaults = {"rate": 0.2}
+
+    def identity(self) -> dict:
+        return {"strategy": self.name, "rate": self.value("rate"), "exempt": sorted(self.exempt)}
+
+    def _level_counts(self, counts: dict) -> dict:
+        alive = counts[GLOBAL]
+        return {**{k: counts[k] for k in self.exempt}, GLOBAL: alive - int(round(self.value("rate") * alive))}
+
+    def initial_row(self) -> dict:
+        return {**{k: self.sizes[k] for k in self.exempt}, GLOBAL: sum(self.sizes[k] for k in self.pruned)}
+
+    def prune(self, weights: dict, masks: dict, counts: dict) -> dict:
+        alive = sum(int(masks[k].sum()) for k in self.pruned)
+        return mask_lib.drop_smallest_global(weights, masks, self.pruned, alive - counts[GLOBAL])
+
+    def table_counts(self, row: dict) -> dict:
+        return {k: (row[k] if k in self.exempt else None) for k in self.sizes}
+
+
+def total(row: dict) -> int:
+    return int(sum(row.values()))
+
+
+def expected_counts(strategy: PruningStrategy, masks: dict) -> dict:
+    """The plan-row form of actual masks (per layer, or per layer plus the global total)."""
+    counts = mask_lib.counts(masks)
+    if isinstance(strategy, Global):
+        return {**{k: counts[k] for k in strategy.exempt}, GLOBAL: sum(counts[k] for k in strategy.pruned)}
+    return counts
+
+
+def build_strategy(config, kinds: dict, sizes: dict) -> PruningStrategy:
+    return strategy_class(config.strategy)(config, kinds, sizes)
+
+
+def describe(strategy: PruningStrategy, plan: list, one_shot: bool = False, trained: Optional[list] = None) -> str:
+    """The dry-run table: surviving weights per layer and level, total and fraction remaining."""
+    names = list(strategy.sizes)
+    full = sum(strategy.sizes.values())
+    head = f"{'level':>5} " + " ".join(f"{n.split('/')[0]:>10}" for n in names) + f" {'total':>10} {'remaining':>9}"
+    lines = [head]
+    for level, row in enumerate(plan):
+        if trained is not None and level not in trained:
+            continue
+        cells = strategy.table_counts(row)
+        text = " ".join(f"{cells[n]:>10}" if cells[n] is not None else f"{'(global)':>10}" for n in names)
+        lines.append(f"{level:>5} {text} {total(row):>10} {100 * total(row) / full:>8.1f}%")
+    if one_shot:
+        lines.append("one-shot: each level is pruned from the dense network's trained weights to these counts")
+    return "\n".join(lines)
+
+
+def layer_sizes(weights: dict, names) -> dict:
+    return {k: int(np.prod(np.shape(weights[k]))) for k in names}

@@ -1,0 +1,164 @@
+"""Exporting one branch of one level of a run as a ticket directory (format: `tflottery.tickets.format`).
+
+The ticket is assembled beside its target and swapped in whole (`tflottery.files.atomic_directory`):
+at every instant the target path holds the old ticket or the new one. An existing target is
+replaced only with `overwrite=True`, and only if it is a tflottery ticket: export never
+removes anything else.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+from pathlib import Path
+from typing import Optional
+
+from tflottery.engine.store import TICKET, RunStore
+from tflottery.errors import TicketError
+from tflottery.files import atomic_directory, npz_bytes, read_json, write_json
+from tflottery.tickets import format as fmt
+
+DEFAULT_DIR = Path("saved_tickets")
+
+
+def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = None, *, branch: str = TICKET,
+                  replicate: int = 0, overwrite: bool = False) -> Path:
+    """Write the ticket of `level` (default: the last finished) of a run as a ticket directory.
+
+    `run` is a run directory (path), a `RunStore` or a `Run`. Returns the ticket's path
+    (default `saved_tickets/<run>-r<replicate>-level_<L>[-<branch>]`).
+    """
+    store = _store(run)
+    if isinstance(replicate, bool) or not isinstance(replicate, int) or replicate not in store.replicates():
+        raise TicketError(f"{store.path} has no replicate {replicate!r}; replicates: {store.replicates()}.")
+    rep = store.replicate(replicate)
+    finished = rep.levels(branch)
+    if level is None and finished:
+        level = finished[-1]
+    if isinstance(level, bool) or not isinstance(level, int) or level not in finished:
+        raise TicketError(f"Level {level} ({branch}) of {rep.path} is not finished; finished levels: {finished}.")
+    out = Path(out) if out is not None else DEFAULT_DIR / (
+        f"{store.name}-r{replicate}-level_{level}" + ("" if branch == TICKET else f"-{branch}"))
+    check_replaceable(out, overwrite)
+    record = rep.load_level(level, branch)
+    branch_dir = rep.level_dir(level, branch)
+    architecture = (branch_dir if (branch_dir / "model.json").exists() else store.path) / "model.json"
+    data_info = read_json((branch_dir if (branch_dir / "data.json").exists() else store.path) / "data.json")
+    config = store.config()
+    params = rep.branch_meta(level, branch).get("params", {})
+    plain = _plain_model(architecture, record)
+    masks = record.masks
+    rewind = {k: v * masks[k] if k in masks else v for k, v in record.start.items()}
+    with atomic_directory(out, may_replace=lambda target: check_replaceable(target, overwrite)) as tmp:
+        _save_model(plain, tmp / "saved_model")
+        from tflottery.files import atomic_write
+        from tflottery.pruning.masks import remaining
+        from tflottery.pruning.wrap import get_weights
+
+        atomic_write(tmp / "model.json", plain.to_json().encode())
+        atomic_write(tmp / "weights.npz", npz_bytes(get_weights(plain)))
+        atomic_write(tmp / "masks.npz", npz_bytes(masks))
+        atomic_write(tmp / "rewind.npz", npz_bytes(rewind))
+        files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        meta = {
+            "format": fmt.FORMAT, "format_version": fmt.VERSION, "outputs": "logits",
+            "model": {"name": plain.name, "config": config["model"]}, "data": data_info,
+            "class_names": data_info.get("class_names"), "preprocessing": data_info.get("preprocessing"),
+            "pruning": config["pruning"], "training": params.get("training", config["training"]),
+            "level": level, "branch": branch, "replicate": replicate, "seed": config["seed"],
+            "rewind_step": int(record.metrics.get("rewind_step", 0)), "pruned": sorted(masks),
+            "remaining": remaining(masks), "metrics": {k: v for k, v in record.metrics.items() if k != "history"},
+            "run": store.name, "versions": _versions(), "files": files,
+        }
+        meta["digest"] = fmt.digest_of(meta)
+        write_json(tmp / "ticket.json", meta)
+    return out
+
+
+def _store(run) -> RunStore:
+    if isinstance(run, RunStore):
+        return run
+    if hasattr(run, "store"):
+        return run.store
+    if not isinstance(run, (str, Path)):
+        raise TicketError(f"export_ticket needs a run directory, got {type(run).__name__}.")
+    path = Path(run)
+    if not (path / "spec.json").exists() and not (path / "config.json").exists():
+        raise TicketError(f"{path} is not a run directory (no spec.json): pass the folder `tflottery find` made.")
+    return RunStore.open(path)
+
+
+def check_replaceable(target: Path, overwrite: bool) -> None:
+    """Refuse to replace anything but a tflottery ticket, and a ticket only with `overwrite`."""
+    if not (target.exists() or target.is_symlink()):
+        return
+    if target.is_symlink() or not target.is_dir():
+        raise TicketError(f"{target} exists and is not a ticket directory: export never replaces it. Choose "
+                          "another --out.")
+    entries = {p.name for p in target.iterdir()}
+    ours = (target / "ticket.json").is_file() and entries <= fmt.OURS
+    if ours:
+        try:
+            ours = read_json(target / "ticket.json").get("format_version") in (1, 2)
+        except (ValueError, OSError):
+            ours = False
+    if not ours:
+        raise TicketError(f"{target} exists and is not a tflottery ticket (it holds {sorted(entries)[:6]}): export "
+                          "never removes it. Choose another --out.")
+    if not overwrite:
+        raise TicketError(f"{target} already holds a ticket: pass --overwrite (overwrite=True) to replace it, or "
+                          "choose another --out.")
+
+
+def _plain_model(architecture: Path, record):
+    """The stripped model at the record's trained weights, pruned weights exactly zero (our own run: trusted)."""
+    from tflottery.keras_compat import keras
+    from tflottery.pruning import wrap
+
+    model = keras.models.model_from_json(architecture.read_text())
+    wrapped = wrap.wrap(model, [k.split("/")[0] for k in record.masks])
+    wrap.set_weights(wrapped, record.final)
+    wrap.set_masks(wrapped, record.masks)
+    return wrap.strip(wrapped)
+
+
+def _save_model(model, path: Path) -> None:
+    """SavedModel with `serving_default` -> {"logits"} and `probabilities` -> {"probabilities"}."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32, name="images")
+
+    @tf.function(input_signature=[spec])
+    def logits(images):
+        return {"logits": model(images, training=False)}
+
+    @tf.function(input_signature=[spec])
+    def probabilities(images):
+        return {"probabilities": tf.nn.softmax(model(images, training=False))}
+
+    logger, level = tf.get_logger(), tf.get_logger().level
+    logger.setLevel("ERROR")  # tf_keras warns about compile metrics of an uncompiled model: noise here
+    try:
+        model.save(path, save_format="tf", include_optimizer=False,
+                   signatures={"serving_default": logits, "probabilities": probabilities})
+    finally:
+        logger.setLevel(level)
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "tflottery"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out

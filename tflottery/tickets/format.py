@@ -1,0 +1,57 @@
+"""The ticket format (version 2): what a ticket directory holds and the limits it is read under.
+
+    ticket.json     what the ticket is (below), the sha256 of every other file, and the sha256
+                    of its own canonical content ("digest"): the ticket's identity
+    model.json      the architecture (Keras JSON); rebuilt only from built-in layers
+    weights.npz     the trained weights, pruned ones exactly zero
+    masks.npz       one boolean array per pruned kernel, keyed "<layer>__kernel"
+    rewind.npz      the weights the ticket trains from (its rewind point, masked)
+    saved_model/    the same network as a SavedModel for TensorFlow Serving and plain TensorFlow
+                    (signatures "serving_default" -> logits, "probabilities" -> softmax);
+                    tflottery itself never loads it
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+FORMAT = "tflottery-ticket"
+VERSION = 2
+DATA_FILES = ("model.json", "weights.npz", "masks.npz", "rewind.npz")
+OURS = {"ticket.json", *DATA_FILES, "saved_model", "tflite"}  # what a ticket directory may hold
+DERIVED = ("tflite",)  # written later by `convert`, not part of the ticket's identity
+
+MAX_JSON_BYTES = 16 << 20
+MAX_FILE_BYTES = 8 << 30
+MAX_FILES = 1000
+MAX_ARRAYS = 10_000
+MAX_ELEMENTS = 2_000_000_000  # weights in one ticket (8 GB as float32)
+
+# Built-in tf_keras classes a ticket's architecture may use: none of them runs code from the file.
+SAFE_CLASSES = {
+    "Functional", "Sequential", "Model", "InputLayer", "Dense", "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2D",
+    "SeparableConv2D", "Conv2DTranspose", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D",
+    "AveragePooling2D", "AveragePooling3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Flatten", "Reshape", "Permute", "RepeatVector", "Dropout",
+    "SpatialDropout2D", "GaussianNoise", "BatchNormalization", "LayerNormalization", "Activation", "ReLU",
+    "LeakyReLU", "PReLU", "ELU", "Softmax", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
+    "Concatenate", "ZeroPadding1D", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Rescaling", "Normalization",
+    "Embedding",
+    # initializers, regularizers, constraints
+    "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "LecunNormal", "LecunUniform", "RandomNormal",
+    "RandomUniform", "TruncatedNormal", "VarianceScaling", "Zeros", "Ones", "Constant", "Orthogonal", "Identity",
+    "L1", "L2", "L1L2", "OrthogonalRegularizer", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "RadialConstraint",
+}
+SAFE_MODULES = {None, "keras", "keras.layers", "keras.initializers", "keras.regularizers", "keras.constraints",
+                "keras.models", "keras.src.engine.functional", "keras.engine.functional", "keras.src.models",
+                "keras.src.engine.sequential", "keras.engine.sequential"}
+CODE_KEYS = {"function", "function_type", "output_shape_type", "module_path", "arguments"}
+
+
+def canonical(obj) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def digest_of(meta: dict) -> str:
+    """The sha256 of ticket.json's canonical content without its own "digest" field."""
+    return hashlib.sha256(canonical({k: v for k, v in meta.items() if k != "digest"})).hexdigest()
