@@ -25,14 +25,18 @@ def sample_data():
     return load(DataConfig(dataset="mnist", validation=400), batch_size=50)
 
 
-def tiny_config(levels=2, branches=(), replicates=1, target_remaining=None, **pruning) -> RunConfig:
-    """LeNet-300-100 on the MNIST sample, 30 steps per level, evaluated every 15."""
+def tiny_config(levels=2, branches=(), replicates=1, target_remaining=None, jit=False, **pruning) -> RunConfig:
+    """LeNet-300-100 on the MNIST sample, 30 steps per level, evaluated every 15.
+
+    XLA is off (compiling costs more than 30 steps save) except where a test asks for the
+    default, as the resume and exact-zeros tests do.
+    """
     return RunConfig.from_dict({
         "data": {"dataset": "mnist", "validation": 400},
         "pruning": pruning,
         "plan": {"levels": levels, "branches": list(branches), "replicates": replicates,
                  "target_remaining": target_remaining},
-        "training": {"steps": "30it", "eval_every": "15it", "batch_size": 50, "verbose": False,
+        "training": {"steps": "30it", "eval_every": "15it", "batch_size": 50, "verbose": False, "jit_compile": jit,
                      "steps_per_execution": 5},
     })
 

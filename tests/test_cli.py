@@ -3,6 +3,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 
 def _cli(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "tflottery.cli", *args], capture_output=True, text=True,

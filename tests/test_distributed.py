@@ -6,17 +6,21 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from conftest import tiny_config, zeros_outside
 from tflottery.engine.imp import find_ticket
 from tflottery.engine.store import RunStore
 from tflottery.files import read_npz
 
+pytestmark = pytest.mark.slow
+
 WORKER = """
 import json, sys
 from tflottery.config import RunConfig
 from tflottery.engine.imp import find_ticket
 from tflottery.files import write_npz
+
 run = find_ticket(RunConfig.from_dict(json.loads(sys.argv[1])))
 write_npz(sys.argv[2], run.replicate(0).load_level(1).final)
 """

@@ -49,8 +49,9 @@ def test_same_seed_same_masks_and_other_seed_other_masks(tmp_path, sample_data):
     assert not np.array_equal(masks[0]["fc1/kernel"], masks[2]["fc1/kernel"])
 
 
+@pytest.mark.slow
 def test_more_levels_train_only_the_new_levels_and_leave_the_old_ones_byte_identical(in_tmp, sample_data):
-    config = tiny_config(levels=3, branches=["reinit"])
+    config = tiny_config(levels=3, branches=["reinit"], jit=True)
     first = find_ticket(config, data=sample_data)
     before = run_files(first.path / "replicate_0")
     config.plan.levels = 5
@@ -62,6 +63,7 @@ def test_more_levels_train_only_the_new_levels_and_leave_the_old_ones_byte_ident
     assert second.replicate(0).levels() == [0, 1, 2, 3, 4, 5]
 
 
+@pytest.mark.slow
 def test_another_branch_trains_only_that_branch_and_more_replicates_only_the_new_ones(in_tmp, sample_data):
     run = find_ticket(tiny_config(levels=2, branches=["reinit"]), data=sample_data)
     grown = find_ticket(tiny_config(levels=2, branches=["reinit", "random_prune"]), data=sample_data)
@@ -87,8 +89,9 @@ class _Kill(keras.callbacks.Callback):
             raise KeyboardInterrupt("killed mid-level")
 
 
+@pytest.mark.slow
 def test_a_killed_run_with_baselines_resumes_bit_identical_to_an_uninterrupted_one(in_tmp, sample_data):
-    config = tiny_config(levels=3, branches=["reinit", "random_prune"], rewind="10it")
+    config = tiny_config(levels=3, branches=["reinit", "random_prune"], rewind="10it", jit=True)
     with pytest.raises(KeyboardInterrupt):  # dies inside level 2's reinit branch
         find_ticket(config, data=sample_data, callbacks=(_Kill(after_batches=6 + 3 * 4 + 4 + 2),))
     path = in_tmp / "runs"
@@ -230,8 +233,9 @@ class _ZerosEveryStep(keras.callbacks.Callback):
         self.checked += 1
 
 
+@pytest.mark.slow
 def test_zeros_after_every_optimizer_step_with_momentum_and_tensorboard_logs(in_tmp, sample_data):
-    config = tiny_config(levels=2)
+    config = tiny_config(levels=2, jit=True)
     config.training.optimizer, config.training.momentum, config.training.lr = "sgd", 0.9, 0.1
     config.training.steps_per_execution, config.training.tensorboard = 1, True
     checker = _ZerosEveryStep()

@@ -5,6 +5,8 @@ import pytest
 
 from tflottery.recipes.common import RECIPES, load_recipe, run_recipe
 
+pytestmark = pytest.mark.slow
+
 TINY = {"levels": 1, "steps": "20it", "eval_every": "10it", "steps_per_execution": 5, "validation": 300}
 
 

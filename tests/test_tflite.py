@@ -15,6 +15,7 @@ def tiny_ticket(tmp_path_factory, sample_data):
     return export_tiny_ticket(tmp_path_factory.mktemp("tflite"), sample_data, levels=3)[0]
 
 
+@pytest.mark.slow
 def test_every_mode_loads_in_the_default_interpreter_and_agrees(tiny_ticket):
     report = convert(tiny_ticket, modes=["float", "sparse", "int8"], qat_steps=20, block_sparse=True,
                      finetune_steps=20)
@@ -38,6 +39,7 @@ def test_every_mode_loads_in_the_default_interpreter_and_agrees(tiny_ticket):
     assert files["int8"]["notes"] == [] or "rebuilt without EXPERIMENTAL_SPARSITY" in files["int8"]["notes"][0]
 
 
+@pytest.mark.slow
 def test_low_agreement_files_are_rejected_not_shipped(tiny_ticket, tmp_path, monkeypatch):
     from tflottery.deploy import worker
 
@@ -48,6 +50,7 @@ def test_low_agreement_files_are_rejected_not_shipped(tiny_ticket, tmp_path, mon
     assert not (tmp_path / "strict" / "int8.tflite").exists() and (tmp_path / "strict" / "int8.rejected.tflite").exists()
 
 
+@pytest.mark.slow
 def test_conversion_runs_in_a_subprocess_so_memory_does_not_grow(tiny_ticket, tmp_path):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for _ in range(2):
@@ -83,6 +86,7 @@ def test_bad_arguments_are_refused_before_any_work(tiny_ticket, tmp_path, kwargs
     assert not (tmp_path / "out").exists() and not (tiny_ticket / "elsewhere").exists()
 
 
+@pytest.mark.slow
 def test_ticket_without_data_needs_a_representative_set(tmp_path, sample_data):
     from tflottery.keras_compat import keras
     from tflottery.config import DataConfig
@@ -132,6 +136,7 @@ def test_the_qat_zero_check_finds_quantized_kernels_and_refuses_revived_weights(
         check_zeros({"other/kernel": np.array([[0.3, 0.0]])}, mask, "QAT")
 
 
+@pytest.mark.slow
 def test_convert_from_an_unguarded_script(tiny_ticket, tmp_path):
     """No `if __name__ == "__main__"` guard: the conversion subprocess must not re-run the script."""
     import subprocess

@@ -33,6 +33,7 @@ def test_ticket_files_and_metadata(ticket):
     assert "saved_model/saved_model.pb" in meta["files"] and all(len(h) == 64 for h in meta["files"].values())
 
 
+@pytest.mark.slow
 def test_plain_tensorflow_loads_the_ticket_and_predicts_the_same(ticket, sample_data):
     path, run = ticket
     images = sample_data.arrays["test"][0][:100].astype(np.float32) / 255.0

@@ -10,6 +10,8 @@ import pytest
 from tflottery.errors import ConfigError
 from tflottery.tuning import score, tune
 
+pytestmark = pytest.mark.slow
+
 BASE = {"levels": 2, "steps": "20it", "eval_every": "10it", "validation": 300, "branches": [], "verbose": False,
         "steps_per_execution": 5}
 

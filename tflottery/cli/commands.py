@@ -23,7 +23,7 @@ def _target_flag(name: str) -> None:
                           f"...); --{name} belongs to {section}, which the ticket fixed when it was found.")
 
 
-def find(dry_run: bool = False, **flags):
+def find(*, dry_run: bool = False, **flags):
     """Run iterative magnitude pruning with rewinding, extending the run of this configuration.
 
     More --levels train only the new levels, another --branches entry only that branch, more
@@ -50,7 +50,7 @@ def find(dry_run: bool = False, **flags):
 find.__doc__ += "\n" + describe_flags()
 
 
-def transfer(source: str, level: Optional[int] = None, replicate: int = 0, reinit: bool = True, seed: int = 0,
+def transfer(source: str, *, level: Optional[int] = None, replicate: int = 0, reinit: bool = True, seed: int = 0,
              runs_dir: str = "runs", trust_code: bool = False, **flags):
     """Retrain a ticket from its rewind weights on other data, labels or optimizer (Morcos et al. 2019).
 
@@ -74,7 +74,7 @@ def transfer(source: str, level: Optional[int] = None, replicate: int = 0, reini
     return str(result.path)
 
 
-def export(run: str, level: Optional[int] = None, out: Optional[str] = None, branch: str = "ticket",
+def export(run: str, *, level: Optional[int] = None, out: Optional[str] = None, branch: str = "ticket",
            replicate: int = 0, overwrite: bool = False):
     """Export level LEVEL (default: the last finished) of run directory RUN as a ticket (default: saved_tickets/).
 
@@ -86,7 +86,7 @@ def export(run: str, level: Optional[int] = None, out: Optional[str] = None, bra
     return str(export_ticket(run, level, out, branch=branch, replicate=replicate, overwrite=overwrite))
 
 
-def convert(ticket: str, modes: str = "float,sparse,int8", representative: Optional[str] = None,
+def convert(ticket: str, *, modes: str = "float,sparse,int8", representative: Optional[str] = None,
             qat_steps: int = 0, block_sparse: bool = False, out: Optional[str] = None, min_agreement: float = 0.95,
             finetune_steps: int = 300, trust_code: bool = False):
     """Convert a ticket to TFLite and verify every file with the LiteRT interpreter (see convert.json).
@@ -129,7 +129,7 @@ def recipes():
         print(f"{name:<14} {read_recipe(name).get('description', '')}")
 
 
-def data(data_dir: Optional[str] = None):
+def data(*, data_dir: Optional[str] = None):
     """List the datasets and whether each can be had offline here."""
     from tflottery.data import list_datasets
 

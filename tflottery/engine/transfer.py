@@ -60,19 +60,21 @@ def transfer(source: "str | Path", data: "DataConfig | dict", training: "Trainin
     ticket) or a ticket directory. Trains the ticket from its rewind weights and, with
     `reinit`, the same mask from a fresh initialisation; a finished branch is not trained again.
     """
-    store, config, ticket_level = _source(Path(source), Path(runs_dir), trust_code, replicate)
-    level = ticket_level if level is None else level
-    rep_store = store.replicate(replicate)
-    if isinstance(level, bool) or not isinstance(level, int) or level not in rep_store.levels():
-        raise TicketError(f"Level {level!r} of {rep_store.path} is not finished; finished levels: {rep_store.levels()}.")
     data_cfg = build(DataConfig, data, "data")
     data_cfg.validate()
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 31:
+        raise ConfigError(f"seed={seed!r} must be an integer in [0, 2**31).")
+    store, config, ticket_level, ticket = _source(Path(source), Path(runs_dir), trust_code, replicate)
     train_cfg = build(TrainingConfig, {**dataclasses.asdict(config.training),
                                        **(dataclasses.asdict(training) if isinstance(training, TrainingConfig)
                                           else training or {})}, "training")
     train_cfg.validate()
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 31:
-        raise ConfigError(f"seed={seed!r} must be an integer in [0, 2**31).")
+    if ticket is not None:
+        store = _import(ticket, store, config)
+    level = ticket_level if level is None else level
+    rep_store = store.replicate(replicate)
+    if isinstance(level, bool) or not isinstance(level, int) or level not in rep_store.levels():
+        raise TicketError(f"Level {level!r} of {rep_store.path} is not finished; finished levels: {rep_store.levels()}.")
     from tflottery.keras_compat import keras
 
     base = keras.models.model_from_json((store.path / "model.json").read_text())
@@ -101,24 +103,28 @@ def transfer(source: "str | Path", data: "DataConfig | dict", training: "Trainin
 
 
 def _source(path: Path, runs_dir: Path, trust_code: bool, replicate: int):
-    """(store, its RunConfig, the default level) of a run directory or an imported ticket."""
+    """(store, its RunConfig, the default level, the verified ticket or None) of a run or a ticket directory.
+
+    A ticket's store is where it will be imported: named by its content digest, never by what
+    ticket.json says.
+    """
     if (path / "spec.json").exists():
         store = RunStore.open(path)
         config = RunConfig.from_dict(store.config())
         levels = store.replicate(replicate).levels()
-        return store, config, levels[-1] if levels else None
+        return store, config, levels[-1] if levels else None, None
     if (path / "ticket.json").exists() or (path / "ticket.json").is_symlink():
         from tflottery.tickets import read_ticket, ticket_config
 
         ticket = read_ticket(path, trust_code)
-        return _import(ticket, runs_dir, ticket_config(ticket.meta)), ticket_config(ticket.meta), ticket.meta["level"]
+        store = RunStore(runs_dir / f"ticket-{ticket.digest[:16]}")
+        return store, ticket_config(ticket.meta), ticket.meta["level"], ticket
     RunStore(path).check_layout()
     raise TicketError(f"{path} is neither a run directory (spec.json) nor a ticket (ticket.json).")
 
 
-def _import(ticket, runs_dir: Path, config: RunConfig) -> RunStore:
-    """The run that holds a shared ticket: named by its content digest, never by what ticket.json says."""
-    store = RunStore(runs_dir / f"ticket-{ticket.digest[:16]}")
+def _import(ticket, store: RunStore, config: RunConfig) -> RunStore:
+    """Write a verified shared ticket as level L of its own run (once)."""
     store.check_layout()
     rep = store.replicate(0)
     level = ticket.meta["level"]
