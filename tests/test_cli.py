@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -54,3 +55,15 @@ def test_tune_runs_a_small_sweep_and_names_the_best(in_tmp):
     assert "Traceback" not in result.stderr
     assert result.returncode == 0, result.stderr[-2000:]
     assert "best of 2 trials (accuracy_at)" in result.stdout
+
+
+def test_the_main_job_prints_no_tensorflow_start_up_lines_and_no_warnings(in_tmp):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-m", "tflottery.recipes.task2", "--levels=1", "--steps=20it",
+                             "--eval_every=10it"], capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr == ""  # no C++ start-up lines, no CUDA probe, no TFDS or default-settings warning
+    assert "[tflottery] run runs/lenet_300_100-mnist-l01234-" in result.stdout and "sample" in result.stdout
+    loud = subprocess.run([sys.executable, "-m", "tflottery.cli", "find", "--dry_run", "--levels=1"],
+                          capture_output=True, text=True, timeout=600, env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert loud.returncode == 0 and "port.cc" in loud.stderr  # the user's own setting wins

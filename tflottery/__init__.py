@@ -23,6 +23,7 @@ _PUBLIC = {
     "RunConfig": "tflottery.config",
     "derive_seed": "tflottery.engine.seeds",
     "TflotteryError": "tflottery.errors",
+    "custom_objects": "tflottery.pruning.wrap",
 }
 __all__ = sorted(_PUBLIC)
 

@@ -1,7 +1,8 @@
 """Figures from run records (never computing results): the paper's plots, as PNG.
 
 * accuracy against weights remaining (log axis, 100% on the left), one line per series,
-  error bars (min to max) across replicates where there are several;
+  error bars (min to max) across replicates where there are several, said in a caption;
+  several runs on one figure each get a colour, and a legend naming what differs between them;
 * a metric against training iterations, one line per level;
 * early-stopping iteration against weights remaining.
 """
@@ -24,6 +25,15 @@ from tflottery.files import atomic_write  # noqa: E402
 
 STYLE = {"ticket": dict(color="C0", marker="o"), "reinit": dict(color="C3", marker="s", linestyle="--"),
          "random_prune": dict(color="C2", marker="^", linestyle=":")}
+BRANCH_LINES = {"ticket": dict(marker="o", linestyle="-"), "reinit": dict(marker="s", linestyle="--"),
+                "random_prune": dict(marker="^", linestyle=":")}
+METRICS = {  # metric: (axis label, scale)
+    "early_stop_test_accuracy": ("test accuracy at early stop (%)", 100.0),
+    "final_test_accuracy": ("test accuracy at the end of the level (%)", 100.0),
+    "final_test_loss": ("test loss at the end of the level (cross-entropy, nats)", 1.0),
+    "early_stop_step": ("early-stopping iteration (minimum validation loss)", 1.0),
+    "wall_time_s": ("training time per level (s)", 1.0),
+}
 
 
 def _save(fig, path: Path) -> Path:
@@ -56,9 +66,14 @@ def _remaining_axis(ax, values):
 
 
 def by_remaining(series: dict, path: "str | Path", metric: str = "early_stop_test_accuracy",
-                 ylabel: str = "test accuracy at early stop (%)", title: str = "", scale: float = 100.0) -> Path:
-    """`series`: {label: [summary rows]}; rows of one level from several replicates become error bars."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+                 ylabel: str = "test accuracy at early stop (%)", title: str = "", scale: float = 100.0,
+                 styles: Optional[dict] = None, references: Optional[dict] = None, caption: str = "") -> Path:
+    """`series`: {label: [summary rows]}; rows of one level from several replicates become error bars.
+
+    `styles` gives a series its matplotlib style; `references` draws {label: (value, style)} as
+    horizontal lines (the dense network); `caption` goes under the axes.
+    """
+    fig, ax = plt.subplots(figsize=(7.0, 4.6 if caption else 4.2))
     every = []
     for i, (label, rows) in enumerate(series.items()):
         levels = sorted({r["level"] for r in rows})
@@ -66,14 +81,19 @@ def by_remaining(series: dict, path: "str | Path", metric: str = "early_stop_tes
         ys = [[r[metric] * scale for r in rows if r["level"] == lv] for lv in levels]
         mean = np.array([np.mean(y) for y in ys])
         err = np.array([[m - min(y), max(y) - m] for m, y in zip(mean, ys)]).T
-        style = STYLE.get(label.split(" ")[0], dict(color=f"C{i}", marker="osD^v"[i % 5]))
+        style = (styles or {}).get(label) or STYLE.get(label.split(" ")[0], dict(color=f"C{i}", marker="osD^v"[i % 5]))
         ax.errorbar(x, mean, yerr=err if any(len(y) > 1 for y in ys) else None, label=label, capsize=3, **style)
         every += [v / 100 for v in x]
+    for label, (value, style) in (references or {}).items():
+        ax.axhline(value * scale, label=label, linewidth=1, linestyle=(0, (1, 2)), **style)
     _remaining_axis(ax, every)
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize="small")
     _title(ax, title)
+    if caption:
+        fig.text(0.01, 0.01, caption, fontsize="small", ha="left", va="bottom", wrap=True)
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
     return _save(fig, Path(path))
 
 
@@ -94,19 +114,70 @@ def by_iteration(histories: dict, path: "str | Path", metric: str = "test_accura
 
 
 def plot_runs(runs: "list[str | Path]", out: "str | Path" = "plot.png", metric: str = "early_stop_test_accuracy") -> Path:
-    """Accuracy against weights remaining for several run directories on one figure (ticket and baselines)."""
-    from tflottery.engine.store import SUMMARY_KEYS, RunStore
+    """`metric` against weights remaining for one or more run directories on one figure.
+
+    Each run has its own colour, each branch its own marker and line; the legend names each
+    run by what differs between the runs' configurations; a dotted line marks each run's
+    dense network (level 0); error bars span the replicates, as the caption says.
+    """
+    from tflottery.engine.store import TICKET, RunStore
     from tflottery.errors import ConfigError, RunError
 
-    metrics = [k for k in SUMMARY_KEYS if k not in ("level", "branch", "remaining")]
-    if metric not in metrics:
-        raise ConfigError(f"metric={metric!r} is not recorded per level: use one of {', '.join(metrics)}.")
-    series = {}
-    for path in runs:
-        run = RunStore.open(path)
-        if not run.summary():
-            raise RunError(f"{path} holds no finished level: pass run directories made by `tflottery find`.")
-        for row in run.summary():
-            label = row["branch"] if len(runs) == 1 else f"{row['branch']} ({Path(path).name})"
+    if metric not in METRICS:
+        raise ConfigError(f"metric={metric!r} is not recorded per level: use one of {', '.join(METRICS)}.")
+    stores = [RunStore.open(path) for path in runs]
+    names = run_labels([store.spec()["identity"] for store in stores], [store.name for store in stores])
+    series, styles, references, replicates = {}, {}, {}, set()
+    for i, (store, name) in enumerate(zip(stores, names)):
+        rows = store.summary()
+        if not rows:
+            raise RunError(f"{store.path} holds no finished level: pass run directories made by `tflottery find`.")
+        replicates.add(len({r["replicate"] for r in rows}))
+        colour = f"C{i % 10}"
+        for row in rows:
+            kind = row["branch"].split("-")[0]
+            label = row["branch"] if len(stores) == 1 else f"{name}: {row['branch']}"
             series.setdefault(label, []).append(row)
-    return by_remaining(series, out, metric=metric, ylabel=metric.replace("_", " ") + " (%)")
+            styles[label] = dict(color=STYLE.get(kind, {}).get("color", colour) if len(stores) == 1 else colour,
+                                 **BRANCH_LINES.get(kind, dict(marker="D", linestyle="-.")))
+        dense = [r[metric] for r in rows if r["level"] == 0 and r["branch"] == TICKET]
+        if dense:
+            references[f"{name + ': ' if len(stores) > 1 else ''}dense network (level 0)"] = (
+                float(np.mean(dense)), dict(color=colour if len(stores) > 1 else "0.4"))
+    ylabel, scale = METRICS[metric]
+    most = max(replicates)
+    caption = (f"Points: mean over replicates; error bars: lowest to highest replicate (up to {most})."
+               if most > 1 else "One replicate per run: no error bars.")
+    return by_remaining(series, out, metric=metric, ylabel=ylabel, scale=scale, styles=styles,
+                        references=references, caption=caption)
+
+
+def run_labels(identities: list[dict], fallback: list[str]) -> list[str]:
+    """Name each run by the configuration values in which the runs differ (e.g. 'rewind_step=500')."""
+    flat = [_flatten(identity) for identity in identities]
+    keys = sorted({k for f in flat for k in f})
+    differ = [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
+    if len(identities) < 2 or not differ:
+        return fallback
+    labels = []
+    for f in flat:
+        labels.append(", ".join(f"{_short(k)}={_value(f.get(k))}" for k in differ[:4]))
+    return labels if len(set(labels)) == len(labels) else fallback
+
+
+def _flatten(obj, prefix: str = "") -> dict:
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: obj}
+
+
+def _short(key: str) -> str:
+    parts = key.split(".")
+    return parts[-1] if parts[-1] not in ("kernel",) else "/".join(parts[-2:])
+
+
+def _value(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

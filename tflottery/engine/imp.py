@@ -182,7 +182,12 @@ class Replicate:
     def output_kernel(self) -> str:
         return list(self.strategy.kinds)[-1]
 
+    def add_target(self, data: dict, training: dict, loaded, training_config: TrainingConfig) -> None:
+        """Give `target` data that the caller has loaded and checked already."""
+        self._targets[json.dumps([data, training], sort_keys=True)] = (loaded, training_config)
+
     def target(self, data: dict, training: dict):
+        """(Data, TrainingConfig) of a branch's own task, loaded once."""
         key = json.dumps([data, training], sort_keys=True)
         if key not in self._targets:
             from tflottery.config import DataConfig, build

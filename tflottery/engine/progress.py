@@ -33,7 +33,7 @@ class Progress:
         self.steps_left -= steps
         self.steps_done += steps
         self.seconds += seconds
-        return self.seconds / self.steps_done * self.steps_left if self.steps_done else None
+        return self.seconds / self.steps_done * max(0, self.steps_left) if self.steps_done else None
 
     def say(self, text: str) -> None:
         if self.verbose:

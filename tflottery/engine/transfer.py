@@ -93,7 +93,10 @@ def transfer(source: "str | Path", data: "DataConfig | dict", training: "Trainin
             except ConfigError as error:
                 raise TicketError(f"{store.path}: the ticket's recorded configuration cannot be used ({error})") from None
             rep = Replicate(config, rep_store, source_data, base, plan, None, callbacks, Progress(train_cfg.verbose))
-            rep._targets[json.dumps(list(target), sort_keys=True)] = (target_data, train_cfg)
+            rep.add_target(*target, target_data, train_cfg)
+            for branch in branches.values():
+                if not rep_store.is_done(level, branch.key()):
+                    rep.progress.add(rep.steps_of(train_cfg, target_data))
             for branch in branches.values():
                 rep.train(level, branch)
         write_csv(store.path / "results.csv", store.summary())

@@ -103,6 +103,16 @@ class MaskedModel(keras.Model):
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
 
+def custom_objects() -> dict:
+    """The Keras classes a tflottery model is made of, registered so that saved models reload.
+
+    Importing this module registers them under their plain names too (legacy .h5 files store
+    those): `tf_keras.models.load_model(path)` then reloads a `ModelCheckpoint` of a ticket.
+    """
+    return {"FrozenMaskWrapper": FrozenMaskWrapper, "MaskedModel": MaskedModel, "IMPSchedule": IMPSchedule,
+            "PruneLowMagnitude": PruneLowMagnitude}
+
+
 def wrap(model: keras.Model, prune: "list[str] | None" = None) -> MaskedModel:
     """Wrap the layers named in `prune` (default: all prunable) with frozen-mask tfmot wrappers.
 
@@ -190,3 +200,6 @@ def set_masks(model: keras.Model, masks: dict) -> None:
             raise ModelError(f"Mask {name!r} has shape {tuple(mask.shape)}, the layer {tuple(variables[name].shape)}.")
         variables[name].assign(mask.astype(np.float32))
         weights[name].assign(weights[name] * variables[name])
+
+
+keras.utils.get_custom_objects().update(custom_objects())

@@ -87,11 +87,11 @@ def read_meta(root: Path) -> dict:
         raise TicketError(f"{path} is not valid JSON ({str(error)[:120]}): the ticket is damaged; re-export it.") from None
     if not isinstance(meta, dict):
         raise TicketError(f"{path} holds a {type(meta).__name__}, not the ticket's description: re-export it.")
+    if meta.get("format_version") == 1:
+        raise TicketError(f"{path}: a format 1 ticket (tflottery 0.1) keeps its architecture only in a "
+                          "SavedModel, which tflottery no longer loads from shared files. Export the ticket "
+                          "again with this version.")
     if meta.get("format") != fmt.FORMAT or not isinstance(meta.get("format_version"), int):
-        if meta.get("format_version") == 1:
-            raise TicketError(f"{path}: a format 1 ticket (tflottery 0.1) keeps its architecture only in a "
-                              "SavedModel, which tflottery no longer loads from shared files. Export the ticket "
-                              "again with this version.")
         raise TicketError(f"{path} is not a tflottery ticket description (no format {fmt.FORMAT!r}).")
     if meta["format_version"] > fmt.VERSION:
         raise TicketError(f"{path}: format_version {meta['format_version']} is newer than this tflottery reads "
@@ -299,8 +299,8 @@ def check_architecture(config, where: Path) -> None:
         node = stack.pop()
         if isinstance(node, dict):
             code = fmt.CODE_KEYS & set(node)
-            if code:
-                raise TicketError(f"{where}: the architecture carries code ({sorted(code)}, e.g. a Lambda layer). "
+            if code or node.get("class_name") == "Lambda":
+                raise TicketError(f"{where}: the architecture carries code (a Lambda layer, {sorted(code)}). "
                                   "tflottery does not run code from shared files; pass trust_code=True "
                                   "(--trust_code) only for a ticket whose author you trust.")
             if "class_name" in node:
