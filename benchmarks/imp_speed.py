@@ -31,7 +31,7 @@ def load_data():
         data = data_lib.load(DataConfig(dataset="fashion_mnist", source="idx"), batch_size=60)
     except Exception:  # no Debian files: tile the embedded MNIST sample up to 55,000 examples
         data = data_lib.load(DataConfig(dataset="mnist", validation=0), batch_size=60)
-        data.__dict__.pop("_train_tensors", None)
+        data.__dict__.pop("train_tensors", None)
         x, y = data.arrays["train"]
         reps = -(-55000 // len(y))
         data.arrays["train"] = (np.tile(x, (reps, 1, 1, 1))[:55000], np.tile(y, reps)[:55000])

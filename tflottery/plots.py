@@ -148,8 +148,16 @@ def plot_runs(runs: "list[str | Path]", out: "str | Path" = "plot.png", metric: 
     most = max(replicates)
     caption = (f"Points: mean over replicates; error bars: lowest to highest replicate (up to {most})."
                if most > 1 else "One replicate per run: no error bars.")
-    return by_remaining(series, out, metric=metric, ylabel=ylabel, scale=scale, styles=styles,
-                        references=references, caption=caption)
+    figure = by_remaining(series, out, metric=metric, ylabel=ylabel, scale=scale, styles=styles,
+                          references=references, caption=caption)
+    from tflottery.analysis.instability import stored
+
+    for store, name in zip(stores, names):  # runs with instability analyses get their two figures too
+        points = stored(store.path)
+        if points:
+            suffix = "" if len(stores) == 1 else f"_{store.name}"
+            instability_figures(points, Path(out).with_name(f"{Path(out).stem}{suffix}_instability.png"))
+    return figure
 
 
 def run_labels(identities: list[dict], fallback: list[str]) -> list[str]:
@@ -181,3 +189,42 @@ def _short(key: str) -> str:
 
 def _value(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def instability_figures(points: list, out: "str | Path", threshold: float = 2.0) -> list[Path]:
+    """Error along the interpolation path (one curve per level and rewind point, test and train) and
+    instability against rewind step (log-x, the threshold drawn); written beside `out`."""
+    out = Path(out)
+    stem = out.with_suffix("")
+    fig, ax = plt.subplots(figsize=(7.0, 4.4))
+    for i, p in enumerate(sorted(points, key=lambda p: (p["level"], p["rewind_step"]))):
+        colour = f"C{i % 10}"
+        alphas = p["pairs"][0]["alphas"]
+        test = np.mean([q["test_error"] for q in p["pairs"]], axis=0)
+        train = np.mean([q["train_error"] for q in p["pairs"]], axis=0)
+        name = (f"level {p['level']} ({100 * p['remaining']:.1f}%), rewind {p['rewind_step']}it"
+                + (", same batch order (control)" if p.get("same_order") else ""))
+        ax.plot(alphas, test, color=colour, marker=".", label=f"{name}: test")
+        ax.plot(alphas, train, color=colour, linestyle="--", label=f"{name}: train")
+    ax.set_xlabel("interpolation alpha (0: copy 1, 1: copy 2)")
+    ax.set_ylabel("error (%)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="x-small", ncol=2)
+    _title(ax, "Error along the straight line between copies trained with different batch orders")
+    paths = [_save(fig, Path(f"{stem}_path.png"))]
+    fig, ax = plt.subplots(figsize=(7.0, 4.4))
+    measured = [p for p in points if not p.get("same_order")]
+    for i, level in enumerate(sorted({p["level"] for p in measured})):
+        rows = sorted((p for p in measured if p["level"] == level), key=lambda p: p["rewind_step"])
+        label = "dense network (level 0)" if level == 0 else f"IMP subnetwork, level {level} ({100 * rows[0]['remaining']:.1f}%)"
+        ax.plot([p["rewind_step"] for p in rows], [p["instability"] for p in rows], marker="o", color=f"C{i}",
+                label=label)
+    ax.axhline(threshold, color="0.3", linestyle="--", linewidth=1, label=f"stable below {threshold:g} points")
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlabel("rewind step k (iterations; log scale, 0 at the left)")
+    ax.set_ylabel("instability: test-error barrier (points)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    _title(ax, "Instability to SGD noise against the step copies start from")
+    paths.append(_save(fig, Path(f"{stem}_barrier.png")))
+    return paths

@@ -145,6 +145,31 @@ def models():
         print(f"{name:<14} {(builder.__doc__ or '').strip().splitlines()[0]}")
 
 
+def instability(run: str, *, level: int = 0, rewind: str = "0it", copies: int = 2, alphas: int = 30,
+                threshold: float = 2.0, replicate: int = 0, same_order: bool = False, train_examples: int = 10000,
+                recapture: bool = False, out: Optional[str] = None):
+    """Linear mode connectivity (Frankle et al. 2020): is LEVEL of RUN stable to SGD noise at each rewind point?
+
+    --level=0 is the dense network (any step its training kept: `find --capture=...`, or --recapture
+    to replay it once); --level=L the IMP subnetwork at the run's own rewind step.
+    --rewind: comma list of steps (0it,100it,500it,2ep). --copies trained side by side from each point
+    with different batch orders; --alphas points on the line between each pair; stable when the test
+    error barrier is below --threshold points. --out writes the two figures (path and barrier).
+    """
+    from tflottery.analysis.instability import instability as run_instability
+    from tflottery.plots import instability_figures
+
+    result = run_instability(run, level, rewind, copies=copies, alphas=alphas, threshold=threshold,
+                             replicate=replicate, same_order=same_order, train_examples=train_examples,
+                             recapture=recapture)
+    for row in result.table():
+        print(json.dumps(row))
+    if out:
+        for path in instability_figures(result.points, out, threshold):
+            print(path)
+    return None
+
+
 def tune(**kwargs):
     """Sweep IMP hyperparameters with keras-tuner; see `tflottery.tuning.tune` for the flags."""
     from tflottery.tuning import tune as run_tune
@@ -153,7 +178,7 @@ def tune(**kwargs):
 
 
 COMMANDS = {"find": find, "transfer": transfer, "export": export, "convert": convert, "plot": plot,
-            "recipes": recipes, "data": data, "models": models, "tune": tune}
+            "instability": instability, "recipes": recipes, "data": data, "models": models, "tune": tune}
 
 
 def _tune_flag(name: str) -> None:

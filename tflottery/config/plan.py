@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from tflottery.config.fields import check_types, in_range
+from tflottery.config.steps import Step
 from tflottery.errors import ConfigError
 
 DEFAULT_LEVELS = 5
@@ -22,6 +23,7 @@ class PlanConfig:
     target_remaining: Optional[float] = None  # ... or the fewest levels reaching this fraction of weights
     branches: list[str] = field(default_factory=lambda: ["reinit"])  # per-level baselines: reinit, random_prune
     replicates: int = 1  # independent replicates 0..N-1 (each derives its own seeds)
+    capture: list[str] = field(default_factory=list)  # dense-run steps to keep for instability analysis, e.g. ['100it', '2ep']
 
     def validate(self) -> None:
         from tflottery.engine.branches import check_level_branches
@@ -37,6 +39,8 @@ class PlanConfig:
         if not 1 <= self.replicates <= 1000:
             raise ConfigError(f"plan.replicates={self.replicates} must lie in [1, 1000].")
         check_level_branches(self.branches)
+        for step in self.capture:
+            Step.parse(step, "plan.capture")
 
     @property
     def fixed_levels(self) -> Optional[int]:

@@ -144,7 +144,8 @@ class PruningConfig:
     layer_rates: dict[str, float] = field(default_factory=dict)  # layerwise: per-layer overrides by name
     unpruned: list[str] = field(default_factory=list)  # layer names left dense
     one_shot: bool = False  # prune from the dense network straight to each level's sparsity
-    rewind: str = "0it"  # rewind survivors to this step of the dense run (0it = initialisation)
+    rewind: str = "0it"  # rewind survivors to this step of the dense run (0it = initialisation), or auto
+    rewind_grid: list[str] = field(default_factory=list)  # rewind=auto: steps probed (default 0it,100it,500it,1ep,2ep)
     lr_rewind: bool = False  # Renda et al. 2020: keep trained weights, rewind only the lr schedule
 
     def validate(self) -> None:
@@ -152,7 +153,14 @@ class PruningConfig:
 
         check_types(self, "pruning")
         strategy_class(self.strategy).check_config(self)
-        Step.parse(self.rewind, "pruning.rewind")
+        if self.rewind == "auto":
+            for step in self.rewind_grid:
+                Step.parse(step, "pruning.rewind_grid")
+        else:
+            Step.parse(self.rewind, "pruning.rewind")
+            if self.rewind_grid:
+                raise ConfigError("pruning.rewind_grid is the set of steps --rewind=auto probes: give it with "
+                                  "--rewind=auto, or drop it.")
         if self.one_shot and self.lr_rewind:
             raise ConfigError("pruning.one_shot and pruning.lr_rewind do not combine: one-shot levels start from "
                               "the rewind point, lr rewinding from the previous level's weights.")

@@ -190,3 +190,37 @@ def _first_k(shape: tuple, k: int):
     flat = np.zeros(int(np.prod(shape)), bool)
     flat[:k] = True
     return flat.reshape(shape)
+
+
+@register
+class Copy(Branch):
+    """One copy of an instability analysis (Frankle et al. 2020): the level's network at its weights of
+    dense-training step `rewind_step` (under the level's mask), trained to the end with its own batch
+    order, and nothing else different. Copies with the same `order` see the same batches: a control."""
+
+    kind = "copy"
+    description = "a copy trained from a rewind point with its own data order (instability analysis)"
+
+    def __init__(self, rewind_step: int, copy: int, order: Optional[int] = None):
+        self.rewind_step, self.copy = int(rewind_step), int(copy)
+        self.order = self.copy if order is None else int(order)
+
+    def params(self) -> dict:
+        return {"rewind_step": self.rewind_step, "copy": self.copy, "order": self.order}
+
+    def applies(self, level: int) -> bool:
+        return True
+
+    def seed(self, ctx, level: int, purpose: str) -> int:
+        return derive_seed(ctx.config.seed, ctx.replicate_index, level, f"copy@{self.rewind_step}#{self.order}", purpose)
+
+    def start(self, ctx, level: int) -> BranchStart:
+        if level == 0:
+            return BranchStart(ctx.all_ones(), ctx.dense_weights(self.rewind_step), self.rewind_step, ctx.end_step)
+        if self.rewind_step != ctx.rewind_step:
+            raise ConfigError(f"Level {level}'s subnetwork was found by IMP rewinding to step {ctx.rewind_step}; its "
+                              f"instability at step {self.rewind_step} belongs to IMP rewinding there (Frankle et al. "
+                              f"2020): run `tflottery find --rewind={self.rewind_step}it` and analyse that run, or "
+                              "analyse level 0 (the dense network) at any captured step.")
+        record = ctx.record(level)
+        return BranchStart(record.masks, record.start, self.rewind_step, ctx.end_step)

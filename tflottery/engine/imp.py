@@ -21,20 +21,24 @@ from tflottery import data as data_lib
 from tflottery import models
 from tflottery.config import RunConfig, Step, TrainingConfig, hashed_fields
 from tflottery.engine import branches as branch_lib
+from tflottery.engine import stack
 from tflottery.engine.distribute import is_chief, make_strategy, precision_policy, worker_index
 from tflottery.engine.optim import compile_model, reset_optimizer
 from tflottery.engine.progress import Progress, progress_line
 from tflottery.engine.seeds import derive_seed
 from tflottery.engine.store import TICKET, LevelRecord, ReplicateStore, RunStore
 from tflottery.engine.train import train_level
-from tflottery.errors import ConfigError, ModelError
-from tflottery.files import write_csv, write_json
+from tflottery.errors import ConfigError, ModelError, RunError
+from tflottery.files import read_json, write_csv, write_json
 from tflottery.keras_compat import keras, require_tf_keras
 from tflottery.pruning import masks as mask_lib
 from tflottery.pruning import strategies as strategy_lib
 from tflottery.pruning import wrap as wrap_lib
 
 ENGINE = 2  # bump when a change alters what a run trains: old runs then keep their own names
+AUTO_GRID = ("0it", "100it", "500it", "1ep", "2ep")  # rewind=auto's default probe, earliest first
+STABLE_PP = 2.0  # stable: test error along the path rises less than this over the ends' mean (Frankle et al. 2020)
+PROBE_ALPHAS = 11
 
 
 @dataclass
@@ -45,8 +49,9 @@ class PruningPlan:
     rows: list  # plan rows for levels 0..levels
     levels: list  # the levels that train (all of them; 0 and the last for one-shot)
     steps: int  # T: the training length of a level
-    rewind_step: int  # k
+    rewind_step: Optional[int]  # k; None for rewind=auto (each replicate's probe chooses from `grid`)
     steps_per_epoch: int
+    grid: tuple = ()  # rewind=auto: the steps its probe tries, in order
 
     @property
     def remaining(self) -> list[float]:
@@ -58,8 +63,8 @@ class PruningPlan:
 
     def to_dict(self) -> dict:
         return {"strategy": self.strategy.identity(), "levels": self.levels, "steps": self.steps,
-                "rewind_step": self.rewind_step, "steps_per_epoch": self.steps_per_epoch,
-                "rows": self.rows, "remaining": self.remaining}
+                "rewind_step": self.rewind_step, "rewind_grid": list(self.grid),
+                "steps_per_epoch": self.steps_per_epoch, "rows": self.rows, "remaining": self.remaining}
 
 
 @dataclass
@@ -96,15 +101,21 @@ def plan_run(config: RunConfig, model: keras.Model, steps_per_epoch: int) -> Pru
     if levels is None:
         levels = strategy.levels_for(config.plan.target_remaining)
     steps = Step.parse(config.training.steps).to_steps(steps_per_epoch)
-    rewind_step = Step.parse(config.pruning.rewind).to_steps(steps_per_epoch)
     if steps < 1:
         raise ConfigError(f"training.steps={config.training.steps} is zero steps: train for at least 1it.")
-    if rewind_step >= steps:
-        raise ConfigError(f"pruning.rewind={config.pruning.rewind} (step {rewind_step}) is not before the end of "
-                          f"training (training.steps={config.training.steps}, {steps} steps): pruned levels train "
-                          "from the rewind step to the end, so rewind to an earlier step.")
+    auto = config.pruning.rewind == "auto"
+    points = (config.pruning.rewind_grid or list(AUTO_GRID)) if auto else [config.pruning.rewind]
+    resolved = sorted({Step.parse(p).to_steps(steps_per_epoch) for p in points})
+    for point, step in zip(points, [Step.parse(p).to_steps(steps_per_epoch) for p in points]):
+        if step >= steps and not (auto and not config.pruning.rewind_grid):
+            name = "pruning.rewind_grid" if auto else "pruning.rewind"
+            raise ConfigError(f"{name}: {point} (step {step}) is not before the end of training "
+                              f"(training.steps={config.training.steps}, {steps} steps): pruned levels train from "
+                              "the rewind step to the end, so rewind to an earlier step.")
+    grid = tuple(s for s in resolved if s < steps) if auto else ()
     trained = [0, levels] if config.pruning.one_shot and levels else list(range(levels + 1))
-    return PruningPlan(strategy, strategy.plan(levels), trained, steps, rewind_step, steps_per_epoch)
+    return PruningPlan(strategy, strategy.plan(levels), trained, steps, None if auto else resolved[0],
+                       steps_per_epoch, grid)
 
 
 def identity(config: RunConfig, plan: PruningPlan, data: "data_lib.Data") -> dict:
@@ -120,7 +131,9 @@ def identity(config: RunConfig, plan: PruningPlan, data: "data_lib.Data") -> dic
                  "validation": data.info["validation"], "source": kind},
         "model": hashed_fields(config.model),
         "pruning": {**plan.strategy.identity(), "one_shot": config.pruning.one_shot,
-                    "rewind_step": plan.rewind_step, "lr_rewind": config.pruning.lr_rewind},
+                    **({"rewind_step": plan.rewind_step} if plan.rewind_step is not None else
+                       {"rewind": "auto", "grid": list(plan.grid), "threshold": STABLE_PP, "probe_alphas": PROBE_ALPHAS}),
+                    "lr_rewind": config.pruning.lr_rewind},
         "training": config.training.identity(data.steps_per_epoch),
         "seed": config.seed,
     }
@@ -145,7 +158,7 @@ class Replicate:
         self.config, self.replicate, self.data, self.base, self.plan_info = config, store, data, base, plan
         self.replicate_index = store.index
         self.strategy, self.plan = plan.strategy, plan.rows
-        self.rewind_step, self.end_step = plan.rewind_step, plan.steps
+        self.end_step = plan.steps
         self._init, self.callbacks = init, callbacks
         self.progress = progress or Progress(config.training.verbose)
         self._models: dict = {}
@@ -162,11 +175,41 @@ class Replicate:
     def all_ones(self) -> dict:
         return mask_lib.ones_like(self.init, self.strategy.sizes)
 
+    @property
+    def rewind_step(self) -> int:
+        """The run's rewind step; with rewind=auto, the step this replicate's probe chose."""
+        if self.plan_info.rewind_step is not None:
+            return self.plan_info.rewind_step
+        chosen = self.replicate.path / "rewind.json"
+        if not chosen.exists():
+            raise RunError(f"{self.replicate.path}: rewind=auto has not chosen a step yet (the probe runs after "
+                           "level 0): run `tflottery find` on this run to finish it.")
+        return int(read_json(chosen)["step"])
+
+    def rewind_known(self) -> bool:
+        return self.plan_info.rewind_step is not None or (self.replicate.path / "rewind.json").exists()
+
     def dense_captures(self) -> set:
-        return {self.rewind_step} - {0}
+        """Steps of the dense run to keep: the rewind step (or auto's grid) and the plan's captures."""
+        spe = self.data.steps_per_epoch
+        steps = {Step.parse(c).to_steps(spe) for c in self.config.plan.capture}
+        steps |= set(self.plan_info.grid) if self.plan_info.rewind_step is None else {self.plan_info.rewind_step}
+        return {s for s in steps if 0 < s < self.end_step}
+
+    def dense_weights(self, step: int) -> dict:
+        """The dense run's weights at `step` (0: the initialisation)."""
+        if step == 0:
+            return self.init
+        if step not in self.replicate.captured_steps():
+            raise ConfigError(
+                f"Step {step} of {self.replicate.path}'s dense training was not kept (kept: "
+                f"{[0, *self.replicate.captured_steps()]}). Keep it with `tflottery find ... --capture='[\"{step}it\"]'` "
+                f"before level 0 trains, or replay the dense run once to keep it: `tflottery instability ... "
+                f"--recapture` (the same weights: training is deterministic).")
+        return self.replicate.load_capture(step)
 
     def rewind_weights(self) -> dict:
-        return self.init if self.rewind_step == 0 else self.replicate.load_capture(self.rewind_step)
+        return self.dense_weights(self.rewind_step)
 
     def record(self, level: int, branch: str = TICKET) -> LevelRecord:
         return self.replicate.load_level(level, branch)
@@ -220,43 +263,80 @@ class Replicate:
 
     def train(self, level: int, branch: branch_lib.Branch) -> bool:
         """Train one branch of one level unless it is finished; True if it trained."""
-        key = branch.key()
-        if self.replicate.is_done(level, key):
+        if self.replicate.is_done(level, branch.key()):
             return False
         start = branch.start(self, level)
-        data = start.data or self.data
-        training = start.training or self.config.training
+        data, training = start.data or self.data, start.training or self.config.training
         model = self.model_for(start.head_classes, training, data)
         wrap_lib.set_weights(model, start.weights() if callable(start.weights) else start.weights)
         wrap_lib.set_masks(model, start.masks)
         reset_optimizer(model, start.start_step)
         started = wrap_lib.get_weights(model)
-        r = self.replicate_index
         keras.utils.set_random_seed(branch.seed(self, level, "keras"))  # dropout and the like: never process history
-        level_dir = self.replicate.level_dir(level, key)
+        level_dir = self.replicate.level_dir(level, branch.key())
         result = train_level(model, data, training, start=start.start_step, end=start.end_step,
                              seed=branch.seed(self, level, "data_order"), captures=start.captures,
                              get_weights=wrap_lib.get_weights, callbacks=self.callbacks,
                              log_dir=str(level_dir / "tensorboard") if training.tensorboard else None,
-                             label=f"r{r} level {level} {key}: ")
+                             label=f"r{self.replicate_index} level {level} {branch.key()}: ")
         for step, weights in result.captured.items():
             self.replicate.save_capture(step, weights)
+        self._save(level, branch, start, data, training, started, wrap_lib.get_weights(model), result,
+                   model if start.head_classes or start.data is not None else None)
+        return True
+
+    def train_together(self, level: int, branches: list) -> list:
+        """Train the unfinished `branches` of one level side by side as one compiled program (see
+        `tflottery.engine.stack`). They must share data, training and steps (copies do). Returns the
+        keys trained."""
+        pending = [b for b in branches if not self.replicate.is_done(level, b.key())]
+        if len(pending) < 2:
+            return [b.key() for b in pending if self.train(level, b)]
+        starts = [b.start(self, level) for b in pending]
+        first = starts[0]
+        if any((s.start_step, s.end_step, s.head_classes, s.data, s.training) !=
+               (first.start_step, first.end_step, None, None, None) for s in starts):
+            raise ValueError("train_together needs branches of the run's own data, training and steps")
+        training = self.config.training
+        model = self.stacked_for(len(pending))
+        for c, s in enumerate(starts):
+            stack.set_tower(model, c, s.weights() if callable(s.weights) else s.weights, s.masks)
+        reset_optimizer(model, first.start_step)
+        started = [stack.get_tower(model, c) for c in range(len(pending))]
+        keras.utils.set_random_seed(pending[0].seed(self, level, "keras"))
+        data = stack.StackedData(self.data, [b.seed(self, level, "data_order") for b in pending])
+        result = train_level(model, data, training, start=first.start_step, end=first.end_step, seed=0,
+                             callbacks=self.callbacks, label=f"r{self.replicate_index} level {level} "
+                             f"{len(pending)} copies: ")
+        for c, (branch, s, own) in enumerate(zip(pending, starts, stack.split_result(result, len(pending)))):
+            self._save(level, branch, s, self.data, training, started[c], stack.get_tower(model, c), own, None)
+        return [b.key() for b in pending]
+
+    def stacked_for(self, towers: int) -> keras.Model:
+        key = ("stacked", towers)
+        if key not in self._models:
+            model = stack.stacked_model(self.base, [k.split("/")[0] for k in self.strategy.kinds], towers)
+            self._models[key] = compile_model(model, self.config.training, self.data.steps_per_epoch)
+        return self._models[key]
+
+    def _save(self, level, branch, start, data, training, started, final, result, own_model) -> None:
+        r, key = self.replicate_index, branch.key()
         remaining = mask_lib.remaining(start.masks)
         metrics = {"level": level, "branch": key, "kind": branch.kind, "replicate": r,
                    "remaining": remaining["total"], "layers_remaining": {k: v for k, v in remaining.items() if k != "total"},
-                   "start_step": start.start_step, "end_step": start.end_step, "rewind_step": self.rewind_step,
+                   "start_step": start.start_step, "end_step": start.end_step,
+                   "rewind_step": self.rewind_step if self.rewind_known() else None,
                    "data_source": data.info["source"], "history": result.history, **result.summary()}
-        if start.head_classes or start.data is not None:
-            write_json(level_dir / "model.json", json.loads(model_json(model)))
+        level_dir = self.replicate.level_dir(level, key)
+        if own_model is not None:
+            write_json(level_dir / "model.json", json.loads(model_json(own_model)))
             write_json(level_dir / "data.json", data.describe())
         meta = {"kind": branch.kind, "params": branch.params()} if branch.params() else None
-        self.replicate.save_level(level, key, LevelRecord(start.masks, started, wrap_lib.get_weights(model), metrics),
-                                  meta)
+        self.replicate.save_level(level, key, LevelRecord(start.masks, started, final, metrics), meta)
         self.trained.append((r, level, key))
         eta = self.progress.finished(start.end_step - start.start_step, result.wall_time_s)
         if training.verbose:
             print(progress_line(metrics, self.plan_info.levels[-1], eta, r), flush=True)
-        return True
 
 
 def with_head(model: keras.Model, classes: int, seed: int) -> keras.Model:
@@ -318,6 +398,21 @@ def find_ticket(config: "RunConfig | dict | None" = None, *, model: Optional[ker
             store.unlock()
 
 
+def open_replicate(path: "str | Path", replicate: int = 0, callbacks: tuple = (), verbose: Optional[bool] = None) -> Replicate:
+    """The context of one replicate of an existing run, to train more branches of it (transfer, instability)."""
+    store = RunStore.open(path)
+    config = RunConfig.from_dict(store.config())
+    if verbose is not None:
+        config.training.verbose = verbose
+    if isinstance(replicate, bool) or not isinstance(replicate, int) or replicate not in store.replicates():
+        raise RunError(f"{store.path} has no replicate {replicate!r}; replicates: {store.replicates()}.")
+    base = keras.models.model_from_json((store.path / "model.json").read_text())
+    data = data_lib.load(config.data, config.training.batch_size)
+    plan = plan_run(config, base, data.steps_per_epoch)
+    return Replicate(config, store.replicate(replicate), data, base, plan, None, callbacks,
+                     Progress(config.training.verbose))
+
+
 def check_runs_dir(runs_dir: str) -> None:
     path = Path(runs_dir)
     if path.exists() and not path.is_dir():
@@ -354,16 +449,51 @@ def _run(config, store, data, base, plan, user_model: bool, callbacks) -> Run:
         replicates.append(Replicate(config, store.replicate(r), data, base, plan, init, callbacks, progress))
     pending = [(rep.replicate_index, level, b.key()) for rep in replicates for level, b in rep.pending(plan.levels, jobs)]
     for _, level, _ in pending:
-        progress.add(plan.steps - (0 if level == 0 else plan.rewind_step))
+        progress.add(plan.steps - (0 if level == 0 else plan.rewind_step or 0))
     progress.say(banner(config, store, plan, data, pending))
     for rep in replicates:
         for level in plan.levels:
             for branch in jobs:
                 if branch.applies(level):
                     rep.train(level, branch)
+            if level == 0 and plan.rewind_step is None:
+                probe_rewind(rep)
     write_csv(store.path / "results.csv", store.summary())
     model = replicates[0].model_for(None, config.training, data)
     return Run(config, store, data, plan, model, [t for rep in replicates for t in rep.trained])
+
+
+def probe_rewind(rep: Replicate) -> int:
+    """rewind=auto: the earliest step of the grid at which the dense network is stable to SGD noise.
+
+    At each grid step (earliest first) two copies train from the dense run's weights there with
+    different batch orders; the first step whose test-error barrier is below STABLE_PP points
+    is chosen (Frankle et al. 2020). The probe's numbers go to replicate_<r>/rewind.json and
+    into every ticket exported from this replicate.
+    """
+    from tflottery.engine.interpolate import measure_point
+
+    chosen_file = rep.replicate.path / "rewind.json"
+    if chosen_file.exists():
+        return int(read_json(chosen_file)["step"])
+    probe, chosen = [], None
+    for step in rep.plan_info.grid:
+        point = measure_point(rep, 0, step, copies=2, alphas=PROBE_ALPHAS, train_examples=2000)
+        probe.append({"step": step, "instability": point["instability"],
+                      "end_test_accuracy": point["end_test_accuracy"]})
+        rep.progress.say(f"r{rep.replicate_index} rewind=auto: the dense network rewound to step {step} has a "
+                         f"test-error barrier of {point['instability']:.2f} points"
+                         f"{' (stable)' if point['instability'] < STABLE_PP else ''}")
+        if point["instability"] < STABLE_PP:
+            chosen = step
+            break
+    stable = chosen is not None
+    chosen = chosen if stable else rep.plan_info.grid[-1]
+    write_json(chosen_file, {"step": chosen, "stable": stable, "threshold_pp": STABLE_PP, "probe": probe,
+                             "alphas": PROBE_ALPHAS, "copies": 2})
+    rep.progress.say(f"r{rep.replicate_index} rewind=auto: rewinding to step {chosen}" +
+                     ("" if stable else f" (no grid step was stable below {STABLE_PP} points: the latest one)"))
+    return chosen
 
 
 def banner(config: RunConfig, store: RunStore, plan: PruningPlan, data, pending: list) -> str:

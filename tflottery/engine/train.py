@@ -36,12 +36,12 @@ class LevelResult:
 
 
 def evaluate(model: keras.Model, data) -> dict:
-    """Loss and accuracy on the validation (if any) and test sets."""
+    """Every compiled metric on the validation (if any) and test sets: val_loss, test_accuracy, ..."""
     row = {}
     for prefix, ds in (("val", data.validation), ("test", data.test)):
         if ds is not None:
             out = model.evaluate(ds, verbose=0, return_dict=True)
-            row[f"{prefix}_loss"], row[f"{prefix}_accuracy"] = float(out["loss"]), float(out["accuracy"])
+            row.update({f"{prefix}_{k}": float(v) for k, v in out.items()})
     return row
 
 
@@ -66,7 +66,7 @@ def train_level(model: keras.Model, data, config: TrainingConfig, *, start: int,
     def record(step: int, train_logs: Optional[dict] = None) -> None:
         row = {"step": step}
         if train_logs:
-            row.update(train_loss=float(train_logs["loss"][-1]), train_accuracy=float(train_logs["accuracy"][-1]))
+            row.update({f"train_{k}": float(v[-1]) for k, v in train_logs.items()})
         row.update(evaluate(model, data))
         result.history.append(row)
         if writer:
@@ -88,8 +88,9 @@ def train_level(model: keras.Model, data, config: TrainingConfig, *, start: int,
             now = time.perf_counter()
             if config.verbose and point < end and now - printed >= PROGRESS_EVERY_S:  # long levels say where they are
                 printed, elapsed = now, now - began
-                print(f"[tflottery]   {label}step {point}/{end}  test acc {100 * result.history[-1]['test_accuracy']:.2f}%  "
-                      f"{elapsed:.0f}s, about {elapsed * (end - point) / (point - start):.0f}s left in this level",
-                      flush=True)
+                accuracy = result.history[-1].get("test_accuracy")
+                shown = f"test acc {100 * accuracy:.2f}%  " if accuracy is not None else ""
+                print(f"[tflottery]   {label}step {point}/{end}  {shown}{elapsed:.0f}s, about "
+                      f"{elapsed * (end - point) / (point - start):.0f}s left in this level", flush=True)
     result.wall_time_s = time.perf_counter() - began
     return result

@@ -69,6 +69,8 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
             "remaining": remaining(masks), "metrics": {k: v for k, v in record.metrics.items() if k != "history"},
             "run": store.name, "versions": _versions(), "files": files,
         }
+        if (rep.path / "rewind.json").exists():  # rewind=auto: the probe that chose the rewind step
+            meta["rewind_probe"] = read_json(rep.path / "rewind.json")
         meta["digest"] = fmt.digest_of(meta)
         write_json(tmp / "ticket.json", meta)
     return out

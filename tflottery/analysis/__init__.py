@@ -1,0 +1,1 @@
+"""Analyses of runs: instability (linear mode connectivity), and later supermasks and ticket comparison."""
