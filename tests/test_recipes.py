@@ -60,3 +60,13 @@ def test_paper_settings_and_flags():
     with pytest.raises(ConfigError, match="Unknown flag --epochs"):
         load_recipe("task1", overrides={"epochs": 3})
     assert set(RECIPES) == {p.stem for p in (Path(__file__).parents[1] / "recipes").glob("*.toml")}
+
+
+def test_instability_recipe_at_tiny_size(in_tmp):
+    results = run_recipe("instability", verbose=False, levels=1, steps="40it", eval_every="20it",
+                         validation=300, dense_points=["0it", "10it"], sparse_points=["0it"], sparse_level=1,
+                         alphas=4, steps_per_execution=5)
+    out = Path(results["output"])
+    assert (out / "report.md").exists() and len(list(out.glob("*.png"))) == 2
+    assert [(r["network"], r["rewind_step"]) for r in results["rows"]] == [("dense", 0), ("dense", 10), ("IMP level 1", 0)]
+    assert all(r["instability"] >= 0 for r in results["rows"])

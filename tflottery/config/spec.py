@@ -136,12 +136,15 @@ class PruningConfig:
     chosen strategy does not use is an error, never silently ignored.
     """
 
-    strategy: str = "layerwise"  # layerwise | global (`tflottery.pruning.strategies`)
+    strategy: str = "layerwise"  # layerwise | global | early_bird (`tflottery.pruning.strategies`)
     rate: Optional[float] = None  # global: fraction of all surviving weights removed per level (default 0.2)
     dense_rate: Optional[float] = None  # layerwise: fraction removed per level, per dense layer (default 0.2)
     conv_rate: Optional[float] = None  # layerwise: ... per convolution (default 0.1)
     output_rate: Optional[float] = None  # layerwise: ... for the output layer (default half its kind's rate)
     layer_rates: dict[str, float] = field(default_factory=dict)  # layerwise: per-layer overrides by name
+    early_bird_window: Optional[int] = None  # early_bird: masks compared (default 5) ...
+    early_bird_threshold: Optional[float] = None  # ... each consecutive distance at most this (default 0.1) ...
+    early_bird_every: Optional[str] = None  # ... drawn this often during dense training (default 1ep)
     unpruned: list[str] = field(default_factory=list)  # layer names left dense
     one_shot: bool = False  # prune from the dense network straight to each level's sparsity
     rewind: str = "0it"  # rewind survivors to this step of the dense run (0it = initialisation), or auto
@@ -161,7 +164,7 @@ class PruningConfig:
             if self.rewind_grid:
                 raise ConfigError("pruning.rewind_grid is the set of steps --rewind=auto probes: give it with "
                                   "--rewind=auto, or drop it.")
-        if self.one_shot and self.lr_rewind:
+        if self.one_shot and self.lr_rewind and self.strategy != "early_bird":
             raise ConfigError("pruning.one_shot and pruning.lr_rewind do not combine: one-shot levels start from "
                               "the rewind point, lr rewinding from the previous level's weights.")
 

@@ -62,6 +62,7 @@ class BranchStart:
     training: Any = None
     head_classes: Optional[int] = None
     captures: set = field(default_factory=set)
+    watch: Any = None  # (every steps, check(step, weights) -> stop?): e.g. the early-bird rule
 
 
 class Branch:
@@ -102,8 +103,9 @@ class Ticket(Branch):
 
     def start(self, ctx, level: int) -> BranchStart:
         if level == 0:
-            return BranchStart(ctx.all_ones(), ctx.init, 0, ctx.end_step, captures=ctx.dense_captures())
-        source = ctx.record(0 if ctx.config.pruning.one_shot else level - 1)
+            return BranchStart(ctx.all_ones(), ctx.init, 0, ctx.end_step, captures=ctx.dense_captures(),
+                               watch=ctx.dense_watch())
+        source = ctx.record(0 if ctx.strategy.from_dense else level - 1)
         masks = ctx.strategy.prune(source.final, source.masks, ctx.plan[level])
         weights = source.final if ctx.config.pruning.lr_rewind else ctx.rewind_weights()
         return BranchStart(masks, weights, ctx.rewind_step, ctx.end_step)

@@ -59,7 +59,7 @@ class PruningPlan:
         return [strategy_lib.total(row) / full for row in self.rows]
 
     def table(self) -> str:
-        return strategy_lib.describe(self.strategy, self.rows, self.strategy.config.one_shot, self.levels)
+        return strategy_lib.describe(self.strategy, self.rows, self.strategy.from_dense, self.levels)
 
     def to_dict(self) -> dict:
         return {"strategy": self.strategy.identity(), "levels": self.levels, "steps": self.steps,
@@ -113,7 +113,10 @@ def plan_run(config: RunConfig, model: keras.Model, steps_per_epoch: int) -> Pru
                               f"(training.steps={config.training.steps}, {steps} steps): pruned levels train from "
                               "the rewind step to the end, so rewind to an earlier step.")
     grid = tuple(s for s in resolved if s < steps) if auto else ()
-    trained = [0, levels] if config.pruning.one_shot and levels else list(range(levels + 1))
+    if strategy.name == "early_bird" and config.plan.target_remaining is None:
+        raise ConfigError("pruning.strategy=early_bird draws one ticket at a target: give --target_remaining "
+                          "(e.g. 0.07), the fraction of weights it keeps.")
+    trained = [0, levels] if strategy.from_dense and levels else list(range(levels + 1))
     return PruningPlan(strategy, strategy.plan(levels), trained, steps, None if auto else resolved[0],
                        steps_per_epoch, grid)
 
@@ -130,7 +133,7 @@ def identity(config: RunConfig, plan: PruningPlan, data: "data_lib.Data") -> dic
                  "fraction_part": d.fraction_part if d.fraction < 1 else None,
                  "validation": data.info["validation"], "source": kind},
         "model": hashed_fields(config.model),
-        "pruning": {**plan.strategy.identity(), "one_shot": config.pruning.one_shot,
+        "pruning": {**plan.strategy.identity(), "one_shot": plan.strategy.from_dense,
                     **({"rewind_step": plan.rewind_step} if plan.rewind_step is not None else
                        {"rewind": "auto", "grid": list(plan.grid), "threshold": STABLE_PP, "probe_alphas": PROBE_ALPHAS}),
                     "lr_rewind": config.pruning.lr_rewind},
@@ -211,6 +214,17 @@ class Replicate:
     def rewind_weights(self) -> dict:
         return self.dense_weights(self.rewind_step)
 
+    def dense_watch(self):
+        """early_bird: (every, check) that stops the dense level once the early-bird ticket is drawn."""
+        if self.strategy.name != "early_bird":
+            return None
+        from tflottery.pruning.early_bird import EarlyBirdTracker
+
+        every = Step.parse(self.strategy.value("early_bird_every")).to_steps(self.data.steps_per_epoch)
+        tracker = EarlyBirdTracker(self.strategy, self.plan[self.plan_info.levels[-1]],
+                                   self.strategy.value("early_bird_window"), self.strategy.value("early_bird_threshold"))
+        return every, tracker
+
     def record(self, level: int, branch: str = TICKET) -> LevelRecord:
         return self.replicate.load_level(level, branch)
 
@@ -274,15 +288,26 @@ class Replicate:
         started = wrap_lib.get_weights(model)
         keras.utils.set_random_seed(branch.seed(self, level, "keras"))  # dropout and the like: never process history
         level_dir = self.replicate.level_dir(level, branch.key())
+        watch = None
+        if start.watch is not None:
+            every, tracker = start.watch
+            watch = (every, lambda step: tracker.check(step, wrap_lib.get_weights(model)))
         result = train_level(model, data, training, start=start.start_step, end=start.end_step,
                              seed=branch.seed(self, level, "data_order"), captures=start.captures,
                              get_weights=wrap_lib.get_weights, callbacks=self.callbacks,
                              log_dir=str(level_dir / "tensorboard") if training.tensorboard else None,
-                             label=f"r{self.replicate_index} level {level} {branch.key()}: ")
+                             label=f"r{self.replicate_index} level {level} {branch.key()}: ", watch=watch)
         for step, weights in result.captured.items():
             self.replicate.save_capture(step, weights)
+        extra = {}
+        if start.watch is not None:
+            tracker = start.watch[1]
+            extra["early_bird"] = {"drawn": tracker.drawn is not None, "history": tracker.history,
+                                   "drawn_step": tracker.drawn["step"] if tracker.drawn else None,
+                                   "dense_steps": result.history[-1]["step"],
+                                   "dense_steps_saved": start.end_step - result.history[-1]["step"]}
         self._save(level, branch, start, data, training, started, wrap_lib.get_weights(model), result,
-                   model if start.head_classes or start.data is not None else None)
+                   model if start.head_classes or start.data is not None else None, extra)
         return True
 
     def train_together(self, level: int, branches: list) -> list:
@@ -319,14 +344,14 @@ class Replicate:
             self._models[key] = compile_model(model, self.config.training, self.data.steps_per_epoch)
         return self._models[key]
 
-    def _save(self, level, branch, start, data, training, started, final, result, own_model) -> None:
+    def _save(self, level, branch, start, data, training, started, final, result, own_model, extra=None) -> None:
         r, key = self.replicate_index, branch.key()
         remaining = mask_lib.remaining(start.masks)
         metrics = {"level": level, "branch": key, "kind": branch.kind, "replicate": r,
                    "remaining": remaining["total"], "layers_remaining": {k: v for k, v in remaining.items() if k != "total"},
                    "start_step": start.start_step, "end_step": start.end_step,
                    "rewind_step": self.rewind_step if self.rewind_known() else None,
-                   "data_source": data.info["source"], "history": result.history, **result.summary()}
+                   "data_source": data.info["source"], "history": result.history, **result.summary(), **(extra or {})}
         level_dir = self.replicate.level_dir(level, key)
         if own_model is not None:
             write_json(level_dir / "model.json", json.loads(model_json(own_model)))

@@ -47,15 +47,21 @@ def evaluate(model: keras.Model, data) -> dict:
 
 def train_level(model: keras.Model, data, config: TrainingConfig, *, start: int, end: int, seed: int,
                 captures: "set[int] | tuple" = (), get_weights: Optional[Callable] = None,
-                log_dir: Optional[str] = None, callbacks: tuple = (), label: str = "") -> LevelResult:
+                log_dir: Optional[str] = None, callbacks: tuple = (), label: str = "",
+                watch: "Optional[tuple[int, Callable[[int], bool]]]" = None) -> LevelResult:
     """Train steps [start, end) of the batch order `seed` defines; evaluate at `start`, every
-    `eval_every` steps after it, and at `end`; keep the weights at each step of `captures`."""
+    `eval_every` steps after it, and at `end`; keep the weights at each step of `captures`.
+
+    `watch` = (every, check): `check(step)` runs every `every` steps and stops the level early
+    when it returns True (the level then ends, evaluated, at that step).
+    """
     if end <= start:
         raise ConfigError(f"training.steps={config.steps} leaves no step to train after step {start}: train longer.")
     every = Step.parse(config.eval_every).to_steps(data.steps_per_epoch) or (end - start)
     evals = set(range(start + every, end, every)) | {end}
     kept = {c for c in captures if start < c <= end}
-    points = sorted(evals | kept)
+    watched = set(range(start + watch[0], end + 1, watch[0])) if watch and watch[0] > 0 else set()
+    points = sorted(evals | kept | watched)
     writer = None
     if log_dir:
         import tensorflow as tf
@@ -83,8 +89,11 @@ def train_level(model: keras.Model, data, config: TrainingConfig, *, start: int,
         position = point
         if point in kept:
             result.captured[point] = get_weights(model)
-        if point in evals:
+        stop = point in watched and watch[1](point)
+        if point in evals or stop:
             record(point, history.history)
+            if stop:
+                break
             now = time.perf_counter()
             if config.verbose and point < end and now - printed >= PROGRESS_EVERY_S:  # long levels say where they are
                 printed, elapsed = now, now - began

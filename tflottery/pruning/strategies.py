@@ -20,7 +20,8 @@ from tflottery.config.fields import in_range
 from tflottery.errors import ConfigError
 from tflottery.pruning import masks as mask_lib
 
-RATE_FIELDS = ("rate", "dense_rate", "conv_rate", "output_rate", "layer_rates")
+RATE_FIELDS = ("rate", "dense_rate", "conv_rate", "output_rate", "layer_rates", "early_bird_window",
+               "early_bird_threshold", "early_bird_every")  # fields only some strategies read
 STRATEGIES: dict[str, type] = {}
 GLOBAL = "(global)"  # the key of a global plan row's total over the pruned layers
 
@@ -68,6 +69,8 @@ class PruningStrategy:
                               f"{', '.join(cls.reads)}. Remove the flag, or choose the strategy that reads it.")
         for f in cls.reads:
             values = getattr(config, f)
+            if f.startswith("early_bird"):
+                continue
             for key, value in (values.items() if isinstance(values, dict) else [(None, values)]):
                 in_range(f"pruning.{f}" + (f"[{key}]" if key else ""), value, 0.0, 1.0, high_open=True,
                          hint="the fraction of surviving weights removed per level.")
@@ -115,6 +118,11 @@ class PruningStrategy:
     def table_counts(self, row: dict) -> dict:
         """A plan row as the dry run shows it: per-layer counts, None where only the total is planned."""
         return dict(row)
+
+    @property
+    def from_dense(self) -> bool:
+        """Whether every pruned level is pruned from the dense network's trained weights (one-shot)."""
+        return self.config.one_shot
 
 
 @register
@@ -175,6 +183,37 @@ class Global(PruningStrategy):
 
     def table_counts(self, row: dict) -> dict:
         return {k: (row[k] if k in self.exempt else None) for k in self.sizes}
+
+
+@register
+class EarlyBird(Layerwise):
+    """Layerwise magnitude pruning to one target, drawn during dense training (You et al. 2020): the
+    dense level stops once the last `early_bird_window` masks differ by at most `early_bird_threshold`
+    (see `tflottery.pruning.early_bird`); the ticket is pruned from those weights in one shot."""
+
+    name = "early_bird"
+    reads = Layerwise.reads + ("early_bird_window", "early_bird_threshold", "early_bird_every")
+    defaults = {**Layerwise.defaults, "early_bird_window": 5, "early_bird_threshold": 0.1, "early_bird_every": "1ep"}
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        from tflottery.config import Step
+        from tflottery.pruning.early_bird import check_rule
+
+        super().check_config(config)
+        window = config.early_bird_window if config.early_bird_window is not None else cls.defaults["early_bird_window"]
+        threshold = config.early_bird_threshold if config.early_bird_threshold is not None \
+            else cls.defaults["early_bird_threshold"]
+        check_rule(0.5, window, threshold)
+        Step.parse(config.early_bird_every or "1ep", "pruning.early_bird_every")
+
+    def identity(self) -> dict:
+        return {**super().identity(), "strategy": self.name, "window": self.value("early_bird_window"),
+                "threshold": self.value("early_bird_threshold"), "every": self.value("early_bird_every")}
+
+    @property
+    def from_dense(self) -> bool:
+        return True
 
 
 def total(row: dict) -> int:
