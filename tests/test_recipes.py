@@ -40,7 +40,7 @@ def test_transfer_recipes_at_tiny_size(in_tmp, name, figures):
                                         ("conv_cifar10", {"source": "synthetic", "validation": 100})])
 def test_imp_recipes_at_tiny_size(in_tmp, name, extra):
     results = run_recipe(name, verbose=False, **{**TINY, **extra})
-    saved = _check_outputs(Path(results["output"]), results, 4)
+    saved = _check_outputs(Path(results["output"]), results, 5)
     branches = {r["branch"] for r in saved["rows"]}
     assert "ticket" in branches and "reinit" in branches
     replicates = extra.get("replicates", 1)
@@ -70,3 +70,20 @@ def test_instability_recipe_at_tiny_size(in_tmp):
     assert (out / "report.md").exists() and len(list(out.glob("*.png"))) == 2
     assert [(r["network"], r["rewind_step"]) for r in results["rows"]] == [("dense", 0), ("dense", 10), ("IMP level 1", 0)]
     assert all(r["instability"] >= 0 for r in results["rows"])
+
+
+def test_early_bird_recipe_at_tiny_size(in_tmp):
+    results = run_recipe("early_bird", verbose=False, steps="100it", eval_every="50it", validation=300,
+                         targets=[0.3], every="10it", steps_per_execution=5)
+    out = Path(results["output"])
+    assert (out / "report.md").exists() and (out / "mask_distance.png").exists()
+    row = results["rows"][0]
+    assert row["remaining"] <= 30 and row["bird_steps"] < row["imp_steps"]
+    assert row["drawn_epoch"] is not None and 0 < row["bird_accuracy"] <= 100
+
+
+def test_supermask_recipe_at_tiny_size(in_tmp):
+    results = run_recipe("supermask", verbose=False, **TINY)
+    saved = _check_outputs(Path(results["output"]), results, 5)
+    assert {r["branch"] for r in saved["rows"]} == {"ticket", "supermask"}
+    assert all(r["signed_constant_accuracy"] is not None for r in saved["table"])

@@ -229,3 +229,41 @@ def instability_figures(points: list, out: "str | Path", threshold: float = 2.0)
     _title(ax, "Instability to SGD noise against the step copies start from")
     paths.append(_save(fig, Path(f"{stem}_barrier.png")))
     return paths
+
+
+def overlap_heatmap(comparison, out: "str | Path") -> Path:
+    """Pairwise Jaccard overlap of ticket masks as a heat map; each cell also gives the chance overlap."""
+    names = [Path(n).name if "@" not in n else n.split("/")[-1] for n in comparison.sources]
+    matrix = comparison.matrix()
+    chances = np.eye(len(names))
+    for p in comparison.pairs:
+        i, j = comparison.sources.index(p["a"]), comparison.sources.index(p["b"])
+        chances[i, j] = chances[j, i] = p["chance"]
+    size = 1.4 + 1.1 * len(names)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
+    for i in range(len(names)):
+        for j in range(len(names)):
+            text = f"{matrix[i, j]:.2f}" if i == j else f"{matrix[i, j]:.2f}\n(chance {chances[i, j]:.2f})"
+            ax.text(j, i, text, ha="center", va="center", fontsize="small",
+                    color="black" if matrix[i, j] > 0.6 else "white")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize="small")
+    ax.set_yticks(range(len(names)), names, fontsize="small")
+    fig.colorbar(image, ax=ax, label="Jaccard overlap of the masks (kept in both / kept in either)")
+    _title(ax, "Mask overlap between tickets")
+    return _save(fig, Path(out))
+
+
+def mask_distance(histories: dict, steps_per_epoch: int, threshold: float, out: "str | Path") -> Path:
+    """Early-bird: normalised Hamming distance between consecutive masks against epoch, the threshold drawn."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for label, rows in histories.items():
+        ax.plot([r["step"] / steps_per_epoch for r in rows], [r["distance"] for r in rows], marker="o", label=label)
+    ax.axhline(threshold, color="0.3", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch of dense training")
+    ax.set_ylabel("mask distance to the previous draw (fraction of weights)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    _title(ax, "Early-bird: the mask stops changing early in dense training")
+    return _save(fig, Path(out))

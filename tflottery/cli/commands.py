@@ -170,6 +170,21 @@ def instability(run: str, *, level: int = 0, rewind: str = "0it", copies: int = 
     return None
 
 
+def compare(*sources: str, out: Optional[str] = None):
+    """How much tickets' masks overlap (Jaccard, per layer and total, against chance) and how their kept
+    weights moved (sign flips). SOURCES are ticket directories or run levels RUN@L[:branch][#replicate].
+    --out draws the pairwise overlaps as a heat map."""
+    from tflottery.analysis.compare import compare as run_compare
+
+    result = run_compare(*sources, out=out)
+    for p in result.pairs:
+        layers = ", ".join(f"{k.split('/')[0]} {j:.3f} ({c:.3f})" for k, (j, c) in p["layers"].items())
+        print(f"{p['a']}  vs  {p['b']}: Jaccard {p['jaccard']:.3f} (chance {p['chance']:.3f}); per layer: {layers}")
+    for name, flips in result.sign_flips.items():
+        print(f"{name}: {100 * flips:.1f}% of kept weights changed sign in training")
+    return str(result.figure) if result.figure else None
+
+
 def tune(**kwargs):
     """Sweep IMP hyperparameters with keras-tuner; see `tflottery.tuning.tune` for the flags."""
     from tflottery.tuning import tune as run_tune
@@ -178,7 +193,7 @@ def tune(**kwargs):
 
 
 COMMANDS = {"find": find, "transfer": transfer, "export": export, "convert": convert, "plot": plot,
-            "instability": instability, "recipes": recipes, "data": data, "models": models, "tune": tune}
+            "instability": instability, "compare": compare, "recipes": recipes, "data": data, "models": models, "tune": tune}
 
 
 def _tune_flag(name: str) -> None:

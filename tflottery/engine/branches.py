@@ -226,3 +226,56 @@ class Copy(Branch):
                               "analyse level 0 (the dense network) at any captured step.")
         record = ctx.record(level)
         return BranchStart(record.masks, record.start, self.rewind_step, ctx.end_step)
+
+
+@register
+class Supermask(Branch):
+    """A learned supermask (Ramanujan et al. 2020, edge-popup): the weights stay frozen at `init`
+    (signed_constant, scaled_kaiming_uniform, or the run's own initialisation) while a score per
+    weight trains; each layer keeps as many weights as the level's ticket does. Its record holds
+    the learned mask and mask x frozen weights, so it exports as a ticket like any branch."""
+
+    kind = "supermask"
+    per_level = True
+    description = "a mask learned on frozen random weights (edge-popup), at the level's sparsity"
+
+    def __init__(self, init: str = "signed_constant"):
+        from tflottery.engine.supermask import INITS
+
+        if init not in INITS:
+            raise ConfigError(f"supermask init={init!r}: use one of {', '.join(INITS)}.")
+        self.init = init
+
+    def params(self) -> dict:
+        return {} if self.init == "signed_constant" else {"init": self.init}
+
+    def start(self, ctx, level: int) -> BranchStart:
+        from tflottery.engine.supermask import frozen_weights
+
+        masks = ctx.record(level).masks
+        kept = {k: float(m.mean()) for k, m in masks.items()}
+        weights = frozen_weights(ctx.init, list(masks), self.init, kept, self.seed(ctx, level, "init"))
+        return BranchStart(masks, weights, 0, ctx.end_step)
+
+    def fit(self, ctx, level: int, start: BranchStart):
+        """Train the scores; returns (frozen weights, final weights, learned masks, LevelResult)."""
+        from tflottery.engine import supermask as sm
+        from tflottery.engine.optim import compile_model, reset_optimizer
+        from tflottery.engine.train import train_level
+        from tflottery.keras_compat import keras
+
+        if not start.masks:
+            raise ConfigError("A supermask needs prunable layers: this model has none.")
+        keras.utils.set_random_seed(self.seed(ctx, level, "keras"))  # the scores' initialisation
+        model = sm.supermask_model(ctx.base, {k: int(m.sum()) for k, m in start.masks.items()})
+        compile_model(model, ctx.config.training, ctx.data.steps_per_epoch)
+        sm.set_frozen(model, start.weights)
+        reset_optimizer(model, 0)
+        frozen = sm.frozen(model)
+        result = train_level(model, ctx.data, ctx.config.training, start=0, end=start.end_step,
+                             seed=self.seed(ctx, level, "data_order"), callbacks=ctx.callbacks,
+                             label=f"r{ctx.replicate_index} level {level} {self.key()}: ")
+        masks = sm.learned_masks(model)
+        final = sm.frozen(model)
+        final = {k: v * masks[k] if k in masks else v for k, v in final.items()}
+        return frozen, final, masks, result

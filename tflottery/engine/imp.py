@@ -9,6 +9,7 @@ the same code, in the same run directory, resuming where a previous call stopped
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -136,7 +137,9 @@ def identity(config: RunConfig, plan: PruningPlan, data: "data_lib.Data") -> dic
         "pruning": {**plan.strategy.identity(), "one_shot": plan.strategy.from_dense,
                     **({"rewind_step": plan.rewind_step} if plan.rewind_step is not None else
                        {"rewind": "auto", "grid": list(plan.grid), "threshold": STABLE_PP, "probe_alphas": PROBE_ALPHAS}),
-                    "lr_rewind": config.pruning.lr_rewind},
+                    "lr_rewind": config.pruning.lr_rewind,
+                    # early_bird stops the dense level at a draw that depends on the target: part of the trajectory
+                    **({"target_level": plan.levels[-1]} if plan.strategy.name == "early_bird" else {})},
         "training": config.training.identity(data.steps_per_epoch),
         "seed": config.seed,
     }
@@ -280,6 +283,11 @@ class Replicate:
         if self.replicate.is_done(level, branch.key()):
             return False
         start = branch.start(self, level)
+        if hasattr(branch, "fit"):  # a branch with its own model (a supermask): it trains, the loop stores
+            started, final, masks, result = branch.fit(self, level, start)
+            self._save(level, branch, dataclasses.replace(start, masks=masks), self.data, self.config.training,
+                       started, final, result, None)
+            return True
         data, training = start.data or self.data, start.training or self.config.training
         model = self.model_for(start.head_classes, training, data)
         wrap_lib.set_weights(model, start.weights() if callable(start.weights) else start.weights)
@@ -352,6 +360,11 @@ class Replicate:
                    "start_step": start.start_step, "end_step": start.end_step,
                    "rewind_step": self.rewind_step if self.rewind_known() else None,
                    "data_source": data.info["source"], "history": result.history, **result.summary(), **(extra or {})}
+        if branch.kind == TICKET:  # the mask with no training: on the initial weights, and their signed constants
+            from tflottery.engine.supermask import untrained_accuracies
+
+            metrics.update(untrained_accuracies(self.model_for(None, self.config.training, self.data), self.data,
+                                                self.init, start.masks))
         level_dir = self.replicate.level_dir(level, key)
         if own_model is not None:
             write_json(level_dir / "model.json", json.loads(model_json(own_model)))

@@ -108,7 +108,8 @@ class ReplicateStore:
 
 
 SUMMARY_KEYS = ("level", "branch", "remaining", "early_stop_step", "early_stop_test_accuracy",
-                "final_test_accuracy", "final_test_loss", "wall_time_s")
+                "final_test_accuracy", "final_test_loss", "wall_time_s", "mask_at_init_accuracy",
+                "signed_constant_accuracy")
 
 
 class RunStore:

@@ -14,7 +14,9 @@ from tflottery.report import markdown_table, write_report
 from tflottery.tickets import export_ticket
 
 LABELS = {TICKET: "ticket (rewound)", "reinit": "reinit (random reinitialisation)",
-          "random_prune": "random_prune (random mask)"}
+          "random_prune": "random_prune (random mask)", "supermask": "supermask (learned on frozen weights)"}
+UNTRAINED = {"mask_at_init_accuracy": "mask x initial weights (no training)",
+             "signed_constant_accuracy": "mask x signed constants (no training)"}
 
 
 def level_table(rows: list[dict], branches: list[str]) -> list[dict]:
@@ -27,6 +29,9 @@ def level_table(rows: list[dict], branches: list[str]) -> list[dict]:
         for branch in branches:
             accs = [r["early_stop_test_accuracy"] for r in at if r["branch"] == branch]
             row[branch] = 100 * np.mean(accs) if accs else None
+        for key in UNTRAINED:
+            values = [r[key] for r in at if r["branch"] == TICKET and r.get(key) is not None]
+            row[key] = 100 * np.mean(values) if values else None
         table.append(row)
     return table
 
@@ -45,7 +50,9 @@ def run(name: str, cfg: dict, out: Path) -> dict:
     config = run_.config
     rows = [dict(row, run=run_.path.name) for row in run_.summary()]
     branches = [TICKET, *config.plan.branches]
-    series = {LABELS[b]: [r for r in rows if r["branch"] == b] for b in branches}
+    series = {LABELS.get(b, b): [r for r in rows if r["branch"] == b] for b in branches}
+    untrained = {label: [dict(r, early_stop_test_accuracy=r[key]) for r in rows if r["branch"] == TICKET
+                         and r.get(key) is not None] for key, label in UNTRAINED.items()}
     model, dataset = config.model.name, run_.data.info["dataset"]
     replicates = config.plan.replicates
     sample = " (5,000-digit sample)" if run_.data.info["source"].startswith("sample") else ""
@@ -55,6 +62,9 @@ def run(name: str, cfg: dict, out: Path) -> dict:
     figures = {
         f"Test accuracy against weights remaining.{spread}": plots.by_remaining(
             series, out / "accuracy_vs_remaining.png", title=title),
+        "Test accuracy of the masks with no weight training (supermasks), beside the trained ticket": plots.by_remaining(
+            {LABELS[TICKET]: series[LABELS[TICKET]], **untrained}, out / "untrained_vs_remaining.png", title=title,
+            styles={label: dict(color=f"C{4 + i}", marker="x", linestyle=":") for i, label in enumerate(untrained)}),
         "Test accuracy against training iterations, per level (ticket, replicate 0)": plots.by_iteration(
             histories(first), out / "accuracy_vs_iterations.png", title=title),
         f"Early-stopping iteration against weights remaining.{spread}": plots.by_remaining(
@@ -68,7 +78,10 @@ def run(name: str, cfg: dict, out: Path) -> dict:
     write_csv(out / "results.csv", rows)
     table = level_table(rows, branches)
     columns = {"level": ("level", "{}"), "remaining": ("weights remaining %", "{:.1f}"),
-               **{b: (f"{b} acc %", "{:.2f}") for b in branches}, "early_stop_step": ("ticket early-stop it", "{:.0f}")}
+               **{b: (f"{b} acc %", "{:.2f}") for b in branches},
+               "mask_at_init_accuracy": ("mask x init, untrained %", "{:.2f}"),
+               "signed_constant_accuracy": ("signed constant, untrained %", "{:.2f}"),
+               "early_stop_step": ("ticket early-stop it", "{:.0f}")}
     t, p = config.training, run_.plan
     what = (f"Iterative magnitude pruning of `{model}`: {p.levels[-1]} levels, {config.pruning.strategy} pruning "
             f"({_rates(p.strategy)}), rewind to {config.pruning.rewind}; {t.optimizer} lr {t.lr}, batch {t.batch_size}, "

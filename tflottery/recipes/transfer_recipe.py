@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from tflottery import plots
+from tflottery.analysis.compare import compare_masks
 from tflottery.engine.imp import find_ticket
 from tflottery.engine.transfer import transfer
 from tflottery.files import write_csv
@@ -39,11 +40,14 @@ def run_pair(name: str, cfg: dict, source: str, target: str) -> tuple[list, tupl
                                    replicate=r, overwrite=True)
             moved = transfer(src_run.path, tgt_cfg.data, tgt_cfg.training, level=level, replicate=r, seed=tgt_cfg.seed)
             src_m = src.metrics(level)
+            overlap = compare_masks(src.load_level(level).masks, tgt.load_level(level).masks) \
+                if level in tgt.levels() else {"jaccard": None, "chance": None}
             rows.append({"pair": f"{sides.get(source, source)} → {sides.get(target, target)}", "replicate": r,
                          "level": level, "remaining": src_m["remaining"], "source": _acc(src_m),
                          "transferred": _acc(moved.metrics("rewind")), "transferred_reinit": _acc(moved.metrics("reinit")),
                          "target_ticket": _acc(tgt.metrics(level)),
                          "transferred_final_loss": moved.metrics("rewind")["final_test_loss"],
+                         "mask_overlap": overlap["jaccard"], "mask_overlap_chance": overlap["chance"],
                          "ticket": str(ticket), "transfer_branch": moved.branches["rewind"],
                          "history": moved.metrics("rewind")["history"]})
     return rows, (src_run, tgt_run)
@@ -87,10 +91,15 @@ def run(name: str, cfg: dict, out: Path) -> dict:
             for k in SERIES:
                 vals = [r[k] for r in at if r[k] is not None]
                 row[k] = 100 * np.mean(vals) if vals else None
+            for k in ("mask_overlap", "mask_overlap_chance"):
+                vals = [r[k] for r in at if r[k] is not None]
+                row[k] = float(np.mean(vals)) if vals else None
             table.append(row)
     columns = {"pair": ("source → target", "{}"), "level": ("level", "{}"), "remaining": ("weights remaining %", "{:.1f}"),
                "source": ("on source %", "{:.2f}"), "transferred": ("transferred %", "{:.2f}"),
-               "target_ticket": ("found on target %", "{:.2f}"), "transferred_reinit": ("reinit on target %", "{:.2f}")}
+               "target_ticket": ("found on target %", "{:.2f}"), "transferred_reinit": ("reinit on target %", "{:.2f}"),
+               "mask_overlap": ("mask overlap with target's ticket (Jaccard)", "{:.3f}"),
+               "mask_overlap_chance": ("chance overlap", "{:.3f}")}
     c = run_config(cfg, cfg["pairs"][0][0])
     what = (f"{cfg.get('description', '')}\n\nModel `{c.model.name}`, {c.pruning.strategy} pruning "
             f"({_rates(src_run.plan.strategy)}), rewind to {c.pruning.rewind}, "
