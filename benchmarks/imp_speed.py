@@ -23,7 +23,7 @@ from tflottery.config import DataConfig, PruningConfig, TrainingConfig  # noqa: 
 from tflottery.keras_compat import keras  # noqa: E402
 from tflottery.engine.optim import compile_model  # noqa: E402
 from tflottery.pruning import masks as mask_lib, wrap as wrap_lib  # noqa: E402
-from tflottery.pruning.strategies import build_strategy, layer_sizes  # noqa: E402
+from tflottery.pruning.strategies import build_strategy, layer_shapes, layer_sizes  # noqa: E402
 
 
 def load_data():
@@ -44,7 +44,7 @@ def engine_model(remaining_level: int, engine: TrainingConfig, spe: int):
     wrapped = wrap_lib.wrap(model)
     weights = wrap_lib.get_weights(wrapped)
     kinds = wrap_lib.prunable_kinds(wrapped)
-    strategy = build_strategy(PruningConfig(), kinds, layer_sizes(weights, kinds))
+    strategy = build_strategy(PruningConfig(), kinds, layer_sizes(weights, kinds), layer_shapes(weights, kinds))
     plan = strategy.plan(remaining_level)
     masks = mask_lib.ones_like(weights, kinds)
     for level in range(1, remaining_level + 1):

@@ -85,8 +85,10 @@ def test_two_processes_on_one_run_then_a_kill_9_and_a_resume(in_tmp):
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 120
-        while time.time() < deadline and not any(p.read_text().strip() for p in in_tmp.glob("runs/*/.lock")):
+        while time.time() < deadline and first.poll() is None and \
+                not any(p.read_text().strip() for p in in_tmp.glob("runs/*/.lock")):
             time.sleep(0.2)
+        assert first.poll() is None, first.communicate()[1][-2000:]  # it holds the run now
         second = subprocess.run([sys.executable, "-m", "tflottery.cli", "find", *flags], cwd=in_tmp,
                                 capture_output=True, text=True, timeout=300)
         assert second.returncode == 2, second.stderr[-2000:]

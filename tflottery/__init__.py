@@ -24,6 +24,12 @@ _PUBLIC = {
     "derive_seed": "tflottery.engine.seeds",
     "TflotteryError": "tflottery.errors",
     "custom_objects": "tflottery.pruning.wrap",
+    "IMPSchedule": "tflottery.pruning.schedule",
+    "prune_imp": "tflottery.pruning.schedule",
+    "Rewind": "tflottery.pruning.rewind",
+    "EarlyBird": "tflottery.pruning.early_bird",
+    "instability": "tflottery.analysis.instability",
+    "compare": "tflottery.analysis.compare",
 }
 __all__ = sorted(_PUBLIC)
 

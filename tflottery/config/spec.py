@@ -136,7 +136,7 @@ class PruningConfig:
     chosen strategy does not use is an error, never silently ignored.
     """
 
-    strategy: str = "layerwise"  # layerwise | global | early_bird (`tflottery.pruning.strategies`)
+    strategy: str = "layerwise"  # layerwise | global | early_bird | block | block_global (`tflottery.pruning.strategies`)
     rate: Optional[float] = None  # global: fraction of all surviving weights removed per level (default 0.2)
     dense_rate: Optional[float] = None  # layerwise: fraction removed per level, per dense layer (default 0.2)
     conv_rate: Optional[float] = None  # layerwise: ... per convolution (default 0.1)
@@ -145,6 +145,8 @@ class PruningConfig:
     early_bird_window: Optional[int] = None  # early_bird: masks compared (default 5) ...
     early_bird_threshold: Optional[float] = None  # ... each consecutive distance at most this (default 0.1) ...
     early_bird_every: Optional[str] = None  # ... drawn this often during dense training (default 1ep)
+    block_shape: Optional[list[int]] = None  # block/block_global: [rows, cols] of TFLite's [out, in] weights (default [1, 4])
+    unstructured: list[str] = field(default_factory=list)  # block: layers pruned weight by weight instead
     unpruned: list[str] = field(default_factory=list)  # layer names left dense
     one_shot: bool = False  # prune from the dense network straight to each level's sparsity
     rewind: str = "0it"  # rewind survivors to this step of the dense run (0it = initialisation), or auto

@@ -9,11 +9,17 @@ from pathlib import Path
 import numpy as np
 
 
-def interpreter(blob_or_path, batch: int = 1):
-    """The default interpreter (default op resolver and delegate, XNNPACK), tensors allocated."""
-    from ai_edge_litert.interpreter import Interpreter
+RESOLVERS = ("default", "builtin")  # the default interpreter (XNNPACK applied) / builtin kernels, no delegate
+
+
+def interpreter(blob_or_path, batch: int = 1, resolver: str = "default"):
+    """An interpreter with tensors allocated: `default` as on a phone (default op resolver and delegate,
+    XNNPACK), or `builtin` (BUILTIN_WITHOUT_DEFAULT_DELEGATES: TFLite's own kernels, sparse ones included)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     kwargs = {"model_content": blob_or_path} if isinstance(blob_or_path, bytes) else {"model_path": str(blob_or_path)}
+    if resolver == "builtin":
+        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     runner = Interpreter(**kwargs)
     detail = runner.get_input_details()[0]
     if batch != detail["shape"][0]:
@@ -39,24 +45,108 @@ def run(runner, x: np.ndarray) -> np.ndarray:
     return y
 
 
+def latencies(path: Path, x, runs: int = 200, rounds: int = 3) -> dict:
+    """Median latency per example (ms) under each resolver, measured in interleaved rounds (noise only adds)."""
+    runners = {r: interpreter(path, 1, r) for r in RESOLVERS}
+    for runner in runners.values():
+        for i in range(10):
+            run(runner, x[i:i + 1])
+    times = {r: [] for r in RESOLVERS}
+    for _ in range(rounds):
+        for name, runner in runners.items():
+            samples = []
+            for i in range(runs // rounds):
+                start = time.perf_counter()
+                run(runner, x[i % len(x):i % len(x) + 1])
+                samples.append(time.perf_counter() - start)
+            times[name].append(statistics.median(samples))
+    return {name: 1000 * min(t) for name, t in times.items()}
+
+
 def measure(path: Path, x, y, reference, tuned_model=None, batch: int = 250, latency_runs: int = 200) -> dict:
-    """Size, accuracy, agreement with the Keras model (or the fine-tuned one), and median latency."""
+    """Size, accuracy and agreement with the Keras model (or the fine-tuned one) under both resolvers,
+    median latency under both, and which kernel runs each op."""
     blob = path.read_bytes()
-    batched = interpreter(path, batch)
     n = len(x) // batch * batch
-    logits = np.concatenate([run(batched, x[i:i + batch]) for i in range(0, n, batch)])
-    single = interpreter(path, 1)
-    for i in range(10):
-        run(single, x[i:i + 1])
-    times = []
-    for i in range(latency_runs):
-        start = time.perf_counter()
-        run(single, x[i % len(x):i % len(x) + 1])
-        times.append(time.perf_counter() - start)
     ref = reference[:n] if tuned_model is None else tuned_model.predict(x[:n], batch_size=500, verbose=0)
-    return {"file": str(path), "bytes": len(blob), "gzip_bytes": len(gzip.compress(blob, 9)),
-            "accuracy": None if y is None else float((logits.argmax(1) == y[:n]).mean()),
-            "top1_agreement": float((logits.argmax(1) == ref.argmax(1)).mean()),
-            "max_logit_diff": float(np.abs(logits - ref).max()),
-            "latency_ms": 1000 * statistics.median(times),
-            "compared_with": "fine-tuned Keras model" if tuned_model is not None else "Keras ticket"}
+    out = {"file": str(path), "bytes": len(blob), "gzip_bytes": len(gzip.compress(blob, 9)),
+           "compared_with": "fine-tuned Keras model" if tuned_model is not None else "Keras ticket"}
+    for resolver in RESOLVERS:
+        batched = interpreter(path, batch, resolver)
+        logits = np.concatenate([run(batched, x[i:i + batch]) for i in range(0, n, batch)])
+        suffix = "" if resolver == "default" else "_builtin"
+        out[f"accuracy{suffix}"] = None if y is None else float((logits.argmax(1) == y[:n]).mean())
+        out[f"top1_agreement{suffix}"] = float((logits.argmax(1) == ref.argmax(1)).mean())
+        out[f"max_logit_diff{suffix}"] = float(np.abs(logits - ref).max())
+    timing = latencies(path, x, latency_runs)
+    out["latency_ms"], out["latency_ms_builtin"] = timing["default"], timing["builtin"]
+    out["ops"] = op_report(blob)
+    out["faster"] = "builtin" if timing["builtin"] < timing["default"] else "default"
+    out["sparse_kernel"] = any(op["kernel"].startswith("builtin sparse") for op in out["ops"])
+    return out
+
+
+def op_report(blob: bytes) -> list[dict]:
+    """Per op: its kind, how its weights are stored (dense, sparse, sparse in r x c blocks), and which
+    kernel runs it under the default interpreter (XNNPACK, or a builtin kernel, sparse or dense)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(blob, 0)
+    graph = model.subgraphs[0]
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    producer = {t: i for i, op in enumerate(graph.operators) for t in op.outputs}
+    delegated = _delegated(blob, producer, graph)
+    rows = []
+    for i, op in enumerate(graph.operators):
+        code = model.operatorCodes[op.opcodeIndex]
+        kind = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+        weight = graph.tensors[op.inputs[1]] if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
+        storage = "-" if weight is None or weight.buffer == 0 and weight.sparsity is None else _storage(weight)
+        if i in delegated:
+            kernel = "XNNPACK (dense)"
+        else:
+            kernel = f"builtin {'sparse' if storage.startswith('sparse') else 'dense'}"
+        rows.append({"op": i, "kind": kind, "weights": storage,
+                     "weight_type": None if weight is None else schema_type(weight.type), "kernel": kernel})
+    return rows
+
+
+def schema_type(code: int) -> str:
+    from ai_edge_litert import schema_py_generated as schema
+
+    return {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}.get(code, str(code)).lower()
+
+
+def _storage(tensor) -> str:
+    sparsity = tensor.sparsity
+    if sparsity is None:
+        return "dense"
+    block = list(sparsity.blockMap) if sparsity.blockMap is not None else []
+    if not block:
+        return "sparse"
+    sizes = [d.denseSize for d in sparsity.dimMetadata[len(sparsity.dimMetadata) - len(block):]]
+    shape = [1] * len(tensor.shape)
+    for axis, size in zip(block, sizes):
+        shape[axis] = size
+    return "sparse, blocks " + "x".join(map(str, shape))
+
+
+def _delegated(blob: bytes, producer: dict, graph) -> set:
+    """Original ops that the default delegate took over: those inside a DELEGATE node's partition."""
+    runner = interpreter(blob, 1, "default")
+    detail = runner.get_input_details()[0]
+    runner.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
+    runner.invoke()
+    native = runner._interpreter
+    originals = len(graph.operators)
+    taken = set()
+    for node in range(originals, native.NumNodes()):
+        inputs = set(native.NodeInputs(node))
+        stack = [producer[t] for t in native.NodeOutputs(node) if t in producer]
+        while stack:
+            op = stack.pop()
+            if op in taken:
+                continue
+            taken.add(op)
+            stack += [producer[t] for t in graph.operators[op].inputs if t in producer and t not in inputs]
+    return taken

@@ -96,8 +96,9 @@ def plan_run(config: RunConfig, model: keras.Model, steps_per_epoch: int) -> Pru
     kinds = wrap_lib.prunable_kinds(model)
     if not kinds:
         raise ModelError(f"Model {model.name!r} has no Dense or Conv layer to prune.")
-    strategy = strategy_lib.build_strategy(config.pruning, kinds,
-                                           strategy_lib.layer_sizes(wrap_lib.get_weights(model), kinds))
+    weights = wrap_lib.get_weights(model)
+    strategy = strategy_lib.build_strategy(config.pruning, kinds, strategy_lib.layer_sizes(weights, kinds),
+                                           strategy_lib.layer_shapes(weights, kinds))
     levels = config.plan.fixed_levels
     if levels is None:
         levels = strategy.levels_for(config.plan.target_remaining)

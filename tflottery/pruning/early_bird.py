@@ -73,7 +73,7 @@ def tracker_for(model, target_remaining: float, window: int = 5, threshold: floa
     default layerwise) would, at the fewest of its levels that reach `target_remaining`."""
     from tflottery.config import PruningConfig, build
     from tflottery.pruning import wrap as wrap_lib
-    from tflottery.pruning.strategies import build_strategy, layer_sizes
+    from tflottery.pruning.strategies import build_strategy, layer_shapes, layer_sizes
 
     check_rule(target_remaining, window, threshold)
     config = pruning if isinstance(pruning, PruningConfig) else build(PruningConfig, pruning or {}, "pruning")
@@ -81,7 +81,8 @@ def tracker_for(model, target_remaining: float, window: int = 5, threshold: floa
     kinds = wrap_lib.prunable_kinds(model)
     if not kinds:
         raise ConfigError(f"Model {model.name!r} has no Dense or Conv layer to prune.")
-    strategy = build_strategy(config, kinds, layer_sizes(wrap_lib.get_weights(model), kinds))
+    weights = wrap_lib.get_weights(model)
+    strategy = build_strategy(config, kinds, layer_sizes(weights, kinds), layer_shapes(weights, kinds))
     counts = strategy.plan(strategy.levels_for(target_remaining))[-1]
     return EarlyBirdTracker(strategy, counts, window, threshold)
 

@@ -21,7 +21,7 @@ from tflottery.errors import ConfigError
 from tflottery.pruning import masks as mask_lib
 
 RATE_FIELDS = ("rate", "dense_rate", "conv_rate", "output_rate", "layer_rates", "early_bird_window",
-               "early_bird_threshold", "early_bird_every")  # fields only some strategies read
+               "early_bird_threshold", "early_bird_every", "block_shape", "unstructured")  # read by some strategies
 STRATEGIES: dict[str, type] = {}
 GLOBAL = "(global)"  # the key of a global plan row's total over the pruned layers
 
@@ -63,13 +63,13 @@ class PruningStrategy:
     @classmethod
     def check_config(cls, config) -> None:
         """Refuse rates this strategy does not read; check the ones it does."""
-        unused = [f for f in RATE_FIELDS if f not in cls.reads and getattr(config, f) not in (None, {})]
+        unused = [f for f in RATE_FIELDS if f not in cls.reads and getattr(config, f) not in (None, {}, [])]
         if unused:
             raise ConfigError(f"pruning.strategy={cls.name} does not use {', '.join(unused)}: it reads "
                               f"{', '.join(cls.reads)}. Remove the flag, or choose the strategy that reads it.")
         for f in cls.reads:
             values = getattr(config, f)
-            if f.startswith("early_bird"):
+            if f.startswith("early_bird") or f in ("block_shape", "unstructured"):
                 continue
             for key, value in (values.items() if isinstance(values, dict) else [(None, values)]):
                 in_range(f"pruning.{f}" + (f"[{key}]" if key else ""), value, 0.0, 1.0, high_open=True,
@@ -216,6 +216,137 @@ class EarlyBird(Layerwise):
         return True
 
 
+class _Blocks:
+    """Block structure for strategies that prune whole blocks of a kernel (TFLite's sparse kernels skip them).
+
+    `block_shape` [r, c] is given in TFLite's weight layout: a FULLY_CONNECTED weight is [out, in],
+    so [1, 4] is 4 consecutive inputs of one output: rows 4i..4i+3 of one column of the Keras
+    [in, out] kernel. Convolutions have no sparse kernel in TFLite: they are pruned weight by
+    weight (the plan says so), as are layers named in `unstructured`.
+    """
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        super().check_config(config)
+        shape = config.block_shape
+        if shape is not None and (len(shape) != 2 or min(shape) < 1):
+            raise ConfigError(f"pruning.block_shape={shape} must be two positive sizes [rows, cols] of TFLite's "
+                              "[out, in] weights, e.g. [1, 4] (float) or [1, 16] (int8).")
+
+    def _setup_blocks(self):
+        shape = self.config.block_shape if self.config.block_shape is not None else [1, 4]
+        self.block = (int(shape[1]), int(shape[0]))  # (inputs, outputs) in the Keras kernel
+        layers = {k.split("/")[0]: k for k in self.kinds}
+        for name in self.config.unstructured:
+            if name not in layers:
+                raise ConfigError(f"pruning.unstructured: no prunable layer named {name!r}; prunable layers: "
+                                  f"{', '.join(layers)}.")
+        loose = {layers[n] for n in self.config.unstructured}
+        self.blocked = [k for k in self.pruned if self.kinds[k] == "dense" and k not in loose]
+        for k in self.blocked:
+            rows, cols = self.shapes[k]
+            if rows % self.block[0] or cols % self.block[1]:
+                raise ConfigError(
+                    f"pruning.block_shape={list(shape)} does not divide layer {k.split('/')[0]} ({cols} outputs x {rows} "
+                    f"inputs in TFLite's layout): choose a block that divides it, or prune that layer weight by weight "
+                    f"with --unstructured='[\"{k.split('/')[0]}\"]'.")
+        self.block_size = self.block[0] * self.block[1]
+
+    def block_scores(self, weights: np.ndarray) -> np.ndarray:
+        """Mean |w| of each block: shape (rows / r, cols / c)."""
+        r, c = self.block
+        rows, cols = weights.shape
+        return np.abs(weights).reshape(rows // r, r, cols // c, c).mean(axis=(1, 3))
+
+    def expand(self, blocks: np.ndarray, shape: tuple) -> np.ndarray:
+        return np.repeat(np.repeat(blocks, self.block[0], axis=0), self.block[1], axis=1).reshape(shape)
+
+    def block_mask(self, mask: np.ndarray) -> np.ndarray:
+        r, c = self.block
+        rows, cols = mask.shape
+        return mask.reshape(rows // r, r, cols // c, c).all(axis=(1, 3))
+
+    def note(self) -> str:
+        loose = [k.split("/")[0] for k in self.pruned if k not in self.blocked]
+        r, c = self.block
+        text = f"blocks of {c}x{r} (TFLite [out, in]) in {', '.join(k.split('/')[0] for k in self.blocked)}"
+        return text + (f"; weight by weight in {', '.join(loose)}" if loose else "")
+
+
+@register
+class Block(_Blocks, Layerwise):
+    """Layerwise IMP in whole blocks: each layer loses its rate of surviving blocks per level, the blocks
+    of smallest mean magnitude first, so every mask is made of whole blocks at every level."""
+
+    name = "block"
+    reads = Layerwise.reads + ("block_shape", "unstructured")
+
+    def __init__(self, config, kinds: dict, sizes: dict, shapes: Optional[dict] = None):
+        super().__init__(config, kinds, sizes)
+        self.shapes = shapes or {}
+        self._setup_blocks()
+
+    def identity(self) -> dict:
+        return {**super().identity(), "strategy": self.name, "block": list(self.block),
+                "unstructured": sorted(k for k in self.pruned if k not in self.blocked)}
+
+    def _level_counts(self, counts: dict) -> dict:
+        out = {}
+        for k, n in counts.items():
+            if k in getattr(self, "blocked", ()):
+                blocks = n // self.block_size
+                out[k] = (blocks - int(round(self.rates[k] * blocks))) * self.block_size
+            else:
+                out[k] = n - int(round(self.rates[k] * n))
+        return out
+
+    def prune(self, weights: dict, masks: dict, counts: dict) -> dict:
+        out = {}
+        for k, m in masks.items():
+            if k not in self.blocked:
+                out[k] = mask_lib.drop_smallest(weights[k], m, int(m.sum()) - counts[k])
+                continue
+            alive = self.block_mask(m)
+            drop = (int(m.sum()) - counts[k]) // self.block_size
+            out[k] = self.expand(mask_lib.drop_smallest(self.block_scores(weights[k]), alive, drop), m.shape)
+        return out
+
+
+@register
+class BlockGlobal(_Blocks, Global):
+    """Global IMP in whole blocks: one threshold on the mean magnitude of the surviving blocks of every
+    block layer; `rate` of all surviving blocks go per level."""
+
+    name = "block_global"
+    reads = Global.reads + ("block_shape",)
+
+    def __init__(self, config, kinds: dict, sizes: dict, shapes: Optional[dict] = None):
+        super().__init__(config, kinds, sizes)
+        self.shapes = shapes or {}
+        self._setup_blocks()
+        loose = [k for k in self.pruned if k not in self.blocked]
+        if loose:
+            raise ConfigError(f"pruning.strategy=block_global prunes blocks only, but {', '.join(k.split('/')[0] for k in loose)} "
+                              "cannot be pruned in blocks (a convolution): use --strategy=block, or leave them dense "
+                              "with --unpruned.")
+
+    def identity(self) -> dict:
+        return {**super().identity(), "strategy": self.name, "block": list(self.block)}
+
+    def _level_counts(self, counts: dict) -> dict:
+        blocks = counts[GLOBAL] // self.block_size
+        return {**{k: counts[k] for k in self.exempt},
+                GLOBAL: (blocks - int(round(self.value("rate") * blocks))) * self.block_size}
+
+    def prune(self, weights: dict, masks: dict, counts: dict) -> dict:
+        scores = {k: self.block_scores(weights[k]) for k in self.pruned}
+        alive = {k: self.block_mask(masks[k]) for k in self.pruned}
+        total = sum(int(a.sum()) for a in alive.values())
+        kept = mask_lib.drop_smallest_global(scores, alive, self.pruned, total - counts[GLOBAL] // self.block_size)
+        return {**{k: masks[k].copy() for k in self.exempt},
+                **{k: self.expand(kept[k], masks[k].shape) for k in self.pruned}}
+
+
 def total(row: dict) -> int:
     return int(sum(row.values()))
 
@@ -228,8 +359,14 @@ def expected_counts(strategy: PruningStrategy, masks: dict) -> dict:
     return counts
 
 
-def build_strategy(config, kinds: dict, sizes: dict) -> PruningStrategy:
-    return strategy_class(config.strategy)(config, kinds, sizes)
+def build_strategy(config, kinds: dict, sizes: dict, shapes: Optional[dict] = None) -> PruningStrategy:
+    """The configured strategy for a model's prunable weights (`shapes` is needed by block strategies)."""
+    cls = strategy_class(config.strategy)
+    if issubclass(cls, _Blocks):
+        if shapes is None:
+            raise ConfigError(f"pruning.strategy={config.strategy} needs the kernels' shapes.")
+        return cls(config, kinds, sizes, shapes)
+    return cls(config, kinds, sizes)
 
 
 def describe(strategy: PruningStrategy, plan: list, one_shot: bool = False, trained: Optional[list] = None) -> str:
@@ -246,8 +383,14 @@ def describe(strategy: PruningStrategy, plan: list, one_shot: bool = False, trai
         lines.append(f"{level:>5} {text} {total(row):>10} {100 * total(row) / full:>8.1f}%")
     if one_shot:
         lines.append("one-shot: each level is pruned from the dense network's trained weights to these counts")
+    if hasattr(strategy, "note"):
+        lines.append(strategy.note())
     return "\n".join(lines)
 
 
 def layer_sizes(weights: dict, names) -> dict:
     return {k: int(np.prod(np.shape(weights[k]))) for k in names}
+
+
+def layer_shapes(weights: dict, names) -> dict:
+    return {k: tuple(np.shape(weights[k])) for k in names}
