@@ -83,6 +83,8 @@ OTHERS = [
     (["convert", "TICKET", "--min_agreement=2"], "min_agreement=2 must be a fraction"),
     (["convert", "TICKET", "--qat_steps=-5"], "qat_steps=-5 must be an integer >= 0"),
     (["convert", "TICKET", "--out=FILE"], "is a file"),
+    (["convert", "TICKET", "--modes=block_float"], "not made of 1x4 blocks"),
+    (["find", "--strategy=block", "--block_shape=[1,16]"], "does not divide layer fc2"),
     (["plot"], "plot needs at least one run directory"),
     (["plot", "no/such/run"], "is not a run directory"),
     (["plot", "RUN", "--metric=nosuch"], "metric='nosuch' is not recorded"),

@@ -8,12 +8,17 @@ Modes (each a `.tflite` file in `<ticket>/tflite/`):
   int8_qat      prune-preserving quantization-aware fine-tuning (tfmot's
                 `Default8BitPrunePreserveQuantizeScheme`) before int8 conversion;
   block_float / block_int8
-                the ticket fine-tuned into block sparsity ((4,1) float, (16,1) int8) at its own
-                sparsity, so that sparse kernels can skip whole blocks.
+                the sparse encodings of a ticket found with `--strategy=block`, whose masks are
+                made of the blocks TFLite's sparse FULLY_CONNECTED kernels skip (1x4 float,
+                1x16 int8): checked, so a ticket of other masks is refused in these modes.
 
 Every file is loaded with the default interpreter (its default delegate, XNNPACK, included),
 run over the test set, and compared with the Keras ticket: accuracy, top-1 agreement, max
-logit difference, size raw and gzipped, median latency per example; all in `convert.json`.
+logit difference, size raw and gzipped; it is timed under the default interpreter and under
+the builtin kernels without delegates (XNNPACK takes the dense path for fully-connected
+layers; the builtin kernels include the sparse ones), and each op gets a row saying which
+kernel runs it and how its weights are stored. All in `convert.json`; the printed summary
+names the faster way to run each file and says plainly when no sparse kernel ran.
 A file that does not load is never kept.
 
 Everything is validated here, before any work; the conversion itself runs in a subprocess
@@ -33,7 +38,7 @@ from typing import Optional
 from tflottery.errors import ConfigError, ConversionError
 
 MODES = ("float", "sparse", "int8", "int8_qat", "block_float", "block_int8")
-BLOCKS = {"block_float": (4, 1), "block_int8": (16, 1)}
+BLOCKS = {"block_float": 4, "block_int8": 16}  # the inputs per block of TFLite's sparse kernels (1x4, 1x16)
 ERROR_PREFIX = "ConversionError: "
 
 
@@ -45,7 +50,8 @@ def convert(ticket: "str | Path", modes: "list[str] | tuple | str" = ("float", "
 
     `representative`: an .npz with `x` (uint8 images, NHWC) and optionally `y`, used for int8
     calibration and evaluation when the ticket's own dataset cannot be loaded here.
-    `qat_steps` > 0 adds `int8_qat`; `block_sparse` adds `block_float` and `block_int8`.
+    `qat_steps` > 0 adds `int8_qat`; `block_sparse` adds `block_float` and `block_int8`
+    (for tickets found with `--strategy=block`).
     A file whose top-1 agreement with its Keras model is below `min_agreement` is kept only as
     `<mode>.rejected.tflite` and marked `"ok": false`, so it is never mistaken for a deployable one.
     """
@@ -68,7 +74,10 @@ def convert(ticket: "str | Path", modes: "list[str] | tuple | str" = ("float", "
                           "(files go to <ticket>/tflite/) or name a folder outside the ticket.")
     from tflottery.tickets import read_ticket
 
-    read_ticket(ticket, trust_code)  # a clear error here, before any subprocess starts
+    verified = read_ticket(ticket, trust_code)  # a clear error here, before any subprocess starts
+    for mode in modes:
+        if mode in BLOCKS:
+            check_blocks(verified.masks, BLOCKS[mode], mode)
     args = [str(ticket), modes, representative, qat_steps, str(out) if out else None, finetune_steps,
             float(min_agreement), trust_code]
     if in_process:
@@ -76,6 +85,34 @@ def convert(ticket: "str | Path", modes: "list[str] | tuple | str" = ("float", "
 
         return convert_ticket(*args)
     return _in_subprocess(args)
+
+
+def block_inputs(mask) -> int:
+    """The most consecutive inputs (1, 2, 4, 8 or 16) whose mask entries agree for every output: the
+    ticket's block width in TFLite's [out, in] layout (a Keras kernel is [in, out])."""
+    import numpy as np
+
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        return 1
+    for width in (16, 8, 4, 2):
+        rows = mask.shape[0]
+        if rows % width == 0:
+            groups = mask.reshape(rows // width, width, -1)
+            if (groups == groups[:, :1, :]).all():
+                return width
+    return 1
+
+
+def check_blocks(masks: dict, width: int, mode: str) -> dict:
+    """The block width of each mask; a ticket with no layer in blocks of `width` inputs is refused."""
+    widths = {k: block_inputs(m) for k, m in masks.items()}
+    if not any(w >= width and w % width == 0 for w in widths.values()):
+        found = ", ".join(f"{k.split('/')[0]} 1x{w}" for k, w in widths.items())
+        raise ConversionError(f"Mode {mode} runs TFLite's 1x{width} sparse kernel, but this ticket's masks are not made "
+                              f"of 1x{width} blocks in any layer ({found}). Find a block ticket: tflottery find "
+                              f"--strategy=block --block_shape='[1,{width}]'.")
+    return widths
 
 
 def check_modes(modes, qat_steps: int = 0, block_sparse: bool = False) -> list:

@@ -100,8 +100,9 @@ def op_report(blob: bytes) -> list[dict]:
     for i, op in enumerate(graph.operators):
         code = model.operatorCodes[op.opcodeIndex]
         kind = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
-        weight = graph.tensors[op.inputs[1]] if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
-        storage = "-" if weight is None or weight.buffer == 0 and weight.sparsity is None else _storage(weight)
+        weighted = kind in WEIGHTED and len(op.inputs) > 1 and op.inputs[1] >= 0
+        weight = graph.tensors[op.inputs[1]] if weighted else None
+        storage = "-" if weight is None else _storage(weight)
         if i in delegated:
             kernel = "XNNPACK (dense)"
         else:
@@ -109,6 +110,9 @@ def op_report(blob: bytes) -> list[dict]:
         rows.append({"op": i, "kind": kind, "weights": storage,
                      "weight_type": None if weight is None else schema_type(weight.type), "kernel": kernel})
     return rows
+
+
+WEIGHTED = {"FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "CONV_3D", "TRANSPOSE_CONV"}
 
 
 def schema_type(code: int) -> str:

@@ -9,9 +9,9 @@ from typing import Optional
 import numpy as np
 
 import tflottery  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads, also in the subprocess)
-from tflottery.deploy.convert import BLOCKS, ERROR_PREFIX
+from tflottery.deploy.convert import BLOCKS, ERROR_PREFIX, check_blocks
 from tflottery.deploy.converter import convert_checked
-from tflottery.deploy.finetune import block_sparse, prune_preserving_qat
+from tflottery.deploy.finetune import prune_preserving_qat
 from tflottery.deploy.verify import measure
 from tflottery.errors import ConversionError, TflotteryError
 from tflottery.files import atomic_write, write_json
@@ -30,15 +30,32 @@ def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_
     report = {"ticket": str(ticket), "remaining": meta["remaining"]["total"], "eval_examples": int(len(x_eval)),
               "keras_accuracy": None if y_eval is None else float((reference.argmax(1) == y_eval).mean()),
               "files": {}}
+    from tflottery.pruning.strategies import kernel_warning
+
+    shape = meta["pruning"].get("block_shape") if meta["pruning"].get("strategy", "").startswith("block") else None
+    warning = kernel_warning(shape if shape is not None else [1, 4]) if meta["pruning"].get(
+        "strategy", "").startswith("block") else None
+    if warning:
+        print(f"[tflottery] warning: the ticket was found in {shape[0]}x{shape[1]} blocks. {warning}", flush=True)
     for mode in modes:
         source = plain
+        notes = [f"warning: {warning}"] if warning and mode != "float" else []
         if mode == "int8_qat":
             source = prune_preserving_qat(plain, masks, train, qat_steps)
         elif mode in BLOCKS:
-            source = block_sparse(plain, meta, train, BLOCKS[mode], finetune_steps)
-        blob, notes = convert_checked(source, mode, x_cal)
+            widths = check_blocks(masks, BLOCKS[mode], mode)
+            loose = [k.split("/")[0] for k, w in widths.items() if w % BLOCKS[mode]]
+            if loose:
+                notes.append(f"{', '.join(loose)} not in 1x{BLOCKS[mode]} blocks: no block kernel for "
+                             f"{'it' if len(loose) == 1 else 'them'}")
+        blob, converted = convert_checked(source, mode, x_cal, x_eval)
+        notes += converted
         path = atomic_write(out_dir / f"{mode}.tflite", blob)
         record = measure(path, x_eval, y_eval, reference, source if source is not plain else None)
+        if not record["sparse_kernel"] and mode != "float":
+            notes.append("no sparse kernel ran: under the default interpreter XNNPACK computes every layer densely"
+                         if not any(op["kernel"].startswith("builtin sparse") for op in record["ops"]) else "")
+        notes = [n for n in notes if n]
         record["ok"] = record["top1_agreement"] >= min_agreement
         if not record["ok"]:
             rejected = path.with_name(f"{mode}.rejected.tflite")
@@ -49,6 +66,7 @@ def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_
             print(f"[tflottery] {mode}: agreement {record['top1_agreement']:.3f} < {min_agreement}: rejected", flush=True)
         record["notes"] = notes
         report["files"][mode] = record
+        print(summary(mode, record), flush=True)
     dense = report["files"].get("float")
     for record in report["files"].values():
         if dense:
@@ -56,6 +74,16 @@ def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_
             record["latency_vs_float"] = record["latency_ms"] / dense["latency_ms"]
     write_json(out_dir / "convert.json", report)
     return report
+
+
+def summary(mode: str, record: dict) -> str:
+    """One line per file: size, agreement, latency under both resolvers, the faster one, the kernels."""
+    kernels = sorted({op["kernel"] for op in record["ops"] if op["weights"] != "-"})
+    faster = "builtin kernels (no delegate)" if record["faster"] == "builtin" else "the default interpreter"
+    text = (f"[tflottery] {mode:<11} {record['bytes'] / 1024:7.1f} KB  agreement {100 * record['top1_agreement']:5.1f}%  "
+            f"{1000 * record['latency_ms']:6.1f} us default, {1000 * record['latency_ms_builtin']:6.1f} us builtin: "
+            f"run it with {faster}; weights run on {', '.join(kernels)}")
+    return text + ("" if record["sparse_kernel"] or mode == "float" else " (no sparse kernel ran)")
 
 
 def _data(meta: dict, representative: Optional[str]):

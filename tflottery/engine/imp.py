@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -490,6 +491,8 @@ def _run(config, store, data, base, plan, user_model: bool, callbacks) -> Run:
     for _, level, _ in pending:
         progress.add(plan.steps - (0 if level == 0 else plan.rewind_step or 0))
     progress.say(banner(config, store, plan, data, pending))
+    if getattr(plan.strategy, "kernel_warning", None):
+        logging.getLogger("tflottery").warning(plan.strategy.kernel_warning)
     for rep in replicates:
         for level in plan.levels:
             for branch in jobs:

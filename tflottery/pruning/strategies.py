@@ -216,6 +216,15 @@ class EarlyBird(Layerwise):
         return True
 
 
+def kernel_warning(block_shape: list) -> Optional[str]:
+    """Why blocks of `block_shape` ([out, in] in TFLite) will not run faster in LiteRT, or None if they can."""
+    rows, cols = block_shape
+    if rows == 1 and cols % 4 == 0:
+        return None
+    return (f"TFLite has sparse FULLY_CONNECTED kernels for 1x4 blocks (float) and 1x16 (int8), none for "
+            f"{rows}x{cols}: these blocks will be stored sparsely but computed densely, with no speed-up.")
+
+
 class _Blocks:
     """Block structure for strategies that prune whole blocks of a kernel (TFLite's sparse kernels skip them).
 
@@ -251,6 +260,7 @@ class _Blocks:
                     f"inputs in TFLite's layout): choose a block that divides it, or prune that layer weight by weight "
                     f"with --unstructured='[\"{k.split('/')[0]}\"]'.")
         self.block_size = self.block[0] * self.block[1]
+        self.kernel_warning = kernel_warning(list(shape))
 
     def block_scores(self, weights: np.ndarray) -> np.ndarray:
         """Mean |w| of each block: shape (rows / r, cols / c)."""
@@ -385,6 +395,8 @@ def describe(strategy: PruningStrategy, plan: list, one_shot: bool = False, trai
         lines.append("one-shot: each level is pruned from the dense network's trained weights to these counts")
     if hasattr(strategy, "note"):
         lines.append(strategy.note())
+    if getattr(strategy, "kernel_warning", None):
+        lines.append(f"warning: {strategy.kernel_warning}")
     return "\n".join(lines)
 
 
