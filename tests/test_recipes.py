@@ -87,3 +87,13 @@ def test_supermask_recipe_at_tiny_size(in_tmp):
     saved = _check_outputs(Path(results["output"]), results, 5)
     assert {r["branch"] for r in saved["rows"]} == {"ticket", "supermask"}
     assert all(r["signed_constant_accuracy"] is not None for r in saved["table"])
+
+
+def test_deploy_recipe_at_tiny_size(in_tmp):
+    results = run_recipe("deploy", verbose=False, levels=2, steps="40it", eval_every="20it", validation=300,
+                         steps_per_execution=5)
+    out = Path(results["output"])
+    assert (out / "report.md").exists() and len(list((out / "tflite").glob("*.tflite"))) == 3
+    modes = {r["mode"]: r for r in results["rows"]}
+    assert set(modes) == {"float", "block_float", "int8"} and "builtin sparse" in modes["block_float"]["kernels"]
+    assert "op 1 FULLY_CONNECTED: weights sparse, blocks 1x4, builtin sparse" in (out / "report.md").read_text()

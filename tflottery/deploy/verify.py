@@ -81,7 +81,8 @@ def measure(path: Path, x, y, reference, tuned_model=None, batch: int = 250, lat
     timing = latencies(path, x, latency_runs)
     out["latency_ms"], out["latency_ms_builtin"] = timing["default"], timing["builtin"]
     out["ops"] = op_report(blob)
-    out["faster"] = "builtin" if timing["builtin"] < timing["default"] else "default"
+    ratio = timing["default"] / timing["builtin"]
+    out["faster"] = "either" if 0.95 <= ratio <= 1.05 else "builtin" if ratio > 1 else "default"
     out["sparse_kernel"] = any(op["kernel"].startswith("builtin sparse") for op in out["ops"])
     return out
 

@@ -79,7 +79,8 @@ def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_
 def summary(mode: str, record: dict) -> str:
     """One line per file: size, agreement, latency under both resolvers, the faster one, the kernels."""
     kernels = sorted({op["kernel"] for op in record["ops"] if op["weights"] != "-"})
-    faster = "builtin kernels (no delegate)" if record["faster"] == "builtin" else "the default interpreter"
+    faster = {"builtin": "builtin kernels (no delegate)", "default": "the default interpreter",
+              "either": "either (within 5%)"}[record["faster"]]
     text = (f"[tflottery] {mode:<11} {record['bytes'] / 1024:7.1f} KB  agreement {100 * record['top1_agreement']:5.1f}%  "
             f"{1000 * record['latency_ms']:6.1f} us default, {1000 * record['latency_ms_builtin']:6.1f} us builtin: "
             f"run it with {faster}; weights run on {', '.join(kernels)}")

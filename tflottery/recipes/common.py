@@ -27,9 +27,9 @@ from tflottery.errors import ConfigError
 from tflottery.files import write_json
 
 RECIPE_KEYS = {"runs_dir", "tickets_dir", "description", "kind", "title", "pairs", "sides", "dense_points",
-               "sparse_points", "sparse_level", "copies", "alphas", "targets", "window", "threshold", "every"}
+               "sparse_points", "sparse_level", "copies", "alphas", "targets", "window", "threshold", "every", "modes"}
 RECIPES = ["task1", "task2", "task3", "fc1_mnist", "lenet5_mnist", "lenet_mnist", "conv_cifar10", "instability",
-           "early_bird", "supermask"]
+           "early_bird", "supermask", "deploy"]
 
 
 # --------------------------------------------------------------------------- configuration
@@ -113,10 +113,10 @@ def run_recipe(name: str, paper: bool = False, verbose: bool = True, **overrides
         cfg.setdefault("run", {}).setdefault("training", {})["verbose"] = False
     out = recipe_dir(name, cfg)
     started = time.perf_counter()
-    from tflottery.recipes import early_bird_recipe, imp_recipe, instability_recipe, transfer_recipe
+    from tflottery.recipes import deploy_recipe, early_bird_recipe, imp_recipe, instability_recipe, transfer_recipe
 
     kinds = {"imp": imp_recipe.run, "transfer": transfer_recipe.run, "instability": instability_recipe.run,
-             "early_bird": early_bird_recipe.run}
+             "early_bird": early_bird_recipe.run, "deploy": deploy_recipe.run}
     results = kinds[cfg.get("kind", "imp")](name, cfg, out)
     results.update(recipe=name, paper=paper, config=cfg, device=device(), wall_time_s=time.perf_counter() - started,
                    output=str(out))
