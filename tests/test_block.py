@@ -76,7 +76,7 @@ def test_block_modes_convert_a_block_ticket_and_every_file_loads(tmp_path, sampl
     for mode, record in report["files"].items():
         interpreter(record["file"])  # loads in the default interpreter, XNNPACK and all
         assert record["ok"] and record["latency_ms"] > 0 and record["latency_ms_builtin"] > 0
-        assert record["faster"] in ("default", "builtin")
+        assert record["faster"] in ("default", "builtin", "either")
     block = report["files"]["block_float"]
     assert block["sparse_kernel"] and any(op["weights"] == "sparse, blocks 1x4" for op in block["ops"])
     assert not report["files"]["float"]["sparse_kernel"]

@@ -24,7 +24,10 @@ def test_plot_of_two_runs_has_colours_a_dense_line_a_caption_and_units(in_tmp, s
                         real(series, out, **kw))
     path = plots.plot_runs([one.path, two.path], in_tmp / "fig.png")
     assert path.read_bytes()[:4] == b"\x89PNG"
-    assert set(seen["series"]) == {"rewind_step=0: ticket", "rewind_step=0: reinit", "rewind_step=10: ticket"}
+    assert set(seen["series"]) == {"rewind_step=0: ticket", "rewind_step=0: reinit", "rewind_step=10: ticket",
+                                   *(f"rewind_step={k}: {u}, untrained" for k in (0, 10)
+                                     for u in ("mask x init", "signed constant"))}
+    assert seen["styles"]["rewind_step=0: mask x init, untrained"]["linestyle"] == ":"  # supermasks beside tickets
     assert seen["styles"]["rewind_step=0: ticket"]["color"] != seen["styles"]["rewind_step=10: ticket"]["color"]
     assert seen["styles"]["rewind_step=0: reinit"]["linestyle"] == "--"
     assert set(seen["references"]) == {"rewind_step=0: dense network (level 0)", "rewind_step=10: dense network (level 0)"}

@@ -140,6 +140,14 @@ def plot_runs(runs: "list[str | Path]", out: "str | Path" = "plot.png", metric: 
             series.setdefault(label, []).append(row)
             styles[label] = dict(color=STYLE.get(kind, {}).get("color", colour) if len(stores) == 1 else colour,
                                  **BRANCH_LINES.get(kind, dict(marker="D", linestyle="-.")))
+        if metric.endswith("accuracy"):  # the masks with no training beside the trained ticket (supermasks)
+            for key, text, marker in (("mask_at_init_accuracy", "mask x init, untrained", "x"),
+                                      ("signed_constant_accuracy", "signed constant, untrained", "+")):
+                untrained = [dict(r, **{metric: r[key]}) for r in rows if r["branch"] == TICKET and r.get(key) is not None]
+                if untrained:
+                    label = text if len(stores) == 1 else f"{name}: {text}"
+                    series[label] = untrained
+                    styles[label] = dict(color="0.45" if len(stores) == 1 else colour, marker=marker, linestyle=":")
         dense = [r[metric] for r in rows if r["level"] == 0 and r["branch"] == TICKET]
         if dense:
             references[f"{name + ': ' if len(stores) > 1 else ''}dense network (level 0)"] = (
