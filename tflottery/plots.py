@@ -24,9 +24,9 @@ from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 from tflottery.files import atomic_write  # noqa: E402
 
 STYLE = {"ticket": dict(color="C0", marker="o"), "reinit": dict(color="C3", marker="s", linestyle="--"),
-         "random_prune": dict(color="C2", marker="^", linestyle=":")}
+         "random_prune": dict(color="C2", marker="^", linestyle=":"), "supermask": dict(color="C4", marker="D")}
 BRANCH_LINES = {"ticket": dict(marker="o", linestyle="-"), "reinit": dict(marker="s", linestyle="--"),
-                "random_prune": dict(marker="^", linestyle=":")}
+                "random_prune": dict(marker="^", linestyle=":"), "supermask": dict(marker="D", linestyle="-.")}
 METRICS = {  # metric: (axis label, scale)
     "early_stop_test_accuracy": ("test accuracy at early stop (%)", 100.0),
     "final_test_accuracy": ("test accuracy at the end of the level (%)", 100.0),
@@ -113,7 +113,8 @@ def by_iteration(histories: dict, path: "str | Path", metric: str = "test_accura
     return _save(fig, Path(path))
 
 
-def plot_runs(runs: "list[str | Path]", out: "str | Path" = "plot.png", metric: str = "early_stop_test_accuracy") -> Path:
+def plot_runs(runs: "list[str | Path]", out: "str | Path" = "plot.png", metric: str = "early_stop_test_accuracy",
+              branches: "Optional[list]" = None, untrained: bool = True) -> Path:
     """`metric` against weights remaining for one or more run directories on one figure.
 
     Each run has its own colour, each branch its own marker and line; the legend names each
@@ -135,12 +136,14 @@ def plot_runs(runs: "list[str | Path]", out: "str | Path" = "plot.png", metric: 
         replicates.add(len({r["replicate"] for r in rows}))
         colour = f"C{i % 10}"
         for row in rows:
+            if branches is not None and row["branch"] not in branches:
+                continue
             kind = row["branch"].split("-")[0]
             label = row["branch"] if len(stores) == 1 else f"{name}: {row['branch']}"
             series.setdefault(label, []).append(row)
             styles[label] = dict(color=STYLE.get(kind, {}).get("color", colour) if len(stores) == 1 else colour,
                                  **BRANCH_LINES.get(kind, dict(marker="D", linestyle="-.")))
-        if metric.endswith("accuracy"):  # the masks with no training beside the trained ticket (supermasks)
+        if untrained and metric.endswith("accuracy"):  # the masks with no training beside the trained ticket (supermasks)
             for key, text, marker in (("mask_at_init_accuracy", "mask x init, untrained", "x"),
                                       ("signed_constant_accuracy", "signed constant, untrained", "+")):
                 untrained = [dict(r, **{metric: r[key]}) for r in rows if r["branch"] == TICKET and r.get(key) is not None]
@@ -241,7 +244,7 @@ def instability_figures(points: list, out: "str | Path", threshold: float = 2.0)
 
 def overlap_heatmap(comparison, out: "str | Path") -> Path:
     """Pairwise Jaccard overlap of ticket masks as a heat map; each cell also gives the chance overlap."""
-    names = [Path(n).name if "@" not in n else n.split("/")[-1] for n in comparison.sources]
+    names = comparison.labels or [Path(n).name if "@" not in n else n.split("/")[-1] for n in comparison.sources]
     matrix = comparison.matrix()
     chances = np.eye(len(names))
     for p in comparison.pairs:
@@ -252,8 +255,8 @@ def overlap_heatmap(comparison, out: "str | Path") -> Path:
     image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
     for i in range(len(names)):
         for j in range(len(names)):
-            text = f"{matrix[i, j]:.2f}" if i == j else f"{matrix[i, j]:.2f}\n(chance {chances[i, j]:.2f})"
-            ax.text(j, i, text, ha="center", va="center", fontsize="small",
+            text = f"{matrix[i, j]:.2f}" if i == j else f"{matrix[i, j]:.2f}\nchance {chances[i, j]:.2f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7,
                     color="black" if matrix[i, j] > 0.6 else "white")
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize="small")
     ax.set_yticks(range(len(names)), names, fontsize="small")

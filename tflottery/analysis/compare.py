@@ -35,6 +35,7 @@ class Comparison:
     pairs: list = field(default_factory=list)  # {"a", "b", "jaccard", "chance", "layers": {k: (jaccard, chance)}}
     sign_flips: dict = field(default_factory=dict)  # name -> fraction of kept weights whose sign flipped
     figure: Optional[Path] = None
+    labels: Optional[list] = None  # short names for the figure
 
     def matrix(self) -> np.ndarray:
         n = len(self.sources)
@@ -99,8 +100,9 @@ def sign_flips(source: Source) -> float:
     return flipped / kept if kept else 0.0
 
 
-def compare(*sources: "str | Path", out: "str | Path | None" = None) -> Comparison:
-    """Compare tickets or run levels pairwise (see the module's doc); with `out`, draw a heat map there."""
+def compare(*sources: "str | Path", out: "str | Path | None" = None, names: Optional[list] = None) -> Comparison:
+    """Compare tickets or run levels pairwise (see the module's doc); with `out`, draw a heat map there,
+    its rows and columns labelled by `names` (default: the sources)."""
     if len(sources) < 2:
         raise ConfigError("compare needs at least two tickets or run levels (RUN@L), e.g. "
                           "tflottery compare saved_tickets/a saved_tickets/b.")
@@ -118,7 +120,9 @@ def compare(*sources: "str | Path", out: "str | Path | None" = None) -> Comparis
             raise ConfigError(f"{other.name} and {first.name} prune different architectures (masks "
                               f"{sorted(theirs.items())[:3]} against {sorted(shapes.items())[:3]}): only tickets of "
                               "one architecture can be compared.")
-    result = Comparison([s.name for s in loaded])
+    if names is not None and (not isinstance(names, (list, tuple)) or len(names) != len(loaded)):
+        raise ConfigError(f"names={names!r}: give one short name per source ({len(loaded)}).")
+    result = Comparison([s.name for s in loaded], labels=list(names) if names else None)
     for i in range(len(loaded)):
         for j in range(i + 1, len(loaded)):
             result.pairs.append({"a": loaded[i].name, "b": loaded[j].name,

@@ -111,13 +111,21 @@ def convert(ticket: str, *, modes: str = "float,sparse,int8", representative: Op
     return None
 
 
-def plot(*runs: str, out: str = "plot.png", metric: str = "early_stop_test_accuracy"):
-    """Test accuracy (or --metric) against weights remaining for one or more run directories."""
+def plot(*runs: str, out: str = "plot.png", metric: str = "early_stop_test_accuracy",
+         branches: Optional[list] = None, untrained: bool = True):
+    """Test accuracy (or --metric) against weights remaining for one or more run directories.
+
+    --branches='["ticket","reinit"]' draws only those; --untrained=False leaves out the masks'
+    accuracy with no training (mask x init, signed constants). Runs with instability analyses
+    get their two figures beside --out.
+    """
     from tflottery.plots import plot_runs
 
     if not runs:
         raise ConfigError("plot needs at least one run directory: tflottery plot runs/<name> [runs/<other>] --out=fig.png")
-    return str(plot_runs(list(runs), out, metric))
+    if branches is not None and (not isinstance(branches, (list, tuple)) or not all(isinstance(b, str) for b in branches)):
+        raise ConfigError(f"--branches={branches!r} must be a list of branch names, e.g. '[\"ticket\",\"reinit\"]'.")
+    return str(plot_runs(list(runs), out, metric, branches, untrained))
 
 
 def recipes():
@@ -169,13 +177,13 @@ def instability(run: str, *, level: int = 0, rewind: str = "0it", copies: int = 
     return None
 
 
-def compare(*sources: str, out: Optional[str] = None):
+def compare(*sources: str, out: Optional[str] = None, names: Optional[list] = None):
     """How much tickets' masks overlap (Jaccard, per layer and total, against chance) and how their kept
     weights moved (sign flips). SOURCES are ticket directories or run levels RUN@L[:branch][#replicate].
-    --out draws the pairwise overlaps as a heat map."""
+    --out draws the pairwise overlaps as a heat map, labelled by --names='["IMP 7%", ...]'."""
     from tflottery.analysis.compare import compare as run_compare
 
-    result = run_compare(*sources, out=out)
+    result = run_compare(*sources, out=out, names=names)
     for p in result.pairs:
         layers = ", ".join(f"{k.split('/')[0]} {j:.3f} ({c:.3f})" for k, (j, c) in p["layers"].items())
         print(f"{p['a']}  vs  {p['b']}: Jaccard {p['jaccard']:.3f} (chance {p['chance']:.3f}); per layer: {layers}")
