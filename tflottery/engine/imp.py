@@ -26,6 +26,7 @@ from tflottery.engine import branches as branch_lib
 from tflottery.engine import stack
 from tflottery.engine.distribute import is_chief, make_strategy, precision_policy, worker_index
 from tflottery.engine.optim import compile_model, reset_optimizer
+from tflottery.engine import progress as progress_lib
 from tflottery.engine.progress import Progress, progress_line
 from tflottery.engine.seeds import derive_seed
 from tflottery.engine.store import TICKET, LevelRecord, ReplicateStore, RunStore
@@ -450,7 +451,7 @@ def open_replicate(path: "str | Path", replicate: int = 0, callbacks: tuple = ()
     data = data_lib.load(config.data, config.training.batch_size)
     plan = plan_run(config, base, data.steps_per_epoch)
     return Replicate(config, store.replicate(replicate), data, base, plan, None, callbacks,
-                     Progress(config.training.verbose))
+                     progress_lib.current(config.training.verbose))
 
 
 def check_runs_dir(runs_dir: str) -> None:
@@ -477,7 +478,7 @@ def _run(config, store, data, base, plan, user_model: bool, callbacks) -> Run:
     write_json(store.path / "plan.json", plan.to_dict())
     if not (store.path / "model.json").exists():
         write_json(store.path / "model.json", json.loads(base.to_json()))
-    progress = Progress(config.training.verbose)
+    progress = progress_lib.current(config.training.verbose)
     jobs = [branch_lib.BRANCHES[TICKET]()] + [branch_lib.BRANCHES[b]() for b in config.plan.branches]
     replicates = []
     for r in range(config.plan.replicates):
@@ -488,8 +489,7 @@ def _run(config, store, data, base, plan, user_model: bool, callbacks) -> Run:
                 wrap_lib.get_weights(models.build(config.model.name, data.input_shape, data.num_classes, seed))
         replicates.append(Replicate(config, store.replicate(r), data, base, plan, init, callbacks, progress))
     pending = [(rep.replicate_index, level, b.key()) for rep in replicates for level, b in rep.pending(plan.levels, jobs)]
-    for _, level, _ in pending:
-        progress.add(plan.steps - (0 if level == 0 else plan.rewind_step or 0))
+    progress.begin(sum(plan.steps - (0 if level == 0 else plan.rewind_step or 0) for _, level, _ in pending))
     progress.say(banner(config, store, plan, data, pending))
     if getattr(plan.strategy, "kernel_warning", None):
         logging.getLogger("tflottery").warning(plan.strategy.kernel_warning)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from typing import Optional
 
 
@@ -25,9 +26,19 @@ class Progress:
     def __init__(self, verbose: bool = True):
         self.verbose, self.steps_left, self.steps_done, self.seconds = verbose, 0, 0, 0.0
         self.started = time.perf_counter()
+        self.expected: list = []  # a command's later phases, as estimated before they start
 
     def add(self, steps: int) -> None:
         self.steps_left += steps
+
+    def expect(self, steps: int) -> None:
+        """A later phase of this command (a find, a transfer) will train about `steps` steps."""
+        self.expected.append(steps)
+        self.steps_left += steps
+
+    def begin(self, steps: int) -> None:
+        """A phase starts and knows its exact pending steps: they replace its estimate."""
+        self.steps_left += steps - (self.expected.pop(0) if self.expected else 0)
 
     def finished(self, steps: int, seconds: float) -> Optional[float]:
         self.steps_left -= steps
@@ -38,3 +49,22 @@ class Progress:
     def say(self, text: str) -> None:
         if self.verbose:
             print(f"[tflottery] {text}", flush=True)
+
+
+_COMMAND: Optional[Progress] = None
+
+
+@contextmanager
+def command(verbose: bool = True):
+    """One Progress for a whole command (a recipe): its finds and transfers share it, so the ETA
+    covers the command, not only the phase that is training."""
+    global _COMMAND
+    previous, _COMMAND = _COMMAND, Progress(verbose)
+    try:
+        yield _COMMAND
+    finally:
+        _COMMAND = previous
+
+
+def current(verbose: bool = True) -> Progress:
+    return _COMMAND if _COMMAND is not None else Progress(verbose)

@@ -19,7 +19,7 @@ from tflottery.config import DataConfig, RunConfig, TrainingConfig, build
 from tflottery.engine.branches import Transfer
 from tflottery.engine.distribute import precision_policy
 from tflottery.engine.imp import Replicate, plan_run
-from tflottery.engine.progress import Progress
+from tflottery.engine import progress as progress_lib
 from tflottery.engine.store import TICKET, LAYOUT, LevelRecord, RunStore
 from tflottery.errors import ConfigError, TicketError
 from tflottery.files import write_csv, write_json
@@ -92,11 +92,11 @@ def transfer(source: "str | Path", data: "DataConfig | dict", training: "Trainin
                 plan = plan_run(config, base, source_data.steps_per_epoch)
             except ConfigError as error:
                 raise TicketError(f"{store.path}: the ticket's recorded configuration cannot be used ({error})") from None
-            rep = Replicate(config, rep_store, source_data, base, plan, None, callbacks, Progress(train_cfg.verbose))
+            rep = Replicate(config, rep_store, source_data, base, plan, None, callbacks,
+                            progress_lib.current(train_cfg.verbose))
             rep.add_target(*target, target_data, train_cfg)
-            for branch in branches.values():
-                if not rep_store.is_done(level, branch.key()):
-                    rep.progress.add(rep.steps_of(train_cfg, target_data))
+            rep.progress.begin(sum(rep.steps_of(train_cfg, target_data) for b in branches.values()
+                                   if not rep_store.is_done(level, b.key())))
             for branch in branches.values():
                 rep.train(level, branch)
         write_csv(store.path / "results.csv", store.summary())

@@ -57,7 +57,26 @@ def _transfer_histories(rows):
     return {f"level {r['level']}: {100 * r['remaining']:.1f}%": r["history"] for r in rows}
 
 
+def expect_work(cfg: dict, progress) -> None:
+    """Tell the command's progress what each phase will train, before the first starts (ETA for the whole recipe)."""
+    for source, target in cfg["pairs"]:
+        plans = {side: find_ticket(run_config(cfg, side), dry_run=True) for side in (source, target)}
+        for side in (source, target):
+            plan = plans[side]
+            progress.expect(plan.steps + (len(plan.levels) - 1) * (plan.steps - (plan.rewind_step or 0)))
+        for _ in range(run_config(cfg, source).plan.replicates * len(plans[source].levels)):
+            progress.expect(2 * plans[target].steps)  # each level's transfer and its reinit control
+
+
 def run(name: str, cfg: dict, out: Path) -> dict:
+    from tflottery.engine import progress as progress_lib
+
+    with progress_lib.command(run_config(cfg).training.verbose) as progress:
+        expect_work(cfg, progress)
+        return _run(name, cfg, out)
+
+
+def _run(name: str, cfg: dict, out: Path) -> dict:
     sides = cfg.get("sides", {})
     all_rows, figures, data = [], {}, {}
     for source, target in cfg["pairs"]:
