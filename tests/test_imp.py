@@ -110,6 +110,24 @@ def test_a_killed_run_with_baselines_resumes_bit_identical_to_an_uninterrupted_o
                     (level, branch, part)
             assert [r["test_loss"] for r in a.metrics["history"]] == [r["test_loss"] for r in b.metrics["history"]]
     assert find_ticket(config, data=sample_data).trained == []  # a finished run trains nothing
+    import shutil
+
+    for level in (2, 3):  # delete the last two levels of the finished run, baselines and all, and run again
+        shutil.rmtree(resumed.path / "replicate_0" / f"level_{level}")
+    config.runs_dir = "runs"
+    again = find_ticket(config, data=sample_data)
+    assert len(again.trained) == 6
+    import json
+
+    redone, reference = run_files(again.path / "replicate_0"), run_files(whole.path / "replicate_0")
+    assert redone.keys() == reference.keys()
+    for name, data in redone.items():  # byte for byte; metrics.json apart from its wall time
+        if name.endswith("metrics.json"):
+            mine, theirs = json.loads(data), json.loads(reference[name])
+            mine.pop("wall_time_s"), theirs.pop("wall_time_s")
+            assert mine == theirs, name
+        else:
+            assert data == reference[name], name
 
 
 def test_late_rewinding_trains_from_step_k_with_the_schedule_at_k_and_baselines(in_tmp, sample_data):

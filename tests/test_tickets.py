@@ -129,3 +129,30 @@ def test_export_default_path_and_branches(ticket, in_tmp, sample_data):
     assert reinit.name.endswith("-level_1-reinit")
     assert read_ticket(reinit).meta["branch"] == "reinit"
     assert not np.array_equal(read_ticket(reinit).rewind["fc1/kernel"], read_ticket(default).rewind["fc1/kernel"])
+
+
+@pytest.mark.slow
+def test_model_checkpoint_files_of_a_loaded_ticket_reload_in_plain_tf_keras(ticket, sample_data, tmp_path):
+    from tf_keras.callbacks import ModelCheckpoint
+    from tf_keras.losses import SparseCategoricalCrossentropy
+
+    path, _ = ticket
+    model = load_ticket(path)
+    model.compile("adam", SparseCategoricalCrossentropy(from_logits=True))
+    images = sample_data.arrays["test"][0][:50].astype(np.float32) / 255.0
+    model.fit(sample_data.train_pipeline(0, 5), steps_per_epoch=5, epochs=1, verbose=0,
+              callbacks=[ModelCheckpoint(str(tmp_path / name)) for name in ("ckpt.keras", "ckpt.h5")])
+    np.save(tmp_path / "x.npy", images)
+    np.save(tmp_path / "expected.npy", model.predict(images, verbose=0))
+    code = (f"import numpy as np, tflottery, tf_keras\n"
+            f"tflottery.custom_objects()\n"
+            f"x, expected = np.load({str(tmp_path / 'x.npy')!r}), np.load({str(tmp_path / 'expected.npy')!r})\n"
+            f"for name in ('ckpt.keras', 'ckpt.h5'):\n"
+            f"    m = tf_keras.models.load_model({str(tmp_path)!r} + '/' + name)\n"
+            f"    assert type(m).__name__ == 'MaskedModel', type(m)\n"
+            f"    np.testing.assert_allclose(m.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-4)\n"
+            f"    masks = [w for w in m.weights if 'mask' in w.name]\n"
+            f"    assert masks and all(set(np.unique(w.numpy())) <= {{0.0, 1.0}} for w in masks)\n"
+            f"print('reloaded')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "reloaded" in result.stdout, result.stderr[-2000:]
