@@ -16,6 +16,7 @@ def _blocks(mask: np.ndarray, inputs: int) -> bool:
     return bool((groups == groups[:, :1, :]).all())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy,extra", [("block", {}), ("block_global", {}),
                                             ("block", {"block_shape": [1, 16], "unstructured": ["fc2", "output"]})])
 def test_block_masks_are_whole_blocks_at_every_level(in_tmp, sample_data, strategy, extra):

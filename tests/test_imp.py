@@ -39,6 +39,7 @@ def test_imp_prunes_exactly_keeps_zeros_and_rewinds_bit_for_bit(in_tmp, sample_d
     assert [row["step"] for row in metrics["history"]] == [0, 15, 30]
 
 
+@pytest.mark.slow
 def test_same_seed_same_masks_and_other_seed_other_masks(tmp_path, sample_data):
     masks = []
     for seed, where in ((0, "a"), (0, "b"), (1, "c")):
@@ -163,6 +164,7 @@ def test_late_rewinding_trains_from_step_k_with_the_schedule_at_k_and_baselines(
     assert {r["branch"] for r in run.summary()} == {"ticket", "reinit", "random_prune"}
 
 
+@pytest.mark.slow
 def test_global_pruning_one_shot_and_target_hit_the_planned_fraction_exactly(in_tmp, sample_data):
     iterative = find_ticket(tiny_config(levels=15, strategy="global"), data=sample_data, dry_run=True)
     one_shot = find_ticket(tiny_config(levels=15, strategy="global", one_shot=True), data=sample_data, dry_run=True)
@@ -262,6 +264,7 @@ def test_zeros_after_every_optimizer_step_with_momentum_and_tensorboard_logs(in_
     assert list((run.path / "replicate_0" / "level_2" / "ticket" / "tensorboard").glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow
 def test_banner_progress_and_quiet_mode(in_tmp, sample_data, capsys, monkeypatch):
     from tflottery.engine import train
 

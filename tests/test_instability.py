@@ -10,6 +10,8 @@ from tflottery.engine.imp import find_ticket
 from tflottery.engine.store import RunStore
 from tflottery.errors import ConfigError, RunError
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, sample_data):

@@ -5,6 +5,8 @@ from conftest import tiny_config
 from tflottery import plots
 from tflottery.engine.imp import find_ticket
 
+pytestmark = pytest.mark.slow
+
 
 def test_runs_are_named_by_what_differs_between_them():
     a = {"seed": 0, "pruning": {"rewind_step": 0, "rates": {"fc1/kernel": 0.2}}, "training": {"lr": 0.0012}}

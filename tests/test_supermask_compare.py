@@ -7,6 +7,8 @@ from tflottery.analysis.compare import chance, compare, compare_masks
 from tflottery.engine.imp import find_ticket
 from tflottery.errors import ConfigError
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, sample_data):

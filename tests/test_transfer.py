@@ -12,6 +12,8 @@ from tflottery.engine.imp import find_ticket
 from tflottery.errors import TicketError
 from tflottery.tickets import read_ticket
 
+pytestmark = pytest.mark.slow
+
 STEPS = {"steps": "30it", "eval_every": "15it", "verbose": False, "steps_per_execution": 5}
 FIVE_TO_NINE = DataConfig(dataset="mnist", labels=[5, 6, 7, 8, 9], validation=200)
 
