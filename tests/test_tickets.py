@@ -1,6 +1,5 @@
 """Tickets: export, load in plain TensorFlow and in tflottery, train in an ordinary Keras workflow, replace safely."""
 import json
-import shutil
 import subprocess
 import sys
 

@@ -1,6 +1,5 @@
 """Transfer (Morcos et al. 2019): a ticket retrained on other labels, data or optimizer, as branches of its level."""
 import json
-import shutil
 
 import numpy as np
 import pytest
