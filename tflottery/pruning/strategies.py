@@ -361,14 +361,6 @@ def total(row: dict) -> int:
     return int(sum(row.values()))
 
 
-def expected_counts(strategy: PruningStrategy, masks: dict) -> dict:
-    """The plan-row form of actual masks (per layer, or per layer plus the global total)."""
-    counts = mask_lib.counts(masks)
-    if isinstance(strategy, Global):
-        return {**{k: counts[k] for k in strategy.exempt}, GLOBAL: sum(counts[k] for k in strategy.pruned)}
-    return counts
-
-
 def build_strategy(config, kinds: dict, sizes: dict, shapes: Optional[dict] = None) -> PruningStrategy:
     """The configured strategy for a model's prunable weights (`shapes` is needed by block strategies)."""
     cls = strategy_class(config.strategy)

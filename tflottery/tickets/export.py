@@ -14,7 +14,8 @@ from typing import Optional
 
 from tflottery.engine.store import TICKET, RunStore
 from tflottery.errors import TicketError
-from tflottery.files import atomic_directory, npz_bytes, read_json, write_json
+from tflottery.files import atomic_directory, atomic_write, npz_bytes, read_json, write_json
+from tflottery.pruning.masks import remaining
 from tflottery.tickets import format as fmt
 
 DEFAULT_DIR = Path("saved_tickets")
@@ -45,17 +46,15 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
     data_info = read_json((branch_dir if (branch_dir / "data.json").exists() else store.path) / "data.json")
     config = store.config()
     params = rep.branch_meta(level, branch).get("params", {})
+    from tflottery.pruning import wrap
+
     plain = _plain_model(architecture, record)
     masks = record.masks
     rewind = {k: v * masks[k] if k in masks else v for k, v in record.start.items()}
     with atomic_directory(out, may_replace=lambda target: check_replaceable(target, overwrite)) as tmp:
         _save_model(plain, tmp / "saved_model")
-        from tflottery.files import atomic_write
-        from tflottery.pruning.masks import remaining
-        from tflottery.pruning.wrap import get_weights
-
         atomic_write(tmp / "model.json", plain.to_json().encode())
-        atomic_write(tmp / "weights.npz", npz_bytes(get_weights(plain)))
+        atomic_write(tmp / "weights.npz", npz_bytes(wrap.get_weights(plain)))
         atomic_write(tmp / "masks.npz", npz_bytes(masks))
         atomic_write(tmp / "rewind.npz", npz_bytes(rewind))
         files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
