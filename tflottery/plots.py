@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
-from tflottery.files import atomic_write  # noqa: E402
+from tflottery.core.files import atomic_write  # noqa: E402
 
 STYLE = {"ticket": dict(color="C0", marker="o"), "reinit": dict(color="C3", marker="s", linestyle="--"),
          "random_prune": dict(color="C2", marker="^", linestyle=":"), "supermask": dict(color="C4", marker="D")}
@@ -122,7 +122,7 @@ def plot_runs(runs: "list[str | Path]", out: "str | Path" = "plot.png", metric: 
     dense network (level 0); error bars span the replicates, as the caption says.
     """
     from tflottery.engine.store import TICKET, RunStore
-    from tflottery.errors import ConfigError, RunError
+    from tflottery.core.errors import ConfigError, RunError
 
     if metric not in METRICS:
         raise ConfigError(f"metric={metric!r} is not recorded per level: use one of {', '.join(METRICS)}.")
@@ -161,10 +161,8 @@ def plot_runs(runs: "list[str | Path]", out: "str | Path" = "plot.png", metric: 
                if most > 1 else "One replicate per run: no error bars.")
     figure = by_remaining(series, out, metric=metric, ylabel=ylabel, scale=scale, styles=styles,
                           references=references, caption=caption)
-    from tflottery.analysis.instability import stored
-
     for store, name in zip(stores, names):  # runs with instability analyses get their two figures too
-        points = stored(store.path)
+        points = [point for r in store.replicates() for _, point in store.replicate(r).analyses("instability")]
         if points:
             suffix = "" if len(stores) == 1 else f"_{store.name}"
             instability_figures(points, Path(out).with_name(f"{Path(out).stem}{suffix}_instability.png"))

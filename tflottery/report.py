@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tflottery.files import atomic_write
+from tflottery.core.files import atomic_write
 
 
 def markdown_table(rows: list[dict], columns: dict) -> str:

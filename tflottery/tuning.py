@@ -25,7 +25,7 @@ import numpy as np
 
 from tflottery.config import RunConfig, apply_flag
 from tflottery.engine.store import TICKET
-from tflottery.errors import ConfigError, RunError
+from tflottery.core.errors import ConfigError, RunError
 
 OBJECTIVES = ("accuracy_at", "sparsest_within")
 DEFAULT_SPACE = {"dense_rate": [0.2, 0.35, 0.5], "lr": [3e-4, 1.2e-3, 3e-3]}
@@ -86,8 +86,8 @@ class IMPTuner(keras_tuner.Tuner):
         return RunConfig.from_dict(tree).validate()
 
     def run_trial(self, trial, *args, **kwargs):
-        from tflottery.engine.imp import find_ticket
-        from tflottery.files import write_json
+        from tflottery.api import find_ticket
+        from tflottery.core.files import write_json
 
         config = self.trial_config(trial.hyperparameters)
         run = find_ticket(config)
@@ -145,7 +145,7 @@ def check_tune_inputs(oracle, max_trials, objective, target_remaining, tolerance
     """Every input of a sweep checked before the first trial, each space value tried in a dry run."""
     from tflottery.config import config_from_flags
     from tflottery.config.fields import coerce
-    from tflottery.engine.imp import find_ticket
+    from tflottery.api import plan_ticket
 
     if oracle not in ("random", "bayesian", "hyperband"):
         raise ConfigError(f"Unknown oracle {oracle!r}: use random, bayesian or hyperband.")
@@ -180,7 +180,7 @@ def check_tune_inputs(oracle, max_trials, objective, target_remaining, tolerance
             tree = copy.deepcopy(base.to_dict())
             try:
                 apply_flag(tree, name, value)
-                find_ticket(RunConfig.from_dict(tree), dry_run=True)
+                plan_ticket(RunConfig.from_dict(tree))
             except ConfigError as error:
                 raise ConfigError(f"space[{name!r}] value {value!r} cannot run: {error}") from None
     return base, space

@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from tflottery.errors import ConfigError
+from tflottery.core.errors import ConfigError
 
 _LEVEL = re.compile(r"^(?P<run>.+)@(?P<level>\d+)(?::(?P<branch>[\w.-]+))?(?:#(?P<replicate>\d+))?$")
 

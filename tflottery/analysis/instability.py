@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from tflottery.config import Step
-from tflottery.errors import ConfigError
-from tflottery.files import read_json, write_json
+from tflottery.core.errors import ConfigError
+from tflottery.core.steps import Step
 
 THRESHOLD = 2.0
+KIND = "instability"  # the analysis records' folder in a level
 
 
 @dataclass
@@ -55,46 +55,43 @@ def instability(run: "str | Path", level: int = 0, rewind: "list | tuple | str" 
     points that it did not keep the first time.
     """
     check_arguments(level, copies, alphas, threshold, train_examples)
-    from tflottery.engine.imp import open_replicate
-    from tflottery.engine.interpolate import measure_point
+    from tflottery.engine.run import open_run, replicate_context
+    from tflottery.engine.stability import measure_point
 
-    rep = open_replicate(run, replicate, callbacks, verbose)
-    finished = rep.replicate.levels()
+    setup = open_run(run, verbose)
+    ctx = replicate_context(setup, replicate, callbacks)
+    store = ctx.store
+    finished = store.levels()
     if level not in finished:
-        raise ConfigError(f"Level {level} of {rep.replicate.path} is not finished; finished levels: {finished}. "
+        raise ConfigError(f"Level {level} of {store.path} is not finished; finished levels: {finished}. "
                           "Train it with `tflottery find` first.")
-    steps = resolve_steps(rewind, rep)
-    store = rep.replicate
+    steps = resolve_steps(rewind, ctx)
     missing = [s for s in steps if s and level == 0 and s not in store.captured_steps()]
     result = InstabilityResult(Path(run), level, replicate, threshold)
-    from tflottery.engine.store import RunStore
-
-    lock = RunStore(Path(run)).lock()
+    setup.store.lock()
     try:
         if missing:
             if not recapture:
-                rep.dense_weights(missing[0])  # the clear error: not kept, and how to keep it
-            replay_dense(rep, missing)
+                ctx.dense_weights(missing[0])  # the clear error: not kept, and how to keep it
+            replay_dense(ctx, missing)
         for step in steps:
-            key = analysis_key(step, copies, alphas, train_examples, same_order)
-            path = store.path / f"level_{level}" / "instability" / f"step_{step}-{key}.json"
-            if path.exists():
-                point = read_json(path)
-            else:
-                point = measure_point(rep, level, step, copies, alphas, min(train_examples, rep.data.num_train),
+            key = f"step_{step}-{analysis_key(step, copies, alphas, train_examples, same_order)}"
+            point = store.load_analysis(level, KIND, key)
+            if point is None:
+                point = measure_point(ctx, level, step, copies, alphas, min(train_examples, ctx.data.num_train),
                                       same_order)
                 point.update(copies_count=copies, alphas_count=alphas, train_examples=train_examples,
                              same_order=same_order, threshold=threshold)
-                write_json(path, point)
+                store.save_analysis(level, KIND, key, point)
             point["stable"] = point["instability"] < threshold
-            point["file"] = str(path)
+            point["file"] = str(store.analysis_path(level, KIND, key))
             result.points.append(point)
-            if rep.config.training.verbose:
+            if setup.config.training.verbose:
                 print(f"[tflottery] level {level} ({100 * point['remaining']:.1f}% remaining) rewound to step {step}: "
                       f"instability {point['instability']:.2f} points (train {point['train_instability']:.2f})"
                       f" -> {'stable' if point['stable'] else 'unstable'} at {threshold} points", flush=True)
     finally:
-        lock.unlock()
+        setup.store.unlock()
     return result
 
 
@@ -110,46 +107,43 @@ def check_arguments(level, copies, alphas, threshold, train_examples) -> None:
         raise ConfigError(f"threshold={threshold!r} must be a positive number of percentage points, e.g. 2.0.")
 
 
-def resolve_steps(rewind, rep) -> list[int]:
+def resolve_steps(rewind, ctx) -> list[int]:
     """Rewind points as steps, each checked against the training length and the level."""
     points = [p.strip() for p in rewind.split(",")] if isinstance(rewind, str) else list(rewind)
     if not points:
         raise ConfigError("rewind: give at least one step, e.g. --rewind=0it,500it.")
     steps = []
     for point in points:
-        step = Step.parse(point, "rewind").to_steps(rep.data.steps_per_epoch)
-        if step >= rep.end_step:
+        Step.parse(point, "rewind")
+        step = ctx.plan.iterations(point)
+        if step >= ctx.end_step:
             raise ConfigError(f"rewind point {point} (step {step}) is beyond the training length "
-                              f"({rep.end_step} steps): nothing would remain to train.")
+                              f"({ctx.end_step} steps): nothing would remain to train.")
         steps.append(step)
     return list(dict.fromkeys(steps))
 
 
-def replay_dense(rep, steps: list) -> None:
+def replay_dense(ctx, steps: list) -> None:
     """Train the dense network again from its initialisation to keep `steps`, checking it is the same run."""
-    from tflottery.engine import branches
-    from tflottery.engine.optim import reset_optimizer
-    from tflottery.engine.train import train_level
-    from tflottery.errors import RunError
-    from tflottery.pruning import wrap as wrap_lib
+    import dataclasses
 
-    kept = rep.replicate.captured_steps()
+    from tflottery.engine.branches import Ticket
+    from tflottery.engine.units import make_unit
+    from tflottery.core.errors import RunError
+
+    kept = ctx.store.captured_steps()
     check = [s for s in kept if s <= max(steps)]
-    model = rep.model_for(None, rep.config.training, rep.data)
-    wrap_lib.set_weights(model, rep.init)
-    wrap_lib.set_masks(model, rep.all_ones())
-    reset_optimizer(model, 0)
-    ticket = branches.Ticket()
-    result = train_level(model, rep.data, rep.config.training, start=0, end=max(steps),
-                         seed=ticket.seed(rep, 0, "data_order"), captures=set(steps) | set(check),
-                         get_weights=wrap_lib.get_weights, label="replaying the dense run: ")
+    unit = make_unit(ctx, 0, Ticket())
+    unit.start = dataclasses.replace(unit.start, end_step=max(steps), captures=set(steps) | set(check), watch=None)
+    (replayed,) = ctx.trainer.train([unit])
+    captured = replayed.result.captured
     for step in check:
-        old = rep.replicate.load_capture(step)
-        if any((old[k] != result.captured[step][k]).any() for k in old):
-            raise RunError(f"Replaying {rep.replicate.path}'s dense run did not reproduce its weights at step {step}: "
+        old = ctx.store.load_capture(step)
+        if any((old[k] != captured[step][k]).any() for k in old):
+            raise RunError(f"Replaying {ctx.store.path}'s dense run did not reproduce its weights at step {step}: "
                            "training is not deterministic on this machine, so the replay cannot stand in for it.")
     for step in steps:
-        rep.replicate.save_capture(step, result.captured[step])
+        ctx.store.save_capture(step, captured[step])
 
 
 def analysis_key(step: int, copies: int, alphas: int, train_examples: int, same_order: bool) -> str:
@@ -159,10 +153,11 @@ def analysis_key(step: int, copies: int, alphas: int, train_examples: int, same_
 
 def stored(run: "str | Path") -> list[dict]:
     """Every instability analysis a run holds (for plots and reports)."""
+    from tflottery.engine.store import RunStore
+
+    store = RunStore.open(run)
     out = []
-    for path in sorted(Path(run).glob("replicate_*/level_*/instability/step_*.json")):
-        point = read_json(path)
-        point["replicate"] = int(path.parts[-4].split("_")[1])
-        point["file"] = str(path)
-        out.append(point)
+    for r in store.replicates():
+        for level, point in store.replicate(r).analyses(KIND):
+            out.append({**point, "replicate": r})
     return out

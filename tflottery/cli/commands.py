@@ -1,11 +1,16 @@
-"""The `tflottery` commands: thin wrappers over the public API, no logic of their own."""
+"""The `tflottery` commands: thin wrappers over the public API, no logic of their own.
+
+Each command reads its own arguments strictly (a boolean is true or false, never a word
+taken as true) and checks every config flag before TensorFlow loads.
+"""
 from __future__ import annotations
 
 import json
 from typing import Optional
 
-from tflottery.config import apply_flag, config_from_flags, describe_flags
-from tflottery.errors import ConfigError
+from tflottery.config import SECTIONS, apply_flag, config_from_flags, describe_flags, merge_flags
+from tflottery.core.errors import ConfigError
+from tflottery.core.values import as_bool, as_float, as_literal_true
 
 
 def _config_flag(name: str) -> None:
@@ -14,13 +19,22 @@ def _config_flag(name: str) -> None:
 
 def _target_flag(name: str) -> None:
     """transfer takes data and training flags only."""
-    from tflottery.config import SECTIONS
-
-    _config_flag(name)
-    section = name.split(".")[0] if "." in name else next(s for s, c in SECTIONS.items() if name in c.__dataclass_fields__)
+    section = name.split(".")[0] if "." in name else next(
+        (s for s, c in SECTIONS.items() if name in c.__dataclass_fields__), None)
     if section not in ("data", "training"):
         raise ConfigError(f"transfer takes data and training flags (--labels, --dataset, --optimizer, --lr, --steps, "
-                          f"...); --{name} belongs to {section}, which the ticket fixed when it was found.")
+                          f"...); --{name} " + (f"belongs to {section}, which the ticket fixed when it was found."
+                                                if section else "is no such flag."))
+    _config_flag(name)
+
+
+def _checked_config(flags: dict):
+    """The RunConfig of `flags`, every kind it names resolved: before TensorFlow loads."""
+    from tflottery.engine.resolve import check
+
+    config = config_from_flags(flags)
+    check(config)
+    return config
 
 
 def find(*, dry_run: bool = False, **flags):
@@ -28,17 +42,18 @@ def find(*, dry_run: bool = False, **flags):
 
     More --levels train only the new levels, another --branches entry only that branch, more
     --replicates only the new replicates; a killed run resumes where it stopped.
-    --dry_run prints the planned weights remaining per layer and level without training.
-    Every config field is a flag (field names are unique; dotted paths like --training.steps also work):
+    --dry_run prints the planned weights remaining per layer and level, and the run directory, without training.
+    Every config field is a flag (field names are unique; dotted paths like --training.steps also work);
+    the chosen strategy's own settings are flags too (`tflottery find --strategy=global --help`):
     """
-    from tflottery.engine.imp import find_ticket
+    config = _checked_config(flags)
+    from tflottery.api import find_ticket, plan_ticket
+    from tflottery.engine.run import describe_plan
 
-    config = config_from_flags(flags)
-    if dry_run:
-        plan = find_ticket(config, dry_run=True)
-        print(f"{len(plan.levels) - 1} pruned level(s), {plan.steps} steps per level, rewind to step "
-              f"{plan.rewind_step} (pruned levels train steps {plan.rewind_step}-{plan.steps})")
-        print(plan.table())
+    if as_bool(dry_run, "dry_run"):
+        plan = plan_ticket(config)
+        print(describe_plan(plan))
+        print(f"run directory: {plan.run_dir}")
         return None
     run = find_ticket(config)
     for row in run.summary():
@@ -47,7 +62,14 @@ def find(*, dry_run: bool = False, **flags):
     return str(run.path)
 
 
-find.__doc__ += "\n" + describe_flags()
+def _find_help(args: list) -> str:
+    from tflottery.core.runner import flag_values
+    from tflottery.engine.resolve import settings_help
+
+    return (find.__doc__ or "") + "\n" + describe_flags(settings_help(flag_values(args)))
+
+
+find.help_text = _find_help
 
 
 def transfer(source: str, *, level: Optional[int] = None, replicate: int = 0, reinit: bool = True, seed: int = 0,
@@ -55,22 +77,23 @@ def transfer(source: str, *, level: Optional[int] = None, replicate: int = 0, re
     """Retrain a ticket from its rewind weights on other data, labels or optimizer (Morcos et al. 2019).
 
     SOURCE is a run directory (--level, default its last, and --replicate pick the ticket) or a
-    ticket directory. Data and training flags override the ticket's own: --labels='[5,6,7,8,9]',
-    --dataset=fashion_mnist, --optimizer=sgd --lr=0.05 --momentum=0.9, --steps=2ep. The results
-    are branches of the ticket's level (transfer-<hash>/), exportable like any branch.
-    --reinit=False skips the control (the same mask from a fresh initialisation).
+    ticket directory. Data and training flags override the ticket's own, and every field not
+    given is the source's (its dataset too): --labels='[5,6,7,8,9]', --dataset=fashion_mnist,
+    --optimizer=sgd --lr=0.05 --momentum=0.9, --steps=2ep. The results are branches of the
+    ticket's level (transfer-<hash>/), exportable like any branch.
+    --reinit=false skips the control (the same mask from a fresh initialisation).
     """
-    from tflottery.engine.transfer import transfer as run_transfer
-
     for name in flags:
         _target_flag(name)
-    tree: dict = {}
-    for key, value in flags.items():
-        apply_flag(tree, key, value)
+    tree = merge_flags(flags)
+    from tflottery.api import transfer as run_transfer
+
     result = run_transfer(source, tree.get("data", {}), tree.get("training", {}), level=level, replicate=replicate,
-                          reinit=reinit, seed=seed, runs_dir=runs_dir, trust_code=trust_code)
+                          reinit=as_bool(reinit, "reinit"), seed=seed, runs_dir=runs_dir,
+                          trust_code=as_literal_true(trust_code, "trust_code"))
+    names = {key: ("ticket" if init == "rewind" else "reinit control") for init, key in result.branches.items()}
     for row in result.summary():
-        print(json.dumps(row))
+        print(json.dumps({**row, "is": names.get(row["branch"])}))
     return str(result.path)
 
 
@@ -83,7 +106,8 @@ def export(run: str, *, level: Optional[int] = None, out: Optional[str] = None, 
     """
     from tflottery.tickets import export_ticket
 
-    return str(export_ticket(run, level, out, branch=branch, replicate=replicate, overwrite=overwrite))
+    return str(export_ticket(run, level, out, branch=branch, replicate=replicate,
+                             overwrite=as_bool(overwrite, "overwrite")))
 
 
 def convert(ticket: str, *, modes: str = "float,sparse,int8", representative: Optional[str] = None,
@@ -94,7 +118,7 @@ def convert(ticket: str, *, modes: str = "float,sparse,int8", representative: Op
     --modes: comma list of float (dense float32), sparse (float32 + EXPERIMENTAL_SPARSITY),
       int8 (full-integer post-training quantization, sparse encoding where LiteRT runs it right),
       int8_qat (prune-preserving QAT first), block_float / block_int8 (a ticket found with
-      --strategy=block, its 1x4 / 1x16 blocks checked).
+      --structure='{"block": [1, 4]}', its blocks checked).
     --representative: an .npz with an array `x` (uint8 images) for int8 calibration when the
       ticket's own dataset cannot be loaded here.
     --qat_steps=N: prune-preserving quantization-aware fine-tuning for N steps before int8.
@@ -106,8 +130,10 @@ def convert(ticket: str, *, modes: str = "float,sparse,int8", representative: Op
     """
     from tflottery.deploy import convert as run_convert
 
-    run_convert(ticket, modes=modes, representative=representative, qat_steps=qat_steps, block_sparse=block_sparse,
-                out=out, min_agreement=min_agreement, finetune_steps=finetune_steps, trust_code=trust_code)
+    run_convert(ticket, modes=modes, representative=representative, qat_steps=qat_steps,
+                block_sparse=as_bool(block_sparse, "block_sparse"), out=out,
+                min_agreement=as_float(min_agreement, "min_agreement", 0.0, 1.0), finetune_steps=finetune_steps,
+                trust_code=as_literal_true(trust_code, "trust_code"))
     return None
 
 
@@ -115,7 +141,7 @@ def plot(*runs: str, out: str = "plot.png", metric: str = "early_stop_test_accur
          branches: Optional[list] = None, untrained: bool = True):
     """Test accuracy (or --metric) against weights remaining for one or more run directories.
 
-    --branches='["ticket","reinit"]' draws only those; --untrained=False leaves out the masks'
+    --branches='["ticket","reinit"]' draws only those; --untrained=false leaves out the masks'
     accuracy with no training (mask x init, signed constants). Runs with instability analyses
     get their two figures beside --out.
     """
@@ -125,7 +151,7 @@ def plot(*runs: str, out: str = "plot.png", metric: str = "early_stop_test_accur
         raise ConfigError("plot needs at least one run directory: tflottery plot runs/<name> [runs/<other>] --out=fig.png")
     if branches is not None and (not isinstance(branches, (list, tuple)) or not all(isinstance(b, str) for b in branches)):
         raise ConfigError(f"--branches={branches!r} must be a list of branch names, e.g. '[\"ticket\",\"reinit\"]'.")
-    return str(plot_runs(list(runs), out, metric, branches, untrained))
+    return str(plot_runs(list(runs), out, metric, branches, as_bool(untrained, "untrained")))
 
 
 def recipes():
@@ -167,8 +193,8 @@ def instability(run: str, *, level: int = 0, rewind: str = "0it", copies: int = 
     from tflottery.plots import instability_figures
 
     result = run_instability(run, level, rewind, copies=copies, alphas=alphas, threshold=threshold,
-                             replicate=replicate, same_order=same_order, train_examples=train_examples,
-                             recapture=recapture)
+                             replicate=replicate, same_order=as_bool(same_order, "same_order"),
+                             train_examples=train_examples, recapture=as_bool(recapture, "recapture"))
     for row in result.table():
         print(json.dumps(row))
     if out:
@@ -200,7 +226,8 @@ def tune(**kwargs):
 
 
 COMMANDS = {"find": find, "transfer": transfer, "export": export, "convert": convert, "plot": plot,
-            "instability": instability, "compare": compare, "recipes": recipes, "data": data, "models": models, "tune": tune}
+            "instability": instability, "compare": compare, "recipes": recipes, "data": data, "models": models,
+            "tune": tune}
 
 
 def _tune_flag(name: str) -> None:
@@ -214,6 +241,8 @@ EXTRA_FLAGS = {find: _config_flag, transfer: _target_flag, tune: _tune_flag}
 
 
 def main(argv: Optional[list] = None) -> None:
-    from tflottery.cli.runner import run_fire
+    from tflottery import __version__
+    from tflottery.core.runner import run_fire
 
-    run_fire(COMMANDS, "tflottery", argv, EXTRA_FLAGS)
+    run_fire(COMMANDS, "tflottery", argv, EXTRA_FLAGS, version=__version__)
+

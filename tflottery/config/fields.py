@@ -1,17 +1,42 @@
-"""Typed checking of config dataclasses: every value is the type its field declares, finite, or a clear error."""
+"""Typed config dataclasses: every field declares its type and its help; values are coerced strictly.
+
+A field's help lives in its metadata (`setting(default, "help")`), so `--help` shows what the
+code declares. `unhashed` fields (speed, logging, paths) never enter a run's identity.
+"""
 from __future__ import annotations
 
 import dataclasses
-import math
 import typing
 from typing import Any
 
-from tflottery.errors import ConfigError
+from tflottery.core import values
+from tflottery.core.errors import ConfigError
 
 
-def unhashed(default: Any = None, **kwargs) -> Any:
+def setting(default: Any = None, help: str = "", *, factory: Any = None, hashed: bool = True) -> Any:
+    """A config field with its help text; `factory` for mutable defaults."""
+    metadata = {"help": help, "hashed": hashed}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def required(help: str = "") -> Any:
+    """A field without a default: it must be given."""
+    return dataclasses.field(metadata={"help": help, "hashed": True})
+
+
+def unhashed(default: Any = None, help: str = "", **kwargs) -> Any:
     """A field that does not define a run (speed, logging, paths): it never enters the run's identity."""
-    return dataclasses.field(default=default, metadata={"hashed": False}, **kwargs)
+    return setting(default, help, hashed=False, **kwargs)
+
+
+def help_of(f: dataclasses.Field) -> str:
+    return f.metadata.get("help", "")
+
+
+def default_of(f: dataclasses.Field) -> Any:
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
 
 
 def check_types(obj: Any, section: str) -> None:
@@ -23,30 +48,31 @@ def check_types(obj: Any, section: str) -> None:
 
 def coerce(value: Any, tp: Any, name: str) -> Any:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return value
     if origin is typing.Union:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
+        if len(inner) > 1:
+            for option in inner:
+                try:
+                    return coerce(value, option, name)
+                except ConfigError:
+                    continue
+            raise ConfigError(f"{name}={value!r} must be one of {', '.join(getattr(a, '__name__', str(a)) for a in inner)}.")
         return coerce(value, inner[0], name)
     if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{name}={value!r} must be true or false.")
+        return values.as_bool(value, name)
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name}={value!r} must be an integer.")
-        if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
-            raise ConfigError(f"{name}={value!r} must be a whole number.")
-        return int(value)
+        return values.as_int(value, name)
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name}={value!r} must be a number.")
-        if not math.isfinite(value):
-            raise ConfigError(f"{name}={value!r} must be a finite number.")
-        return float(value)
+        return values.as_float(value, name)
     if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{name}={value!r} must be a string.")
+        return values.as_str(value, name)
+    if tp in (dict, list):
+        if not isinstance(value, tp):
+            raise ConfigError(f"{name}={value!r} must be a {'mapping' if tp is dict else 'list'}.")
         return value
     if origin is list:
         if not isinstance(value, (list, tuple)):
@@ -62,7 +88,7 @@ def coerce(value: Any, tp: Any, name: str) -> Any:
 
 
 def build(cls, values: Any, section: str):
-    """A config section from a dict, naming any unknown key, with types checked."""
+    """A config dataclass from a dict, naming any unknown key, with types checked."""
     if isinstance(values, cls):
         values = dataclasses.asdict(values)
     if not isinstance(values, dict):
@@ -71,6 +97,10 @@ def build(cls, values: Any, section: str):
     unknown = set(values) - names
     if unknown:
         raise ConfigError(f"{section}: unknown field(s) {sorted(map(str, unknown))}; known: {sorted(names)}.")
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in values
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{section}: missing field(s) {missing}.")
     obj = cls(**values)
     check_types(obj, section)
     return obj
@@ -97,3 +127,12 @@ def in_range(name: str, value: "float | None", low: float, high: float, *, low_o
     if not ok:
         bounds = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         raise ConfigError(f"{name}={value!r} must lie in {bounds}" + (f": {hint}" if hint else "."))
+
+
+def describe(cls, prefix: str = "  ") -> list[str]:
+    """`--field=default  (help)` lines of a dataclass, for --help."""
+    lines = []
+    for f in dataclasses.fields(cls):
+        text = help_of(f)
+        lines.append(f"{prefix}--{f.name}={default_of(f)!r}" + (f"  ({text})" if text else ""))
+    return lines

@@ -1,38 +1,45 @@
-"""What defines a run, as dataclasses; validated before any work starts. No TensorFlow here.
+"""What defines a run, as plain dataclasses; validated before any work starts. No TensorFlow, no registry.
 
-A run's identity is what fixes the trajectory of its tickets: data, model, pruning rule,
-the training that changes the math, and the seed. `tflottery.engine.imp` resolves it (steps
-in iterations, each layer's rate) and hashes it into the run's name. Everything else is
-how far the run goes (`PlanConfig`: levels, branches, replicates) or how fast and how loudly
-it trains (`unhashed` fields): changing those extends or re-reads a run, never forks it.
+A run's identity is what fixes the trajectory of its tickets: data, model, pruning rule, the
+training that changes the math, and the seed. `tflottery.engine.plan` resolves it (steps in
+iterations, each layer's rate) and hashes it into the run's name. Everything else is how far
+the run goes (`PlanConfig`) or how fast and how loudly it trains (`unhashed` fields): changing
+those extends or re-reads a run, never forks it.
+
+Kinds (pruning strategies, structures, branches) are named here as plain data; the engine's
+resolver (`tflottery.engine.resolve`) turns the names into registered kinds and checks each
+kind's own settings.
 """
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
-from tflottery.config.fields import build, check_types, in_range, unhashed
+from tflottery.config.fields import build, check_types, in_range, setting, unhashed
 from tflottery.config.plan import PlanConfig
-from tflottery.config.steps import Step
-from tflottery.errors import ConfigError
+from tflottery.core.errors import ConfigError
+from tflottery.core.steps import Step
 
 SOURCES = ("auto", "tfds", "idx", "sample", "synthetic")
+OPTIMIZERS = ("adam", "sgd")
+PRECISIONS = (None, "float32", "mixed_float16", "mixed_bfloat16")
+DISTRIBUTE = ("none", "mirrored", "multi_worker")
 
 
-@dataclass
+@dataclass(slots=True)
 class DataConfig:
     """Which examples a run sees. See `tflottery.data.load`."""
 
-    dataset: str = "mnist"  # mnist, fashion_mnist, kmnist, cifar10, cifar100, svhn_cropped (`tflottery data`)
-    labels: Optional[list[int]] = None  # keep only these classes, e.g. [5, 6, 7, 8, 9]
-    remap_labels: bool = True  # map the kept labels to 0..k-1
-    fraction: float = 1.0  # keep this fraction of the training set ...
-    fraction_part: int = 0  # ... namely the part-th disjoint slice (S1=0, S2=1 for halves)
-    validation: Optional[int] = None  # examples held out for early stopping; default 5,000, or 10% of a small set
-    source: str = "auto"  # auto | tfds | idx | sample | synthetic (generated, for tests)
-    data_dir: Optional[str] = unhashed()  # TFDS data directory
-    manual_dir: Optional[str] = unhashed()  # IDX files or TFDS manual downloads
+    dataset: str = setting("mnist", "mnist, fashion_mnist, kmnist, cifar10, cifar100, svhn_cropped (`tflottery data`)")
+    labels: Optional[list[int]] = setting(None, "keep only these classes, e.g. [5, 6, 7, 8, 9]")
+    remap_labels: bool = setting(True, "map the kept labels to 0..k-1")
+    fraction: float = setting(1.0, "keep this fraction of the training set ...")
+    fraction_part: int = setting(0, "... namely the part-th disjoint slice (S1=0, S2=1 for halves)")
+    validation: Optional[int] = setting(None, "examples held out for early stopping; default 5,000, or 10% of a small set")
+    source: str = setting("auto", "auto | tfds | idx | sample | synthetic (generated, for tests)")
+    data_dir: Optional[str] = unhashed(None, "TFDS data directory")
+    manual_dir: Optional[str] = unhashed(None, "IDX files or TFDS manual downloads")
 
     def validate(self) -> None:
         check_types(self, "data")
@@ -54,12 +61,15 @@ class DataConfig:
             raise ConfigError(f"data.validation={self.validation} must be >= 0 examples.")
         if self.source not in SOURCES:
             raise ConfigError(f"data.source={self.source!r} is unknown: use {', '.join(SOURCES)}.")
+        for name in ("data_dir", "manual_dir"):
+            if getattr(self, name) == "":
+                raise ConfigError(f"data.{name} is empty: name a folder, or leave the flag out.")
 
 
-@dataclass
+@dataclass(slots=True)
 class ModelConfig:
-    name: str = "lenet_300_100"  # a name in the zoo: `tflottery models`
-    architecture: Optional[str] = None  # digest of a user-supplied model's JSON (set by find_ticket)
+    name: str = setting("lenet_300_100", "a name in the zoo: `tflottery models`")
+    architecture: Optional[str] = setting(None, "digest of a user-supplied model's JSON (set by find_ticket)")
 
     def validate(self) -> None:
         check_types(self, "model")
@@ -67,31 +77,31 @@ class ModelConfig:
             raise ConfigError("model.name is empty: see `tflottery models`.")
 
 
-@dataclass
+@dataclass(slots=True)
 class TrainingConfig:
     """How one level trains. Lengths are steps: '500it', '2ep', '1ep100it'."""
 
-    optimizer: str = "adam"  # adam | sgd
-    lr: float = 1.2e-3  # peak learning rate
-    momentum: float = 0.0  # sgd only
-    nesterov: bool = False  # sgd: Nesterov momentum
-    weight_decay: float = 0.0  # decoupled weight decay
-    batch_size: int = 60  # examples per step
-    steps: str = "2ep"  # training length of one level
-    warmup: str = "0it"  # linear learning-rate warm-up
-    milestones: list[str] = field(default_factory=list)  # lr drops at these steps ...
-    gamma: float = 0.1  # ... by this factor
-    precision: Optional[str] = None  # None = float32; mixed_float16 (GPU) or mixed_bfloat16 (CPU/TPU)
-    eval_every: str = unhashed("1ep")  # evaluate validation and test sets this often (does not change training)
-    distribute: str = unhashed("none")  # none | mirrored (this machine's GPUs) | multi_worker (TF_CONFIG)
-    steps_per_execution: int = unhashed(50)  # steps per compiled call (speed, not science)
-    jit_compile: bool = unhashed(True)  # XLA-compile the training step
-    tensorboard: bool = unhashed(False)  # write TensorBoard logs per level
-    verbose: bool = unhashed(True)  # a progress line per level
+    optimizer: str = setting("adam", "adam | sgd")
+    lr: float = setting(1.2e-3, "peak learning rate")
+    momentum: float = setting(0.0, "sgd only")
+    nesterov: bool = setting(False, "sgd: Nesterov momentum")
+    weight_decay: float = setting(0.0, "decoupled weight decay")
+    batch_size: int = setting(60, "examples per step")
+    steps: str = setting("2ep", "training length of one level")
+    warmup: str = setting("0it", "linear learning-rate warm-up")
+    milestones: list[str] = setting(help="lr drops at these steps ...", factory=list)
+    gamma: float = setting(0.1, "... by this factor")
+    precision: Optional[str] = setting(None, "None = float32; mixed_float16 (GPU) or mixed_bfloat16 (CPU/TPU)")
+    eval_every: str = unhashed("1ep", "evaluate validation and test sets this often (does not change training)")
+    distribute: str = unhashed("none", "none | mirrored (this machine's GPUs) | multi_worker (TF_CONFIG)")
+    steps_per_execution: int = unhashed(50, "steps per compiled call (speed, not science)")
+    jit_compile: bool = unhashed(True, "XLA-compile the training step")
+    tensorboard: bool = unhashed(False, "write TensorBoard logs per level")
+    verbose: bool = unhashed(True, "a progress line per level")
 
     def validate(self) -> None:
         check_types(self, "training")
-        if self.optimizer not in ("adam", "sgd"):
+        if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"training.optimizer={self.optimizer!r} is unknown: use adam or sgd.")
         in_range("training.lr", self.lr, 0.0, 10.0, low_open=True, hint="the peak learning rate, e.g. 0.0012.")
         in_range("training.momentum", self.momentum, 0.0, 1.0, high_open=True)
@@ -103,61 +113,44 @@ class TrainingConfig:
             raise ConfigError(f"training.batch_size={self.batch_size} must be >= 1.")
         for name in ("steps", "eval_every", "warmup"):
             Step.parse(getattr(self, name), f"training.{name}")
+        if Step.parse(self.eval_every) == Step():
+            raise ConfigError("training.eval_every=0it never evaluates: give a step such as '1ep' or '500it'.")
         for m in self.milestones:
             Step.parse(m, "training.milestones")
-        if self.precision not in (None, "float32", "mixed_float16", "mixed_bfloat16"):
+        if self.precision not in PRECISIONS:
             raise ConfigError(f"training.precision={self.precision!r}: use mixed_float16 or mixed_bfloat16 (or leave unset).")
-        if self.distribute not in ("none", "mirrored", "multi_worker"):
+        if self.distribute not in DISTRIBUTE:
             raise ConfigError(f"training.distribute={self.distribute!r}: use none, mirrored or multi_worker.")
         if self.steps_per_execution < 1:
             raise ConfigError(f"training.steps_per_execution={self.steps_per_execution} must be >= 1.")
 
-    def identity(self, steps_per_epoch: int) -> dict:
-        """The training that changes the math, lengths in iterations (2ep and 1832it are the same run)."""
-        steps = lambda s: Step.parse(s).to_steps(steps_per_epoch)  # noqa: E731
-        out = {"optimizer": self.optimizer, "lr": self.lr, "batch_size": self.batch_size,
-               "steps": steps(self.steps), "weight_decay": self.weight_decay,
-               "precision": self.precision or "float32"}
-        if self.optimizer == "sgd":
-            out.update(momentum=self.momentum, nesterov=self.nesterov)
-        if steps(self.warmup):
-            out["warmup"] = steps(self.warmup)
-        if self.milestones:
-            out.update(milestones=sorted(steps(m) for m in self.milestones), gamma=self.gamma)
-        return out
 
-
-@dataclass
+@dataclass(slots=True)
 class PruningConfig:
     """The pruning rule: what IMP removes at each level and where the survivors go back to.
 
-    Each strategy reads its own rates (`tflottery.pruning.strategies`): layerwise reads
-    dense_rate, conv_rate, output_rate and layer_rates; global reads rate. Setting a rate the
-    chosen strategy does not use is an error, never silently ignored.
+    `strategy` names a registered pruning strategy and `settings` holds that strategy's own
+    settings (layerwise: dense_rate, conv_rate, output_rate, layer_rates; global: rate; ...):
+    `tflottery find --strategy=NAME --help` lists them. `structure` is what is pruned as one
+    unit, for any strategy: weights (default), blocks ({"block": [1, 4]}) or N:M groups
+    ({"n": 2, "m": 4}). The engine's resolver checks both against their registries.
     """
 
-    strategy: str = "layerwise"  # layerwise | global | early_bird | block | block_global (`tflottery.pruning.strategies`)
-    rate: Optional[float] = None  # global: fraction of all surviving weights removed per level (default 0.2)
-    dense_rate: Optional[float] = None  # layerwise: fraction removed per level, per dense layer (default 0.2)
-    conv_rate: Optional[float] = None  # layerwise: ... per convolution (default 0.1)
-    output_rate: Optional[float] = None  # layerwise: ... for the output layer (default half its kind's rate)
-    layer_rates: dict[str, float] = field(default_factory=dict)  # layerwise: per-layer overrides by name
-    early_bird_window: Optional[int] = None  # early_bird: masks compared (default 5) ...
-    early_bird_threshold: Optional[float] = None  # ... each consecutive distance at most this (default 0.1) ...
-    early_bird_every: Optional[str] = None  # ... drawn this often during dense training (default 1ep)
-    block_shape: Optional[list[int]] = None  # block/block_global: [rows, cols] of TFLite's [out, in] weights (default [1, 4])
-    unstructured: list[str] = field(default_factory=list)  # block: layers pruned weight by weight instead
-    unpruned: list[str] = field(default_factory=list)  # layer names left dense
-    one_shot: bool = False  # prune from the dense network straight to each level's sparsity
-    rewind: str = "0it"  # rewind survivors to this step of the dense run (0it = initialisation), or auto
-    rewind_grid: list[str] = field(default_factory=list)  # rewind=auto: steps probed (default 0it,100it,500it,1ep,2ep)
-    lr_rewind: bool = False  # Renda et al. 2020: keep trained weights, rewind only the lr schedule
+    strategy: str = setting("layerwise", "layerwise | global | early_bird (`tflottery find --strategy=NAME --help`)")
+    settings: dict[str, Any] = setting(help="the strategy's own settings; flags give them directly (--dense_rate=0.2)",
+                                       factory=dict)
+    structure: Optional[dict[str, Any]] = setting(None, "unit of pruning: {'block': [1, 4]} or {'n': 2, 'm': 4}; "
+                                                        "default weight by weight")
+    unpruned: list[str] = setting(help="layer names left dense", factory=list)
+    one_shot: bool = setting(False, "prune from the dense network straight to each level's sparsity")
+    rewind: str = setting("0it", "rewind survivors to this step of the dense run (0it = initialisation), or auto")
+    rewind_grid: list[str] = setting(help="rewind=auto: steps probed (default 0it,100it,500it,1ep,2ep)", factory=list)
+    lr_rewind: bool = setting(False, "Renda et al. 2020: keep trained weights, rewind only the lr schedule")
 
     def validate(self) -> None:
-        from tflottery.pruning.strategies import strategy_class
-
         check_types(self, "pruning")
-        strategy_class(self.strategy).check_config(self)
+        if not self.strategy:
+            raise ConfigError("pruning.strategy is empty: use layerwise, global or early_bird.")
         if self.rewind == "auto":
             for step in self.rewind_grid:
                 Step.parse(step, "pruning.rewind_grid")
@@ -170,18 +163,37 @@ class PruningConfig:
             raise ConfigError("pruning.one_shot and pruning.lr_rewind do not combine: one-shot levels start from "
                               "the rewind point, lr rewinding from the previous level's weights.")
 
+    @classmethod
+    def from_dict(cls, values: Any) -> "PruningConfig":
+        """A PruningConfig; keys that are not its fields are the strategy's settings given directly
+        (`{"strategy": "layerwise", "dense_rate": 0.3}`), checked by the resolver."""
+        if isinstance(values, cls):
+            values = dataclasses.asdict(values)
+        if not isinstance(values, dict):
+            raise ConfigError(f"pruning must be a mapping of its fields, got {type(values).__name__}.")
+        names = {f.name for f in dataclasses.fields(cls)}
+        direct = {k: v for k, v in values.items() if k not in names}
+        settings = values.get("settings") or {}
+        if not isinstance(settings, dict):
+            raise ConfigError(f"pruning.settings={settings!r} must be a mapping of the strategy's settings.")
+        twice = sorted(set(direct) & set(settings))
+        if twice:
+            raise ConfigError(f"pruning: {twice} given both directly and in pruning.settings: give each once.")
+        return build(cls, {**{k: v for k, v in values.items() if k in names}, "settings": {**settings, **direct}},
+                     "pruning")
 
-@dataclass
+
+@dataclass(slots=True)
 class RunConfig:
     """One IMP experiment: data, model, pruning and training (its identity), how far it goes, and where."""
 
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    pruning: PruningConfig = field(default_factory=PruningConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    plan: PlanConfig = field(default_factory=PlanConfig)
-    seed: int = 0  # initialisation and batch order (each replicate, level and branch derives its own)
-    runs_dir: str = unhashed("runs")  # where run directories go
+    data: DataConfig = setting(help="", factory=DataConfig)
+    model: ModelConfig = setting(help="", factory=ModelConfig)
+    pruning: PruningConfig = setting(help="", factory=PruningConfig)
+    training: TrainingConfig = setting(help="", factory=TrainingConfig)
+    plan: PlanConfig = setting(help="", factory=PlanConfig)
+    seed: int = setting(0, "initialisation and batch order (each replicate, level and branch derives its own)")
+    runs_dir: str = unhashed("runs", "where run directories go")
 
     def validate(self) -> "RunConfig":
         check_types(self, "run")
@@ -208,8 +220,9 @@ class RunConfig:
         if unknown:
             raise ConfigError(f"run: unknown field(s) {sorted(map(str, unknown))}; sections are {', '.join(SECTIONS)} "
                               f"and top-level fields {', '.join(sorted(TOP_LEVEL))}.")
-        config = cls(**{name: build(section, d.get(name, {}), name) for name, section in SECTIONS.items()},
-                     **{k: d[k] for k in TOP_LEVEL if k in d})
+        sections = {name: (PruningConfig.from_dict(d.get(name, {})) if section is PruningConfig
+                           else build(section, d.get(name, {}), name)) for name, section in SECTIONS.items()}
+        config = cls(**sections, **{k: d[k] for k in TOP_LEVEL if k in d})
         check_types(config, "run")
         return config
 

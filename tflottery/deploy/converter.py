@@ -4,7 +4,7 @@ from __future__ import annotations
 import warnings
 
 from tflottery.deploy.verify import interpreter
-from tflottery.errors import ConversionError
+from tflottery.core.errors import ConversionError
 
 
 def converter_blob(model, mode: str, x_cal, sparse: bool = True) -> bytes:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tflottery.errors import ConversionError
+from tflottery.core.errors import ConversionError
 
 
 def _need_train(train, mode: str):
@@ -15,8 +15,8 @@ def _need_train(train, mode: str):
 def prune_preserving_qat(plain, masks: dict, train, steps: int):
     import tensorflow_model_optimization as tfmot
 
-    from tflottery.keras_compat import keras
-    from tflottery.pruning.wrap import get_weights
+    from tflottery.core.keras_compat import keras
+    from tflottery.models.weights import get_weights
 
     _need_train(train, "int8_qat")
     scheme = tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()

@@ -9,12 +9,12 @@ from typing import Optional
 import numpy as np
 
 import tflottery  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads, also in the subprocess)
-from tflottery.deploy.convert import BLOCKS, ERROR_PREFIX, check_blocks
+from tflottery.deploy.blocks import BLOCKS, ERROR_PREFIX, check_blocks
 from tflottery.deploy.converter import convert_checked
 from tflottery.deploy.finetune import prune_preserving_qat
 from tflottery.deploy.verify import measure
-from tflottery.errors import ConversionError, TflotteryError
-from tflottery.files import atomic_write, write_json
+from tflottery.core.errors import ConversionError, TflotteryError
+from tflottery.core.files import atomic_write, write_json
 
 
 def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_steps: int, out: Optional[str],
@@ -30,11 +30,12 @@ def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_
     report = {"ticket": str(ticket), "remaining": meta["remaining"]["total"], "eval_examples": int(len(x_eval)),
               "keras_accuracy": None if y_eval is None else float((reference.argmax(1) == y_eval).mean()),
               "files": {}}
-    from tflottery.pruning.strategies import kernel_warning
+    from tflottery.pruning.resolve import upgrade
+    from tflottery.pruning.structures.blocks import kernel_warning
 
-    shape = meta["pruning"].get("block_shape") if meta["pruning"].get("strategy", "").startswith("block") else None
-    warning = kernel_warning(shape if shape is not None else [1, 4]) if meta["pruning"].get(
-        "strategy", "").startswith("block") else None
+    structure = upgrade(meta["pruning"]).get("structure") or {}
+    shape = structure.get("block")
+    warning = kernel_warning(shape) if shape else None
     if warning:
         print(f"[tflottery] warning: the ticket was found in {shape[0]}x{shape[1]} blocks. {warning}", flush=True)
     for mode in modes:
@@ -90,7 +91,7 @@ def summary(mode: str, record: dict) -> str:
 def _data(meta: dict, representative: Optional[str]):
     """(x_eval float, y_eval or None, calibration images float, training data or None)."""
     from tflottery import data as data_lib
-    from tflottery.errors import DataUnavailableError
+    from tflottery.core.errors import DataUnavailableError
     from tflottery.tickets import ticket_config
 
     if representative:

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 import tensorflow as tf
 
 from tflottery.config import TrainingConfig
-from tflottery.errors import ConfigError
-from tflottery.keras_compat import keras
+from tflottery.core.errors import ConfigError
+from tflottery.core.keras_compat import keras
 
 
 def make_strategy(config: TrainingConfig) -> "tf.distribute.Strategy":

@@ -10,8 +10,9 @@ import logging
 
 import tensorflow as tf
 
-from tflottery.config import Step, TrainingConfig
-from tflottery.keras_compat import keras
+from tflottery.config import TrainingConfig
+from tflottery.core.keras_compat import keras
+from tflottery.engine.plan import TrainingSteps
 
 
 class WarmupPiecewise(keras.optimizers.schedules.LearningRateSchedule):
@@ -39,11 +40,9 @@ class WarmupPiecewise(keras.optimizers.schedules.LearningRateSchedule):
         return {"lr": self.lr, "warmup": self.warmup, "milestones": list(self.milestones), "gamma": self.gamma}
 
 
-def make_optimizer(config: TrainingConfig, steps_per_epoch: int) -> "tuple[keras.optimizers.Optimizer, WarmupPiecewise]":
+def make_optimizer(config: TrainingConfig, steps: TrainingSteps) -> "tuple[keras.optimizers.Optimizer, WarmupPiecewise]":
     """The configured optimizer and its learning-rate schedule."""
-    schedule = WarmupPiecewise(
-        config.lr, Step.parse(config.warmup).to_steps(steps_per_epoch),
-        [Step.parse(m).to_steps(steps_per_epoch) for m in config.milestones], config.gamma)
+    schedule = WarmupPiecewise(config.lr, steps.warmup, steps.milestones, config.gamma)
     decay = config.weight_decay or None
     if config.optimizer == "adam":
         return keras.optimizers.Adam(schedule, weight_decay=decay), schedule
@@ -51,20 +50,17 @@ def make_optimizer(config: TrainingConfig, steps_per_epoch: int) -> "tuple[keras
                                 weight_decay=decay), schedule
 
 
-def compile_model(model: keras.Model, config: TrainingConfig, steps_per_epoch: int) -> keras.Model:
-    """Compile for training on logits (every model in tflottery outputs logits)."""
-    optimizer, schedule = make_optimizer(config, steps_per_epoch)
+def compile_model(model: keras.Model, config: TrainingConfig, steps: TrainingSteps, with_loss: bool = True) -> keras.Model:
+    """Compile for training on logits (every model in tflottery outputs logits); `with_loss=False` for
+    a model whose train_step computes its own losses (the population model)."""
+    optimizer, schedule = make_optimizer(config, steps)
     jit = config.jit_compile
     if jit and tf.distribute.get_strategy().num_replicas_in_sync > 1 and not tf.config.list_physical_devices("GPU"):
         jit = False  # XLA has no CPU collectives (b/194942685): replicas on CPUs train without it
         logging.getLogger("tflottery").info("XLA off: collectives across CPU replicas are not supported by XLA.")
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        steps_per_execution=config.steps_per_execution,
-        jit_compile=jit,
-    )
+    losses = dict(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")]) if with_loss else {}
+    model.compile(optimizer=optimizer, steps_per_execution=config.steps_per_execution, jit_compile=jit, **losses)
     model.lr_schedule = schedule
     return model
 

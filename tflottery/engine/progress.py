@@ -28,9 +28,6 @@ class Progress:
         self.started = time.perf_counter()
         self.expected: list = []  # a command's later phases, as estimated before they start
 
-    def add(self, steps: int) -> None:
-        self.steps_left += steps
-
     def expect(self, steps: int) -> None:
         """A later phase of this command (a find, a transfer) will train about `steps` steps."""
         self.expected.append(steps)

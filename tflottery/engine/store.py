@@ -1,13 +1,15 @@
-"""Run directories: one per run identity, replicates, levels and branches beneath (open_lth's layout).
+"""Run directories, and the only code that writes them: one per run identity, replicates, levels and branches beneath.
 
     runs/<model>-<dataset>-<hash of the identity>/
         spec.json          the identity (what defines the tickets' trajectory) and the layout version
         config.json        the full configuration of the latest call (plan and speed knobs included)
-        model.json  data.json  plan.json
+        model.json  data.json  plan.json  results.csv
         replicate_<r>/
-            rewind_point.npz                 the dense run's weights at the rewind step (if not 0it)
-            level_<L>/<branch>/              ticket, reinit, random_prune, transfer-<hash>, ...
-                masks.npz  start.npz  final.npz  history.csv  metrics.json  [branch.json]
+            captures/step_<k>.npz            the dense run's weights at kept steps (rewind points)
+            rewind.json                      rewind=auto: the probe's choice
+            level_<L>/<branch>/              ticket, reinit, random_prune, transfer-<hash>, copy-<hash>, ...
+                masks.npz  start.npz  final.npz  history.csv  metrics.json  [branch.json model.json data.json]
+            level_<L>/<analysis>/<key>.json  analyses of a level (instability curves)
 
 A branch of a level is finished when its `metrics.json` exists: it is written last, and every
 file is written atomically, so a run killed at any moment resumes at the first unfinished
@@ -21,11 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from tflottery.errors import RunError
-from tflottery.files import DirectoryLock, clean_leftovers, read_json, read_npz, write_csv, write_json, write_npz
+from tflottery.core.errors import RunError
+from tflottery.core.files import (DirectoryLock, clean_leftovers, read_json, read_npz, write_csv, write_json,
+                                  write_npz)
+from tflottery.core.names import safe_component
 
 LAYOUT = 2
 TICKET = "ticket"  # the branch key of the IMP ticket itself
+SUMMARY_KEYS = ("level", "branch", "remaining", "early_stop_step", "early_stop_test_accuracy",
+                "final_test_accuracy", "final_test_loss", "wall_time_s", "mask_at_init_accuracy",
+                "signed_constant_accuracy")
 
 
 @dataclass
@@ -36,27 +43,38 @@ class LevelRecord:
     metrics: dict
 
 
+def _numbered(folder: Path, prefix: str) -> list[int]:
+    n = len(prefix)
+    return sorted(int(p.name[n:]) for p in folder.glob(f"{prefix}*") if p.name[n:].isdigit()) if folder.is_dir() else []
+
+
 class ReplicateStore:
-    """One replicate of a run: its rewind point and its levels."""
+    """One replicate of a run: its captures, its rewind choice, its levels and their analyses."""
 
     def __init__(self, path: Path, index: int):
         self.path, self.index = Path(path), index
 
     def level_dir(self, level: int, branch: str = TICKET) -> Path:
-        return self.path / f"level_{level}" / branch
+        return self.path / f"level_{int(level)}" / safe_component(branch, "branch")
 
     def is_done(self, level: int, branch: str = TICKET) -> bool:
         return (self.level_dir(level, branch) / "metrics.json").exists()
 
-    def save_level(self, level: int, branch: str, record: LevelRecord, meta: Optional[dict] = None) -> None:
+    def save_level(self, level: int, branch: str, record: LevelRecord, meta: Optional[dict] = None,
+                   model_json: Optional[str] = None, data_info: Optional[dict] = None) -> None:
+        """Write one finished branch of one level; `metrics.json` last, marking it finished."""
         d = self.level_dir(level, branch)
         if meta is not None:
             write_json(d / "branch.json", meta)
+        if model_json is not None:
+            write_json(d / "model.json", json.loads(model_json))
+        if data_info is not None:
+            write_json(d / "data.json", data_info)
         write_npz(d / "masks.npz", record.masks)
         write_npz(d / "start.npz", record.start)
         write_npz(d / "final.npz", record.final)
         write_csv(d / "history.csv", record.metrics["history"])
-        write_json(d / "metrics.json", record.metrics)  # last: marks the branch finished
+        write_json(d / "metrics.json", record.metrics)
 
     def load_level(self, level: int, branch: str = TICKET) -> LevelRecord:
         if not self.is_done(level, branch):
@@ -74,26 +92,25 @@ class ReplicateStore:
         return read_json(path) if path.exists() else {}
 
     def levels(self, branch: str = TICKET) -> list[int]:
-        found = [int(p.name[6:]) for p in self.path.glob("level_*") if p.name[6:].isdigit()]
-        return sorted(level for level in found if self.is_done(level, branch))
+        return [level for level in _numbered(self.path, "level_") if self.is_done(level, branch)]
 
     def branches(self, level: int) -> list[str]:
         """Finished branches of one level, the ticket first."""
         folder = self.path / f"level_{level}"
         names = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-        done = [n for n in names if self.is_done(level, n)]
+        done = [n for n in names if (folder / n / "metrics.json").exists()]
         return ([TICKET] if TICKET in done else []) + [n for n in done if n != TICKET]
 
     def summary(self) -> list[dict]:
         """One row per finished level and branch: the table every plot, report and objective reads."""
         rows = []
-        for level in sorted({int(p.name[6:]) for p in self.path.glob("level_*") if p.name[6:].isdigit()}):
+        for level in _numbered(self.path, "level_"):
             for branch in self.branches(level):
                 m = self.metrics(level, branch)
                 rows.append({"replicate": self.index, **{k: m.get(k) for k in SUMMARY_KEYS}, "branch": branch})
         return rows
 
-    # rewind points and other captured weights of the dense run
+    # ------------------------------------------------------------------ captures and the rewind choice
     def capture_path(self, step: int) -> Path:
         return self.path / "captures" / f"step_{int(step)}.npz"
 
@@ -104,12 +121,36 @@ class ReplicateStore:
         return read_npz(self.capture_path(step))
 
     def captured_steps(self) -> list[int]:
-        return sorted(int(p.stem[5:]) for p in (self.path / "captures").glob("step_*.npz") if p.stem[5:].isdigit())
+        folder = self.path / "captures"
+        return sorted(int(p.stem[5:]) for p in folder.glob("step_*.npz") if p.stem[5:].isdigit())
 
+    def rewind_choice(self) -> Optional[dict]:
+        """rewind=auto: what this replicate's probe chose, or None before it has."""
+        path = self.path / "rewind.json"
+        return read_json(path) if path.exists() else None
 
-SUMMARY_KEYS = ("level", "branch", "remaining", "early_stop_step", "early_stop_test_accuracy",
-                "final_test_accuracy", "final_test_loss", "wall_time_s", "mask_at_init_accuracy",
-                "signed_constant_accuracy")
+    def save_rewind_choice(self, choice: dict) -> None:
+        write_json(self.path / "rewind.json", choice)
+
+    # ------------------------------------------------------------------ analyses of a level
+    def analysis_path(self, level: int, kind: str, key: str) -> Path:
+        return self.path / f"level_{int(level)}" / safe_component(kind, "analysis") / f"{safe_component(key, 'key')}.json"
+
+    def save_analysis(self, level: int, kind: str, key: str, record: dict) -> Path:
+        return write_json(self.analysis_path(level, kind, key), record)
+
+    def load_analysis(self, level: int, kind: str, key: str) -> Optional[dict]:
+        path = self.analysis_path(level, kind, key)
+        return read_json(path) if path.exists() else None
+
+    def analyses(self, kind: str) -> list[tuple[int, dict]]:
+        """(level, record) of every stored analysis of this kind, by level then key."""
+        out = []
+        for level in _numbered(self.path, "level_"):
+            folder = self.path / f"level_{level}" / kind
+            for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+                out.append((level, {**read_json(path), "file": str(path)}))
+        return out
 
 
 class RunStore:
@@ -152,11 +193,17 @@ class RunStore:
     def config(self) -> dict:
         return read_json(self.path / "config.json")
 
+    def data_info(self) -> dict:
+        return read_json(self.path / "data.json")
+
+    def architecture(self) -> str:
+        return (self.path / "model.json").read_text()
+
     def replicate(self, index: int) -> ReplicateStore:
-        return ReplicateStore(self.path / f"replicate_{index}", index)
+        return ReplicateStore(self.path / f"replicate_{int(index)}", int(index))
 
     def replicates(self) -> list[int]:
-        return sorted(int(p.name[10:]) for p in self.path.glob("replicate_*") if p.name[10:].isdigit())
+        return _numbered(self.path, "replicate_")
 
     def summary(self) -> list[dict]:
         return [row for r in self.replicates() for row in self.replicate(r).summary()]
@@ -181,13 +228,19 @@ class RunStore:
         spec = {"layout": LAYOUT, "name": self.name, "identity": identity}
         if path.exists():
             found = read_json(path).get("identity")
-            if found != _normalised(identity):
+            if found != json.loads(json.dumps(identity)):
                 raise RunError(f"{self.path} holds another run (its spec.json differs from this configuration "
                                "although the names match): pass another --runs_dir.")
             return
         write_json(path, spec)
 
+    def describe(self, config: dict, data_info: dict, plan: dict, model_json: str) -> None:
+        """The files that say what the run is: config, data, plan (rewritten by each call) and the architecture."""
+        write_json(self.path / "config.json", config)
+        write_json(self.path / "data.json", data_info)
+        write_json(self.path / "plan.json", plan)
+        if not (self.path / "model.json").exists():
+            write_json(self.path / "model.json", json.loads(model_json))
 
-
-def _normalised(obj):
-    return json.loads(json.dumps(obj))
+    def write_results(self) -> Path:
+        return write_csv(self.path / "results.csv", self.summary())

@@ -12,10 +12,12 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tflottery.keras_compat import keras
-from tflottery.pruning import wrap as wrap_lib
-
-INITS = ("signed_constant", "scaled_kaiming_uniform", "init")
+from tflottery.core.keras_compat import keras
+from tflottery.engine.optim import compile_model, reset_optimizer
+from tflottery.engine.trainer.base import UnitResult
+from tflottery.engine.trainer.fit import train_group
+from tflottery.engine.trainer.population import PopulationData, base_name, population_model
+from tflottery.models.weights import transparent
 
 
 def signed_constant(weights: dict, names) -> dict:
@@ -23,14 +25,11 @@ def signed_constant(weights: dict, names) -> dict:
     return {k: (np.sign(v) * v.std()).astype(v.dtype) if k in names else v for k, v in weights.items()}
 
 
-def untrained_accuracies(model: keras.Model, data, init: dict, masks: dict) -> dict:
-    """Test accuracy of `masks` on the initial weights and on their signed constants (no training)."""
-    out = {}
-    for key, weights in (("mask_at_init_accuracy", init), ("signed_constant_accuracy", signed_constant(init, masks))):
-        wrap_lib.set_weights(model, weights)
-        wrap_lib.set_masks(model, masks)
-        out[key] = float(model.evaluate(data.test, verbose=0, return_dict=True)["accuracy"])
-    return out
+def untrained_accuracies(ctx, masks: dict) -> dict:
+    """Test accuracy of `masks` on the replicate's initial weights and on their signed constants (no training)."""
+    training, steps, init = ctx.config.training, ctx.plan.training, ctx.init
+    return {key: ctx.trainer.test_accuracy(weights, masks, ctx.data, training, steps)
+            for key, weights in (("mask_at_init_accuracy", init), ("signed_constant_accuracy", signed_constant(init, masks)))}
 
 
 def frozen_weights(init: dict, names, how: str, kept: dict, seed: int) -> dict:
@@ -50,6 +49,7 @@ def frozen_weights(init: dict, names, how: str, kept: dict, seed: int) -> dict:
     return out
 
 
+@transparent
 @keras.saving.register_keras_serializable(package="tflottery")
 class EdgePopup(keras.layers.Wrapper):
     """A Dense or Conv layer whose weights are frozen; `scores` choose which `keep` of its kernel weights act."""
@@ -103,16 +103,26 @@ class EdgePopup(keras.layers.Wrapper):
         return {**super().get_config(), "keep": self.keep}
 
 
-def supermask_model(base: keras.Model, keep: dict) -> keras.Model:
-    """`base` with its layers of `keep` ({"<layer>/kernel": count}) turned into EdgePopup layers."""
-    names = {k.split("/")[0]: n for k, n in keep.items()}
+def train_supermask(ctx, unit, seed: int) -> UnitResult:
+    """Train a supermask unit's scores on its frozen weights: (learned masks, frozen, mask x frozen, result)."""
+    from tflottery.core.errors import ConfigError
 
-    def clone(layer):
-        copy = layer.__class__.from_config(layer.get_config())
-        return EdgePopup(copy, names[layer.name], name=f"edge_popup_{layer.name}") if layer.name in names else copy
-
-    cloned = keras.models.clone_model(base, clone_function=clone)
-    return keras.Model(cloned.inputs, cloned.outputs, name=base.name)
+    if not unit.start.masks:
+        raise ConfigError("A supermask needs prunable layers: this model has none.")
+    keep = {k.split("/")[0]: int(m.sum()) for k, m in unit.start.masks.items()}
+    keras.utils.set_random_seed(seed)  # the scores' initialisation
+    model = population_model(ctx.setup.base, list(keep), 1,
+                             wrap=lambda copy, name: EdgePopup(copy, keep[name], name=f"edge_popup_{copy.name}"))
+    compile_model(model, unit.training, unit.steps, with_loss=False)
+    model.set_tower(0, unit.weights(), {})
+    reset_optimizer(model, 0)
+    frozen = model.get_tower(0)
+    (result,) = train_group(model, PopulationData(unit.data, [unit.seed("data_order")]), unit.data, unit.steps,
+                            start=0, end=unit.start.end_step, callbacks=ctx.trainer.callbacks,
+                            label=f"{unit.label}: ", verbose=unit.training.verbose)
+    masks = learned_masks(model)
+    final = {k: v * masks[k] if k in masks else v for k, v in model.get_tower(0).items()}
+    return UnitResult(masks, frozen, final, result)
 
 
 def learned_masks(model: keras.Model) -> dict:
@@ -123,24 +133,5 @@ def learned_masks(model: keras.Model) -> dict:
             magnitude = np.abs(layer.scores.numpy()).ravel()
             mask = np.zeros(magnitude.size, bool)
             mask[np.argsort(-magnitude, kind="stable")[:layer.keep]] = True
-            out[f"{layer.layer.name}/kernel"] = mask.reshape(layer.scores.shape)
+            out[base_name(f"{layer.layer.name}/kernel", 0)] = mask.reshape(layer.scores.shape)
     return out
-
-
-def frozen(model: keras.Model) -> dict:
-    """The frozen weights of a supermask model, by their plain names."""
-    out = {}
-    for layer in model.layers:
-        inner = layer.layer if isinstance(layer, EdgePopup) else layer
-        for v in inner.weights:
-            out[f"{inner.name}/{v.name.split('/')[-1].split(':')[0]}"] = v.numpy()
-    return out
-
-
-def set_frozen(model: keras.Model, weights: dict) -> None:
-    for layer in model.layers:
-        inner = layer.layer if isinstance(layer, EdgePopup) else layer
-        for v in inner.weights:
-            name = f"{inner.name}/{v.name.split('/')[-1].split(':')[0]}"
-            if name in weights:
-                v.assign(weights[name])

@@ -7,8 +7,9 @@ process built or trained before.
 """
 from __future__ import annotations
 
-from tflottery.engine.seeds import derive_seed
-from tflottery.keras_compat import keras
+from tflottery.core.seeds import derive_seed
+from tflottery.core.keras_compat import keras
+from tflottery.models.weights import get_weights
 
 
 def reseeded(model: keras.Model, seed: int) -> keras.Model:
@@ -26,6 +27,4 @@ def reseeded(model: keras.Model, seed: int) -> keras.Model:
 
 def fresh_weights(model: keras.Model, seed: int) -> dict:
     """{"<layer>/<variable>": array} of a freshly initialised copy of `model` (the model is not changed)."""
-    from tflottery.pruning.wrap import get_weights
-
     return get_weights(reseeded(model, seed))

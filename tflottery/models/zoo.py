@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from tflottery.errors import ConfigError
-from tflottery.keras_compat import keras
+from tflottery.core.errors import ConfigError
+from tflottery.core.keras_compat import keras
 
 layers = keras.layers
 

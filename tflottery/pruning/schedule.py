@@ -6,7 +6,7 @@ L = 1..levels it answers "prune, to sparsity 1 - kept[L]". tfmot then keeps each
 round(size x kept[L]) weights of largest magnitude; when pruned weights are exactly zero (the
 `Rewind` callback keeps them so), those are the largest survivors: the mask layerwise IMP draws.
 
-`kept` defaults to (1 - rate)^L; `prune_imp` gives each layer the exact survivor fractions of
+`kept` defaults to (1 - rate)^L; `tflottery.prune_imp` gives each layer the exact survivor fractions of
 the project's layerwise plan (Frankle & Carbin's rounding, the output layer at half rate), so
 its masks are the ones `tflottery find` would draw from the same weights.
 
@@ -20,8 +20,8 @@ from typing import Optional
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
-from tflottery.errors import ConfigError
-from tflottery.keras_compat import keras
+from tflottery.core.errors import ConfigError
+from tflottery.core.keras_compat import keras
 
 
 @keras.saving.register_keras_serializable(package="tflottery")
@@ -63,36 +63,3 @@ class IMPSchedule(tfmot.sparsity.keras.PruningSchedule):
     @classmethod
     def from_config(cls, config):
         return cls(**config.get("config", config))
-
-
-def prune_imp(model: keras.Model, level_steps: int, levels: int, pruning: "dict | None" = None) -> keras.Model:
-    """`model` wrapped by tfmot's `prune_low_magnitude`, each prunable layer with an `IMPSchedule` holding
-    the layerwise plan's exact survivor fractions (`pruning`: a PruningConfig dict; default dense 20%,
-    conv 10%, the output at half rate). Train it with `UpdatePruningStep` and `Rewind`."""
-    from tflottery.config import PruningConfig, build
-    from tflottery.keras_compat import require_tf_keras
-    from tflottery.pruning import wrap
-    from tflottery.pruning.strategies import build_strategy, layer_shapes, layer_sizes
-
-    require_tf_keras(model)
-    config = build(PruningConfig, pruning or {}, "pruning")
-    config.validate()
-    if config.strategy != "layerwise":
-        raise ConfigError(f"prune_imp prunes layer by layer inside your fit (tfmot's schedules are per layer); "
-                          f"strategy={config.strategy!r} needs `tflottery find`, which draws its masks between levels.")
-    kinds = wrap.prunable_kinds(model)
-    if not kinds:
-        raise ConfigError(f"Model {model.name!r} has no Dense or Conv layer to prune.")
-    weights = wrap.get_weights(model)
-    strategy = build_strategy(config, kinds, layer_sizes(weights, kinds), layer_shapes(weights, kinds))
-    plan = strategy.plan(levels)
-    schedules = {k.split("/")[0]: IMPSchedule(strategy.rates[k], level_steps, levels,
-                                              [row[k] / strategy.sizes[k] for row in plan])
-                 for k in strategy.pruned}
-
-    def clone(layer):
-        if layer.name in schedules:
-            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedules[layer.name])
-        return layer
-
-    return keras.models.clone_model(model, clone_function=clone)

@@ -1,14 +1,15 @@
-"""tfmot wrappers on any Sequential/Functional tf_keras model, and the masks inside them.
+"""tfmot pruning wrappers on any Sequential/Functional tf_keras model, and the masks inside them.
 
-`wrap` puts tfmot pruning wrappers (`FrozenMaskWrapper`, a `PruneLowMagnitude` with an
-`IMPSchedule`) on the prunable layers and returns a `MaskedModel`: a Functional model whose `train_step` multiplies gradients by
-the masks and re-applies the masks after the optimizer step. Pruned weights are therefore
-exactly zero after *every* step, with Adam or SGD + momentum alike (tfmot alone only masks
-in the forward pass, so momentum revives pruned weights between steps), and the model
-trains with a plain `fit` — no tfmot callback needed.
+`wrap` puts `FrozenMaskWrapper`s (tfmot's `PruneLowMagnitude` holding a level's frozen mask)
+on the prunable layers. The wrapper multiplies each pruned weight by its mask in the forward
+pass, so the gradient of a pruned weight is exactly zero, and with zeroed weights and fresh
+optimizer state they stay exactly zero in *any* training loop: `fit`, `train_on_batch`, a
+`GradientTape` with `optimizer.apply_gradients`, Adam or SGD with momentum alike (tfmot alone
+re-masks the variable before each forward pass only while its schedule runs, so momentum
+revives pruned weights between steps).
 
-Weights are addressed by `"<layer name>/<variable>"` (e.g. `fc1/kernel`, `bn1/gamma`) on
-wrapped and plain models alike, so masks and rewind weights move between them.
+Weights are addressed by `"<layer name>/<variable>"` (`tflottery.models.weights`) on wrapped
+and plain models alike, so masks and rewind weights move between them.
 """
 from __future__ import annotations
 
@@ -18,12 +19,15 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
-from tflottery.errors import ModelError
-from tflottery.keras_compat import keras, require_tf_keras
+from tflottery.core.errors import ModelError
+from tflottery.core.keras_compat import keras
+from tflottery.models.surgery import check_model
+from tflottery.models.weights import inner, transparent, weight_variables
 from tflottery.pruning.schedule import IMPSchedule
 
 with tfmot.sparsity.keras.prune_scope():  # tfmot's wrapper class, through its public API
     PruneLowMagnitude = keras.utils.get_registered_object("PruneLowMagnitude")
+transparent(PruneLowMagnitude)
 
 CONV_TYPES = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 
@@ -39,13 +43,18 @@ def layer_kind(layer) -> "str | None":
 
 def prunable_kinds(model: keras.Model) -> dict:
     """{"<layer>/kernel": kind} for every prunable layer, in model order (the last is the output)."""
-    require_tf_keras(model)
     out = {}
     for layer in model.layers:
-        inner = layer.layer if isinstance(layer, PruneLowMagnitude) else layer
-        if layer_kind(inner):
-            out[f"{inner.name}/kernel"] = layer_kind(inner)
+        real = inner(layer)
+        if layer_kind(real):
+            out[f"{real.name}/kernel"] = layer_kind(real)
     return out
+
+
+def kernel_shapes(model: keras.Model) -> dict:
+    """{"<layer>/kernel": shape} of the prunable kernels."""
+    variables = weight_variables(model)
+    return {k: tuple(int(d) for d in variables[k].shape) for k in prunable_kinds(model)}
 
 
 @keras.saving.register_keras_serializable(package="tflottery")
@@ -53,54 +62,37 @@ class FrozenMaskWrapper(PruneLowMagnitude):
     """tfmot's `PruneLowMagnitude` for a level of IMP, where the mask never changes while training.
 
     It holds the same mask/threshold/step variables and strips with `strip_pruning`, but its
-    call skips tfmot's per-step bookkeeping (step counter, schedule query in a `tf.cond`, and
-    re-assigning `weight * mask` before every forward pass): the schedule would always answer
-    "do not prune", and `MaskedModel` already re-applies the mask after every optimizer step.
-    Measured on LeNet-300-100 (benchmarks/imp_speed.py): the stock wrapper cost 8-13% over a
-    dense fit with the same settings, this one 4-6%.
+    call skips tfmot's per-step bookkeeping (step counter, schedule query in a `tf.cond`): the
+    schedule would always answer "do not prune". Instead the forward pass uses weight x mask,
+    so no training loop can revive a pruned weight.
     """
 
     def __init__(self, layer, **kwargs):
         super().__init__(layer, **kwargs)
         self._name = f"prune_low_magnitude_{layer.name}"  # tfmot names wrappers after their class
+        self._takes_training = "training" in inspect.getfullargspec(layer.call).args
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        by_id = {id(value): name for name, value in vars(self.layer).items() if isinstance(value, tf.Variable)}
+        self._masked_attrs = [(by_id[id(w)], w, m) for w, m, _ in self.pruning_vars]
 
     def call(self, inputs, training=None, **kwargs):
-        if "training" in inspect.getfullargspec(self.layer.call).args:
+        if self._takes_training:
             kwargs["training"] = training
-        return self.layer.call(inputs, **kwargs)
+        originals = [(attr, getattr(self.layer, attr)) for attr, _, _ in self._masked_attrs]
+        for attr, weight, mask in self._masked_attrs:  # bypass Keras' attribute tracking: a tensor for one call
+            object.__setattr__(self.layer, attr, weight * tf.cast(mask, weight.dtype))
+        try:
+            return self.layer.call(inputs, **kwargs)
+        finally:
+            for attr, value in originals:
+                object.__setattr__(self.layer, attr, value)
 
 
 @keras.saving.register_keras_serializable(package="tflottery")
 class MaskedModel(keras.Model):
-    """A Functional model whose training keeps pruned weights exactly zero."""
-
-    def pruned_pairs(self) -> list:
-        return [(w, m) for layer in self.layers if isinstance(layer, PruneLowMagnitude)
-                for w, m, _ in layer.pruning_vars]
-
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        scaled = isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer)
-        with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
-            loss = self.compute_loss(x, y, y_pred, sample_weight)
-            scaled_loss = self.optimizer.get_scaled_loss(loss) if scaled else loss
-        variables = self.trainable_variables
-        grads = tape.gradient(scaled_loss, variables)
-        if scaled:
-            grads = self.optimizer.get_unscaled_gradients(grads)
-        masks = {w.ref(): m for w, m in self.pruned_pairs()}
-        grads = [g * tf.cast(masks[v.ref()], g.dtype) if v.ref() in masks and g is not None else g
-                 for g, v in zip(grads, variables)]
-        self.optimizer.apply_gradients(zip(grads, variables))
-        # With zero gradients and zero optimizer slots (reset each level) pruned weights stay zero;
-        # re-masking also guards against anything else. Mirrored variables cannot be assigned in a
-        # replica context, so under several replicas the masked gradients alone keep them exact.
-        context = tf.distribute.get_replica_context()
-        if context is None or context.num_replicas_in_sync == 1:
-            for w, m in self.pruned_pairs():
-                w.assign(w * m)
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+    """The model class of tflottery 0.2's loaded tickets, kept only so that their saved files reload."""
 
 
 def custom_objects() -> dict:
@@ -113,72 +105,30 @@ def custom_objects() -> dict:
             "PruneLowMagnitude": PruneLowMagnitude}
 
 
-def wrap(model: keras.Model, prune: "list[str] | None" = None) -> MaskedModel:
-    """Wrap the layers named in `prune` (default: all prunable) with frozen-mask tfmot wrappers.
-
-    The wrapped model shares its layers' variables with `model`; masks start all-ones.
-    """
-    require_tf_keras(model)
-    if isinstance(model, MaskedModel):
-        return model
-    check_layer_names(model)
+def wrap(model: keras.Model, prune: "list[str] | None" = None) -> keras.Model:
+    """A Functional copy of `model` whose layers named in `prune` (default: all prunable) are wrapped
+    with frozen-mask wrappers; it shares its layers' variables with `model`; masks start all-ones."""
+    check_model(model)
     names = [k.split("/")[0] for k in prunable_kinds(model)] if prune is None else list(prune)
-    schedule = IMPSchedule()
 
     def clone(layer):
         if layer.name in names and not isinstance(layer, PruneLowMagnitude):
-            return FrozenMaskWrapper(layer, pruning_schedule=schedule)
+            return frozen_mask(layer)
         return layer
 
     cloned = keras.models.clone_model(model, clone_function=clone)
-    return MaskedModel(cloned.inputs, cloned.outputs, name=model.name)
+    return keras.Model(cloned.inputs, cloned.outputs, name=model.name)
 
 
-def check_layer_names(model: keras.Model) -> None:
-    """Weights are stored as "<layer>__<variable>", so a layer name may not contain "__" or "/"."""
-    bad = [layer.name for layer in model.layers if "__" in layer.name or "/" in layer.name]
-    if bad:
-        raise ModelError(f"Layer name(s) {bad} contain '__' or '/', which tflottery uses to store weights by "
-                         "name: rename the layer(s), e.g. name='fc_1'.")
+def frozen_mask(layer) -> "FrozenMaskWrapper":
+    """`layer` in a frozen-mask wrapper (its mask all ones until `set_masks`)."""
+    return FrozenMaskWrapper(layer, pruning_schedule=IMPSchedule())
 
 
 def strip(model: keras.Model) -> keras.Model:
-    """The plain model (no wrappers) with the masked weights: what is saved and deployed."""
+    """The plain Functional model (no wrappers) with the masked weights: what is saved and deployed."""
     stripped = tfmot.sparsity.keras.strip_pruning(model)
     return keras.Model(stripped.inputs, stripped.outputs, name=stripped.name)
-
-
-def _short(variable) -> str:
-    return variable.name.split("/")[-1].split(":")[0]
-
-
-def weight_variables(model: keras.Model) -> dict:
-    """{"<layer>/<variable>": tf.Variable} for a plain or wrapped model, excluding tfmot's own state."""
-    out = {}
-    for layer in model.layers:
-        inner = layer.layer if isinstance(layer, PruneLowMagnitude) else layer
-        for v in inner.weights:
-            out[f"{inner.name}/{_short(v)}"] = v
-    return out
-
-
-def get_weights(model: keras.Model) -> dict:
-    return {k: v.numpy() for k, v in weight_variables(model).items()}
-
-
-def set_weights(model: keras.Model, weights: dict, strict: bool = True) -> None:
-    """Assign weights by name; with `strict`, names and shapes must match exactly."""
-    variables = weight_variables(model)
-    missing = set(variables) - set(weights)
-    if strict and (missing or set(weights) - set(variables)):
-        raise ModelError(f"Weights do not match the model: missing {sorted(missing)[:5]}, "
-                         f"unexpected {sorted(set(weights) - set(variables))[:5]}.")
-    for name, value in weights.items():
-        if name in variables:
-            if tuple(variables[name].shape) != tuple(np.shape(value)):
-                raise ModelError(f"Weight {name}: the model has shape {tuple(variables[name].shape)}, "
-                                 f"the file has {tuple(np.shape(value))}.")
-            variables[name].assign(value)
 
 
 def mask_variables(model: keras.Model) -> dict:
@@ -198,7 +148,7 @@ def set_masks(model: keras.Model, masks: dict) -> None:
             raise ModelError(f"Mask {name!r} has no pruned layer in the model; pruned: {sorted(variables)}.")
         if tuple(variables[name].shape) != tuple(mask.shape):
             raise ModelError(f"Mask {name!r} has shape {tuple(mask.shape)}, the layer {tuple(variables[name].shape)}.")
-        variables[name].assign(mask.astype(np.float32))
+        variables[name].assign(np.asarray(mask, np.float32))
         weights[name].assign(weights[name] * variables[name])
 
 

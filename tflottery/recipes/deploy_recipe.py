@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tflottery.deploy import convert
-from tflottery.engine.imp import find_ticket
-from tflottery.files import write_csv
-from tflottery.recipes.common import run_config
+from tflottery.api import find_ticket
+from tflottery.core.files import write_csv
+from tflottery.recipes.settings import run_config
 from tflottery.report import markdown_table, write_report
 from tflottery.tickets import export_ticket
 

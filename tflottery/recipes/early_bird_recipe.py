@@ -6,9 +6,9 @@ from pathlib import Path
 
 from tflottery import plots
 from tflottery.config import RunConfig
-from tflottery.engine.imp import find_ticket
-from tflottery.files import write_csv
-from tflottery.recipes.common import run_config
+from tflottery.api import find_ticket
+from tflottery.core.files import write_csv
+from tflottery.recipes.settings import run_config
 from tflottery.report import markdown_table, write_report
 
 
@@ -23,8 +23,8 @@ def run(name: str, cfg: dict, out: Path) -> dict:
         config = RunConfig.from_dict(copy.deepcopy(base.to_dict()))
         config.plan.levels, config.plan.target_remaining = None, target
         config.pruning.strategy = "early_bird"
-        config.pruning.early_bird_window, config.pruning.early_bird_threshold = cfg["window"], cfg["threshold"]
-        config.pruning.early_bird_every = cfg["every"]
+        config.pruning.settings.update(early_bird_window=cfg["window"], early_bird_threshold=cfg["threshold"],
+                                       early_bird_every=cfg["every"])
         bird = find_ticket(config)
         rep, level = bird.replicate(0), bird.plan.levels[-1]
         dense, ticket = rep.metrics(0), rep.metrics(level)

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 
 from tflottery import plots
-from tflottery.engine.imp import find_ticket
+from tflottery.api import find_ticket
 from tflottery.engine.store import TICKET
-from tflottery.files import write_csv
-from tflottery.recipes.common import run_config
+from tflottery.core.files import write_csv
+from tflottery.recipes.settings import run_config
 from tflottery.report import markdown_table, write_report
 from tflottery.tickets import export_ticket
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from tflottery import plots
 from tflottery.analysis.instability import instability
 from tflottery.config import RunConfig
-from tflottery.engine.imp import find_ticket
-from tflottery.files import write_csv
-from tflottery.recipes.common import run_config
+from tflottery.api import find_ticket
+from tflottery.core.files import write_csv
+from tflottery.recipes.settings import run_config
 from tflottery.report import markdown_table, write_report
 
 

@@ -12,10 +12,9 @@ import numpy as np
 
 from tflottery import plots
 from tflottery.analysis.compare import compare_masks
-from tflottery.engine.imp import find_ticket
-from tflottery.engine.transfer import transfer
-from tflottery.files import write_csv
-from tflottery.recipes.common import run_config
+from tflottery.api import find_ticket, plan_ticket, transfer
+from tflottery.core.files import write_csv
+from tflottery.recipes.settings import run_config
 from tflottery.recipes.imp_recipe import _rates, histories
 from tflottery.report import markdown_table, write_report
 from tflottery.tickets import export_ticket
@@ -60,7 +59,7 @@ def _transfer_histories(rows):
 def expect_work(cfg: dict, progress) -> None:
     """Tell the command's progress what each phase will train, before the first starts (ETA for the whole recipe)."""
     for source, target in cfg["pairs"]:
-        plans = {side: find_ticket(run_config(cfg, side), dry_run=True) for side in (source, target)}
+        plans = {side: plan_ticket(run_config(cfg, side)) for side in (source, target)}
         for side in (source, target):
             plan = plans[side]
             progress.expect(plan.steps + (len(plan.levels) - 1) * (plan.steps - (plan.rewind_step or 0)))

@@ -1,29 +1,42 @@
 """Winning tickets on disk: export one branch of one level of a run; verify, load and apply one anywhere.
 
-See `format` for what a ticket holds, `read` for how a shared ticket is checked before use.
+See `format` for what a ticket holds, `read` for how a shared ticket is checked before use,
+`intake` for how a shared ticket joins a run of its own.
+
+Weights are named with one vocabulary everywhere: `weights="trained"` (the ticket's trained
+weights), `"rewind"` (the weights it trains from), and for `apply_ticket` also `"keep"`
+(the model's own weights, the ticket's mask only).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from tflottery.errors import ConfigError, TicketError
+from tflottery.core.errors import ConfigError, TicketError
+from tflottery.core.values import as_literal_true
 from tflottery.tickets.export import DEFAULT_DIR, export_ticket
 from tflottery.tickets.read import Ticket, read_ticket
 
 __all__ = ["DEFAULT_DIR", "Ticket", "apply_ticket", "export_ticket", "load_ticket", "read_ticket", "ticket_config"]
+WEIGHTS = ("trained", "rewind", "keep")
+
+
+def _weights(value, allowed: tuple) -> str:
+    if value not in allowed:
+        raise TicketError(f"weights={value!r}: use {', '.join(repr(a) for a in allowed)} (trained: the ticket's trained "
+                          "weights; rewind: the weights it trains from; keep: your model's own).")
+    return value
 
 
 def load_ticket(path: "str | Path", weights: str = "trained", trust_code: bool = False):
-    """A ticket as a tf_keras model with its masks enforced, ready for `compile` and `fit`.
+    """A ticket as a tf_keras Functional model with its masks enforced, ready for `compile` and `fit`.
 
     `weights="trained"` gives the trained sparse weights, `weights="rewind"` the ticket's
     initialisation for retraining. The model outputs logits: compile it with
-    `SparseCategoricalCrossentropy(from_logits=True)`. Pruned weights stay exactly zero
-    however it is trained.
+    `SparseCategoricalCrossentropy(from_logits=True)`. Its forward pass uses weight x mask, so
+    pruned weights stay exactly zero however it is trained (fit, train_on_batch, a GradientTape).
     """
-    if weights not in ("trained", "rewind"):
-        raise TicketError(f"weights={weights!r}: use 'trained' or 'rewind'.")
-    ticket = read_ticket(path, trust_code)
+    _weights(weights, WEIGHTS[:2])
+    ticket = read_ticket(path, as_literal_true(trust_code, "trust_code"))
     from tflottery.pruning import wrap
 
     wrapped = wrap.wrap(ticket.build(weights), [k.split("/")[0] for k in ticket.masks])
@@ -32,18 +45,15 @@ def load_ticket(path: "str | Path", weights: str = "trained", trust_code: bool =
 
 
 def apply_ticket(model, path: "str | Path", weights: str = "rewind"):
-    """Put a ticket's masks (and its rewind weights, unless `weights="keep"`) on a matching model of your own.
-
-    Layer names and shapes must match the ticket's. Returns the wrapped model (masks enforced).
-    """
-    if weights not in ("rewind", "keep"):
-        raise TicketError(f"weights={weights!r}: use 'rewind' (the ticket's initialisation) or 'keep' (your weights).")
-    from tflottery.keras_compat import require_tf_keras
+    """Put a ticket's masks (and its rewind or trained weights, unless `weights="keep"`) on a matching model
+    of your own. Layer names and shapes must match the ticket's. Returns the wrapped model (masks enforced)."""
+    _weights(weights, WEIGHTS)
+    from tflottery.models import check_model, set_weights, weight_variables
     from tflottery.pruning import wrap
 
-    require_tf_keras(model)
+    check_model(model)
     ticket = read_ticket(path)
-    variables = wrap.weight_variables(model)
+    variables = weight_variables(model)
     for name, mask in ticket.masks.items():
         if name not in variables:
             raise TicketError(f"{ticket.path / 'masks.npz'}: mask {name!r} matches no layer of model "
@@ -52,12 +62,13 @@ def apply_ticket(model, path: "str | Path", weights: str = "rewind"):
             raise TicketError(f"{ticket.path / 'masks.npz'}: mask {name!r} has shape {mask.shape}, but the "
                               f"model's {name} has shape {tuple(variables[name].shape)}.")
     wrapped = wrap.wrap(model, [k.split("/")[0] for k in ticket.masks])
-    if weights == "rewind":
-        missing = set(wrap.weight_variables(wrapped)) - set(ticket.rewind)
+    if weights != "keep":
+        values = ticket.rewind if weights == "rewind" else ticket.weights
+        missing = set(weight_variables(wrapped)) - set(values)
         if missing:
-            raise TicketError(f"{ticket.path / 'rewind.npz'} has no weights for {sorted(missing)[:5]}: the model "
-                              "is not the ticket's architecture; use weights='keep' to apply the masks only.")
-        wrap.set_weights(wrapped, ticket.rewind)
+            raise TicketError(f"{ticket.path} has no {weights} weights for {sorted(missing)[:5]}: the model is not the "
+                              "ticket's architecture; use weights='keep' to apply the masks only.")
+        set_weights(wrapped, values)
     wrap.set_masks(wrapped, ticket.masks)
     return wrapped
 
@@ -65,12 +76,13 @@ def apply_ticket(model, path: "str | Path", weights: str = "rewind"):
 def ticket_config(meta: dict):
     """The RunConfig a ticket was found with (for transfer defaults and re-evaluation)."""
     from tflottery.config import RunConfig
+    from tflottery.pruning.resolve import upgrade
 
     data = {k: meta["data"][k] for k in ("dataset", "labels", "remap_labels", "fraction", "fraction_part")
             if k in meta["data"]}
     try:
         return RunConfig.from_dict({"data": data, "model": {"name": meta["model"]["name"]},
-                                    "pruning": meta["pruning"], "training": meta["training"],
+                                    "pruning": upgrade(meta["pruning"]) if isinstance(meta["pruning"], dict) else meta["pruning"], "training": meta["training"],
                                     "seed": meta["seed"]}).validate()
     except ConfigError as error:
         raise TicketError(f"ticket.json records a configuration this tflottery cannot use: {error}") from None

@@ -1,6 +1,6 @@
 """Exporting one branch of one level of a run as a ticket directory (format: `tflottery.tickets.format`).
 
-The ticket is assembled beside its target and swapped in whole (`tflottery.files.atomic_directory`):
+The ticket is assembled beside its target and swapped in whole (`tflottery.core.files.atomic_directory`):
 at every instant the target path holds the old ticket or the new one. An existing target is
 replaced only with `overwrite=True`, and only if it is a tflottery ticket: export never
 removes anything else.
@@ -12,9 +12,10 @@ import platform
 from pathlib import Path
 from typing import Optional
 
-from tflottery.engine.store import TICKET, RunStore
-from tflottery.errors import TicketError
-from tflottery.files import atomic_directory, atomic_write, npz_bytes, read_json, write_json
+from tflottery.core.errors import TicketError
+from tflottery.core.files import atomic_directory, atomic_write, npz_bytes, read_json, write_json
+from tflottery.core.values import as_bool
+from tflottery.engine.store import TICKET, LevelRecord, RunStore
 from tflottery.pruning.masks import remaining
 from tflottery.tickets import format as fmt
 
@@ -22,12 +23,16 @@ DEFAULT_DIR = Path("saved_tickets")
 
 
 def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = None, *, branch: str = TICKET,
-                  replicate: int = 0, overwrite: bool = False) -> Path:
+                  replicate: int = 0, overwrite: bool = False, data=None) -> Path:
     """Write the ticket of `level` (default: the last finished) of a run as a ticket directory.
 
-    `run` is a run directory (path), a `RunStore` or a `Run`. Returns the ticket's path
-    (default `saved_tickets/<run>-r<replicate>-level_<L>[-<branch>]`).
+    `run` is a run directory (path), a `RunStore`, a `Run`, or the `tflottery.Rewind` callback of
+    IMP in your own fit (then `data`, a tflottery Data, is recorded if given). Returns the ticket's
+    path (default `saved_tickets/<run>-r<replicate>-level_<L>[-<branch>]`).
     """
+    overwrite = as_bool(overwrite, "overwrite")
+    if hasattr(run, "record") and callable(run.record) and hasattr(run, "events"):
+        return _export_own_fit(run, out, overwrite, data)
     store = _store(run)
     if isinstance(replicate, bool) or not isinstance(replicate, int) or replicate not in store.replicates():
         raise TicketError(f"{store.path} has no replicate {replicate!r}; replicates: {store.replicates()}.")
@@ -46,7 +51,7 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
     data_info = read_json((branch_dir if (branch_dir / "data.json").exists() else store.path) / "data.json")
     config = store.config()
     params = rep.branch_meta(level, branch).get("params", {})
-    from tflottery.pruning import wrap
+    from tflottery.models import get_weights
 
     plain = _plain_model(architecture, record)
     masks = record.masks
@@ -54,7 +59,7 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
     with atomic_directory(out, may_replace=lambda target: check_replaceable(target, overwrite)) as tmp:
         _save_model(plain, tmp / "saved_model")
         atomic_write(tmp / "model.json", plain.to_json().encode())
-        atomic_write(tmp / "weights.npz", npz_bytes(wrap.get_weights(plain)))
+        atomic_write(tmp / "weights.npz", npz_bytes(get_weights(plain)))
         atomic_write(tmp / "masks.npz", npz_bytes(masks))
         atomic_write(tmp / "rewind.npz", npz_bytes(rewind))
         files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
@@ -73,6 +78,24 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
         meta["digest"] = fmt.digest_of(meta)
         write_json(tmp / "ticket.json", meta)
     return out
+
+
+def _export_own_fit(rewind, out, overwrite: bool, data) -> Path:
+    """A ticket of a `Rewind` callback's model as it is now (the last level of IMP in a user's fit)."""
+    import tempfile
+
+    if out is None:
+        raise TicketError("export_ticket(rewind, out=...) needs the folder to write the ticket to.")
+    record = rewind.record()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = RunStore(Path(tmp) / "own-fit")
+        store.write_spec({"own_fit": True})
+        store.describe({"model": {"name": record["name"]}, "pruning": {"rewind": record["rewind"]},
+                        "training": record.get("training", {}), "seed": 0},
+                       data.describe() if data is not None else {}, {}, record["architecture"])
+        store.replicate(0).save_level(record["metrics"]["level"], TICKET,
+                                      LevelRecord(record["masks"], record["start"], record["final"], record["metrics"]))
+        return export_ticket(store, record["metrics"]["level"], out, overwrite=overwrite)
 
 
 def _store(run) -> RunStore:
@@ -112,12 +135,13 @@ def check_replaceable(target: Path, overwrite: bool) -> None:
 
 def _plain_model(architecture: Path, record):
     """The stripped model at the record's trained weights, pruned weights exactly zero (our own run: trusted)."""
-    from tflottery.keras_compat import keras
+    from tflottery.core.keras_compat import keras
+    from tflottery.models import set_weights
     from tflottery.pruning import wrap
 
     model = keras.models.model_from_json(architecture.read_text())
     wrapped = wrap.wrap(model, [k.split("/")[0] for k in record.masks])
-    wrap.set_weights(wrapped, record.final)
+    set_weights(wrapped, record.final)
     wrap.set_masks(wrapped, record.masks)
     return wrap.strip(wrapped)
 

@@ -24,7 +24,7 @@ from typing import Optional
 
 import numpy as np
 
-from tflottery.errors import TicketError
+from tflottery.core.errors import TicketError
 from tflottery.tickets import format as fmt
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -48,7 +48,7 @@ class Ticket:
 
     def build(self, weights: str = "trained"):
         """The plain tf_keras model at its trained or rewind weights (masked)."""
-        from tflottery.pruning.wrap import set_weights
+        from tflottery.models.weights import set_weights
 
         model = build_architecture(self.architecture, self.path / "model.json", self.trust_code)
         set_weights(model, self.weights if weights == "trained" else self.rewind)
@@ -320,7 +320,7 @@ def build_architecture(text: str, where: Path, trust_code: bool = False, budget:
     that many weights (a variable creator checks each variable's shape before it exists)."""
     import tensorflow as tf
 
-    from tflottery.keras_compat import keras
+    from tflottery.core.keras_compat import keras
 
     try:
         config = json.loads(text)
@@ -357,7 +357,7 @@ def build_architecture(text: str, where: Path, trust_code: bool = False, budget:
 
 def architecture_shapes(text: str, where: Path, trust_code: bool = False, budget: Optional[int] = None) -> dict:
     """{"<layer>/<variable>": shape} of an architecture, built within a weight budget."""
-    from tflottery.pruning.wrap import weight_variables
+    from tflottery.models.weights import weight_variables
 
     model = build_architecture(text, where, trust_code, budget)
     return {k: tuple(int(d) for d in v.shape) for k, v in weight_variables(model).items()}

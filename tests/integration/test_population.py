@@ -1,0 +1,93 @@
+"""Population training: units trained as one program are, bit for bit, the units trained one by one."""
+import json
+
+import numpy as np
+import pytest
+
+from helpers import run_files, tiny_config
+from tflottery import find_ticket
+from tflottery.core.keras_compat import keras
+
+
+def _same_runs(a, b):
+    fa, fb = run_files(a), run_files(b)
+    assert fa.keys() == fb.keys()
+    for name, data in fa.items():
+        if name.endswith("metrics.json"):  # byte for byte apart from the wall time
+            mine, theirs = json.loads(data), json.loads(fb[name])
+            mine.pop("wall_time_s"), theirs.pop("wall_time_s")
+            assert mine == theirs, name
+        elif name != "config.json":  # which records --population, the one knob that differs
+            assert data == fb[name], name
+
+
+def _both(tmp_path, data, levels, branches, jit, model=None):
+    runs = {}
+    for population in (1, 16):
+        config = tiny_config(levels=levels, branches=branches, replicates=2, rewind="10it", jit=jit,
+                             population=population)
+        config.runs_dir = str(tmp_path / f"p{population}")
+        runs[population] = find_ticket(config, data=data, model=model() if model else None)
+    assert runs[1].path.name == runs[16].path.name  # grouping is no part of a run's identity
+    assert len(runs[16].trained) == 2 * (1 + levels * (1 + len(branches)))
+    _same_runs(runs[1].path, runs[16].path)
+
+
+def test_a_population_writes_the_bytes_one_unit_at_a_time_writes(tmp_path):
+    from tflottery.config import DataConfig
+    from tflottery.data import load
+
+    def small():
+        inputs = keras.Input((28, 28, 1), name="image")
+        hidden = keras.layers.Dense(16, activation="relu", name="fc")(keras.layers.Flatten(name="flat")(inputs))
+        return keras.Model(inputs, keras.layers.Dense(10, name="out")(hidden), name="small")
+
+    data = load(DataConfig(dataset="mnist", source="synthetic", validation=150), batch_size=50)
+    _both(tmp_path, data, 1, ["reinit", "random_prune"], jit=False, model=small)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jit", [False, True])
+def test_every_per_level_branch_of_two_replicates_in_groups_is_the_run_of_one_at_a_time(tmp_path, sample_data, jit):
+    _both(tmp_path, sample_data, 2, ["reinit", "random_prune", "supermask"], jit)
+
+
+class _Kill(keras.callbacks.Callback):
+    def __init__(self, after_batches):
+        super().__init__()
+        self.left = after_batches
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.left -= 1
+        if self.left == 0:
+            raise KeyboardInterrupt("killed mid-group")
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_group_resumes_with_another_population_to_the_same_bytes(tmp_path, sample_data):
+    def config(population, where):
+        c = tiny_config(levels=2, branches=["reinit", "random_prune"], replicates=2, population=population)
+        c.runs_dir = str(tmp_path / where)
+        return c
+
+    with pytest.raises(KeyboardInterrupt):  # dies inside level 1's group of 6 units
+        find_ticket(config(16, "killed"), data=sample_data, callbacks=(_Kill(after_batches=8),))
+    resumed = find_ticket(config(2, "killed"), data=sample_data)
+    assert resumed.trained[0][1] == 1  # level 0 survived the kill; level 1 trains again, in pairs
+    whole = find_ticket(config(1, "whole"), data=sample_data)
+    _same_runs(whole.path, resumed.path)
+
+
+@pytest.mark.slow
+def test_run_model_is_the_last_levels_trained_ticket(in_tmp, sample_data):
+    run = find_ticket(tiny_config(levels=1, branches=["supermask"]), data=sample_data)
+    record = run.replicate(0).load_level(1)
+    from tflottery.models import get_weights
+    from tflottery.pruning.wrap import get_masks
+
+    weights, masks = get_weights(run.model), get_masks(run.model)
+    assert all(np.array_equal(weights[k], record.final[k]) for k in record.final)  # not the supermask's weights
+    assert all(np.array_equal(masks[k], record.masks[k]) for k in record.masks)
+    x, y = sample_data.arrays["test"]
+    accuracy = float((run.model.predict(x / 255.0, verbose=0).argmax(1) == y).mean())
+    assert accuracy == pytest.approx(record.metrics["final_test_accuracy"], abs=1e-9)

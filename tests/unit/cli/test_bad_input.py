@@ -1,0 +1,136 @@
+"""Every bad input is one line on stderr and exit code 2, before any work: a walk over the command line.
+
+Runs the CLI in this process (TensorFlow already loaded keeps the walk fast); test_cli.py checks
+the same through a real `tflottery` process.
+"""
+import pytest
+
+from helpers import tiny_config
+from tflottery.cli import main
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory, sample_data):
+    """A finished tiny run and its ticket, to point bad flags at."""
+    from tflottery import export_ticket
+    from tflottery import find_ticket
+
+    where = tmp_path_factory.mktemp("made")
+    config = tiny_config(levels=1)
+    config.runs_dir = str(where / "runs")
+    run = find_ticket(config, data=sample_data)
+    (where / "a_file").write_text("not a folder")
+    return {"RUN": str(run.path), "TICKET": str(export_ticket(run, 1, where / "ticket")), "FILE": str(where / "a_file")}
+
+
+FIND = [
+    (["--levls=3"], "Unknown flag --levls: it is neither a config field"),
+    (["--levels=abc"], "plan.levels='abc' must be an integer"),
+    (["--levels=-1"], r"plan.levels=-1 must lie in \[0, 200\]"),
+    (["--levels=2.5"], "must be a whole number"),
+    (["--levels=3", "--target_remaining=0.1"], "not both"),
+    (["--target_remaining=1.5"], r"target_remaining=1.5 must lie in \(0, 1\)"),
+    (["--lr=nan"], "training.lr='nan' must be a number"),
+    (["--lr=1e999"], "training.lr=inf must be a finite number"),
+    (["--lr=-1"], r"training.lr=-1.0 must lie in \(0, 10\]"),
+    (["--batch_size=0"], "batch_size=0 must be >= 1"),
+    (["--batch_size=100000"], "training examples for batch_size=100000"),
+    (["--dense_rate=1.2"], r"dense_rate=1.2 must lie in \[0, 1\)"),
+    (["--dense_rate=-0.1"], r"dense_rate=-0.1 must lie in \[0, 1\)"),
+    (["--rate=0.3"], "layerwise does not use rate"),
+    (["--strategy=global", "--conv_rate=0.2"], "global does not use conv_rate"),
+    (["--strategy=magic"], "unknown: use layerwise or global"),
+    (["--seed=-1"], r"seed=-1 must lie in \[0, 2\*\*31\)"),
+    (["--seed=abc"], "seed='abc' must be an integer"),
+    (["--replicates=0"], r"replicates=0 must lie in \[1, 1000\]"),
+    (["--labels=[3,3]"], "repeats a class"),
+    (["--labels=[3,12]"], r"classes are 0..9"),
+    (["--labels=[3]"], "fewer than 2 classes"),
+    (["--dataset=imagenet"], "Unknown dataset 'imagenet'"),
+    (["--source=web"], "source='web' is unknown"),
+    (["--rewind=soon"], "is not a step"),
+    (["--rewind=50ep"], "is not before the end of training"),
+    (["--steps=0it"], "zero steps"),
+    (["--optimizer=rmsprop"], "use adam or sgd"),
+    (["--momentum=0.9"], "sgd only"),
+    (["--precision=fp8"], "use mixed_float16 or mixed_bfloat16"),
+    (["--branches=[\"shuffle\"]"], "per-level branches are reinit, random_prune"),
+    (["--branches=reinit"], "must be a list"),
+    (["--unpruned=[\"fc9\"]"], "no prunable layer named 'fc9'"),
+    (["--model=alexnet"], "Unknown model 'alexnet'"),
+    (["--validation=99999"], "more than half"),
+    (["--fraction=0"], r"fraction=0.0 must lie in \(0, 1\]"),
+    (["--fraction=0.5", "--fraction_part=2"], "fraction_part=2 does not exist"),
+    (["--runs_dir=FILE"], "is a file"),
+    (["surplus"], "takes 0 positional argument"),
+]
+OTHERS = [
+    (["frobnicate"], "Unknown command 'frobnicate'"),
+    (["export", "no/such/run"], "is not a run directory"),
+    (["export", "RUN", "--level=9"], r"Level 9 \(ticket\) .* is not finished"),
+    (["export", "RUN", "--replicate=5"], "has no replicate 5"),
+    (["export", "RUN", "--levle=1"], "Unknown flag --levle"),
+    (["export", "RUN", "--out=FILE", "--overwrite"], "is not a ticket directory"),
+    (["export", "RUN", "--out=RUN", "--overwrite"], "is not a tflottery ticket"),
+    (["export", "RUN", "--out=TICKET"], "pass --overwrite"),
+    (["transfer", "no/such"], "neither a run directory"),
+    (["transfer", "TICKET", "--dense_rate=0.3"], "transfer takes data and training flags"),
+    (["transfer", "TICKET", "--labels=[3,3]"], "repeats a class"),
+    (["transfer", "RUN", "--level=7"], "Level 7 .* is not finished"),
+    (["convert", "no/such"], "is not a ticket"),
+    (["convert", "TICKET", "--mode=float"], "Unknown flag --mode"),
+    (["convert", "TICKET", "--modes=fp16"], "Unknown TFLite mode"),
+    (["convert", "TICKET", "--min_agreement=2"], r"min_agreement=2.0 must lie in \[0.0, 1.0\]"),
+    (["convert", "TICKET", "--qat_steps=-5"], "qat_steps=-5 must be an integer >= 0"),
+    (["convert", "TICKET", "--out=FILE"], "is a file"),
+    (["convert", "TICKET", "--modes=block_float"], "not made of 1x4 blocks"),
+    (["find", "--structure={\"block\": [1, 16]}"], "does not divide layer fc2"),
+    (["find", "--strategy=block"], "is spelled --strategy=layerwise --structure="),
+    (["plot"], "plot needs at least one run directory"),
+    (["plot", "no/such/run"], "is not a run directory"),
+    (["plot", "RUN", "--metric=nosuch"], "metric='nosuch' is not recorded"),
+    (["instability", "no/such/run"], "is not a run directory"),
+    (["instability", "RUN", "--level=7"], r"Level 7 .* is not finished; finished levels: \[0, 1\]"),
+    (["instability", "RUN", "--copies=1"], "copies=1 must be an integer >= 2"),
+    (["instability", "RUN", "--alphas=2"], "alphas=2 must be an integer >= 3"),
+    (["instability", "RUN", "--rewind=30it"], "beyond the training length"),
+    (["instability", "RUN", "--rewind=10it"], "was not kept"),
+    (["instability", "RUN", "--level=1", "--rewind=10it"], "found by IMP rewinding to step 0"),
+    (["instability", "RUN", "--threshold=0"], "must be a positive number"),
+    (["compare", "RUN@1"], "at least two"),
+    (["compare", "RUN@1", "RUN@5"], r"Level 5 \(ticket\) .* is not finished"),
+    (["compare", "RUN@1", "no/such"], "is not a ticket"),
+    (["find", "--strategy=early_bird", "--levels=3"], "give --target_remaining"),
+    (["find", "--strategy=early_bird", "--target_remaining=0.1", "--early_bird_window=1"], "window=1 must be"),
+    (["find", "--early_bird_threshold=0.5"], "layerwise does not use early_bird_threshold"),
+    (["tune", "--space=not json"], "is not JSON"),
+    (["tune", "--oracle=grid"], "Unknown oracle"),
+    (["tune", "--levls=3"], "Unknown flag --levls"),
+]
+
+
+def _walk(made, args, message, in_tmp, capsys):
+    import re
+
+    for placeholder, path in made.items():
+        args = [a.replace(placeholder, path) for a in args]
+    before = sorted(p.name for p in in_tmp.iterdir())
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2, err
+    assert len(err) == 1 and err[0].startswith("tflottery: error: "), err
+    assert re.search(message, err[0]), err[0]
+    assert sorted(p.name for p in in_tmp.iterdir()) == before  # nothing was written
+
+
+@pytest.mark.parametrize("args,message", FIND)
+def test_find_refuses_bad_flags_in_one_line(made, in_tmp, capsys, args, message):
+    given = {a[2:].split("=")[0] for a in args if a.startswith("--")}
+    defaults = [f"--{k}={v}" for k, v in (("validation", 400), ("steps", "30it")) if k not in given]
+    _walk(made, ["find", *defaults, *args], message, in_tmp, capsys)
+
+
+@pytest.mark.parametrize("args,message", OTHERS)
+def test_other_commands_refuse_bad_input_in_one_line(made, in_tmp, capsys, args, message):
+    _walk(made, args, message, in_tmp, capsys)

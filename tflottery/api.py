@@ -1,0 +1,176 @@
+"""The verbs: find a ticket, plan one, transfer one. Each checks its arguments, then calls the floors below."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from tflottery.config import DataConfig, RunConfig, TrainingConfig, build
+from tflottery.core.errors import ConfigError, TicketError
+from tflottery.core.values import as_bool, as_int, as_literal_true
+from tflottery.engine.run import Run
+from tflottery.engine.store import LevelRecord, RunStore
+
+
+def _config(config) -> RunConfig:
+    if config is not None and not isinstance(config, (dict, RunConfig)):
+        raise ConfigError(f"config must be a RunConfig or a dict of its sections, got {type(config).__name__}.")
+    return RunConfig.from_dict(config).validate()
+
+
+def _callbacks(callbacks) -> tuple:
+    from tflottery.core.keras_compat import keras
+
+    if not isinstance(callbacks, (list, tuple)) or not all(isinstance(c, keras.callbacks.Callback) for c in callbacks):
+        raise ConfigError(f"callbacks={callbacks!r} must be a list of tf_keras callbacks (keras.callbacks.Callback).")
+    return tuple(callbacks)
+
+
+def find_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=None, callbacks: tuple = ()) -> Run:
+    """Run IMP as configured, extending the run directory of this configuration where it exists.
+
+    More levels train only the new levels, another branch only that branch, more replicates
+    only the new replicates; a killed run resumes at the first unfinished branch. `model` may
+    be any Sequential/Functional tf_keras model (default: the zoo's `config.model.name`); each
+    replicate re-seeds its initialisers. `plan_ticket` gives the plan without training.
+    """
+    from tflottery.engine.run import find
+
+    return find(_config(config), model, _data(data), _callbacks(callbacks))
+
+
+def plan_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=None):
+    """What `find_ticket` would do, without training or writing anything: the `Plan` (levels, surviving weights
+    per layer, steps, rewind step) with `run_dir`, the directory the run lands in."""
+    from tflottery.engine.run import prepare
+
+    setup = prepare(_config(config), model, _data(data))
+    setup.plan.run_dir = setup.store.path
+    return setup.plan
+
+
+def _data(data):
+    if data is None:
+        return None
+    from tflottery.data import Data
+
+    if not isinstance(data, Data):
+        raise ConfigError(f"data={type(data).__name__} must be a tflottery Data (tflottery.data.load(...)) or None; "
+                          "to choose a dataset, set config['data'].")
+    return data
+
+
+# --------------------------------------------------------------------------- transfer
+@dataclass
+class TransferResult:
+    """Where a transfer's branches are, and their numbers."""
+
+    store: RunStore
+    replicate: int
+    level: int
+    branches: dict  # init ("rewind" | "reinit") -> branch key
+    trained: list
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    def metrics(self, init: str = "rewind") -> dict:
+        return self.store.replicate(self.replicate).metrics(self.level, self.branches[init])
+
+    def record(self, init: str = "rewind") -> LevelRecord:
+        return self.store.replicate(self.replicate).load_level(self.level, self.branches[init])
+
+    def summary(self) -> list[dict]:
+        keys = set(self.branches.values())
+        return [r for r in self.store.replicate(self.replicate).summary() if r["level"] == self.level
+                and r["branch"] in keys]
+
+
+def transfer(source: "str | Path", data: "DataConfig | dict | None" = None,
+             training: "TrainingConfig | dict | None" = None, *, level: Optional[int] = None, replicate: int = 0,
+             reinit: bool = True, seed: int = 0, runs_dir: "str | Path" = "runs", trust_code: bool = False,
+             callbacks: tuple = ()) -> TransferResult:
+    """Retrain a ticket on `data` with `training`; every field not given is the source's own.
+
+    `source` is a run directory (then `level`, default its last, and `replicate` choose the
+    ticket) or a ticket directory. Trains the ticket from its rewind weights and, with
+    `reinit`, the same mask from a fresh initialisation (one population); a finished branch is
+    not trained again.
+    """
+    from tflottery import data as data_lib
+    from tflottery.engine.branches import Transfer
+    from tflottery.engine.distribute import precision_policy
+    from tflottery.engine.units import save_unit
+    from tflottery.engine.run import open_run, replicate_context, stored_config
+    from tflottery.engine.units import make_unit
+    from tflottery.tickets import ticket_config
+    from tflottery.tickets.intake import import_ticket, source_of
+
+    if not isinstance(source, (str, Path)):
+        raise ConfigError(f"source={source!r} must be the path of a run directory or a ticket directory.")
+    reinit, trust_code = as_bool(reinit, "reinit"), as_literal_true(trust_code, "trust_code")
+    seed = as_int(seed, "seed", 0, 2 ** 31 - 1)
+    replicate = as_int(replicate, "replicate", 0)
+    if not isinstance(runs_dir, (str, Path)) or not str(runs_dir):
+        raise ConfigError(f"runs_dir={runs_dir!r} must name a folder.")
+    store, ticket = source_of(Path(source), Path(runs_dir), trust_code)
+    source_config = ticket_config(ticket.meta) if ticket is not None else stored_config(store)
+    data_cfg = build(DataConfig, _fields(data, DataConfig, "data", dataclasses.asdict(source_config.data)), "data")
+    data_cfg.validate()
+    train_cfg = build(TrainingConfig, _fields(training, TrainingConfig, "training",
+                                              dataclasses.asdict(source_config.training)), "training")
+    train_cfg.validate()
+    target_data = data_lib.load(data_cfg, train_cfg.batch_size)  # every check before anything is written
+    if ticket is not None:
+        store = import_ticket(ticket, runs_dir)
+    try:
+        setup = open_run(store.path)
+    except ConfigError as error:
+        raise TicketError(f"{store.path}: the ticket's recorded configuration cannot be used ({error})") from None
+    rep_store = setup.store.replicate(replicate)
+    levels = rep_store.levels()
+    level = (ticket.meta["level"] if ticket is not None else levels[-1] if levels else None) if level is None else level
+    if isinstance(level, bool) or not isinstance(level, int) or level not in levels:
+        raise TicketError(f"Level {level!r} of {rep_store.path} is not finished; finished levels: {levels}.")
+    if tuple(setup.base.input_shape[1:]) != tuple(target_data.input_shape):
+        raise TicketError(f"The ticket takes inputs of shape {tuple(setup.base.input_shape[1:])} but {data_cfg.dataset} "
+                          f"has {tuple(target_data.input_shape)}: transfer needs the same input shape.")
+    target = (json.loads(json.dumps(dataclasses.asdict(data_cfg))), json.loads(json.dumps(dataclasses.asdict(train_cfg))))
+    branches = {init: Transfer(data=target[0], training=target[1], init=init, seed=seed)
+                for init in (("rewind", "reinit") if reinit else ("rewind",))}
+    setup.store.lock()
+    trained = []
+    try:
+        with precision_policy(train_cfg.precision):
+            ctx = replicate_context(setup, replicate, _callbacks(callbacks))
+            ctx.add_target(*target, target_data, train_cfg)
+            pending = [make_unit(ctx, level, b) for b in branches.values() if not rep_store.is_done(level, b.key())]
+            ctx.progress.begin(sum(u.start.end_step - u.start.start_step for u in pending))
+            if pending:
+                ctx.progress.say(f"transfer {setup.store.path} level {level} ({source_config.data.dataset} -> "
+                                 f"{data_cfg.dataset}{' labels ' + str(data_cfg.labels) if data_cfg.labels else ''}): "
+                                 + ", ".join(f"{b.key()} = {'the ticket' if i == 'rewind' else 'the reinit control'}"
+                                             for i, b in branches.items()))
+                for unit, result in zip(pending, ctx.trainer.train(pending)):
+                    trained.append(save_unit(unit, result))
+        setup.store.write_results()
+    finally:
+        setup.store.unlock()
+    return TransferResult(setup.store, replicate, level, {k: b.key() for k, b in branches.items()}, trained)
+
+
+def _fields(given, cls, section: str, source: dict) -> dict:
+    """`given` over the source's own fields: a dict's missing keys are inherited; a dataclass is taken whole."""
+    if given is None:
+        return dict(source)
+    if isinstance(given, cls):
+        return dataclasses.asdict(given)
+    if not isinstance(given, dict):
+        raise ConfigError(f"transfer {section}={given!r} must be a {cls.__name__} or a dict of its fields.")
+    unknown = set(given) - set(source)
+    if unknown:
+        raise ConfigError(f"transfer {section}: unknown field(s) {sorted(map(str, unknown))}; known: {sorted(source)}.")
+    return {**source, **given}

@@ -1,0 +1,38 @@
+"""Branches: what trains at a level of a run, one registered class per kind, each in its own file.
+
+The ticket itself is a branch (`ticket`), and so are its baselines (`reinit`, `random_prune`,
+`supermask`), its retraining on another task (`transfer`) and the copies of an instability
+analysis (`copy`). The level loop (`tflottery.engine.imp`) trains every branch through the same
+hooks and stores it under `replicate_<r>/level_<L>/<branch key>/`.
+
+Adding a branch kind: subclass `Branch` in a file of its own (`kind`, `description`, a `Params`
+dataclass, `start`, and the `train`/`metrics` hooks where it needs them) and `register` it here.
+With `per_level = True` it can be named in `--branches` (with parameters: `{"name": {...}}`).
+"""
+from tflottery.engine.branches.base import Branch, BranchStart
+from tflottery.engine.branches.copy import Copy
+from tflottery.engine.branches.random_prune import RandomPrune
+from tflottery.engine.branches.reinit import Reinit
+from tflottery.engine.branches.supermask import Supermask
+from tflottery.engine.branches.ticket import Ticket
+from tflottery.engine.branches.transfer import Transfer
+
+BRANCHES: dict[str, type] = {}
+TICKET = "ticket"  # the branch key of the IMP ticket itself
+
+
+def register(cls: type) -> type:
+    BRANCHES[cls.kind] = cls
+    return cls
+
+
+for _cls in (Ticket, Reinit, RandomPrune, Transfer, Copy, Supermask):
+    register(_cls)
+
+
+def level_branch_kinds() -> list[str]:
+    return [k for k, cls in BRANCHES.items() if cls.per_level]
+
+
+__all__ = ["BRANCHES", "TICKET", "Branch", "BranchStart", "Copy", "RandomPrune", "Reinit", "Supermask", "Ticket",
+           "Transfer", "level_branch_kinds", "register"]

@@ -1,0 +1,174 @@
+"""The plan of a run, resolved once: every step string in iterations, the pruning plan, the identity, the name.
+
+`make_plan` needs only the prunable kernels' kinds and shapes and the steps per epoch (no
+TensorFlow): it binds the strategy under its structure, plans the surviving weights of every
+level, resolves the training length T, the rewind step k (or rewind=auto's grid), the captures
+and every training step string, and checks them against each other. `identity` is what fixes
+the trajectory of a run's tickets; `run_name` hashes it into the directory name.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+from tflottery.config import RunConfig, TrainingConfig, hashed_fields
+from tflottery.core.errors import ConfigError
+from tflottery.core.steps import Step
+from tflottery.pruning import strategies as strategy_lib
+from tflottery.pruning.resolve import bind
+
+ENGINE = 2  # bump when a change alters what a run trains: old runs then keep their own names
+AUTO_GRID = ("0it", "100it", "500it", "1ep", "2ep")  # rewind=auto's default probe, earliest first
+STABLE_PP = 2.0  # stable: test error along the path rises less than this over the ends' mean (Frankle et al. 2020)
+PROBE_ALPHAS = 11
+MAX_STEPS = 10 ** 9
+
+
+@dataclass(frozen=True)
+class TrainingSteps:
+    """A TrainingConfig's step strings in iterations (at one steps-per-epoch)."""
+
+    steps: int
+    eval_every: int
+    warmup: int
+    milestones: tuple
+    steps_per_epoch: int
+
+
+def training_steps(training: TrainingConfig, steps_per_epoch: int) -> TrainingSteps:
+    """Resolve every step string of `training` once; too long a training is refused here, before any work."""
+    def it(text, name):
+        return Step.parse(text, f"training.{name}").to_steps(steps_per_epoch)
+
+    steps = it(training.steps, "steps")
+    if steps < 1:
+        raise ConfigError(f"training.steps={training.steps} is zero steps: train for at least 1it.")
+    if steps > MAX_STEPS:
+        raise ConfigError(f"training.steps={training.steps} is {steps:,} steps, more than {MAX_STEPS:,} per level: "
+                          "give a length in iterations or epochs that can finish (the paper's LeNet uses 50000it).")
+    resolved = TrainingSteps(steps, min(max(1, it(training.eval_every, "eval_every")), steps), it(training.warmup, "warmup"),
+                             tuple(sorted(it(m, "milestones") for m in training.milestones)), steps_per_epoch)
+    check_memory(resolved, training.batch_size)
+    return resolved
+
+
+def check_memory(steps: TrainingSteps, batch_size: int, units: int = 1) -> None:
+    """The batch order of one segment (eval_every steps) must fit in a quarter of this machine's memory."""
+    needed = steps.eval_every * batch_size * 4 * units
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if needed > memory // 4:
+        raise ConfigError(f"Evaluating every {steps.eval_every:,} steps of batch {batch_size} holds {needed / 2**30:.1f} "
+                          f"GiB of batch indices per segment, more than this machine can spare ({memory / 2**30:.0f} "
+                          "GiB): evaluate more often (--eval_every=1ep) or train for fewer steps.")
+
+
+def training_identity(training: TrainingConfig, steps: TrainingSteps) -> dict:
+    """The training that changes the math, lengths in iterations (2ep and 1832it are the same run)."""
+    out = {"optimizer": training.optimizer, "lr": training.lr, "batch_size": training.batch_size,
+           "steps": steps.steps, "weight_decay": training.weight_decay, "precision": training.precision or "float32"}
+    if training.optimizer == "sgd":
+        out.update(momentum=training.momentum, nesterov=training.nesterov)
+    if steps.warmup:
+        out["warmup"] = steps.warmup
+    if steps.milestones:
+        out.update(milestones=list(steps.milestones), gamma=training.gamma)
+    return out
+
+
+@dataclass
+class Plan:
+    """What a run will do, known before any training: surviving weights per layer and level, steps."""
+
+    strategy: strategy_lib.PruningStrategy
+    rows: list  # plan rows for levels 0..levels
+    levels: list  # the levels that train (all of them; 0 and the last for one-shot)
+    steps: int  # T: the training length of a level
+    rewind_step: Optional[int]  # k; None for rewind=auto (each replicate's probe chooses from `grid`)
+    steps_per_epoch: int
+    training: TrainingSteps
+    grid: tuple = ()  # rewind=auto: the steps its probe tries, in order
+    captures: tuple = field(default_factory=tuple)  # plan.capture, in iterations
+
+    @property
+    def remaining(self) -> list[float]:
+        full = sum(self.strategy.sizes.values())
+        return [strategy_lib.total(row) / full for row in self.rows]
+
+    def iterations(self, text: "str | int") -> int:
+        """A step string of this run ("2ep", "500it") in iterations."""
+        return Step.parse(text).to_steps(self.steps_per_epoch)
+
+    def table(self) -> str:
+        return strategy_lib.describe(self.strategy, self.rows, self.levels)
+
+    def to_dict(self) -> dict:
+        return {"strategy": self.strategy.run_identity(), "levels": self.levels, "steps": self.steps,
+                "rewind_step": self.rewind_step, "rewind_grid": list(self.grid),
+                "steps_per_epoch": self.steps_per_epoch, "rows": self.rows, "remaining": self.remaining}
+
+
+def make_plan(config: RunConfig, kinds: dict, shapes: dict, steps_per_epoch: int) -> Plan:
+    """Validate everything that depends on the model and data, and plan the levels."""
+    if not kinds:
+        raise ConfigError("The model has no Dense or Conv layer to prune.")
+    strategy = bind(config.pruning, kinds, shapes)
+    levels = config.plan.fixed_levels
+    if levels is None:
+        levels = strategy.levels_for(config.plan.target_remaining)
+    steps = training_steps(config.training, steps_per_epoch)
+    auto = config.pruning.rewind == "auto"
+    points = (config.pruning.rewind_grid or list(AUTO_GRID)) if auto else [config.pruning.rewind]
+    for point in points:
+        step = Step.parse(point).to_steps(steps_per_epoch)
+        if step >= steps.steps and not (auto and not config.pruning.rewind_grid):
+            name = "pruning.rewind_grid" if auto else "pruning.rewind"
+            raise ConfigError(f"{name}: {point} (step {step}) is not before the end of training "
+                              f"(training.steps={config.training.steps}, {steps.steps} steps): pruned levels train "
+                              "from the rewind step to the end, so rewind to an earlier step.")
+    resolved = sorted({Step.parse(p).to_steps(steps_per_epoch) for p in points})
+    grid = tuple(s for s in resolved if s < steps.steps) if auto else ()
+    if strategy.name == "early_bird" and config.plan.target_remaining is None:
+        raise ConfigError("pruning.strategy=early_bird draws one ticket at a target: give --target_remaining "
+                          "(e.g. 0.07), the fraction of weights it keeps.")
+    trained = [0, levels] if strategy.from_dense and levels else list(range(levels + 1))
+    captures = tuple(sorted({Step.parse(c).to_steps(steps_per_epoch) for c in config.plan.capture}))
+    return Plan(strategy, strategy.plan(levels), trained, steps.steps, None if auto else resolved[0],
+                steps_per_epoch, steps, grid, captures)
+
+
+def identity(config: RunConfig, plan: Plan, data_info: dict) -> dict:
+    """What defines the trajectory of a run's tickets, resolved (2ep and 1832it hash alike)."""
+    source = data_info["source"]
+    kind = "sample" if source.startswith("sample") else "synthetic" if source.startswith("synthetic") else "full"
+    d = config.data
+    pruning = {**plan.strategy.run_identity(), "one_shot": plan.strategy.from_dense}
+    if plan.rewind_step is not None:
+        pruning["rewind_step"] = plan.rewind_step
+    else:
+        pruning.update(rewind="auto", grid=list(plan.grid), threshold=STABLE_PP, probe_alphas=PROBE_ALPHAS)
+    pruning["lr_rewind"] = config.pruning.lr_rewind
+    if plan.strategy.name == "early_bird":  # it stops the dense level at a draw that depends on the target
+        pruning["target_level"] = plan.levels[-1]
+    return {
+        "engine": ENGINE,
+        "data": {"dataset": d.dataset, "labels": sorted(d.labels) if d.labels else None,
+                 "remap_labels": d.remap_labels if d.labels else None, "fraction": d.fraction,
+                 "fraction_part": d.fraction_part if d.fraction < 1 else None,
+                 "validation": data_info["validation"], "source": kind},
+        "model": hashed_fields(config.model),
+        "pruning": pruning,
+        "training": training_identity(config.training, plan.training),
+        "seed": config.seed,
+    }
+
+
+def run_name(config: RunConfig, ident: dict) -> str:
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
+    labels = "" if not config.data.labels else "-l" + "".join(map(str, sorted(config.data.labels)))
+    return f"{config.model.name}-{config.data.dataset}{labels}-{digest}"

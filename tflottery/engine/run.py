@@ -1,0 +1,172 @@
+"""A run from a configuration or a directory: resolved, checked, loaded (`prepare`, `open_run`), trained (`find`)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from tflottery import data as data_lib
+from tflottery import models
+from tflottery.config import RunConfig
+from tflottery.core.errors import ConfigError, ModelError, RunError
+from tflottery.core.keras_compat import keras
+from tflottery.core.names import safe_component
+from tflottery.engine import progress as progress_lib
+from tflottery.engine import scheduler
+from tflottery.engine.context import ReplicateContext, RunSetup
+from tflottery.engine.distribute import is_chief, make_strategy, precision_policy, worker_index
+from tflottery.engine.imp import banner, pending_steps, pruned_layers, train_run
+from tflottery.engine.plan import identity, make_plan, run_name
+from tflottery.engine.resolve import resolve
+from tflottery.engine.store import ReplicateStore, RunStore
+from tflottery.models.surgery import stochastic_layers
+from tflottery.pruning import wrap as wrap_lib
+
+
+@dataclass
+class Run:
+    """A run directory after a call: its store, configuration, data and plan, and what this call trained.
+
+    `model` is the last trained level's ticket of replicate 0: wrapped (masks enforced), compiled,
+    at its trained weights."""
+
+    config: RunConfig
+    store: RunStore
+    data: "data_lib.Data"
+    plan: object
+    model: Optional[keras.Model] = None
+    trained: list = field(default_factory=list)  # (replicate, level, branch) trained in this call
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    def replicate(self, index: int = 0) -> ReplicateStore:
+        return self.store.replicate(index)
+
+    def summary(self) -> list[dict]:
+        return self.store.summary()
+
+
+def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
+    """Everything about the run of `config` checked and loaded, nothing written: kinds resolved, the model
+    checked against the data, the plan made, the run's directory named."""
+    config = RunConfig.from_dict(config).validate()
+    resolved = resolve(config)
+    check_runs_dir(config.runs_dir)
+    if model is not None:
+        models.check_model(model)
+        config.model.name = safe_component(model.name, "the model's name")
+        config.model.architecture = models.architecture_digest(model)
+    else:
+        safe_component(config.model.name, "model.name")
+    if data is None:
+        data = data_lib.load(config.data, config.training.batch_size)
+    with precision_policy(config.training.precision):
+        base = model or models.build(config.model.name, data.input_shape, data.num_classes, 0)
+    models.check_model(base)
+    models.check_fits(base, data)
+    if not wrap_lib.prunable_kinds(base):
+        raise ModelError(f"Model {base.name!r} has no Dense or Conv layer to prune.")
+    plan = make_plan(config, wrap_lib.prunable_kinds(base), wrap_lib.kernel_shapes(base), data.steps_per_epoch)
+    runs_dir = Path(config.runs_dir)
+    store = RunStore(runs_dir / run_name(config, identity(config, plan, data.info)))
+    return RunSetup(config, store, data, base, plan, resolved.branches, model is not None,
+                    stochastic_layers(base))
+
+
+def find(config, model: Optional[keras.Model] = None, data=None, callbacks: tuple = ()) -> Run:
+    """Train the run of `config` as far as its plan goes, extending its directory where it exists."""
+    config = RunConfig.from_dict(config).validate()
+    strategy = make_strategy(config.training)  # multi-worker collectives must start before other TF ops
+    setup = prepare(config, model, data)
+    if not is_chief(strategy):  # only the chief writes the shared run
+        setup.store = RunStore(Path(setup.config.runs_dir) / f".worker_{worker_index()}" / setup.store.name)
+    store = setup.store
+    store.check_layout()
+    store.lock()
+    try:
+        with precision_policy(setup.config.training.precision), strategy.scope():
+            return _train(setup, strategy, callbacks)
+    finally:
+        store.unlock()
+
+
+def _train(setup: RunSetup, strategy, callbacks: tuple) -> Run:
+    from tflottery.engine.trainer.tfkeras import TfKerasTrainer
+
+    config, plan, store = setup.config, setup.plan, setup.store
+    store.write_spec(identity(config, plan, setup.data.info))
+    store.describe(config.to_dict(), setup.data.describe(), plan.to_dict(), setup.base.to_json())
+    weights = sum(plan.strategy.sizes.values())
+    size, why = scheduler.population_size(config.plan.population, weights, strategy.num_replicas_in_sync > 1)
+    trainer = TfKerasTrainer(setup.base, pruned_layers(plan), callbacks, size)
+    progress = progress_lib.current(config.training.verbose)
+    pending = pending_steps(setup)
+    progress.begin(sum(steps for *_, steps in pending))
+    progress.say(banner(setup, pending, why))
+    if plan.strategy.structure.kernel_warning:
+        logging.getLogger("tflottery").warning(plan.strategy.structure.kernel_warning)
+    trained = train_run(setup, trainer, size, progress)
+    store.write_results()
+    return Run(config, store, setup.data, plan, ticket_model(setup), trained)
+
+
+def ticket_model(setup: RunSetup, replicate: int = 0, level: Optional[int] = None) -> Optional[keras.Model]:
+    """The ticket of `level` (default: the last trained) of a replicate: wrapped, masked, compiled, trained."""
+    from tflottery.engine.optim import compile_model
+
+    store = setup.store.replicate(replicate)
+    levels = store.levels()
+    if not levels:
+        return None
+    record = store.load_level(levels[-1] if level is None else level)
+    model = wrap_lib.wrap(keras.models.clone_model(setup.base), pruned_layers(setup.plan))
+    models.set_weights(model, record.final)
+    wrap_lib.set_masks(model, record.masks)
+    return compile_model(model, setup.config.training, setup.plan.training)
+
+
+def open_run(path: "str | Path", verbose: Optional[bool] = None) -> RunSetup:
+    """The setup of an existing run directory, to train more branches of it (transfer, instability)."""
+    store = RunStore.open(path)
+    config = stored_config(store)
+    if verbose is not None:
+        config.training.verbose = verbose
+    base = keras.models.model_from_json(store.architecture())
+    data = data_lib.load(config.data, config.training.batch_size)
+    plan = make_plan(config, wrap_lib.prunable_kinds(base), wrap_lib.kernel_shapes(base), data.steps_per_epoch)
+    return RunSetup(config, store, data, base, plan, resolve(config).branches, False,
+                    stochastic_layers(base))
+
+
+def stored_config(store: RunStore) -> RunConfig:
+    """The RunConfig a run directory records (0.2's spellings upgraded)."""
+    from tflottery.pruning.resolve import upgrade
+
+    stored = store.config()
+    return RunConfig.from_dict({**stored, "pruning": upgrade(stored.get("pruning", {}))})
+
+
+def replicate_context(setup: RunSetup, replicate: int, callbacks: tuple = (), progress=None) -> ReplicateContext:
+    """A replicate of an existing run with a trainer of its own (one unit at a time unless told)."""
+    from tflottery.engine.trainer.tfkeras import TfKerasTrainer
+
+    if isinstance(replicate, bool) or not isinstance(replicate, int) or replicate not in setup.store.replicates():
+        raise RunError(f"{setup.store.path} has no replicate {replicate!r}; replicates: {setup.store.replicates()}.")
+    trainer = TfKerasTrainer(setup.base, pruned_layers(setup.plan), callbacks, capacity=64)
+    return ReplicateContext(setup, replicate, trainer, progress or progress_lib.current(setup.config.training.verbose))
+
+
+def check_runs_dir(runs_dir: str) -> None:
+    path = Path(runs_dir)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"runs_dir={runs_dir!r} is a file: name a folder for run directories (default 'runs').")
+
+
+def describe_plan(plan) -> str:
+    """The dry run's text: levels, steps, rewind, and the table of surviving weights."""
+    return (f"{len(plan.levels) - 1} pruned level(s), {plan.steps} steps per level, rewind to step "
+            f"{plan.rewind_step} (pruned levels train steps {plan.rewind_step}-{plan.steps})\n{plan.table()}")
+

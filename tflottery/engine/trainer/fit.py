@@ -1,0 +1,119 @@
+"""Train a group of units from step `start` to `end` on a population model, evaluating as it goes.
+
+The steps are cut at every evaluation and capture point into segments, each one `fit` call over
+exactly its batches ([a, b) of each unit's seeded order): no step is repeated or skipped, the
+compiled step (steps_per_execution, optional XLA) is traced once per model, and evaluation or
+capture points need no common divisor.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from tflottery.core.errors import ConfigError
+
+PROGRESS_EVERY_S = 30.0
+
+
+@dataclass
+class LevelResult:
+    history: list = field(default_factory=list)  # one dict per evaluation
+    captured: dict = field(default_factory=dict)  # step -> weights, for the steps asked for
+    wall_time_s: float = 0.0
+
+    def summary(self) -> dict:
+        """Early-stopping iteration (minimum validation loss) and test accuracy there, plus final numbers."""
+        last = self.history[-1]
+        key = "val_loss" if "val_loss" in last else "test_loss"
+        best = min(self.history, key=lambda row: (row[key], row["step"]))
+        return {"early_stop_step": best["step"], "early_stop_test_accuracy": best["test_accuracy"],
+                "early_stop_metric": key, "final_test_accuracy": last["test_accuracy"],
+                "final_test_loss": last["test_loss"], "final_val_accuracy": last.get("val_accuracy"),
+                "wall_time_s": self.wall_time_s}
+
+
+def evaluate(model, data) -> list[dict]:
+    """Per unit: val_loss, val_accuracy (if the data has a validation set), test_loss, test_accuracy."""
+    rows = [{} for _ in range(model.units)]
+    for prefix, ds in (("val", data.validation), ("test", data.test)):
+        if ds is not None:
+            for row, numbers in zip(rows, model.evaluate_units(ds)):
+                row.update({f"{prefix}_{k}": v for k, v in numbers.items()})
+    return rows
+
+
+def train_group(model, population_data, data, steps, *, start: int, end: int, captures=(), watch=None,
+                callbacks: tuple = (), log_dirs: Optional[list] = None, label: str = "",
+                verbose: bool = True) -> list[LevelResult]:
+    """Train steps [start, end) of every unit of `model` (see the module's doc); one LevelResult per unit.
+
+    `captures`: steps at which every unit's weights are kept. `watch` = (every, tracker) for a
+    group of one: `tracker.check(step, weights)` runs every `every` steps and ends the level at
+    the step it returns True.
+    """
+    if end <= start:
+        raise ConfigError(f"training leaves no step to train after step {start} (it ends at {end}): train longer.")
+    every = steps.eval_every
+    evals = set(range(start + every, end, every)) | {end}
+    kept = {c for c in captures if start < c <= end}
+    watched = set(range(start + watch[0], end + 1, watch[0])) if watch and watch[0] > 0 else set()
+    points = sorted(evals | kept | watched)
+    writers = _writers(log_dirs)
+    results = [LevelResult() for _ in range(model.units)]
+    began = printed = time.perf_counter()
+
+    def record(step: int, logs: Optional[dict] = None) -> None:
+        for c, (result, row) in enumerate(zip(results, evaluate(model, data))):
+            entry = {"step": step}
+            if logs:
+                entry.update(train_loss=float(logs[f"u{c}_loss"][-1]), train_accuracy=float(logs[f"u{c}_accuracy"][-1]))
+            entry.update(row)
+            result.history.append(entry)
+            if writers:
+                _log(writers[c], entry)
+
+    record(start)
+    position = start
+    for point in points:
+        history = model.fit(population_data.train_pipeline(position, point), epochs=1,
+                            steps_per_epoch=point - position, verbose=0, callbacks=list(callbacks))
+        position = point
+        if point in kept:
+            for c, result in enumerate(results):
+                result.captured[point] = model.get_tower(c)
+        stop = point in watched and watch[1].check(point, model.get_tower(0))
+        if point in evals or stop:
+            record(point, history.history)
+            if stop:
+                break
+            now = time.perf_counter()
+            if verbose and point < end and now - printed >= PROGRESS_EVERY_S:  # long levels say where they are
+                printed, elapsed = now, now - began
+                accuracy = results[0].history[-1].get("test_accuracy")
+                shown = f"test acc {100 * accuracy:.2f}%  " if accuracy is not None and model.units == 1 else ""
+                print(f"[tflottery]   {label}step {point}/{end}  {shown}{elapsed:.0f}s, about "
+                      f"{elapsed * (end - point) / (point - start):.0f}s left in this level", flush=True)
+    wall = (time.perf_counter() - began) / model.units
+    for result in results:
+        result.wall_time_s = wall
+    return results
+
+
+def _writers(log_dirs):
+    if not log_dirs:
+        return None
+    import tensorflow as tf
+
+    return [tf.summary.create_file_writer(d) if d else None for d in log_dirs]
+
+
+def _log(writer, entry: dict) -> None:
+    if writer is None:
+        return
+    import tensorflow as tf
+
+    with writer.as_default(step=entry["step"]):
+        for k, v in entry.items():
+            if k != "step":
+                tf.summary.scalar(k, v)

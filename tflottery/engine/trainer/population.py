@@ -1,0 +1,160 @@
+"""K units of one architecture trained as one compiled program, each exactly as it would train alone.
+
+The population model holds K towers: copies of the network (layers renamed `<name>_u<c>`,
+prunable ones in frozen-mask wrappers), each with its own input, batches, mask and weights.
+The training step sums the towers' losses, each computed by the same loss function a single
+network uses: the gradient of a sum with respect to one tower's weights is exactly that
+tower's own gradient (the sum passes 1.0 to each term), the optimizer updates each variable
+from its own gradient and its own slots, and nothing crosses between towers. So a unit trained
+in a group of K is the unit trained alone (K = 1), bit for bit: the tests check it.
+
+One compiled step for K small networks keeps a multi-core CPU busy where one small network
+cannot, and amortises the per-step cost of Keras and TensorFlow over K units.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from tflottery.core.keras_compat import keras
+from tflottery.data import batch_indices, preprocess
+from tflottery.models.weights import weight_variables
+from tflottery.pruning.wrap import frozen_mask, mask_variables
+
+SUFFIX = "_u{}"
+
+
+def population_model(base: keras.Model, prune: list, units: int, wrap=None) -> "PopulationModel":
+    """`units` towers of `base` (layers renamed `<name>_u<c>`; those named in `prune` in frozen-mask
+    wrappers, or in what `wrap(copy, name)` makes of them)."""
+    wrap = wrap or (lambda copy, name: frozen_mask(copy))
+    inputs, outputs = [], []
+    for c in range(units):
+        inp = keras.Input(base.input_shape[1:], name=f"u{c}_input")
+
+        def clone(layer, c=c):
+            copy = layer.__class__.from_config({**layer.get_config(), "name": layer.name + SUFFIX.format(c)})
+            return wrap(copy, layer.name) if layer.name in prune else copy
+
+        tower = keras.models.clone_model(base, input_tensors=inp, clone_function=clone)
+        inputs.append(inp)
+        outputs.append(tower.output)
+    return PopulationModel(inputs, outputs, name=f"{base.name}_x{units}")
+
+
+class PopulationModel(keras.Model):
+    """A Functional model of K towers with a training step that trains each tower as if alone."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.units = len(self.inputs)
+        self.unit_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self.example_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
+        self.unit_metrics = [(keras.metrics.Mean(name=f"u{c}_loss"),
+                              keras.metrics.SparseCategoricalAccuracy(name=f"u{c}_accuracy")) for c in range(self.units)]
+        # Plain attributes, out of Keras' sight: an attribute holding variables would make Keras track
+        # them as the model's own (frozen supermask weights would then train).
+        object.__setattr__(self, "_weights_of", [self._tower(weight_variables(self), c) for c in range(self.units)])
+        object.__setattr__(self, "_masks_of", [self._tower(mask_variables(self), c) for c in range(self.units)])
+        self._forward = None
+
+    @staticmethod
+    def _tower(variables: dict, c: int) -> dict:
+        return {base_name(name, c): v for name, v in variables.items() if base_name(name, c) != name}
+
+    @property
+    def metrics(self):
+        return [m for pair in self.unit_metrics for m in pair]
+
+    def train_step(self, data):
+        x, y = data
+        optimizer = self.optimizer
+        scaled = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
+        with tf.GradientTape() as tape:
+            outputs = self(list(x), training=True)
+            logits = [tf.cast(z, tf.float32) for z in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+            if tf.distribute.get_replica_context().num_replicas_in_sync > 1:  # the global batch's mean
+                losses = [tf.nn.compute_average_loss(self.example_loss(y[c], logits[c])) for c in range(self.units)]
+                regularisation = [tf.nn.scale_regularization_loss(tf.add_n(self.losses))] if self.losses else []
+            else:  # exactly the loss a single network compiled with this loss computes
+                losses = [self.unit_loss(y[c], logits[c]) for c in range(self.units)]
+                regularisation = [tf.add_n(self.losses)] if self.losses else []
+            total = tf.add_n(losses + regularisation)
+            objective = optimizer.get_scaled_loss(total) if scaled else total
+        variables = self.trainable_variables
+        grads = tape.gradient(objective, variables)
+        if scaled:
+            grads = optimizer.get_unscaled_gradients(grads)
+        optimizer.apply_gradients(zip(grads, variables))
+        for c, (loss, accuracy) in enumerate(self.unit_metrics):
+            loss.update_state(losses[c])
+            accuracy.update_state(y[c], logits[c])
+        return {m.name: m.result() for m in self.metrics}
+
+    # ------------------------------------------------------------------ one unit's weights
+    def get_tower(self, c: int, what: str = "weights") -> dict:
+        source = self._weights_of[c] if what == "weights" else self._masks_of[c]
+        values = {k: v.numpy() for k, v in source.items()}
+        return {k: v.astype(bool) for k, v in values.items()} if what == "masks" else values
+
+    def set_tower(self, c: int, weights: dict, masks: dict) -> None:
+        """Tower c at `weights` (exactly its variables) under `masks` (its pruned weights set to zero)."""
+        variables = self._weights_of[c]
+        if set(weights) != set(variables):
+            raise ValueError(f"tower weights do not match: missing {sorted(set(variables) - set(weights))[:3]}, "
+                             f"unexpected {sorted(set(weights) - set(variables))[:3]}")
+        for name, value in weights.items():
+            variables[name].assign(value)
+        for name, mask in masks.items():
+            self._masks_of[c][name].assign(np.asarray(mask, np.float32))
+            variables[name].assign(variables[name] * self._masks_of[c][name])
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate_units(self, dataset) -> list[dict]:
+        """Per unit: cross-entropy loss (mean, float64) and top-1 accuracy on `dataset` (images, labels)."""
+        if self._forward is None:  # one trace for every batch size and dataset
+            spec = tf.TensorSpec([None, *self.inputs[0].shape[1:]], tf.float32)
+            self._forward = tf.function(lambda images: self([images] * self.units, training=False),
+                                        input_signature=[spec])
+        loss, correct, count = np.zeros(self.units), np.zeros(self.units, np.int64), 0
+        for images, labels in dataset:
+            outputs = self._forward(images)
+            outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+            y = labels.numpy().astype(np.int64)
+            for c, z in enumerate(outputs):
+                z = z.numpy().astype(np.float64)
+                top = z.max(axis=1, keepdims=True)
+                log_norm = top[:, 0] + np.log(np.exp(z - top).sum(axis=1))
+                loss[c] += float((log_norm - z[np.arange(len(y)), y]).sum())
+                correct[c] += int((z.argmax(axis=1) == y).sum())
+            count += len(y)
+        return [{"loss": loss[c] / count, "accuracy": correct[c] / count} for c in range(self.units)]
+
+
+def base_name(name: str, c: int) -> str:
+    """"fc1_u3/kernel" -> "fc1/kernel" for tower 3 (unchanged if it is not tower c's)."""
+    layer, _, variable = name.partition("/")
+    suffix = SUFFIX.format(c)
+    return f"{layer[:-len(suffix)]}/{variable}" if layer.endswith(suffix) else name
+
+
+@dataclass
+class PopulationData:
+    """Batches for K towers: tower c reads the order of `seeds[c]`; one gather per step for all towers."""
+
+    data: object
+    seeds: list
+
+    def train_pipeline(self, start: int, end: int):
+        d, k = self.data, len(self.seeds)
+        indices = np.stack([batch_indices(d.num_train, d.batch_size, s, start, end) for s in self.seeds], axis=1)
+        images, labels = d.train_tensors
+
+        def gather(i):
+            x, y = preprocess(tf.gather(images, i)), tf.gather(labels, i)
+            return tuple(x[c] for c in range(k)), tuple(y[c] for c in range(k))
+
+        ds = tf.data.Dataset.from_tensor_slices(indices).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,113 @@
+"""Units: one training of a run (a replicate's level of one branch, a copy, a probe, a transfer), and their groups.
+
+A unit is ready once its inputs exist (`ready_units`): level L of replicate r needs the ticket
+of r's previous trained level and its rewind step (and, for branches that read it, the ticket
+of level L itself); all replicates' units of a level are independent. Units that share the
+architecture, data, training and step range can train as one population (`group_key`; see
+`tflottery.engine.scheduler`), each exactly as it would alone.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from tflottery.config import hashed_fields
+from tflottery.engine.progress import progress_line
+from tflottery.engine.store import LevelRecord
+from tflottery.pruning import masks as mask_lib
+
+
+@dataclass
+class Unit:
+    ctx: Any  # the ReplicateContext it belongs to
+    level: int
+    branch: Any
+    start: Any  # BranchStart
+    data: Any
+    training: Any  # TrainingConfig
+    steps: Any  # TrainingSteps
+
+    @property
+    def replicate(self) -> int:
+        return self.ctx.replicate_index
+
+    @property
+    def key(self) -> tuple:
+        return (self.replicate, self.level, self.branch.key())
+
+    @property
+    def label(self) -> str:
+        return f"r{self.replicate} level {self.level} {self.branch.key()}"
+
+    def seed(self, purpose: str) -> int:
+        return self.branch.seed(self.ctx, self.level, purpose)
+
+    def weights(self) -> dict:
+        w = self.start.weights
+        return w() if callable(w) else w
+
+    def group_key(self) -> tuple:
+        """Units with equal keys can train as one program; a unit that must train alone gets its own."""
+        alone = self.start.watch is not None or bool(self.ctx.setup.stochastic)
+        return (self.start.head_classes, id(self.data), json.dumps(hashed_fields(self.training), sort_keys=True),
+                self.start.start_step, self.start.end_step, self.key if alone else None)
+
+
+def make_unit(ctx, level: int, branch) -> Unit:
+    """The unit of `branch` at `level` of `ctx`'s replicate, its start drawn."""
+    from tflottery.engine.plan import training_steps
+
+    start = branch.start(ctx, level)
+    data, training = start.data or ctx.data, start.training or ctx.config.training
+    steps = ctx.plan.training if start.training is None else training_steps(training, data.steps_per_epoch)
+    return Unit(ctx, level, branch, start, data, training, steps)
+
+
+def ready_units(contexts: list, branches: list) -> list[Unit]:
+    """Every unfinished unit of the run whose inputs exist, by level, replicate and branch."""
+    out = []
+    for ctx in contexts:
+        levels = ctx.plan.levels
+        for i, level in enumerate(levels):
+            if level and not (ctx.store.is_done(levels[i - 1]) and ctx.rewind_known()):
+                break
+            for branch in branches:
+                if not branch.applies(level) or ctx.store.is_done(level, branch.key()):
+                    continue
+                if branch.needs_trained_ticket and not ctx.store.is_done(level):
+                    continue
+                out.append((level, ctx.replicate_index, ctx, branch))
+    out.sort(key=lambda item: (item[0], item[1]))
+    return [make_unit(ctx, level, branch) for level, _, ctx, branch in out]
+
+
+def save_unit(unit: Unit, own) -> tuple:
+    """Store a trained unit: captures, then its level record (metrics.json last); print its line."""
+    ctx, branch, start, result = unit.ctx, unit.branch, unit.start, own.result
+    for step, weights in result.captured.items():
+        ctx.store.save_capture(step, weights)
+    remaining = mask_lib.remaining(own.masks)
+    metrics = {"level": unit.level, "branch": branch.key(), "kind": branch.kind, "replicate": unit.replicate,
+               "remaining": remaining["total"], "layers_remaining": {k: v for k, v in remaining.items() if k != "total"},
+               "start_step": start.start_step, "end_step": start.end_step,
+               "rewind_step": ctx.rewind_step if ctx.rewind_known() else None,
+               "data_source": unit.data.info["source"], "history": result.history, **result.summary()}
+    metrics.update(branch.metrics(ctx, unit, result))
+    own_model = own_data = None
+    if start.head_classes is not None:
+        from tflottery.models import with_head
+
+        own_model = with_head(ctx.setup.base, start.head_classes, 0).to_json()
+    if start.data is not None:
+        own_data = unit.data.describe()
+        own_model = own_model or ctx.setup.base.to_json()
+    params = branch.param_values()
+    meta = {"kind": branch.kind, "params": params} if params else None
+    ctx.store.save_level(unit.level, branch.key(), LevelRecord(own.masks, own.started, own.final, metrics), meta,
+                         own_model, own_data)
+    if ctx.progress is not None:
+        eta = ctx.progress.finished(start.end_step - start.start_step, result.wall_time_s)
+        if unit.training.verbose:
+            print(progress_line(metrics, ctx.plan.levels[-1], eta, unit.replicate), flush=True)
+    return unit.key

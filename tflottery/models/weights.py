@@ -1,0 +1,64 @@
+"""Weights by name: "<layer>/<variable>" (`fc1/kernel`, `bn1/gamma`) on plain and wrapped models alike.
+
+Wrappers that only add state around a layer (tfmot's pruning wrapper, the supermask's
+edge-popup layer) register themselves as `transparent`: their inner layer's weights keep the
+inner layer's names, so masks and rewind weights move between wrapped and plain models. Two
+variables that would get one name (a nested model, a layer twice) are an error, never a
+silently lost weight.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tflottery.core.errors import ModelError
+from tflottery.core.keras_compat import keras
+
+TRANSPARENT: list = []  # wrapper classes whose `.layer` holds the real weights
+
+
+def transparent(cls: type) -> type:
+    """Register a wrapper class whose inner layer's weights are the model's (a class decorator)."""
+    TRANSPARENT.append(cls)
+    return cls
+
+
+def inner(layer):
+    return layer.layer if TRANSPARENT and isinstance(layer, tuple(TRANSPARENT)) else layer
+
+
+def short_name(variable) -> str:
+    return variable.name.split("/")[-1].split(":")[0]
+
+
+def weight_variables(model: keras.Model) -> dict:
+    """{"<layer>/<variable>": tf.Variable} for a plain or wrapped model, excluding wrappers' own state."""
+    out = {}
+    for layer in model.layers:
+        real = inner(layer)
+        for v in real.weights:
+            name = f"{real.name}/{short_name(v)}"
+            if name in out and out[name] is not v:
+                raise ModelError(f"Two weights of {model.name!r} would both be stored as {name!r} (a nested model or "
+                                 "layers of one name): flatten the model into one Functional model with unique "
+                                 "layer names.")
+            out[name] = v
+    return out
+
+
+def get_weights(model: keras.Model) -> dict:
+    return {k: v.numpy() for k, v in weight_variables(model).items()}
+
+
+def set_weights(model: keras.Model, weights: dict, strict: bool = True) -> None:
+    """Assign weights by name; with `strict`, names and shapes must match exactly."""
+    variables = weight_variables(model)
+    missing = set(variables) - set(weights)
+    if strict and (missing or set(weights) - set(variables)):
+        raise ModelError(f"Weights do not match the model: missing {sorted(missing)[:5]}, "
+                         f"unexpected {sorted(set(weights) - set(variables))[:5]}.")
+    for name, value in weights.items():
+        if name in variables:
+            if tuple(variables[name].shape) != tuple(np.shape(value)):
+                raise ModelError(f"Weight {name}: the model has shape {tuple(variables[name].shape)}, "
+                                 f"the file has {tuple(np.shape(value))}.")
+            variables[name].assign(value)

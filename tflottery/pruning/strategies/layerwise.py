@@ -1,0 +1,64 @@
+"""Layerwise IMP (Frankle & Carbin): each layer loses its own rate of survivors per level."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from tflottery.config import setting
+from tflottery.pruning import masks as mask_lib
+from tflottery.pruning.strategies.base import PruningStrategy, check_rate, in_units
+
+
+class Layerwise(PruningStrategy):
+    """Dense 20%, conv 10%, the output layer at half its kind's rate, any layer overridden by name."""
+
+    name = "layerwise"
+    description = "each layer loses its own rate of survivors per level (Frankle & Carbin)"
+
+    @dataclass
+    class Settings:
+        dense_rate: float = setting(0.2, "fraction removed per level, per dense layer")
+        conv_rate: float = setting(0.1, "... per convolution")
+        output_rate: Optional[float] = setting(None, "... for the output layer (default half its kind's rate)")
+        layer_rates: dict[str, float] = setting(help="per-layer overrides by name, e.g. {\"fc1\": 0.3}", factory=dict)
+
+    @classmethod
+    def check_settings(cls, s) -> None:
+        for name in ("dense_rate", "conv_rate", "output_rate"):
+            check_rate(name, getattr(s, name))
+        for layer, rate in s.layer_rates.items():
+            check_rate(f"layer_rates[{layer!r}]", rate)
+
+    def __init__(self, settings, kinds, shapes, structure, unpruned=(), one_shot=False):
+        super().__init__(settings, kinds, shapes, structure, unpruned, one_shot)
+        output = list(kinds)[-1]
+        layers = {k.split("/")[0]: k for k in kinds}
+        self.rates = {}
+        for k, kind in kinds.items():
+            base = settings.dense_rate if kind == "dense" else settings.conv_rate
+            output_rate = settings.output_rate if settings.output_rate is not None else base / 2
+            self.rates[k] = output_rate if k == output else base
+        for name, rate in settings.layer_rates.items():
+            self.rates[layers[name]] = float(rate)
+        for k in self.exempt:
+            self.rates[k] = 0.0
+
+    def named_layers(self) -> list:
+        return list(self.settings.layer_rates)
+
+    def identity(self) -> dict:
+        return {"strategy": self.name, "rates": dict(self.rates)}
+
+    def next_counts(self, counts: dict) -> dict:
+        return {k: in_units(n, self.structure.unit(k), self.rates[k]) for k, n in counts.items()}
+
+    def capped(self, row: dict) -> dict:
+        return {k: min(n, self.structure.cap(k)) if k in self.pruned else n for k, n in row.items()}
+
+    def select(self, weights, masks, counts):
+        out = {}
+        for k, m in masks.items():
+            scores, alive = self.structure.units(k, weights[k], m)
+            drop = (int(m.sum()) - counts[k]) // self.structure.unit(k)
+            out[k] = self.structure.expand(k, mask_lib.drop_smallest(scores, alive, drop)).reshape(m.shape)
+        return out

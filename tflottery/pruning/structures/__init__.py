@@ -1,0 +1,15 @@
+"""What is pruned as one unit: weights, blocks of TFLite's sparse kernels, or N:M groups (jaxpruner's
+`sparsity_types`: structure as its own axis). Any strategy prunes under any structure.
+
+Adding a structure: subclass `Structure` in a file of its own, give it `kind`, a `Settings`
+dataclass and `keys` (the settings keys that name it in a config), and `register` it here.
+"""
+from tflottery.pruning.structures.base import STRUCTURES, Structure, register, structure_kind
+from tflottery.pruning.structures.blocks import Blocks
+from tflottery.pruning.structures.nm import NByM
+from tflottery.pruning.structures.unstructured import Unstructured
+
+for _cls in (Unstructured, Blocks, NByM):
+    register(_cls)
+
+__all__ = ["STRUCTURES", "Blocks", "NByM", "Structure", "Unstructured", "register", "structure_kind"]

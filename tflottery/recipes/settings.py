@@ -1,0 +1,95 @@
+"""Recipe settings: read `recipes/<name>.toml`, apply `--paper` and flags, give each side's RunConfig."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from tflottery.config import RunConfig, apply_flag
+from tflottery.core.errors import ConfigError
+
+RECIPE_KEYS = {"runs_dir", "tickets_dir", "description", "kind", "title", "pairs", "sides", "dense_points",
+               "sparse_points", "sparse_level", "copies", "alphas", "targets", "window", "threshold", "every", "modes"}
+RECIPES = ["task1", "task2", "task3", "fc1_mnist", "lenet5_mnist", "lenet_mnist", "conv_cifar10", "instability",
+           "early_bird", "supermask", "deploy"]
+
+
+def recipe_path(name: str) -> Path:
+    candidates = [Path(os.environ["TFLOTTERY_RECIPES"])] if "TFLOTTERY_RECIPES" in os.environ else []
+    candidates += [Path(__file__).resolve().parents[2] / "recipes", Path(sys.prefix) / "share" / "tflottery" / "recipes"]
+    for folder in candidates:
+        if (folder / f"{name}.toml").exists():
+            return folder / f"{name}.toml"
+    raise ConfigError(f"No recipe {name!r}: looked for {name}.toml in {', '.join(map(str, candidates))}. "
+                      f"Recipes: {', '.join(RECIPES)}.")
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def read_recipe(name: str) -> dict:
+    with open(recipe_path(name), "rb") as f:
+        return tomllib.load(f)
+
+
+def load_recipe(name: str, paper: bool = False, overrides: "dict | None" = None) -> dict:
+    """The recipe's settings: its TOML, then its [paper] table if `paper`, then `overrides`.
+
+    An override key is a field name (`levels`, `lr`, `dataset`, `model`, ...) when that name is
+    unique across the run's sections, or a dotted path (`target.data.labels`, `training.steps`).
+    """
+    cfg = read_recipe(name)
+    paper_values = cfg.pop("paper", {})
+    if paper:
+        _merge(cfg, paper_values)
+    cfg.setdefault("runs_dir", "runs")
+    cfg.setdefault("tickets_dir", "saved_tickets")
+    for key, value in (overrides or {}).items():
+        _override(cfg, key, value)
+    from tflottery.engine.resolve import check
+
+    for side in [None, *cfg.get("sides", {})]:
+        check(run_config(cfg, side).validate())
+    return cfg
+
+
+def _override(cfg: dict, key: str, value: Any) -> None:
+    head = key.split(".")[0]
+    if key in RECIPE_KEYS:
+        cfg[key] = value
+    elif "." in key and head in cfg.get("sides", {}):  # e.g. target.data.labels
+        side, section, name = (key.split(".") + [None])[:3]
+        apply_flag(cfg.setdefault(side, {}), f"{section}.{name}" if name else section, value)
+    else:
+        apply_flag(cfg.setdefault("run", {}), key, value)
+
+
+def run_config(cfg: dict, side: "str | None" = None) -> RunConfig:
+    merged = _merge(copy.deepcopy(cfg.get("run", {})), cfg.get(side, {}) if side else {})
+    merged.update(runs_dir=cfg["runs_dir"])
+    return RunConfig.from_dict(merged)
+
+
+def recipe_dir(name: str, cfg: dict) -> Path:
+    digest = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return Path(cfg["runs_dir"]) / f"{name}-{digest}"
+
+
+def device() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"GPU x{len(gpus)} ({gpus[0].name})" if gpus else "CPU"
+
+
