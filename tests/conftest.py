@@ -20,6 +20,18 @@ def in_tmp(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, sample_data):
+    """One tiny LeNet-300-100 run (3 levels on the sample), shared by the tests that only read it or export
+    tickets from it: training it once keeps the unit tier fast."""
+    from helpers import tiny_config
+    from tflottery import find_ticket
+
+    config = tiny_config(levels=3)
+    config.runs_dir = str(tmp_path_factory.mktemp("shared") / "runs")
+    return find_ticket(config, data=sample_data)
+
+
+@pytest.fixture(scope="session")
 def sample_data():
     """The embedded 5,000-digit MNIST sample, batch 50: tiny and real."""
     from tflottery.data import load

@@ -1,7 +1,11 @@
-"""Helpers of the tests: a tiny run's configuration, run files, a tiny ticket."""
+"""Helpers of the tests: a tiny run's configuration, run files, a tiny ticket, crafting tickets."""
+import hashlib
+import json
+
 import numpy as np
 
 from tflottery.config import RunConfig
+from tflottery.tickets.format import digest_of
 
 
 def tiny_config(levels=2, branches=(), replicates=1, target_remaining=None, jit=False, population=1,
@@ -32,11 +36,36 @@ def run_files(path) -> dict:
             if p.is_file() and p.name not in (".lock", "results.csv") and "tensorboard" not in p.parts}
 
 
-def export_tiny_ticket(where, data, levels: int):
-    """Find a tiny LeNet-300-100 ticket under `where` and export its last level."""
-    from tflottery import export_ticket, find_ticket
+def export_tiny_ticket(where, run, level: int):
+    """Export level `level` of a tiny run (the session's `tiny_run`) as `where/ticket`."""
+    from tflottery import export_ticket
 
-    config = tiny_config(levels=levels)
-    config.runs_dir = str(where / "runs")
-    run = find_ticket(config, data=data)
-    return export_ticket(run, levels, where / "ticket"), run
+    return export_ticket(run, level, where / "ticket"), run
+
+
+def resign(path, files=None):
+    """Recompute every listed file's sha256 and ticket.json's digest (what a knowing adversary does)."""
+    meta = json.loads((path / "ticket.json").read_text())
+    if files is not None:
+        meta["files"] = files
+    for name in list(meta["files"]):
+        file = path / name
+        if file.is_file() and not file.is_symlink():
+            meta["files"][name] = hashlib.sha256(file.read_bytes()).hexdigest()
+    meta["digest"] = digest_of(meta)
+    (path / "ticket.json").write_text(json.dumps(meta))
+    return meta
+
+
+def lambda_model(path, marker):
+    """model.json with a Lambda layer whose code would write `marker` if anything ran it."""
+    from tflottery.core.keras_compat import keras
+
+    inputs = keras.Input((28, 28, 1), name="image")
+    x = keras.layers.Flatten(name="flatten")(inputs)
+    code = eval(f"lambda t: (open({str(marker)!r}, 'w').write('ran'), t)[1]")  # no closure: serialisable
+    x = keras.layers.Lambda(code, name="evil")(x)
+    for name, units in (("fc1", 300), ("fc2", 100), ("output", 10)):
+        x = keras.layers.Dense(units, name=name)(x)
+    (path / "model.json").write_text(keras.Model(inputs, x, name="lenet_300_100").to_json())
+    resign(path)

@@ -114,8 +114,9 @@ def transfer(source: "str | Path", data: "DataConfig | dict | None" = None,
     reinit, trust_code = as_bool(reinit, "reinit"), as_literal_true(trust_code, "trust_code")
     seed = as_int(seed, "seed", 0, 2 ** 31 - 1)
     replicate = as_int(replicate, "replicate", 0)
-    if not isinstance(runs_dir, (str, Path)) or not str(runs_dir):
-        raise ConfigError(f"runs_dir={runs_dir!r} must name a folder.")
+    from tflottery.core.files import check_folder
+
+    check_folder(runs_dir, "runs_dir")
     store, ticket = source_of(Path(source), Path(runs_dir), trust_code)
     source_config = ticket_config(ticket.meta) if ticket is not None else stored_config(store)
     data_cfg = build(DataConfig, _fields(data, DataConfig, "data", dataclasses.asdict(source_config.data)), "data")

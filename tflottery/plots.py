@@ -36,6 +36,22 @@ METRICS = {  # metric: (axis label, scale)
 }
 
 
+def check_figure_path(out) -> Path:
+    """Where a figure may go: a .png file path whose folder can be written, not a folder itself."""
+    from tflottery.core.errors import ConfigError
+    from tflottery.core.files import check_folder
+
+    if not isinstance(out, (str, Path)) or not str(out):
+        raise ConfigError(f"out={out!r} must name a .png file.")
+    out = Path(out)
+    if out.is_dir():
+        raise ConfigError(f"out={str(out)!r} is a folder: name the figure's file, e.g. --out={out / 'plot.png'}.")
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"out={str(out)!r}: figures are PNG files; name it ...png.")
+    check_folder(out.parent if str(out.parent) else ".", "the figure's folder")
+    return out
+
+
 def _save(fig, path: Path) -> Path:
     import io
 
@@ -126,6 +142,7 @@ def plot_runs(runs: "list[str | Path]", out: "str | Path" = "plot.png", metric: 
 
     if metric not in METRICS:
         raise ConfigError(f"metric={metric!r} is not recorded per level: use one of {', '.join(METRICS)}.")
+    check_figure_path(out)
     stores = [RunStore.open(path) for path in runs]
     names = run_labels([store.spec()["identity"] for store in stores], [store.name for store in stores])
     series, styles, references, replicates = {}, {}, {}, set()

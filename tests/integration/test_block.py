@@ -105,11 +105,11 @@ def test_bad_block_requests(in_tmp, sample_data, caplog):
 
 
 @pytest.mark.slow
-def test_a_non_block_ticket_in_a_block_mode_is_refused(tmp_path, sample_data):
+def test_a_non_block_ticket_in_a_block_mode_is_refused(tmp_path, tiny_run):
     from helpers import export_tiny_ticket
     from tflottery import convert
 
-    ticket, _ = export_tiny_ticket(tmp_path, sample_data, levels=1)
+    ticket, _ = export_tiny_ticket(tmp_path, tiny_run, 1)
     with pytest.raises(ConversionError, match="Mode block_float runs TFLite's 1x4 sparse kernel, but this ticket's "
                                               "masks are not made of 1x4 blocks"):
         convert(ticket, modes=["block_float"])

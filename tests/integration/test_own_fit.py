@@ -74,7 +74,6 @@ def test_prune_imp_follows_the_layerwise_plan_and_the_model_saves_and_strips(sam
     pruned = prune_imp(model, level_steps=LEVEL_STEPS, levels=2)
     rewind = Rewind("5it")
     _fit(pruned, sample_data, [tfmot.sparsity.keras.UpdatePruningStep(), rewind], levels=2)
-    weights = get_weights(model)
     kinds = prunable_kinds(model)
     strategy = bind(PruningConfig(), kinds, kernel_shapes(model))
     assert mask_lib.counts(rewind.masks()) == strategy.plan(2)[2]  # output layer at half rate, exact rounding

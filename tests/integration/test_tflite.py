@@ -10,8 +10,8 @@ from tflottery.core.errors import ConfigError, ConversionError, TicketError
 
 
 @pytest.fixture(scope="module")
-def tiny_ticket(tmp_path_factory, sample_data):
-    return export_tiny_ticket(tmp_path_factory.mktemp("tflite"), sample_data, levels=3)[0]
+def tiny_ticket(tmp_path_factory, tiny_run):
+    return export_tiny_ticket(tmp_path_factory.mktemp("tflite"), tiny_run, 3)[0]
 
 
 @pytest.mark.slow

@@ -15,8 +15,8 @@ from tflottery.tickets.format import digest_of
 
 
 @pytest.fixture(scope="module")
-def ticket(tmp_path_factory, sample_data):
-    return export_tiny_ticket(tmp_path_factory.mktemp("ticket"), sample_data, levels=2)
+def ticket(tmp_path_factory, tiny_run):
+    return export_tiny_ticket(tmp_path_factory.mktemp("ticket"), tiny_run, 2)
 
 
 def test_ticket_files_and_metadata(ticket):
@@ -112,7 +112,7 @@ def test_export_refuses_to_replace_anything_but_a_ticket_and_a_ticket_only_when_
         export_ticket(run, 1, tmp_path / "a_file", overwrite=True)
     with pytest.raises(TicketError, match="not a run directory"):
         export_ticket(tmp_path)
-    with pytest.raises(TicketError, match="Level 9 .* is not finished; finished levels: \\[0, 1, 2\\]"):
+    with pytest.raises(TicketError, match="Level 9 .* is not finished; finished levels: \\[0, 1, 2, 3\\]"):
         export_ticket(run, 9)
     export_ticket(run, 2, path, overwrite=True)
 

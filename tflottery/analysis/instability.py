@@ -46,7 +46,7 @@ class InstabilityResult:
 def instability(run: "str | Path", level: int = 0, rewind: "list | tuple | str" = ("0it",), *, copies: int = 2,
                 alphas: int = 30, threshold: float = THRESHOLD, replicate: int = 0, same_order: bool = False,
                 train_examples: int = 10000, recapture: bool = False, verbose: Optional[bool] = None,
-                callbacks: tuple = ()) -> InstabilityResult:
+                callbacks: tuple = (), force: bool = False) -> InstabilityResult:
     """Train `copies` copies of `level` from each rewind point, and measure the error barrier between them.
 
     `rewind`: steps of the dense run ("0it,500it,2ep" or a list). `same_order=True` gives every
@@ -54,7 +54,11 @@ def instability(run: "str | Path", level: int = 0, rewind: "list | tuple | str" 
     `recapture` replays the dense run once (deterministic: the same weights) to keep rewind
     points that it did not keep the first time.
     """
-    check_arguments(level, copies, alphas, threshold, train_examples)
+    from tflottery.core.values import as_bool
+
+    force, same_order, recapture = as_bool(force, "force"), as_bool(same_order, "same_order"), as_bool(
+        recapture, "recapture")
+    check_arguments(level, copies, alphas, threshold, train_examples, force)
     from tflottery.engine.run import open_run, replicate_context
     from tflottery.engine.stability import measure_point
 
@@ -95,13 +99,21 @@ def instability(run: "str | Path", level: int = 0, rewind: "list | tuple | str" 
     return result
 
 
-def check_arguments(level, copies, alphas, threshold, train_examples) -> None:
+MAX_COPIES = 64  # more only with force=True: each copy is a full training
+
+
+def check_arguments(level, copies, alphas, threshold, train_examples, force: bool = False) -> None:
     for name, value, low in (("level", level, 0), ("copies", copies, 2), ("alphas", alphas, 3),
                              ("train_examples", train_examples, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{name}={value!r} must be an integer >= {low}" +
                               (": instability compares at least two copies." if name == "copies" else
                                ": the path needs its two ends and a point between." if name == "alphas" else "."))
+    if copies > MAX_COPIES and not force:
+        raise ConfigError(f"copies={copies} would train {copies} networks from each rewind point and compare "
+                          f"{copies * (copies - 1) // 2} pairs: at most {MAX_COPIES} unless you mean it (--force=true).")
+    if alphas > 1000 or train_examples > 10 ** 7:
+        raise ConfigError(f"alphas={alphas} and train_examples={train_examples} must stay at most 1000 and 10,000,000.")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold) \
             or threshold <= 0:
         raise ConfigError(f"threshold={threshold!r} must be a positive number of percentage points, e.g. 2.0.")

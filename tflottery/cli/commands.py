@@ -180,7 +180,7 @@ def models():
 
 def instability(run: str, *, level: int = 0, rewind: str = "0it", copies: int = 2, alphas: int = 30,
                 threshold: float = 2.0, replicate: int = 0, same_order: bool = False, train_examples: int = 10000,
-                recapture: bool = False, out: Optional[str] = None):
+                recapture: bool = False, out: Optional[str] = None, force: bool = False):
     """Linear mode connectivity (Frankle et al. 2020): is LEVEL of RUN stable to SGD noise at each rewind point?
 
     --level=0 is the dense network (any step its training kept: `find --capture=...`, or --recapture
@@ -194,7 +194,8 @@ def instability(run: str, *, level: int = 0, rewind: str = "0it", copies: int = 
 
     result = run_instability(run, level, rewind, copies=copies, alphas=alphas, threshold=threshold,
                              replicate=replicate, same_order=as_bool(same_order, "same_order"),
-                             train_examples=train_examples, recapture=as_bool(recapture, "recapture"))
+                             train_examples=train_examples, recapture=as_bool(recapture, "recapture"),
+                             force=as_bool(force, "force"))
     for row in result.table():
         print(json.dumps(row))
     if out:

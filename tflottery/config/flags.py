@@ -74,5 +74,5 @@ def describe_flags(strategy_settings: "list[str] | None" = None) -> str:
         lines += describe(cls)
         if section == "pruning" and strategy_settings:
             lines += strategy_settings
-    lines.append("run: --seed=0 --runs_dir='runs'")
+    lines.append("run: --seed=0 --runs_dir='runs' --force=false (go past the safety limits knowingly)")
     return "\n".join(lines)

@@ -194,6 +194,7 @@ class RunConfig:
     plan: PlanConfig = setting(help="", factory=PlanConfig)
     seed: int = setting(0, "initialisation and batch order (each replicate, level and branch derives its own)")
     runs_dir: str = unhashed("runs", "where run directories go")
+    force: bool = unhashed(False, "go past the safety limits knowingly (more than 10M steps a level)")
 
     def validate(self) -> "RunConfig":
         check_types(self, "run")
@@ -229,4 +230,4 @@ class RunConfig:
 
 SECTIONS: dict[str, Any] = {"data": DataConfig, "model": ModelConfig, "pruning": PruningConfig,
                             "training": TrainingConfig, "plan": PlanConfig}
-TOP_LEVEL = {"seed", "runs_dir"}
+TOP_LEVEL = {"seed", "runs_dir", "force"}

@@ -32,3 +32,8 @@ class RunError(TflotteryError, RuntimeError):
 
 class ModelError(TflotteryError, TypeError):
     """A model cannot be used: Keras 3, subclassed, no prunable layer, or outputs that do not fit the data."""
+
+
+class StorageError(TflotteryError, OSError):
+    """A folder or file cannot be used safely: a planted link, a file that is not a plain file, a file
+    system that cannot do what the write needs; the message names the path."""

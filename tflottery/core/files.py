@@ -1,12 +1,19 @@
-"""Files that are never half-written: atomic writes, whole-directory swaps, locks, leftover clean-up.
+"""Files that are never half-written and never written through a link: atomic writes, directory swaps, locks, clean-up.
 
 Every file tflottery writes goes through here. A file is written to a temporary name beside
-its target and renamed into place, so readers see the old file or the whole new one. A
-directory (a ticket) is assembled beside its target and swapped in with one atomic
-`renameat2(RENAME_EXCHANGE)` where the kernel has it, so the path holds a complete ticket at
-every instant. Temporary names carry the writing process's id: `clean_leftovers` removes
-those of processes that no longer exist (a kill -9 mid-write), never those of a live one.
-Files get the user's umask, like any file a program creates.
+its target and renamed into place, so readers see the old file or the whole new one. Inside a
+folder that others may share (a run, a ticket), every directory between a trusted `anchor`
+(the folder the user named) and the file is opened with O_NOFOLLOW, one component at a time,
+and the file is created and renamed relative to that directory handle: a symbolic link planted
+anywhere below the anchor is refused, never followed, even if it appears between a check and
+the write. A directory (a ticket) is assembled beside its target and swapped in with one atomic
+`renameat2(RENAME_EXCHANGE)`; where the file system cannot exchange, an existing target is
+refused rather than removed, so the path is never empty.
+
+Temporary names carry the writing process's id and PID namespace: `clean_leftovers` removes
+those of processes of this namespace that no longer exist (a kill -9 mid-write), never those of
+a live one, nor any written from another namespace (a container sharing the folder). Files get
+the user's umask, like any file a program creates.
 """
 from __future__ import annotations
 
@@ -18,56 +25,131 @@ import io
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
-import tempfile
+import stat
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
-from tflottery.core.errors import RunError
+from tflottery.core.errors import RunError, StorageError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-_TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[A-Za-z0-9_]+\.(tmp|old)$")
+_TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)@(?P<ns>\d+)-[A-Za-z0-9_]+\.(tmp|old)$")
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _tmp_prefix(name: str) -> str:
-    return f".{name}.{os.getpid()}-"
+def pid_namespace() -> int:
+    """The inode of this process's PID namespace (0 where the system does not say)."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
 
 
-def _chmod_default(path: Path, directory: bool = False) -> None:
-    os.chmod(path, (0o777 if directory else 0o666) & ~_UMASK)
+_NS = pid_namespace()
+
+
+def temporary_name(name: str) -> str:
+    return f".{name}.{os.getpid()}@{_NS}-{secrets.token_hex(6)}.tmp"
+
+
+# --------------------------------------------------------------------------- folders opened safely
+@contextmanager
+def folder(path: "str | Path", anchor: "str | Path | None" = None, create: bool = False) -> Iterator[int]:
+    """A file descriptor of directory `path`, every component below `anchor` opened without following links
+    (and created where missing with `create`). `anchor` defaults to `path` itself: the user's own folder."""
+    path = Path(path)
+    anchor = Path(anchor) if anchor is not None else path
+    parts = path.relative_to(anchor).parts if path != anchor else ()
+    if create:
+        anchor.mkdir(parents=True, exist_ok=True)
+    fd = os.open(anchor, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    where = anchor
+    try:
+        for part in parts:
+            where = where / part
+            if create:
+                try:
+                    os.mkdir(part, 0o777, dir_fd=fd)
+                except FileExistsError:
+                    pass
+            try:
+                next_fd = os.open(part, _DIR, dir_fd=fd)
+            except OSError as error:
+                raise _link_error(where, error) from None
+            os.close(fd)
+            fd = next_fd
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _link_error(where: Path, error: OSError) -> Exception:
+    if error.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(where):
+        return StorageError(f"{where} is a symbolic link where tflottery keeps a folder of its own: refused, never "
+                            "followed. Remove the link (someone with write access to the folder planted it).")
+    return error
 
 
 # --------------------------------------------------------------------------- files
-def atomic_write(path: "str | Path", data: bytes) -> Path:
-    """Write bytes to `path` so that readers see the old file or the whole new one, never a part."""
+def atomic_write(path: "str | Path", data: bytes, anchor: "str | Path | None" = None) -> Path:
+    """Write bytes to `path` so that readers see the old file or the whole new one, never a part, and never
+    through a link below `anchor` (default: the file's own folder)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_tmp_prefix(path.name), suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        _chmod_default(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with folder(path.parent, anchor if anchor is not None else path.parent, create=True) as fd:
+            tmp = temporary_name(path.name)
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666, dir_fd=fd)
+            try:
+                with os.fdopen(out, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path.name, src_dir_fd=fd, dst_dir_fd=fd)
+            except BaseException:
+                try:
+                    os.unlink(tmp, dir_fd=fd)
+                except FileNotFoundError:
+                    pass
+                raise
+    except StorageError:
         raise
+    except OSError as error:  # a full disk, a read-only mount, a file-size limit: say which file
+        if error.filename is not None:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from None
     return path
 
 
-def write_json(path, obj) -> Path:
-    return atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n").encode())
+def read_bytes(path: "str | Path", anchor: "str | Path | None" = None, limit: int = 1 << 31) -> bytes:
+    """The bytes of a regular file, opened without following a link at it or below `anchor`."""
+    path = Path(path)
+    with folder(path.parent, anchor if anchor is not None else path.parent) as fd:
+        try:
+            handle = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
+        except OSError as error:
+            raise _link_error(path, error) from None
+    with os.fdopen(handle, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise StorageError(f"{path} is not a regular file: refused.")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise StorageError(f"{path} is larger than {limit >> 20} MiB: not a file tflottery wrote.")
+    return data
 
 
-def read_json(path) -> dict:
-    return json.loads(Path(path).read_text())
+def write_json(path, obj, anchor=None) -> Path:
+    return atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n").encode(), anchor)
+
+
+def read_json(path, anchor=None) -> dict:
+    return json.loads(read_bytes(path, anchor))
 
 
 def npz_bytes(arrays: dict) -> bytes:
@@ -77,23 +159,23 @@ def npz_bytes(arrays: dict) -> bytes:
     return buffer.getvalue()
 
 
-def write_npz(path, arrays: dict) -> Path:
-    return atomic_write(path, npz_bytes(arrays))
+def write_npz(path, arrays: dict, anchor=None) -> Path:
+    return atomic_write(path, npz_bytes(arrays), anchor)
 
 
-def read_npz(path) -> dict:
+def read_npz(path, anchor=None) -> dict:
     """Arrays from an .npz file written by tflottery, never unpickling anything."""
-    with np.load(path, allow_pickle=False) as f:
+    with np.load(io.BytesIO(read_bytes(path, anchor)), allow_pickle=False) as f:
         return {k.replace("__", "/"): f[k] for k in f.files}
 
 
-def write_csv(path, rows: list[dict]) -> Path:
+def write_csv(path, rows: list[dict], anchor=None) -> Path:
     buffer = io.StringIO()
     fields = list(dict.fromkeys(k for row in rows for k in row))
     writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)
-    return atomic_write(path, buffer.getvalue().encode())
+    return atomic_write(path, buffer.getvalue().encode(), anchor)
 
 
 def _jsonable(value):
@@ -106,6 +188,22 @@ def _jsonable(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def subfolders(path: "str | Path", prefix: str, anchor: "str | Path | None" = None) -> list[str]:
+    """Names of the entries of `path` starting with `prefix`; an entry that is a link is refused."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with folder(path, anchor if anchor is not None else path) as fd:
+        names = []
+        for entry in os.scandir(fd):
+            if entry.name.startswith(prefix):
+                if entry.is_symlink():
+                    raise StorageError(f"{path / entry.name} is a symbolic link where tflottery keeps a folder of "
+                                       "its own: refused, never followed. Remove the link.")
+                names.append(entry.name)
+        return sorted(names)
 
 
 # --------------------------------------------------------------------------- directories
@@ -122,69 +220,55 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(a))
 
 
+EXCHANGE = _exchange  # the swap, replaceable in tests of a file system without it
+
+
 @contextmanager
 def atomic_directory(target: "str | Path", may_replace: Optional[Callable[[Path], None]] = None):
     """Yield a temporary directory that replaces `target` whole when the block succeeds.
 
     An existing `target` is replaced only after `may_replace(target)` returns (it raises to
-    refuse). The swap is one atomic exchange where the kernel supports it; elsewhere it is two
-    renames, and a kill between them is repaired by `recover_directory` on the next export.
+    refuse), and only by one atomic exchange: where the file system has none, replacing is refused
+    (two renames would leave the path empty between them), and a new target is one rename.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_leftovers(target.parent, target.name)
-    recover_directory(target)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=_tmp_prefix(target.name), suffix=".tmp"))
-    _chmod_default(tmp, directory=True)
+    tmp = target.parent / temporary_name(target.name)
+    os.mkdir(tmp, 0o777)
     try:
         yield tmp
         if target.exists() or target.is_symlink():
             if may_replace is not None:
                 may_replace(target)
-            if not _exchange(tmp, target):
-                old = tmp.with_name(tmp.name[:-len(".tmp")] + ".old")
-                os.replace(target, old)
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
+            if not EXCHANGE(tmp, target):
+                raise StorageError(f"{target.parent} is on a file system that cannot swap a folder atomically "
+                                   "(no renameat2 RENAME_EXCHANGE, e.g. NFS): replacing the ticket there would leave "
+                                   "the path empty for a moment. Export to a new path, or remove the old ticket first.")
         else:
-            os.replace(tmp, target)
+            os.rename(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # after an exchange: the old directory
 
 
-def recover_directory(target: Path) -> None:
-    """Put back a directory that a killed two-rename swap left aside as `.<name>.<pid>-*.old`."""
-    if target.exists():
-        return
-    for old in sorted(target.parent.glob(f".{glob_escape(target.name)}.*.old")):
-        match = _TMP.match(old.name)
-        if match and match["name"] == target.name and not _alive(int(match["pid"])):
-            os.replace(old, target)
-            return
-
-
-def glob_escape(name: str) -> str:
-    return re.sub(r"([\[\]*?])", r"[\1]", name)
-
-
-def clean_leftovers(folder: "str | Path", name: Optional[str] = None) -> int:
-    """Remove temporary files and folders left in `folder` by processes that no longer exist.
+def clean_leftovers(folder_path: "str | Path", name: Optional[str] = None) -> int:
+    """Remove temporary files and folders left in `folder_path` by dead processes of this PID namespace.
 
     With `name`, only the leftovers of that target. Returns how many were removed.
     """
-    folder, removed = Path(folder), 0
-    if not folder.is_dir():
+    folder_path, removed = Path(folder_path), 0
+    if not folder_path.is_dir() or folder_path.is_symlink():
         return 0
-    for entry in folder.iterdir():
+    for entry in os.scandir(folder_path):
         match = _TMP.match(entry.name)
         if not match or not entry.name.endswith(".tmp") or (name and match["name"] != name):
             continue
-        if _alive(int(match["pid"])):
+        if int(match["ns"]) != _NS or _alive(int(match["pid"])):
             continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
         else:
-            entry.unlink(missing_ok=True)
+            Path(entry.path).unlink(missing_ok=True)
         removed += 1
     return removed
 
@@ -206,23 +290,45 @@ class DirectoryLock:
     """An exclusive lock on a directory (flock on `<dir>/.lock`), released when the process ends.
 
     A second process asking for it gets a `RunError` naming the holder, at once: two writers
-    never interleave in one run. The kernel drops the lock when its holder dies, even by kill -9.
+    never interleave. The kernel drops the lock when its holder dies, even by kill -9. The lock
+    file is opened without following a link and must be a plain file of one link: a planted
+    link to another file is refused, so nothing outside the folder is ever truncated.
     """
 
-    def __init__(self, folder: "str | Path", what: str = "run"):
-        self.path, self.what, self.fd = Path(folder) / ".lock", what, None
+    def __init__(self, folder_path: "str | Path", what: str = "run", anchor: "str | Path | None" = None,
+                 name: str = ".lock"):
+        self.folder, self.what, self.name = Path(folder_path), what, name
+        self.anchor = Path(anchor) if anchor is not None else self.folder.parent
+        self.path, self.fd = self.folder / name, None
 
-    def acquire(self) -> "DirectoryLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
+    def acquire(self, wait: float = 0.0) -> "DirectoryLock":
+        with folder(self.folder, self.anchor, create=True) as dir_fd:
+            try:
+                fd = os.open(self.name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666, dir_fd=dir_fd)
+            except OSError as error:
+                if error.errno == errno.ELOOP:
+                    raise StorageError(f"{self.path} is a symbolic link: a lock file is tflottery's own; refused, "
+                                       "nothing was written. Remove the link.") from None
+                raise
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
             os.close(fd)
-            raise RunError(f"{self.path.parent} is in use by {holder}: two processes must not write one "
-                           f"{self.what}. Wait for it to finish, or stop it; the {self.what} resumes where it "
-                           "stopped.") from None
+            raise StorageError(f"{self.path} is not a plain file of its own (a hard link or a device): refused, "
+                               "nothing was written. Remove it.")
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
+                os.close(fd)
+                raise RunError(f"{self.folder} is in use by {holder}: two processes must not write one "
+                               f"{self.what}. Wait for it to finish, or stop it; the {self.what} resumes where it "
+                               "stopped.") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"process {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}".encode(), 0)
         self.fd = fd
@@ -230,7 +336,6 @@ class DirectoryLock:
 
     def release(self) -> None:
         if self.fd is not None:
-            os.ftruncate(self.fd, 0)
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
@@ -240,3 +345,44 @@ class DirectoryLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+VIRTUAL = ("/proc", "/sys", "/dev")
+
+
+def check_folder(path: "str | Path", what: str) -> Path:
+    """`path` as a folder tflottery may write: it exists as a directory or can be made, is writable, lies on
+    no virtual file system, has names the file system allows, and is inside no ticket. One clear error
+    (a ConfigError naming `what`) before any work, never a traceback half-way."""
+    from tflottery.core.errors import ConfigError
+
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise ConfigError(f"{what} is empty or not a path: name a folder, e.g. {what}=runs.")
+    path = Path(path).expanduser()
+    text = str(path.absolute())
+    if any(text == v or text.startswith(v + "/") for v in VIRTUAL):
+        raise ConfigError(f"{what}={str(path)!r} lies on a virtual file system ({text.split('/')[1]}): name a folder "
+                          "on a disk.")
+    try:
+        name_max, path_max = os.pathconf("/", "PC_NAME_MAX"), os.pathconf("/", "PC_PATH_MAX")
+    except (OSError, ValueError):
+        name_max, path_max = 255, 4096
+    if len(os.fsencode(text)) > path_max - 512 or any(len(os.fsencode(p)) > name_max for p in path.parts):
+        raise ConfigError(f"{what}={text[:60]!r}... is longer than this file system allows for a folder that will hold "
+                          "run files: choose a shorter path.")
+    existing = path
+    while not existing.exists():
+        if existing.is_symlink():
+            raise ConfigError(f"{what}={str(path)!r}: {existing} is a dangling symbolic link: remove it or name "
+                              "another folder.")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{what}={str(path)!r}: {existing} is a file, not a folder: name a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what}={str(path)!r}: {existing} is not writable by this user: name a folder you can "
+                          "write.")
+    for folder in [existing.resolve(), *existing.resolve().parents]:
+        if (folder / "ticket.json").is_file():
+            raise ConfigError(f"{what}={str(path)!r} lies inside the ticket {folder}, whose files are checksummed: "
+                              "name a folder outside it.")
+    return path

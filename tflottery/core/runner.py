@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+from contextlib import contextmanager
 from typing import Callable, Optional
 
 from tflottery.core.errors import ConfigError, TflotteryError
@@ -90,7 +91,7 @@ def run_fire(component, name: str, argv: Optional[list] = None, extra_flags: Opt
     import fire
 
     raw = list(sys.argv[1:] if argv is None else argv)
-    try:
+    with one_line_errors():
         if version is not None and raw and raw[0] in ("--version", "-V"):
             print(f"{name} {version}")
             return
@@ -109,6 +110,14 @@ def run_fire(component, name: str, argv: Optional[list] = None, extra_flags: Opt
             check_duplicates(rest)
             check_flags(function, rest, (extra_flags or {}).get(function))
         fire.Fire(component, command=args, name=name)
+
+
+@contextmanager
+def one_line_errors():
+    """A user error is one line and exit 2; Ctrl-C one line and exit 130; a file-system error one line
+    naming the path and the cause. Anything else is a bug and keeps its traceback."""
+    try:
+        yield
     except TflotteryError as error:
         print(f"tflottery: error: {error}", file=sys.stderr)
         sys.exit(2)

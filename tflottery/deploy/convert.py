@@ -29,15 +29,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Optional
 
-from tflottery.core.errors import ConfigError, ConversionError
+from tflottery.core.errors import ConfigError, ConversionError, TicketError
+from tflottery.core.values import as_bool, as_literal_true
 
-from tflottery.deploy.blocks import BLOCKS, ERROR_PREFIX, check_blocks
+from tflottery.deploy.checks import BLOCKS, ERROR_PREFIX, check_blocks, check_output, representative_arrays
 
 MODES = ("float", "sparse", "int8", "int8_qat", "block_float", "block_int8")
 
@@ -55,6 +57,11 @@ def convert(ticket: "str | Path", modes: "list[str] | tuple | str" = ("float", "
     A file whose top-1 agreement with its Keras model is below `min_agreement` is kept only as
     `<mode>.rejected.tflite` and marked `"ok": false`, so it is never mistaken for a deployable one.
     """
+    if not isinstance(ticket, (str, Path)) or not str(ticket):
+        raise TicketError(f"ticket={ticket!r} must be the path of a ticket directory.")
+    if out is not None and (not isinstance(out, (str, Path)) or not str(out)):
+        raise ConfigError(f"out={out!r} must name a folder for the .tflite files (or be left out).")
+    block_sparse, trust_code = as_bool(block_sparse, "block_sparse"), as_literal_true(trust_code, "trust_code")
     modes = check_modes(modes, qat_steps, block_sparse)
     for name, value, low in (("qat_steps", qat_steps, 0), ("finetune_steps", finetune_steps, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -64,17 +71,18 @@ def convert(ticket: "str | Path", modes: "list[str] | tuple | str" = ("float", "
         raise ConfigError(f"min_agreement={min_agreement!r} must be a fraction in [0, 1], e.g. 0.95.")
     if "int8_qat" in modes and qat_steps < 1:
         qat_steps = finetune_steps
-    if representative is not None and not Path(representative).is_file():
+    if representative is not None and (not isinstance(representative, (str, Path)) or not str(representative)
+                                       or not Path(representative).is_file()):
         raise ConfigError(f"representative={representative!r} is not a file: pass an .npz with an array x.")
-    if out is not None and Path(out).exists() and not Path(out).is_dir():
-        raise ConfigError(f"out={str(out)!r} is a file: name a folder for the .tflite files.")
-    if out is not None and Path(ticket).resolve() in Path(out).resolve().parents \
-            and Path(out).resolve() != (Path(ticket) / "tflite").resolve():
-        raise ConfigError(f"out={str(out)!r} lies inside the ticket, whose files are checksummed: leave --out unset "
-                          "(files go to <ticket>/tflite/) or name a folder outside the ticket.")
     from tflottery.tickets import read_ticket
 
     verified = read_ticket(ticket, trust_code)  # a clear error here, before any subprocess starts
+    check_output(Path(ticket), Path(out) if out is not None else None)
+    if representative is not None:
+        from tflottery.core.keras_compat import keras
+
+        shape = tuple(keras.models.model_from_json(verified.architecture).input_shape[1:])
+        representative_arrays(representative, shape, len(verified.meta.get("class_names") or []) or None)
     for mode in modes:
         if mode in BLOCKS:
             check_blocks(verified.masks, BLOCKS[mode], mode)
@@ -105,6 +113,20 @@ def check_modes(modes, qat_steps: int = 0, block_sparse: bool = False) -> list:
     return modes
 
 
+def die_with_parent() -> None:
+    """In the conversion subprocess, before it runs: SIGKILL it when its parent dies (Linux PR_SET_PDEATHSIG),
+    so a killed `convert` leaves no worker writing into the ticket."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (AttributeError, OSError):
+        pass
+    if os.getppid() == 1:  # the parent died before the signal was armed
+        os._exit(1)
+
+
 def _in_subprocess(args: list) -> dict:
     """Run the conversion as `python -m tflottery.deploy.worker`: independent of the caller's __main__
     (multiprocessing's spawn would re-run an unguarded user script), memory returned on exit."""
@@ -112,7 +134,8 @@ def _in_subprocess(args: list) -> dict:
         request, answer = Path(tmp) / "args.json", Path(tmp) / "report.json"
         request.write_text(json.dumps(args))
         result = subprocess.run([sys.executable, "-m", "tflottery.deploy.worker", str(request), str(answer)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=die_with_parent)
         if result.stdout:
             print(result.stdout, end="", flush=True)
         if result.returncode == 0 and answer.exists():

@@ -45,6 +45,18 @@ def run(runner, x: np.ndarray) -> np.ndarray:
     return y
 
 
+def outputs(path: Path, x: np.ndarray, batch: int, resolver: str) -> np.ndarray:
+    """Logits of every example of `x` (full batches, then one interpreter for the rest)."""
+    full = len(x) // batch * batch
+    parts = []
+    if full:
+        batched = interpreter(path, batch, resolver)
+        parts += [run(batched, x[i:i + batch]) for i in range(0, full, batch)]
+    if full < len(x):
+        parts.append(run(interpreter(path, len(x) - full, resolver), x[full:]))
+    return np.concatenate(parts)
+
+
 def latencies(path: Path, x, runs: int = 200, rounds: int = 3) -> dict:
     """Median latency per example (ms) under each resolver, measured in interleaved rounds (noise only adds)."""
     runners = {r: interpreter(path, 1, r) for r in RESOLVERS}
@@ -67,17 +79,20 @@ def measure(path: Path, x, y, reference, tuned_model=None, batch: int = 250, lat
     """Size, accuracy and agreement with the Keras model (or the fine-tuned one) under both resolvers,
     median latency under both, and which kernel runs each op."""
     blob = path.read_bytes()
-    n = len(x) // batch * batch
-    ref = reference[:n] if tuned_model is None else tuned_model.predict(x[:n], batch_size=500, verbose=0)
+    ref = reference if tuned_model is None else tuned_model.predict(x, batch_size=500, verbose=0)
     out = {"file": str(path), "bytes": len(blob), "gzip_bytes": len(gzip.compress(blob, 9)),
-           "compared_with": "fine-tuned Keras model" if tuned_model is not None else "Keras ticket"}
+           "compared_with": "fine-tuned Keras model" if tuned_model is not None else "Keras ticket",
+           "examples": int(len(x)), "finite": True}
     for resolver in RESOLVERS:
-        batched = interpreter(path, batch, resolver)
-        logits = np.concatenate([run(batched, x[i:i + batch]) for i in range(0, n, batch)])
+        logits = outputs(path, x, batch, resolver)
         suffix = "" if resolver == "default" else "_builtin"
-        out[f"accuracy{suffix}"] = None if y is None else float((logits.argmax(1) == y[:n]).mean())
-        out[f"top1_agreement{suffix}"] = float((logits.argmax(1) == ref.argmax(1)).mean())
-        out[f"max_logit_diff{suffix}"] = float(np.abs(logits - ref).max())
+        finite = bool(np.isfinite(logits).all())
+        out["finite"] = out["finite"] and finite
+        same = (logits.argmax(1) == ref.argmax(1)) & np.isfinite(logits).all(axis=1)  # NaN never agrees
+        out[f"accuracy{suffix}"] = None if y is None else float(((logits.argmax(1) == y) & np.isfinite(logits).all(
+            axis=1)).mean())
+        out[f"top1_agreement{suffix}"] = float(same.mean())
+        out[f"max_logit_diff{suffix}"] = float(np.abs(logits - ref).max()) if finite else None
     timing = latencies(path, x, latency_runs)
     out["latency_ms"], out["latency_ms_builtin"] = timing["default"], timing["builtin"]
     out["ops"] = op_report(blob)

@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 
 import tflottery  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads, also in the subprocess)
-from tflottery.deploy.blocks import BLOCKS, ERROR_PREFIX, check_blocks
+from tflottery.deploy.checks import BLOCKS, ERROR_PREFIX, check_blocks, representative_arrays
 from tflottery.deploy.converter import convert_checked
 from tflottery.deploy.finetune import prune_preserving_qat
 from tflottery.deploy.verify import measure
@@ -24,8 +24,9 @@ def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_
     verified = read_ticket(ticket, trust_code)
     meta, masks = verified.meta, verified.masks
     out_dir = Path(out) if out else Path(ticket) / "tflite"
+    anchor = Path(ticket) if not out else out_dir  # the ticket's tflite/ is opened from the ticket: never a link
     plain = verified.build("trained")
-    x_eval, y_eval, x_cal, train = _data(meta, representative)
+    x_eval, y_eval, x_cal, train = _data(meta, representative, plain.input_shape[1:])
     reference = plain.predict(x_eval, batch_size=500, verbose=0)
     report = {"ticket": str(ticket), "remaining": meta["remaining"]["total"], "eval_examples": int(len(x_eval)),
               "keras_accuracy": None if y_eval is None else float((reference.argmax(1) == y_eval).mean()),
@@ -51,13 +52,15 @@ def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_
                              f"{'it' if len(loose) == 1 else 'them'}")
         blob, converted = convert_checked(source, mode, x_cal, x_eval)
         notes += converted
-        path = atomic_write(out_dir / f"{mode}.tflite", blob)
+        path = atomic_write(out_dir / f"{mode}.tflite", blob, anchor)
         record = measure(path, x_eval, y_eval, reference, source if source is not plain else None)
         if not record["sparse_kernel"] and mode != "float":
             notes.append("no sparse kernel ran: under the default interpreter XNNPACK computes every layer densely"
                          if not any(op["kernel"].startswith("builtin sparse") for op in record["ops"]) else "")
         notes = [n for n in notes if n]
-        record["ok"] = record["top1_agreement"] >= min_agreement
+        record["ok"] = record["top1_agreement"] >= min_agreement and record["finite"]
+        if not record["finite"]:
+            notes.append("the file computes NaN or infinite outputs: not deployable")
         if not record["ok"]:
             rejected = path.with_name(f"{mode}.rejected.tflite")
             path.replace(rejected)
@@ -73,7 +76,7 @@ def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_
         if dense:
             record["size_vs_float"] = record["bytes"] / dense["bytes"]
             record["latency_vs_float"] = record["latency_ms"] / dense["latency_ms"]
-    write_json(out_dir / "convert.json", report)
+    write_json(out_dir / "convert.json", report, anchor)
     return report
 
 
@@ -88,21 +91,14 @@ def summary(mode: str, record: dict) -> str:
     return text + ("" if record["sparse_kernel"] or mode == "float" else " (no sparse kernel ran)")
 
 
-def _data(meta: dict, representative: Optional[str]):
+def _data(meta: dict, representative: Optional[str], input_shape=()):
     """(x_eval float, y_eval or None, calibration images float, training data or None)."""
     from tflottery import data as data_lib
     from tflottery.core.errors import DataUnavailableError
     from tflottery.tickets import ticket_config
 
     if representative:
-        try:
-            with np.load(representative, allow_pickle=False) as f:
-                if "x" not in f.files:
-                    raise ConversionError(f"{representative} has no array 'x' (uint8 images, NHWC).")
-                x = f["x"].astype(np.float32) / 255.0
-                y = f["y"].astype(np.int64) if "y" in f.files else None
-        except (ValueError, OSError) as error:
-            raise ConversionError(f"{representative} is not an .npz of arrays ({error}).") from None
+        x, y = representative_arrays(representative, tuple(input_shape), len(meta.get("class_names") or []) or None)
         return x, y, x[:200], None
     config = ticket_config(meta)
     try:

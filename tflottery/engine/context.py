@@ -147,6 +147,5 @@ class ReplicateContext:
             self.setup.targets[key] = (data_lib.load(build(DataConfig, data, "data"), train_cfg.batch_size), train_cfg)
         return self.setup.targets[key]
 
-    @staticmethod
-    def steps_of(training: TrainingConfig, data) -> int:
-        return training_steps(training, data.steps_per_epoch).steps
+    def steps_of(self, training: TrainingConfig, data) -> int:
+        return training_steps(training, data.steps_per_epoch, self.config.force).steps

@@ -24,7 +24,8 @@ ENGINE = 2  # bump when a change alters what a run trains: old runs then keep th
 AUTO_GRID = ("0it", "100it", "500it", "1ep", "2ep")  # rewind=auto's default probe, earliest first
 STABLE_PP = 2.0  # stable: test error along the path rises less than this over the ends' mean (Frankle et al. 2020)
 PROBE_ALPHAS = 11
-MAX_STEPS = 10 ** 9
+MAX_STEPS = 10 ** 9  # never: a level this long cannot finish
+SAFE_STEPS = 10 ** 7  # more only with --force (the paper's LeNet trains 50K, ResNet-20 63K)
 
 
 @dataclass(frozen=True)
@@ -38,17 +39,20 @@ class TrainingSteps:
     steps_per_epoch: int
 
 
-def training_steps(training: TrainingConfig, steps_per_epoch: int) -> TrainingSteps:
-    """Resolve every step string of `training` once; too long a training is refused here, before any work."""
+def training_steps(training: TrainingConfig, steps_per_epoch: int, force: bool = False) -> TrainingSteps:
+    """Resolve every step string of `training` once; too long a training is refused here, before any work
+    (past SAFE_STEPS only with `force`)."""
     def it(text, name):
         return Step.parse(text, f"training.{name}").to_steps(steps_per_epoch)
 
     steps = it(training.steps, "steps")
     if steps < 1:
         raise ConfigError(f"training.steps={training.steps} is zero steps: train for at least 1it.")
-    if steps > MAX_STEPS:
-        raise ConfigError(f"training.steps={training.steps} is {steps:,} steps, more than {MAX_STEPS:,} per level: "
-                          "give a length in iterations or epochs that can finish (the paper's LeNet uses 50000it).")
+    if steps > MAX_STEPS or (steps > SAFE_STEPS and not force):
+        raise ConfigError(f"training.steps={training.steps} is {steps:,} steps a level, more than "
+                          f"{SAFE_STEPS if steps <= MAX_STEPS else MAX_STEPS:,}: give a length that can finish (the "
+                          "paper's LeNet uses 50000it)" + (", or --force=true if you mean it." if steps <= MAX_STEPS
+                                                          else "."))
     resolved = TrainingSteps(steps, min(max(1, it(training.eval_every, "eval_every")), steps), it(training.warmup, "warmup"),
                              tuple(sorted(it(m, "milestones") for m in training.milestones)), steps_per_epoch)
     check_memory(resolved, training.batch_size)
@@ -121,7 +125,7 @@ def make_plan(config: RunConfig, kinds: dict, shapes: dict, steps_per_epoch: int
     levels = config.plan.fixed_levels
     if levels is None:
         levels = strategy.levels_for(config.plan.target_remaining)
-    steps = training_steps(config.training, steps_per_epoch)
+    steps = training_steps(config.training, steps_per_epoch, config.force)
     auto = config.pruning.rewind == "auto"
     points = (config.pruning.rewind_grid or list(AUTO_GRID)) if auto else [config.pruning.rewind]
     for point in points:

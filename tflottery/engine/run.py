@@ -63,6 +63,7 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
         safe_component(config.model.name, "model.name")
     if data is None:
         data = data_lib.load(config.data, config.training.batch_size)
+    check_precision(config.training.precision)
     with precision_policy(config.training.precision):
         base = model or models.build(config.model.name, data.input_shape, data.num_classes, 0)
     models.check_model(base)
@@ -160,9 +161,17 @@ def replicate_context(setup: RunSetup, replicate: int, callbacks: tuple = (), pr
 
 
 def check_runs_dir(runs_dir: str) -> None:
-    path = Path(runs_dir)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"runs_dir={runs_dir!r} is a file: name a folder for run directories (default 'runs').")
+    from tflottery.core.files import check_folder
+
+    check_folder(runs_dir, "runs_dir")
+
+
+def check_precision(precision) -> None:
+    import tensorflow as tf
+
+    if precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
+        raise ConfigError("training.precision=mixed_float16 computes in float16, which a CPU only emulates (slowly, "
+                          "and with float16's range): on a CPU use --precision=mixed_bfloat16, or train on a GPU.")
 
 
 def describe_plan(plan) -> str:

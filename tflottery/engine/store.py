@@ -14,6 +14,11 @@
 A branch of a level is finished when its `metrics.json` exists: it is written last, and every
 file is written atomically, so a run killed at any moment resumes at the first unfinished
 branch and never reads a half-written file. One process at a time holds a run (`lock`).
+
+A run folder may be shared (workers on one file system): every file is written and read
+relative to directory handles opened without following links from the folder that holds the
+run (`tflottery.core.files.folder`), a link planted anywhere in the tree is refused in one
+line, and a record counts only where its own metrics say it belongs (replicate, level, branch).
 """
 from __future__ import annotations
 
@@ -24,8 +29,8 @@ from pathlib import Path
 from typing import Optional
 
 from tflottery.core.errors import RunError
-from tflottery.core.files import (DirectoryLock, clean_leftovers, read_json, read_npz, write_csv, write_json,
-                                  write_npz)
+from tflottery.core.files import (DirectoryLock, clean_leftovers, read_json, read_npz, subfolders, write_csv,
+                                  write_json, write_npz)
 from tflottery.core.names import safe_component
 
 LAYOUT = 2
@@ -43,16 +48,17 @@ class LevelRecord:
     metrics: dict
 
 
-def _numbered(folder: Path, prefix: str) -> list[int]:
+def _numbered(folder: Path, prefix: str, anchor: Path) -> list[int]:
     n = len(prefix)
-    return sorted(int(p.name[n:]) for p in folder.glob(f"{prefix}*") if p.name[n:].isdigit()) if folder.is_dir() else []
+    return sorted(int(name[n:]) for name in subfolders(folder, prefix, anchor) if name[n:].isdigit())
 
 
 class ReplicateStore:
     """One replicate of a run: its captures, its rewind choice, its levels and their analyses."""
 
-    def __init__(self, path: Path, index: int):
+    def __init__(self, path: Path, index: int, anchor: Optional[Path] = None):
         self.path, self.index = Path(path), index
+        self.anchor = Path(anchor) if anchor is not None else self.path.parent.parent
 
     def level_dir(self, level: int, branch: str = TICKET) -> Path:
         return self.path / f"level_{int(level)}" / safe_component(branch, "branch")
@@ -63,48 +69,70 @@ class ReplicateStore:
     def save_level(self, level: int, branch: str, record: LevelRecord, meta: Optional[dict] = None,
                    model_json: Optional[str] = None, data_info: Optional[dict] = None) -> None:
         """Write one finished branch of one level; `metrics.json` last, marking it finished."""
-        d = self.level_dir(level, branch)
+        d, a = self.level_dir(level, branch), self.anchor
         if meta is not None:
-            write_json(d / "branch.json", meta)
+            write_json(d / "branch.json", meta, a)
         if model_json is not None:
-            write_json(d / "model.json", json.loads(model_json))
+            write_json(d / "model.json", json.loads(model_json), a)
         if data_info is not None:
-            write_json(d / "data.json", data_info)
-        write_npz(d / "masks.npz", record.masks)
-        write_npz(d / "start.npz", record.start)
-        write_npz(d / "final.npz", record.final)
-        write_csv(d / "history.csv", record.metrics["history"])
-        write_json(d / "metrics.json", record.metrics)
+            write_json(d / "data.json", data_info, a)
+        write_npz(d / "masks.npz", record.masks, a)
+        write_npz(d / "start.npz", record.start, a)
+        write_npz(d / "final.npz", record.final, a)
+        write_csv(d / "history.csv", record.metrics["history"], a)
+        write_json(d / "metrics.json", record.metrics, a)
 
     def load_level(self, level: int, branch: str = TICKET) -> LevelRecord:
         if not self.is_done(level, branch):
             raise RunError(f"Level {level} ({branch}) of {self.path} is not finished; finished levels: "
                            f"{self.levels(branch)}.")
-        d = self.level_dir(level, branch)
-        return LevelRecord(read_npz(d / "masks.npz"), read_npz(d / "start.npz"), read_npz(d / "final.npz"),
-                           read_json(d / "metrics.json"))
+        d, a = self.level_dir(level, branch), self.anchor
+        return LevelRecord(read_npz(d / "masks.npz", a), read_npz(d / "start.npz", a), read_npz(d / "final.npz", a),
+                           self.metrics(level, branch))
 
     def metrics(self, level: int, branch: str = TICKET) -> Optional[dict]:
-        return read_json(self.level_dir(level, branch) / "metrics.json") if self.is_done(level, branch) else None
+        """A finished branch's metrics, checked to be the record of this replicate, level and branch."""
+        if not self.is_done(level, branch):
+            return None
+        path = self.level_dir(level, branch) / "metrics.json"
+        metrics = read_json(path, self.anchor)
+        found = (metrics.get("replicate"), metrics.get("level"), metrics.get("branch")) if isinstance(metrics, dict) \
+            else None
+        if found != (self.index, level, branch):
+            raise RunError(f"{path} is not the record of replicate {self.index}, level {level}, branch {branch} "
+                           f"(it says {found}): the run folder was altered; move that folder aside and run again.")
+        return metrics
+
+    def branch_architecture(self, level: int, branch: str) -> Optional[str]:
+        """A branch's own architecture (another output layer: transfer), or None for the run's."""
+        from tflottery.core.files import read_bytes
+
+        path = self.level_dir(level, branch) / "model.json"
+        return read_bytes(path, self.anchor).decode() if path.exists() else None
+
+    def branch_data(self, level: int, branch: str) -> Optional[dict]:
+        """A branch's own data description (transfer), or None for the run's."""
+        path = self.level_dir(level, branch) / "data.json"
+        return read_json(path, self.anchor) if path.exists() else None
 
     def branch_meta(self, level: int, branch: str) -> dict:
         path = self.level_dir(level, branch) / "branch.json"
-        return read_json(path) if path.exists() else {}
+        return read_json(path, self.anchor) if path.exists() else {}
 
     def levels(self, branch: str = TICKET) -> list[int]:
-        return [level for level in _numbered(self.path, "level_") if self.is_done(level, branch)]
+        return [level for level in _numbered(self.path, "level_", self.anchor) if self.is_done(level, branch)]
 
     def branches(self, level: int) -> list[str]:
         """Finished branches of one level, the ticket first."""
         folder = self.path / f"level_{level}"
-        names = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        names = subfolders(folder, "", self.anchor)
         done = [n for n in names if (folder / n / "metrics.json").exists()]
         return ([TICKET] if TICKET in done else []) + [n for n in done if n != TICKET]
 
     def summary(self) -> list[dict]:
         """One row per finished level and branch: the table every plot, report and objective reads."""
         rows = []
-        for level in _numbered(self.path, "level_"):
+        for level in _numbered(self.path, "level_", self.anchor):
             for branch in self.branches(level):
                 m = self.metrics(level, branch)
                 rows.append({"replicate": self.index, **{k: m.get(k) for k in SUMMARY_KEYS}, "branch": branch})
@@ -115,41 +143,42 @@ class ReplicateStore:
         return self.path / "captures" / f"step_{int(step)}.npz"
 
     def save_capture(self, step: int, weights: dict) -> None:
-        write_npz(self.capture_path(step), weights)
+        write_npz(self.capture_path(step), weights, self.anchor)
 
     def load_capture(self, step: int) -> dict:
-        return read_npz(self.capture_path(step))
+        return read_npz(self.capture_path(step), self.anchor)
 
     def captured_steps(self) -> list[int]:
-        folder = self.path / "captures"
-        return sorted(int(p.stem[5:]) for p in folder.glob("step_*.npz") if p.stem[5:].isdigit())
+        names = subfolders(self.path / "captures", "step_", self.anchor)
+        return sorted(int(n[5:-4]) for n in names if n.endswith(".npz") and n[5:-4].isdigit())
 
     def rewind_choice(self) -> Optional[dict]:
         """rewind=auto: what this replicate's probe chose, or None before it has."""
         path = self.path / "rewind.json"
-        return read_json(path) if path.exists() else None
+        return read_json(path, self.anchor) if path.exists() else None
 
     def save_rewind_choice(self, choice: dict) -> None:
-        write_json(self.path / "rewind.json", choice)
+        write_json(self.path / "rewind.json", choice, self.anchor)
 
     # ------------------------------------------------------------------ analyses of a level
     def analysis_path(self, level: int, kind: str, key: str) -> Path:
         return self.path / f"level_{int(level)}" / safe_component(kind, "analysis") / f"{safe_component(key, 'key')}.json"
 
     def save_analysis(self, level: int, kind: str, key: str, record: dict) -> Path:
-        return write_json(self.analysis_path(level, kind, key), record)
+        return write_json(self.analysis_path(level, kind, key), record, self.anchor)
 
     def load_analysis(self, level: int, kind: str, key: str) -> Optional[dict]:
         path = self.analysis_path(level, kind, key)
-        return read_json(path) if path.exists() else None
+        return read_json(path, self.anchor) if path.exists() else None
 
     def analyses(self, kind: str) -> list[tuple[int, dict]]:
         """(level, record) of every stored analysis of this kind, by level then key."""
         out = []
-        for level in _numbered(self.path, "level_"):
-            folder = self.path / f"level_{level}" / kind
-            for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-                out.append((level, {**read_json(path), "file": str(path)}))
+        for level in _numbered(self.path, "level_", self.anchor):
+            folder = self.path / f"level_{level}" / safe_component(kind, "analysis")
+            for name in subfolders(folder, "", self.anchor):
+                if name.endswith(".json"):
+                    out.append((level, {**read_json(folder / name, self.anchor), "file": str(folder / name)}))
         return out
 
 
@@ -158,6 +187,7 @@ class RunStore:
 
     def __init__(self, path: "str | Path"):
         self.path = Path(path)
+        self.anchor = self.path.parent  # the folder that holds the run: the user's own, trusted
         self._lock: Optional[DirectoryLock] = None
 
     @classmethod
@@ -171,9 +201,12 @@ class RunStore:
         return store
 
     def check_layout(self) -> None:
+        if self.path.is_symlink():
+            raise RunError(f"{self.path} is a symbolic link: a run folder is tflottery's own; refused, never followed. "
+                           "Remove the link, or pass the folder it points to.")
         spec = self.path / "spec.json"
         if spec.exists():
-            layout = read_json(spec).get("layout")
+            layout = read_json(spec, self.anchor).get("layout")
             if layout != LAYOUT:
                 raise RunError(f"{self.path} has run layout {layout!r}; this tflottery reads layout {LAYOUT}. "
                                "Use the tflottery version that wrote it, or run the experiment again.")
@@ -188,22 +221,24 @@ class RunStore:
         return self.path.name
 
     def spec(self) -> dict:
-        return read_json(self.path / "spec.json")
+        return read_json(self.path / "spec.json", self.anchor)
 
     def config(self) -> dict:
-        return read_json(self.path / "config.json")
+        return read_json(self.path / "config.json", self.anchor)
 
     def data_info(self) -> dict:
-        return read_json(self.path / "data.json")
+        return read_json(self.path / "data.json", self.anchor)
 
     def architecture(self) -> str:
-        return (self.path / "model.json").read_text()
+        from tflottery.core.files import read_bytes
+
+        return read_bytes(self.path / "model.json", self.anchor).decode()
 
     def replicate(self, index: int) -> ReplicateStore:
-        return ReplicateStore(self.path / f"replicate_{int(index)}", int(index))
+        return ReplicateStore(self.path / f"replicate_{int(index)}", int(index), self.anchor)
 
     def replicates(self) -> list[int]:
-        return _numbered(self.path, "replicate_")
+        return _numbered(self.path, "replicate_", self.anchor)
 
     def summary(self) -> list[dict]:
         return [row for r in self.replicates() for row in self.replicate(r).summary()]
@@ -211,8 +246,8 @@ class RunStore:
     # ------------------------------------------------------------------ writing
     def lock(self) -> "RunStore":
         """Hold the run for this process (see `DirectoryLock`) and clear what killed writers left."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._lock = DirectoryLock(self.path, "run").acquire()
+        self.check_layout()
+        self._lock = DirectoryLock(self.path, "run", self.anchor).acquire()
         for folder, _, _ in os.walk(self.path):
             clean_leftovers(folder)
         return self
@@ -227,20 +262,20 @@ class RunStore:
         path = self.path / "spec.json"
         spec = {"layout": LAYOUT, "name": self.name, "identity": identity}
         if path.exists():
-            found = read_json(path).get("identity")
+            found = read_json(path, self.anchor).get("identity")
             if found != json.loads(json.dumps(identity)):
                 raise RunError(f"{self.path} holds another run (its spec.json differs from this configuration "
                                "although the names match): pass another --runs_dir.")
             return
-        write_json(path, spec)
+        write_json(path, spec, self.anchor)
 
     def describe(self, config: dict, data_info: dict, plan: dict, model_json: str) -> None:
         """The files that say what the run is: config, data, plan (rewritten by each call) and the architecture."""
-        write_json(self.path / "config.json", config)
-        write_json(self.path / "data.json", data_info)
-        write_json(self.path / "plan.json", plan)
+        write_json(self.path / "config.json", config, self.anchor)
+        write_json(self.path / "data.json", data_info, self.anchor)
+        write_json(self.path / "plan.json", plan, self.anchor)
         if not (self.path / "model.json").exists():
-            write_json(self.path / "model.json", json.loads(model_json))
+            write_json(self.path / "model.json", json.loads(model_json), self.anchor)
 
     def write_results(self) -> Path:
-        return write_csv(self.path / "results.csv", self.summary())
+        return write_csv(self.path / "results.csv", self.summary(), self.anchor)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tflottery.config import hashed_fields
+from tflottery.core.errors import RunError
 from tflottery.engine.progress import progress_line
 from tflottery.engine.store import LevelRecord
 from tflottery.pruning import masks as mask_lib
@@ -54,13 +55,26 @@ class Unit:
                 self.start.start_step, self.start.end_step, self.key if alone else None)
 
 
+def check_finite(unit: Unit, history: list) -> None:
+    """A unit whose loss went NaN or infinite is an error naming it, and nothing of it is stored."""
+    import math
+
+    for row in history:
+        bad = [k for k, v in row.items() if k.endswith("loss") and not math.isfinite(v)]
+        if bad:
+            raise RunError(f"{unit.label} trained to a non-finite {bad[0]} at step {row['step']}: its weights are "
+                           "useless. Lower the learning rate (--lr), or check the model and data; nothing of this "
+                           "unit was stored, so the run resumes here once fixed.")
+
+
 def make_unit(ctx, level: int, branch) -> Unit:
     """The unit of `branch` at `level` of `ctx`'s replicate, its start drawn."""
     from tflottery.engine.plan import training_steps
 
     start = branch.start(ctx, level)
     data, training = start.data or ctx.data, start.training or ctx.config.training
-    steps = ctx.plan.training if start.training is None else training_steps(training, data.steps_per_epoch)
+    steps = ctx.plan.training if start.training is None else training_steps(training, data.steps_per_epoch,
+                                                                             ctx.config.force)
     return Unit(ctx, level, branch, start, data, training, steps)
 
 
@@ -85,6 +99,7 @@ def ready_units(contexts: list, branches: list) -> list[Unit]:
 def save_unit(unit: Unit, own) -> tuple:
     """Store a trained unit: captures, then its level record (metrics.json last); print its line."""
     ctx, branch, start, result = unit.ctx, unit.branch, unit.start, own.result
+    check_finite(unit, result.history)
     for step, weights in result.captured.items():
         ctx.store.save_capture(step, weights)
     remaining = mask_lib.remaining(own.masks)

@@ -125,7 +125,7 @@ class Rewind(keras.callbacks.Callback):
         return {"architecture": plain.to_json(), "name": plain.name, "masks": masks, "final": get_weights(self.model),
                 "start": {k: v * masks[k] if k in masks else v for k, v in self.rewind_weights.items()},
                 "rewind": str(self.to),
-                "metrics": {"level": self.level, "remaining": remaining(masks)["total"],
+                "metrics": {"level": self.level, "replicate": 0, "branch": "ticket", "remaining": remaining(masks)["total"],
                             "rewind_step": self.rewind_step, "history": [], "events": self.events}}
 
 

@@ -37,7 +37,8 @@ class IMPSchedule(tfmot.sparsity.keras.PruningSchedule):
         for name, value, low in (("level_steps", level_steps, 1), ("levels", levels, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"IMPSchedule {name}={value!r} must be an integer >= {low}.")
-        if kept is not None and (len(kept) != levels + 1 or any(not 0.0 <= k <= 1.0 for k in kept)):
+        if kept is not None and (not isinstance(kept, (list, tuple)) or len(kept) != levels + 1 or any(
+                isinstance(k, bool) or not isinstance(k, (int, float)) or not 0.0 <= k <= 1.0 for k in kept)):
             raise ConfigError(f"IMPSchedule kept={kept!r} must give the fraction kept at each of levels 0..{levels}.")
         self.rate, self.level_steps, self.levels = float(rate), int(level_steps), int(levels)
         self.kept = [float(k) for k in kept] if kept is not None else [(1.0 - self.rate) ** lv for lv in range(levels + 1)]

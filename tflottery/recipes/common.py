@@ -54,9 +54,10 @@ def main_for(name: str):
 
 
 def cli(name: str) -> None:
-    from tflottery.core.runner import run_fire
+    from tflottery.core.runner import one_line_errors, run_fire
 
-    main = main_for(name)
+    with one_line_errors():  # a recipe file that cannot be read is one line too
+        main = main_for(name)
 
     def check(flag: str) -> None:
         _override(load_recipe(name), flag, None)

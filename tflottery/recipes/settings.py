@@ -19,7 +19,13 @@ RECIPES = ["task1", "task2", "task3", "fc1_mnist", "lenet5_mnist", "lenet_mnist"
            "early_bird", "supermask", "deploy"]
 
 
+KINDS = ("imp", "transfer", "instability", "early_bird", "deploy")
+
+
 def recipe_path(name: str) -> Path:
+    from tflottery.core.names import safe_component
+
+    safe_component(name, "recipe")
     candidates = [Path(os.environ["TFLOTTERY_RECIPES"])] if "TFLOTTERY_RECIPES" in os.environ else []
     candidates += [Path(__file__).resolve().parents[2] / "recipes", Path(sys.prefix) / "share" / "tflottery" / "recipes"]
     for folder in candidates:
@@ -39,8 +45,17 @@ def _merge(base: dict, extra: dict) -> dict:
 
 
 def read_recipe(name: str) -> dict:
-    with open(recipe_path(name), "rb") as f:
-        return tomllib.load(f)
+    path = recipe_path(name)
+    try:
+        with open(path, "rb") as f:
+            cfg = tomllib.load(f)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text (TOML files are UTF-8): save it as UTF-8.") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML ({error}): fix the line it names.") from None
+    if cfg.get("kind", "imp") not in KINDS:
+        raise ConfigError(f"{path}: kind={cfg.get('kind')!r} is unknown: recipes are of kind {', '.join(KINDS)}.")
+    return cfg
 
 
 def load_recipe(name: str, paper: bool = False, overrides: "dict | None" = None) -> dict:

@@ -31,6 +31,10 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
     path (default `saved_tickets/<run>-r<replicate>-level_<L>[-<branch>]`).
     """
     overwrite = as_bool(overwrite, "overwrite")
+    if out is not None and not isinstance(out, (str, Path)) or out == "":
+        raise TicketError(f"out={out!r} must be the path of the ticket folder to write (or left out).")
+    if not isinstance(branch, str):
+        raise TicketError(f"branch={branch!r} must be a branch name, e.g. ticket or reinit.")
     if hasattr(run, "record") and callable(run.record) and hasattr(run, "events"):
         return _export_own_fit(run, out, overwrite, data)
     store = _store(run)
@@ -44,11 +48,11 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
         raise TicketError(f"Level {level} ({branch}) of {rep.path} is not finished; finished levels: {finished}.")
     out = Path(out) if out is not None else DEFAULT_DIR / (
         f"{store.name}-r{replicate}-level_{level}" + ("" if branch == TICKET else f"-{branch}"))
+    check_output(out)
     check_replaceable(out, overwrite)
     record = rep.load_level(level, branch)
-    branch_dir = rep.level_dir(level, branch)
-    architecture = (branch_dir if (branch_dir / "model.json").exists() else store.path) / "model.json"
-    data_info = read_json((branch_dir if (branch_dir / "data.json").exists() else store.path) / "data.json")
+    architecture = rep.branch_architecture(level, branch) or store.architecture()
+    data_info = rep.branch_data(level, branch) or store.data_info()
     config = store.config()
     params = rep.branch_meta(level, branch).get("params", {})
     from tflottery.models import get_weights
@@ -72,9 +76,10 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
             "rewind_step": int(record.metrics.get("rewind_step", 0)), "pruned": sorted(masks),
             "remaining": remaining(masks), "metrics": {k: v for k, v in record.metrics.items() if k != "history"},
             "run": store.name, "versions": _versions(), "files": files,
+            "digest_covers": fmt.DIGEST_COVERS, "saved_model": fmt.SAVED_MODEL_NOTE,
         }
-        if (rep.path / "rewind.json").exists():  # rewind=auto: the probe that chose the rewind step
-            meta["rewind_probe"] = read_json(rep.path / "rewind.json")
+        if rep.rewind_choice() is not None:  # rewind=auto: the probe that chose the rewind step
+            meta["rewind_probe"] = rep.rewind_choice()
         meta["digest"] = fmt.digest_of(meta)
         write_json(tmp / "ticket.json", meta)
     return out
@@ -133,13 +138,21 @@ def check_replaceable(target: Path, overwrite: bool) -> None:
                           "choose another --out.")
 
 
-def _plain_model(architecture: Path, record):
+def check_output(out: Path) -> None:
+    """A ticket goes where a folder can be: never inside another ticket or a run."""
+    for folder in [out.parent, *out.parent.parents]:
+        if (folder / "ticket.json").is_file() or (folder / "spec.json").is_file():
+            raise TicketError(f"{out} lies inside {folder}, a {'ticket' if (folder / 'ticket.json').is_file() else 'run'} "
+                              "whose files are tflottery's own: choose a folder outside it.")
+
+
+def _plain_model(architecture: str, record):
     """The stripped model at the record's trained weights, pruned weights exactly zero (our own run: trusted)."""
     from tflottery.core.keras_compat import keras
     from tflottery.models import set_weights
     from tflottery.pruning import wrap
 
-    model = keras.models.model_from_json(architecture.read_text())
+    model = keras.models.model_from_json(architecture)
     wrapped = wrap.wrap(model, [k.split("/")[0] for k in record.masks])
     set_weights(wrapped, record.final)
     wrap.set_masks(wrapped, record.masks)

@@ -7,8 +7,11 @@
     masks.npz       one boolean array per pruned kernel, keyed "<layer>__kernel"
     rewind.npz      the weights the ticket trains from (its rewind point, masked)
     saved_model/    the same network as a SavedModel for TensorFlow Serving and plain TensorFlow
-                    (signatures "serving_default" -> logits, "probabilities" -> softmax);
-                    tflottery itself never loads it
+                    (signatures "serving_default" -> logits, "probabilities" -> softmax); its
+                    files' sha256 are listed, but the digest does not cover them and tflottery
+                    never loads or verifies a received one: a SavedModel runs graph code, so a
+                    consumer of a shared ticket should rebuild it from the verified arrays
+                    (`load_ticket(...)` then `model.save(...)`) rather than trust it
 """
 from __future__ import annotations
 
@@ -22,10 +25,19 @@ OURS = {"ticket.json", *DATA_FILES, "saved_model", "tflite"}  # what a ticket di
 DERIVED = ("tflite",)  # written later by `convert`, not part of the ticket's identity
 
 MAX_JSON_BYTES = 16 << 20
-MAX_FILE_BYTES = 8 << 30
+MAX_FILE_BYTES = 1 << 30  # one listed file
+MAX_TOTAL_BYTES = 4 << 30  # every file of a ticket together
 MAX_FILES = 1000
+MAX_DEPTH = 8  # folders inside a ticket
 MAX_ARRAYS = 10_000
-MAX_ELEMENTS = 2_000_000_000  # weights in one ticket (8 GB as float32)
+MAX_ELEMENTS = 250_000_000  # weights in one ticket (1 GB as float32)
+MAX_ACTIVATIONS = 1 << 25  # values one layer may output per example before the ticket is refused
+MAX_LEVEL = 200
+MAX_INT = 2 ** 53  # integers past this in ticket.json are refused
+ARRAY_DTYPES = {"masks.npz": ("|b1",), "weights.npz": ("<f4",), "rewind.npz": ("<f4",)}
+DIGEST_COVERS = "ticket.json and the data files; not saved_model/"  # what digest_of vouches for (format 2, 0.3)
+SAVED_MODEL_NOTE = ("written at export from the same weights, not verified on read: a SavedModel runs graph code; "
+                    "rebuild it from the verified arrays (load_ticket, then save) before serving a ticket you received")
 
 # Built-in tf_keras classes a ticket's architecture may use: none of them runs code from the file.
 SAFE_CLASSES = {
@@ -53,5 +65,10 @@ def canonical(obj) -> bytes:
 
 
 def digest_of(meta: dict) -> str:
-    """The sha256 of ticket.json's canonical content without its own "digest" field."""
-    return hashlib.sha256(canonical({k: v for k, v in meta.items() if k != "digest"})).hexdigest()
+    """The sha256 of ticket.json's canonical content without its own "digest" field. Since 0.3 it leaves out
+    the saved_model/ files (their bytes differ between two exports of one ticket): the same ticket exported
+    twice has the same digest. A ticket of 0.2 (no "digest_covers") is checked by the rule it was made with."""
+    content = {k: v for k, v in meta.items() if k != "digest"}
+    if content.get("digest_covers") == DIGEST_COVERS and isinstance(content.get("files"), dict):
+        content["files"] = {k: v for k, v in content["files"].items() if not k.startswith("saved_model/")}
+    return hashlib.sha256(canonical(content)).hexdigest()

@@ -1,18 +1,23 @@
 """Reading a ticket as untrusted input: every check before any use, every failure a `TicketError`.
 
-Tickets are shared files. Reading one never follows a link, never opens anything but the
-regular files listed in ticket.json inside the ticket directory, never lets a value of the
-ticket become a path, never unpickles, never decompresses an array before its declared size
-passed the limits, and never runs code from the file: the architecture is rebuilt from
-built-in Keras layers only (a `Lambda` or custom layer is refused unless `trust_code=True`),
-first as a graph without memory, to compare its shapes with the arrays. Masks must be
-boolean, cover exactly the pruned kernels with their shapes, and match the recorded sparsity;
-weights must be finite and zero where pruned.
+Tickets are shared files. The ticket directory is opened once, and every file is read relative
+to that handle, so a reader racing an export sees the old ticket or the new one, never a mix.
+Reading never follows a link (symbolic or hard) at any depth, never opens anything but the
+regular files listed in ticket.json, never lets a value of the ticket become a path, never
+unpickles, never decompresses an array before its declared size and type passed the limits,
+and never runs code from the file: the architecture is rebuilt from built-in Keras layers only
+(a `Lambda` or custom layer is refused unless `trust_code=True`), within a budget of weights
+and of values per layer output, and must compute finite outputs. ticket.json is parsed
+strictly: no duplicate keys, no NaN or Infinity, no integer past 2**53, no control character.
+Masks must be boolean bytes of 0 or 1, cover exactly the pruned kernels with their shapes, and
+match the recorded sparsity; weights must be little-endian float32, finite, zero where pruned.
+Nothing read from a ticket is printed without escaping (`tflottery.core.names.printable`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import stat
@@ -24,10 +29,13 @@ from typing import Optional
 
 import numpy as np
 
-from tflottery.core.errors import TicketError
+from tflottery.core.errors import ConfigError, TicketError
+from tflottery.core.names import printable, safe_component
 from tflottery.tickets import format as fmt
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass
@@ -55,36 +63,205 @@ class Ticket:
         return model
 
 
+class _Vanished(Exception):
+    """A file of the opened ticket disappeared while it was read: an export swapped the ticket and removed the
+    old one under this reader. Reading again from the path gives the new ticket, whole."""
+
+
+class _Root:
+    """A ticket directory opened once; every file of it read relative to this handle."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.fd = os.open(path, _DIR)
+        except OSError:
+            raise TicketError(f"{path} is not a ticket: a ticket is a directory (made by `tflottery export`) "
+                              "holding ticket.json, not a link or a file.") from None
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def open(self, name: str) -> int:
+        """A file descriptor for the regular file `name` (a/b/c) inside, no link followed at any depth."""
+        fd, parts = os.dup(self.fd), name.split("/")
+        try:
+            for part in parts[:-1]:
+                next_fd = os.open(part, _DIR, dir_fd=fd)
+                os.close(fd)
+                fd = next_fd
+            file_fd = os.open(parts[-1], _FILE, dir_fd=fd)
+        except FileNotFoundError:
+            if self._replaced():
+                raise _Vanished() from None
+            raise TicketError(f"{self.path / name} cannot be opened as a regular file of the ticket (it is "
+                              "missing).") from None
+        except OSError as error:
+            raise TicketError(f"{self.path / name} cannot be opened as a regular file of the ticket "
+                              f"({error.strerror}).") from None
+        finally:
+            os.close(fd)
+        info = os.fstat(file_fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size > fmt.MAX_FILE_BYTES:
+            os.close(file_fd)
+            raise TicketError(f"{self.path / name} is not a regular file of its own of at most "
+                              f"{fmt.MAX_FILE_BYTES >> 20} MiB (a link, a device, a pipe, or too large): refused.")
+        return file_fd
+
+    def _replaced(self) -> bool:
+        """Whether the path now names another directory than the one this reader opened."""
+        try:
+            now = os.stat(self.path, follow_symlinks=False)
+        except OSError:
+            return True
+        mine = os.fstat(self.fd)
+        return mine.st_nlink == 0 or (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino)
+
+    def read(self, name: str, limit: int) -> bytes:
+        with os.fdopen(self.open(name), "rb") as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise TicketError(f"{self.path / name} is larger than {limit >> 20} MiB: not a ticket file.")
+        return data
+
+    def sha256(self, name: str) -> str:
+        digest = hashlib.sha256()
+        with os.fdopen(self.open(name), "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def entries(self) -> dict:
+        """{relative path: "file" | "dir"} of everything inside, walked iteratively within the depth and count
+        limits; a link of any kind, a device, a pipe or a socket anywhere is refused."""
+        found, total, stack = {}, 0, [(os.dup(self.fd), "", 0)]
+        while stack:
+            fd, prefix, depth = stack.pop()
+            try:
+                with os.scandir(fd) as listing:
+                    for entry in listing:
+                        total += self._entry(fd, entry, prefix, depth, found, stack)
+                        if len(found) > fmt.MAX_FILES + 100 or total > fmt.MAX_TOTAL_BYTES:
+                            raise TicketError(f"{self.path} holds more than {fmt.MAX_FILES} files or "
+                                              f"{fmt.MAX_TOTAL_BYTES >> 30} GiB: not a ticket.")
+            except BaseException:
+                for other, _, _ in stack:
+                    os.close(other)
+                raise
+            finally:
+                os.close(fd)
+        return found
+
+    def _entry(self, fd: int, entry, prefix: str, depth: int, found: dict, stack: list) -> int:
+        rel, info = prefix + entry.name, entry.stat(follow_symlinks=False)
+        shown = printable(rel)
+        if stat.S_ISLNK(info.st_mode):
+            raise TicketError(f"{self.path} holds a symbolic link ({shown}): tickets hold only regular files; refused.")
+        if stat.S_ISDIR(info.st_mode):
+            if depth + 1 > fmt.MAX_DEPTH:
+                raise TicketError(f"{self.path} nests folders more than {fmt.MAX_DEPTH} deep ({shown}...): not a ticket.")
+            found[rel] = "dir"
+            stack.append((os.open(entry.name, _DIR, dir_fd=fd), rel + "/", depth + 1))
+            return 0
+        if not stat.S_ISREG(info.st_mode):
+            raise TicketError(f"{self.path} holds {shown}, not a regular file (a device, socket or pipe): refused.")
+        if info.st_nlink != 1:
+            raise TicketError(f"{self.path} holds {shown}, a hard link to another file: refused.")
+        found[rel] = "file"
+        return info.st_size
+
+
 def read_ticket(path: "str | Path", trust_code: bool = False) -> Ticket:
-    """Verify everything in a ticket directory and return its contents."""
-    root = Path(path)
-    if not root.is_dir() or root.is_symlink():
-        raise TicketError(f"{root} is not a ticket: a ticket is a directory (made by `tflottery export`) holding "
-                          "ticket.json.")
-    meta = read_meta(root)
-    _check_listing(root, meta["files"])
-    for name, digest in meta["files"].items():
-        if _sha256(root, name) != digest:
-            raise TicketError(f"{root / name} does not match its sha256 in ticket.json: the file was altered or "
-                              "damaged. Re-export the ticket, or ask its author for an intact copy.")
-    masks = _read_arrays(root, "masks.npz")
-    rewind = _read_arrays(root, "rewind.npz")
-    weights = _read_arrays(root, "weights.npz")
-    architecture = _read_text(root, "model.json")
+    """Verify everything in a ticket directory and return its contents: the old ticket or the new one when an
+    export replaces it meanwhile, never a mix of the two."""
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise TicketError(f"A ticket is a directory's path, got {path!r}.")
+    for _ in range(5):
+        try:
+            return _read_once(Path(path), trust_code)
+        except _Vanished:
+            continue
+    raise TicketError(f"{path} was replaced five times while it was read: wait for the exports to finish.")
+
+
+def _read_once(path: Path, trust_code: bool) -> Ticket:
+    root = _Root(path)
+    try:
+        meta = read_meta(root)
+        _check_listing(root, meta["files"])
+        for name, digest in meta["files"].items():
+            if root.sha256(name) != digest:
+                raise TicketError(f"{root.path / name} does not match its sha256 in ticket.json: the file was altered "
+                                  "or damaged. Re-export the ticket, or ask its author for an intact copy.")
+        masks = _read_arrays(root, "masks.npz")
+        rewind = _read_arrays(root, "rewind.npz")
+        weights = _read_arrays(root, "weights.npz")
+        architecture = _read_text(root, "model.json")
+    finally:
+        root.close()
     budget = sum(int(v.size) for v in weights.values())
-    shapes = architecture_shapes(architecture, root / "model.json", trust_code, budget)
-    _check_arrays(root, meta, shapes, masks, rewind, weights)
-    return Ticket(root, meta, masks, rewind, weights, architecture, trust_code)
+    model = build_architecture(architecture, root.path / "model.json", trust_code, budget)
+    from tflottery.models.weights import weight_variables
+
+    shapes = {k: tuple(int(d) for d in v.shape) for k, v in weight_variables(model).items()}
+    _check_arrays(root.path, meta, shapes, masks, rewind, weights)
+    _check_outputs(model, weights, root.path)
+    return Ticket(root.path, meta, masks, rewind, weights, architecture, trust_code)
 
 
 # --------------------------------------------------------------------------- ticket.json
-def read_meta(root: Path) -> dict:
-    path = root / "ticket.json"
-    text = _read_text(root, "ticket.json")
+def strict_json(text: str, where: Path, strings: bool = True):
+    """JSON without duplicate keys, NaN, Infinity, integers past 2**53 or (with `strings`) control characters."""
+    def pairs(items):
+        keys = [k for k, _ in items]
+        if len(set(keys)) != len(keys):
+            twice = sorted({k for k in keys if keys.count(k) > 1})
+            raise TicketError(f"{where} repeats the key(s) {printable(twice)}: which one counts would be a guess; "
+                              "refused.")
+        return dict(items)
+
+    def constant(name):
+        raise TicketError(f"{where} holds {name}, which is no number: refused.")
+
+    def integer(digits):
+        if len(digits.lstrip("-")) > 16 or abs(int(digits)) > fmt.MAX_INT:
+            raise TicketError(f"{where} holds an integer of {len(digits)} digits: past 2**53, refused.")
+        return int(digits)
+
+    def number(digits):
+        value = float(digits)
+        if not math.isfinite(value):
+            raise TicketError(f"{where} holds {digits[:20]}, which is no finite number: refused.")
+        return value
+
     try:
-        meta = json.loads(text)
+        value = json.loads(text, object_pairs_hook=pairs, parse_constant=constant, parse_int=integer,
+                           parse_float=number)
     except (json.JSONDecodeError, RecursionError) as error:
-        raise TicketError(f"{path} is not valid JSON ({str(error)[:120]}): the ticket is damaged; re-export it.") from None
+        raise TicketError(f"{where} is not valid JSON ({str(error)[:120]}): the ticket is damaged; re-export it.") from None
+    if strings:
+        _check_strings(value, where)
+    return value
+
+
+def _check_strings(value, where: Path) -> None:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str) and any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000
+                                           for c in node):
+            raise TicketError(f"{where} holds a string with control characters or lone surrogates "
+                              f"({printable(node, 40)}): refused.")
+
+
+def read_meta(root: _Root) -> dict:
+    path = root.path / "ticket.json"
+    meta = strict_json(_read_text(root, "ticket.json"), path)
     if not isinstance(meta, dict):
         raise TicketError(f"{path} holds a {type(meta).__name__}, not the ticket's description: re-export it.")
     if meta.get("format_version") == 1:
@@ -109,29 +286,39 @@ def read_meta(root: Path) -> dict:
 _SCHEMA = {"level": int, "replicate": int, "seed": int, "rewind_step": int, "branch": str, "model": dict,
            "pruned": list, "remaining": dict, "files": dict, "data": dict, "training": dict, "pruning": dict,
            "outputs": str}
+_RANGES = {"level": fmt.MAX_LEVEL, "replicate": 1000, "seed": 2 ** 31 - 1, "rewind_step": 10 ** 9}
 
 
 def _check_schema(path: Path, meta: dict) -> None:
     for key, kind in _SCHEMA.items():
         if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
             raise TicketError(f"{path}: field {key!r} is missing or not a {kind.__name__}; the ticket is damaged.")
-    if meta["level"] < 0 or meta["replicate"] < 0 or meta["rewind_step"] < 0:
-        raise TicketError(f"{path}: level, replicate and rewind_step must be >= 0.")
-    if not isinstance(meta["model"].get("name"), str):
-        raise TicketError(f"{path}: model.name is missing.")
+    for key, high in _RANGES.items():
+        if meta[key] < 0:
+            raise TicketError(f"{path}: level, replicate, seed and rewind_step must be >= 0 ({key}={meta[key]}).")
+        if meta[key] > high:
+            raise TicketError(f"{path}: {key}={meta[key]} is past what a ticket may say (at most {high}): refused.")
+    for key, value in (("branch", meta["branch"]), ("model.name", meta["model"].get("name")),
+                       ("data.dataset", meta["data"].get("dataset"))):
+        try:
+            safe_component(value, key)
+        except ConfigError as error:
+            raise TicketError(f"{path}: {error}") from None
+    if meta["outputs"] != "logits":
+        raise TicketError(f"{path}: outputs={printable(meta['outputs'])}; tflottery tickets output logits.")
     if not all(isinstance(n, str) for n in meta["pruned"]) or len(set(meta["pruned"])) != len(meta["pruned"]):
         raise TicketError(f"{path}: 'pruned' must list each pruned kernel's name once.")
     for name, value in meta["remaining"].items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-            raise TicketError(f"{path}: remaining[{name!r}]={value!r} is not a fraction in [0, 1].")
+            raise TicketError(f"{path}: remaining[{printable(name)}]={value!r} is not a fraction in [0, 1].")
     if len(meta["files"]) > fmt.MAX_FILES:
         raise TicketError(f"{path} lists {len(meta['files'])} files; a ticket has at most {fmt.MAX_FILES}.")
     for name, digest in meta["files"].items():
         if not _safe_relative(name):
-            raise TicketError(f"{path} lists the file {name!r}, which is not a plain path inside the ticket: "
+            raise TicketError(f"{path} lists the file {printable(name)}, which is not a plain path inside the ticket: "
                               "refused (a ticket names only its own files).")
         if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise TicketError(f"{path}: the sha256 of {name!r} is not 64 hex digits.")
+            raise TicketError(f"{path}: the sha256 of {printable(name)} is not 64 hex digits.")
     missing = [f for f in fmt.DATA_FILES if f not in meta["files"]]
     if missing:
         raise TicketError(f"{path} does not list {missing}: not a complete ticket.")
@@ -141,118 +328,90 @@ def _safe_relative(name) -> bool:
     if not isinstance(name, str) or not name or len(name) > 300:
         return False
     parts = name.split("/")
-    return all(_NAME.match(p) and p not in (".", "..") for p in parts) and parts[0] not in fmt.DERIVED
+    return (len(parts) <= fmt.MAX_DEPTH + 1 and all(_NAME.match(p) and p not in (".", "..") for p in parts)
+            and parts[0] not in fmt.DERIVED)
 
 
 # --------------------------------------------------------------------------- files
-def _check_listing(root: Path, files: dict) -> None:
-    """Exactly the listed files (plus ticket.json and derived tflite/) exist, all regular, no links."""
-    found = set()
-    for folder, dirs, names in os.walk(root, followlinks=False):
-        rel = Path(folder).relative_to(root)
-        if rel.parts and rel.parts[0] in fmt.DERIVED:
-            continue
-        for name in dirs + names:
-            entry = Path(folder) / name
-            info = entry.lstat()
-            if stat.S_ISLNK(info.st_mode):
-                raise TicketError(f"{entry} is a symbolic link: tickets hold only regular files; refused.")
-            if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
-                raise TicketError(f"{entry} is not a regular file (a device, socket or pipe): refused.")
-            if stat.S_ISREG(info.st_mode):
-                found.add((rel / name).as_posix())
-        if len(found) > fmt.MAX_FILES + 1:
-            raise TicketError(f"{root} holds more than {fmt.MAX_FILES} files: not a ticket.")
-    extra = found - set(files) - {"ticket.json"}
-    missing = set(files) - found
+def _check_listing(root: _Root, files: dict) -> None:
+    """Exactly the listed files (plus ticket.json and derived tflite/) exist, all regular, no links anywhere."""
+    found = root.entries()
+    for name in files:
+        if found.get(name) == "dir":
+            raise TicketError(f"{root.path / name} is a folder where ticket.json lists a file: refused.")
+    regular = {name for name, kind in found.items() if kind == "file" and name.split("/")[0] not in fmt.DERIVED}
+    extra = regular - set(files) - {"ticket.json"}
+    missing = set(files) - regular
+    if missing and root._replaced():
+        raise _Vanished()
     if missing:
-        raise TicketError(f"{root / sorted(missing)[0]} is missing from the ticket (listed in ticket.json); "
+        raise TicketError(f"{root.path / sorted(missing)[0]} is missing from the ticket (listed in ticket.json); "
                           "re-export the ticket.")
     if extra:
-        raise TicketError(f"{root / sorted(extra)[0]} is in the ticket directory but not in ticket.json: the ticket "
-                          "was altered. Remove the file or re-export the ticket.")
+        raise TicketError(f"{root.path / printable(sorted(extra)[0])} is in the ticket directory but not in ticket.json: "
+                          "the ticket was altered. Remove the file or re-export the ticket.")
 
 
-def _open(root: Path, name: str) -> int:
-    """A file descriptor for a regular file inside `root`, never following a link at any depth."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+def _read_text(root: _Root, name: str) -> str:
     try:
-        parts = name.split("/")
-        for part in parts[:-1]:
-            next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            os.close(fd)
-            fd = next_fd
-        file_fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
-    except OSError as error:
-        raise TicketError(f"{root / name} cannot be opened as a regular file of the ticket ({error.strerror}).") from None
-    finally:
-        os.close(fd)
-    info = os.fstat(file_fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_size > fmt.MAX_FILE_BYTES:
-        os.close(file_fd)
-        raise TicketError(f"{root / name} is not a regular file of at most {fmt.MAX_FILE_BYTES >> 30} GiB: refused.")
-    return file_fd
-
-
-def _sha256(root: Path, name: str) -> str:
-    digest = hashlib.sha256()
-    with os.fdopen(_open(root, name), "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _read_bytes(root: Path, name: str, limit: int) -> bytes:
-    with os.fdopen(_open(root, name), "rb") as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise TicketError(f"{root / name} is larger than {limit >> 20} MiB: not a ticket file.")
-    return data
-
-
-def _read_text(root: Path, name: str) -> str:
-    if not (root / name).exists() and not (root / name).is_symlink():
-        raise TicketError(f"{root} is not a ticket: {root / name} is missing (export one with `tflottery export`).")
-    try:
-        return _read_bytes(root, name, fmt.MAX_JSON_BYTES).decode("utf-8")
+        return root.read(name, fmt.MAX_JSON_BYTES).decode("utf-8")
     except UnicodeDecodeError:
-        raise TicketError(f"{root / name} is not UTF-8 text: the ticket is damaged; re-export it.") from None
+        raise TicketError(f"{root.path / name} is not UTF-8 text: the ticket is damaged; re-export it.") from None
+    except TicketError:
+        if not os.path.lexists(root.path / name):
+            raise TicketError(f"{root.path} is not a ticket: {root.path / name} is missing (export one with "
+                              "`tflottery export`).") from None
+        raise
 
 
 # --------------------------------------------------------------------------- arrays
-def _read_arrays(root: Path, name: str) -> dict:
-    """Arrays of an .npz in the ticket: sizes and dtypes checked from the headers before decompression."""
-    path = root / name
-    problem = (f"{path} is not a readable .npz archive of arrays", "re-export the ticket")
+def _read_arrays(root: _Root, name: str) -> dict:
+    """Arrays of an .npz in the ticket: dtypes and sizes checked from the headers before decompression."""
+    path = root.path / name
+    allowed = fmt.ARRAY_DTYPES[name]
     try:
-        with os.fdopen(_open(root, name), "rb") as f, zipfile.ZipFile(f) as archive:
+        with os.fdopen(root.open(name), "rb") as f, zipfile.ZipFile(f) as archive:
             members = archive.infolist()
             if len(members) > fmt.MAX_ARRAYS:
                 raise TicketError(f"{path} holds {len(members)} arrays; at most {fmt.MAX_ARRAYS}.")
             total, arrays = 0, {}
             for member in members:
-                if not member.filename.endswith(".npy") or "/" in member.filename:
-                    raise TicketError(f"{path}: member {member.filename!r} is not an array of the ticket.")
+                if not member.filename.endswith(".npy") or "/" in member.filename or not _NAME.match(member.filename):
+                    raise TicketError(f"{path}: member {printable(member.filename)} is not an array of the ticket.")
                 with archive.open(member) as raw:
                     version = np.lib.format.read_magic(raw)
                     if version not in ((1, 0), (2, 0)):
                         raise TicketError(f"{path}: array format {version} is not one numpy writes for tickets.")
                     read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                                    else np.lib.format.read_array_header_2_0)
-                    shape, _, dtype = read_header(raw)
+                    shape, fortran, dtype = read_header(raw)
                     if dtype.hasobject:
                         raise TicketError(f"{path} holds pickled objects, which tflottery never loads: refused.")
-                    total += int(np.prod(shape, dtype=np.int64))
+                    if dtype.str not in allowed or fortran:
+                        raise TicketError(f"{path}: {printable(member.filename)} is {dtype.str}"
+                                          f"{' (Fortran order)' if fortran else ''}; a ticket's {name} holds only "
+                                          f"{' or '.join(allowed)} arrays in C order.")
+                    elements = int(np.prod(shape, dtype=np.int64))
+                    total += elements
                     if total > fmt.MAX_ELEMENTS:
                         raise TicketError(f"{path} declares more than {fmt.MAX_ELEMENTS:,} values: refused.")
+                    header = raw.tell()
+                    if member.file_size != header + elements * dtype.itemsize:
+                        raise TicketError(f"{path}: {printable(member.filename)} declares {elements:,} values but "
+                                          f"holds {member.file_size - header:,} bytes: refused.")
                 with archive.open(member) as raw:
-                    arrays[member.filename[:-4].replace("__", "/")] = np.lib.format.read_array(raw, allow_pickle=False)
+                    array = np.lib.format.read_array(raw, allow_pickle=False)
+                if dtype.kind == "b" and array.size and array.view(np.uint8).max() > 1:
+                    raise TicketError(f"{path}: {printable(member.filename)} holds bytes other than 0 and 1: not a "
+                                      "boolean mask; refused.")
+                arrays[member.filename[:-4].replace("__", "/")] = array
             return arrays
     except TicketError:
         raise
     except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError, NotImplementedError,
-            RuntimeError) as error:
-        raise TicketError(f"{problem[0]} ({str(error)[:160]}): {problem[1]}.") from None
+            RuntimeError, MemoryError) as error:
+        raise TicketError(f"{path} is not a readable .npz archive of arrays ({str(error)[:160]}): "
+                          "re-export the ticket.") from None
 
 
 def _check_arrays(root: Path, meta: dict, shapes: dict, masks: dict, rewind: dict, weights: dict) -> None:
@@ -261,39 +420,38 @@ def _check_arrays(root: Path, meta: dict, shapes: dict, masks: dict, rewind: dic
     pruned = set(meta["pruned"])
     kernels = {k for k in shapes if k.endswith("/kernel")}
     if set(masks) != pruned:
-        raise TicketError(f"{root / 'masks.npz'} has masks for {sorted(masks)} but ticket.json prunes "
-                          f"{sorted(pruned)}: the ticket is inconsistent.")
+        raise TicketError(f"{root / 'masks.npz'} has masks for {printable(sorted(masks), 200)} but ticket.json prunes "
+                          f"{printable(sorted(pruned), 200)}: the ticket is inconsistent.")
     if not pruned <= kernels:
-        raise TicketError(f"{root / 'ticket.json'} prunes {sorted(pruned - kernels)}, which are not kernels of the "
-                          f"model in model.json (kernels: {sorted(kernels)[:8]}).")
+        raise TicketError(f"{root / 'ticket.json'} prunes {printable(sorted(pruned - kernels), 200)}, which are not "
+                          f"kernels of the model in model.json (kernels: {printable(sorted(kernels)[:8], 200)}).")
     for name, mask in masks.items():
-        if mask.dtype != np.bool_:
-            raise TicketError(f"{root / 'masks.npz'}: mask {name!r} has dtype {mask.dtype}, not bool.")
         if mask.shape != shapes[name]:
-            raise TicketError(f"{root / 'masks.npz'}: mask {name!r} has shape {mask.shape}, but the model's {name} "
-                              f"has shape {shapes[name]}.")
+            raise TicketError(f"{root / 'masks.npz'}: mask {printable(name)} has shape {mask.shape}, but the model's "
+                              f"{printable(name)} has shape {shapes[name]}.")
     fractions = remaining(masks)
     for name, value in fractions.items():
         if name not in meta["remaining"] or abs(meta["remaining"][name] - value) > 1e-9:
-            raise TicketError(f"{root / 'masks.npz'}: {name} keeps {value:.6f} of its weights but ticket.json records "
-                              f"{meta['remaining'].get(name)!r}: masks and description disagree.")
+            raise TicketError(f"{root / 'masks.npz'}: {printable(name)} keeps {value:.6f} of its weights but ticket.json "
+                              f"records {meta['remaining'].get(name)!r}: masks and description disagree.")
     for label, arrays in (("rewind.npz", rewind), ("weights.npz", weights)):
         if set(arrays) != set(shapes):
             raise TicketError(f"{root / label} does not hold exactly the model's weights: missing "
-                              f"{sorted(set(shapes) - set(arrays))[:5]}, unexpected {sorted(set(arrays) - set(shapes))[:5]}.")
+                              f"{printable(sorted(set(shapes) - set(arrays))[:5], 200)}, unexpected "
+                              f"{printable(sorted(set(arrays) - set(shapes))[:5], 200)}.")
         for name, value in arrays.items():
-            if value.shape != shapes[name] or value.dtype.kind != "f":
-                raise TicketError(f"{root / label}: {name} has shape {value.shape} and dtype {value.dtype}; the model "
-                                  f"needs floats of shape {shapes[name]}.")
+            if value.shape != shapes[name]:
+                raise TicketError(f"{root / label}: {printable(name)} has shape {value.shape}; the model needs "
+                                  f"floats of shape {shapes[name]}.")
             if not np.all(np.isfinite(value)):
-                raise TicketError(f"{root / label}: {name} holds NaN or infinite values: refused.")
+                raise TicketError(f"{root / label}: {printable(name)} holds NaN or infinite values: refused.")
             if name in masks and np.any(value[~masks[name]] != 0):
-                raise TicketError(f"{root / label}: {name} has non-zero weights where its mask prunes them.")
+                raise TicketError(f"{root / label}: {printable(name)} has non-zero weights where its mask prunes them.")
 
 
 # --------------------------------------------------------------------------- architecture
 def check_architecture(config, where: Path) -> None:
-    """Refuse any class outside the built-in allowlist and any field that carries code."""
+    """Refuse any class outside the built-in allowlist, any field that carries code, and activity regularisers."""
     stack = [config]
     while stack:
         node = stack.pop()
@@ -307,9 +465,12 @@ def check_architecture(config, where: Path) -> None:
                 name = node["class_name"]
                 if name not in fmt.SAFE_CLASSES or node.get("module", None) not in fmt.SAFE_MODULES \
                         or node.get("registered_name") not in (None, name):
-                    raise TicketError(f"{where}: layer or object class {str(name)[:60]!r} is not a built-in Keras class "
-                                      "tflottery rebuilds from shared files; pass trust_code=True (--trust_code) "
+                    raise TicketError(f"{where}: layer or object class {printable(name, 60)} is not a built-in Keras "
+                                      "class tflottery rebuilds from shared files; pass trust_code=True (--trust_code) "
                                       "only for a ticket whose author you trust.")
+            if node.get("activity_regularizer") is not None:
+                raise TicketError(f"{where}: a layer has an activity regulariser, which tickets do not carry (it adds "
+                                  "to the loss of whoever trains it): refused.")
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
@@ -317,19 +478,18 @@ def check_architecture(config, where: Path) -> None:
 
 def build_architecture(text: str, where: Path, trust_code: bool = False, budget: Optional[int] = None):
     """The tf_keras model of an architecture JSON; with `budget`, refused before it allocates more than
-    that many weights (a variable creator checks each variable's shape before it exists)."""
+    that many weights (a variable creator checks each variable's shape before it exists), and refused
+    when a layer would output more than MAX_ACTIVATIONS values per example."""
     import tensorflow as tf
 
     from tflottery.core.keras_compat import keras
 
-    try:
-        config = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
-        raise TicketError(f"{where} is not valid JSON ({str(error)[:120]}).") from None
+    config = strict_json(text, where, strings=False) if not trust_code else json.loads(text)
     if not isinstance(config, dict) or config.get("class_name") not in ("Functional", "Sequential", "Model"):
         raise TicketError(f"{where} is not a Keras Functional or Sequential model.")
     if not trust_code:
         check_architecture(config, where)
+        _check_strings(config, where)
     created = [0]
 
     def guard(next_creator, **kwargs):
@@ -347,12 +507,38 @@ def build_architecture(text: str, where: Path, trust_code: bool = False, budget:
 
     try:
         with tf.variable_creator_scope(guard):
-            return keras.models.model_from_json(text)
+            model = keras.models.model_from_json(text)
     except TicketError:
         raise
     except Exception as error:  # noqa: BLE001 — Keras raises many kinds for a malformed config
         raise TicketError(f"{where}: the architecture cannot be rebuilt ({type(error).__name__}: "
-                          f"{str(error).splitlines()[0][:200] if str(error) else ''}).") from None
+                          f"{printable(str(error).splitlines()[0][:200] if str(error) else '', 220)}).") from None
+    for layer in model.layers:
+        shapes = layer.output_shape if isinstance(layer.output_shape, list) else [layer.output_shape]
+        for shape in shapes:
+            values = 1
+            for dim in (shape[1:] if shape else ()):
+                values *= dim if dim is not None else 1
+            if values > fmt.MAX_ACTIVATIONS:
+                raise TicketError(f"{where}: layer {printable(layer.name)} would output {values:,} values per "
+                                  f"example, more than {fmt.MAX_ACTIVATIONS:,}: refused before computing anything.")
+    return model
+
+
+def _check_outputs(model, weights: dict, where: Path) -> None:
+    """The network at its trained weights computes finite logits (on a blank example and a mid-grey one)."""
+    from tflottery.models.weights import set_weights
+
+    set_weights(model, weights)
+    shape = tuple(int(d) if d is not None else 1 for d in model.input_shape[1:])
+    probe = np.stack([np.zeros(shape, np.float32), np.full(shape, 0.5, np.float32)])
+    try:
+        outputs = np.asarray(model(probe, training=False))
+    except Exception as error:  # noqa: BLE001
+        raise TicketError(f"{where}: the network does not run ({type(error).__name__}): refused.") from None
+    if not np.all(np.isfinite(outputs)):
+        raise TicketError(f"{where}: the network computes NaN or infinite outputs at its trained weights (a layer "
+                          "that divides by zero or by a negative variance?): refused.")
 
 
 def architecture_shapes(text: str, where: Path, trust_code: bool = False, budget: Optional[int] = None) -> dict:

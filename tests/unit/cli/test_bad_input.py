@@ -10,17 +10,28 @@ from tflottery.cli import main
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory, sample_data):
-    """A finished tiny run and its ticket, to point bad flags at."""
+def made(tmp_path_factory, tiny_run):
+    """A finished tiny run (the session's, 3 levels) and tickets of it, to point bad flags at."""
     from tflottery import export_ticket
-    from tflottery import find_ticket
 
     where = tmp_path_factory.mktemp("made")
-    config = tiny_config(levels=1)
-    config.runs_dir = str(where / "runs")
-    run = find_ticket(config, data=sample_data)
+    run = tiny_run
     (where / "a_file").write_text("not a folder")
-    return {"RUN": str(run.path), "TICKET": str(export_ticket(run, 1, where / "ticket")), "FILE": str(where / "a_file")}
+    ticket = export_ticket(run, 1, where / "ticket")
+    other = export_ticket(run, 0, where / "other_ticket")
+    import numpy as np
+
+    np.savez(where / "wrong_shape.npz", x=np.zeros((4, 32, 32, 3), np.uint8))
+    np.savez(where / "empty.npz", x=np.zeros((0, 28, 28, 1), np.uint8))
+    np.savez(where / "floats.npz", x=np.full((4, 28, 28, 1), np.nan, np.float32))
+    np.savez(where / "no_x.npz", y=np.zeros(4, np.int64))
+    recipes = where / "recipes"
+    recipes.mkdir()
+    (recipes / "broken.toml").write_text("kind = \"imp\"\n[run\n")
+    (recipes / "utf16.toml").write_bytes("kind = 'imp'".encode("utf-16"))
+    (recipes / "strange.toml").write_text("kind = \"magic\"\n")
+    return {"RUN": str(run.path), "TICKET": str(ticket), "OTHER": str(other), "FILE": str(where / "a_file"),
+            "WHERE": str(where)}
 
 
 FIND = [
@@ -62,6 +73,20 @@ FIND = [
     (["--fraction=0"], r"fraction=0.0 must lie in \(0, 1\]"),
     (["--fraction=0.5", "--fraction_part=2"], "fraction_part=2 does not exist"),
     (["--runs_dir=FILE"], "is a file"),
+    (["--runs_dir="], "runs_dir is empty"),
+    (["--runs_dir=FILE/child"], "is a file, not a folder"),
+    (["--runs_dir=/proc/self/runs"], "lies on a virtual file system"),
+    (["--runs_dir=" + "x" * 300], "longer than this file system allows"),
+    (["--runs_dir=TICKET/runs"], "lies inside the ticket"),
+    (["--levels=1", "--levels=2"], "--levels is given twice"),
+    (["--eval_every=0it"], "never evaluates"),
+    (["--precision=mixed_float16"], "on a CPU use --precision=mixed_bfloat16"),
+    (["--steps=99999999999999999999it"], "more than 1,000,000,000"),
+    (["--steps=20000000it"], "or --force=true if you mean it"),
+    (["--dry_run=maybe"], "dry_run='maybe' must be true or false"),
+    (["--jit_compile=maybe"], "jit_compile='maybe' must be true or false"),
+    (["--data_dir=/nonexistent"], "data.data_dir='/nonexistent' is not a folder here"),
+    (["--branches=[{\"supermask\": {\"init\": \"zeros\"}}]"], "supermask init='zeros'"),
     (["surplus"], "takes 0 positional argument"),
 ]
 OTHERS = [
@@ -90,7 +115,7 @@ OTHERS = [
     (["plot", "no/such/run"], "is not a run directory"),
     (["plot", "RUN", "--metric=nosuch"], "metric='nosuch' is not recorded"),
     (["instability", "no/such/run"], "is not a run directory"),
-    (["instability", "RUN", "--level=7"], r"Level 7 .* is not finished; finished levels: \[0, 1\]"),
+    (["instability", "RUN", "--level=7"], r"Level 7 .* is not finished; finished levels: \[0, 1, 2, 3\]"),
     (["instability", "RUN", "--copies=1"], "copies=1 must be an integer >= 2"),
     (["instability", "RUN", "--alphas=2"], "alphas=2 must be an integer >= 3"),
     (["instability", "RUN", "--rewind=30it"], "beyond the training length"),
@@ -106,17 +131,51 @@ OTHERS = [
     (["tune", "--space=not json"], "is not JSON"),
     (["tune", "--oracle=grid"], "Unknown oracle"),
     (["tune", "--levls=3"], "Unknown flag --levls"),
+    (["--version", "--levels=3"], None),
+    (["export", "RUN", "--level=1", "--branch=../../replicate_0/level_2/ticket"], "cannot name a file or folder"),
+    (["export", "RUN", "--out=TICKET", "--overwrite=false"], "pass --overwrite"),
+    (["export", "RUN", "--out=TICKET", "--overwrite=no"], "pass --overwrite"),
+    (["export", "RUN", "--out=TICKET", "--overwrite=maybe"], "overwrite='maybe' must be true or false"),
+    (["export", "RUN", "--out=TICKET/inner"], "lies inside .*a ticket"),
+    (["transfer", "TICKET", "--reinit=maybe"], "reinit='maybe' must be true or false"),
+    (["transfer", "TICKET", "--trust_code=false", "--runs_dir=WHERE/r", "--labels=[3,3]"], "repeats a class"),
+    (["transfer", "TICKET", "--trust_code=yes"], "must be exactly true or false"),
+    (["transfer", "TICKET", "--runs_dir=FILE/x"], "is a file, not a folder"),
+    (["convert", "TICKET", "--trust_code=1"], "must be exactly true or false"),
+    (["convert", "TICKET", "--modes=float", "--out=OTHER"], "lies inside another ticket"),
+    (["convert", "TICKET", "--modes=float", "--out=RUN"], "lies inside the run"),
+    (["convert", "TICKET", "--modes=int8", "--representative=WHERE/wrong_shape.npz"], "uint8 image of shape"),
+    (["convert", "TICKET", "--modes=int8", "--representative=WHERE/empty.npz"], "at least one uint8 image"),
+    (["convert", "TICKET", "--modes=int8", "--representative=WHERE/floats.npz"], "uint8 image of shape"),
+    (["convert", "TICKET", "--modes=int8", "--representative=WHERE/no_x.npz"], "has no array 'x'"),
+    (["convert", "TICKET", "--modes=int8", "--representative="], "is not a file"),
+    (["plot", "RUN", "--out=RUN"], "is a folder: name the figure's file"),
+    (["plot", "RUN", "--untrained=maybe"], "untrained='maybe' must be true or false"),
+    (["instability", "RUN", "--copies=100000"], "at most 64 unless you mean it"),
+    (["instability", "RUN", "--same_order=maybe"], "same_order='maybe' must be true or false"),
+]
+RECIPES = [
+    ("broken", "is not valid TOML"),
+    ("utf16", "is not UTF-8 text"),
+    ("strange", "kind='magic' is unknown"),
+    ("../../etc", "recipe='../../etc' cannot name a file or folder"),
 ]
 
 
-def _walk(made, args, message, in_tmp, capsys):
+def _walk(made, args, message, in_tmp, capsys, entry=None):
     import re
 
     for placeholder, path in made.items():
         args = [a.replace(placeholder, path) for a in args]
     before = sorted(p.name for p in in_tmp.iterdir())
+    written = _files(made["WHERE"]) + _files(made["RUN"])
+    if message is None:  # not an error: --version answers and does nothing else
+        (entry or main)(args)
+        assert capsys.readouterr().out.startswith("tflottery 0.")
+        return
     with pytest.raises(SystemExit) as exit_:
-        main(args)
+        (entry or main)(args)
+    assert _files(made["WHERE"]) + _files(made["RUN"]) == written  # nothing written: no run, ticket or file
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 2, err
     assert len(err) == 1 and err[0].startswith("tflottery: error: "), err
@@ -134,3 +193,17 @@ def test_find_refuses_bad_flags_in_one_line(made, in_tmp, capsys, args, message)
 @pytest.mark.parametrize("args,message", OTHERS)
 def test_other_commands_refuse_bad_input_in_one_line(made, in_tmp, capsys, args, message):
     _walk(made, args, message, in_tmp, capsys)
+
+
+@pytest.mark.parametrize("recipe,message", RECIPES)
+def test_recipe_files_that_cannot_be_read_are_one_line(made, in_tmp, capsys, monkeypatch, recipe, message):
+    from tflottery.recipes.common import cli
+
+    monkeypatch.setenv("TFLOTTERY_RECIPES", made["WHERE"] + "/recipes")
+    _walk(made, [], message, in_tmp, capsys, entry=lambda args: cli(recipe))
+
+
+def _files(where):
+    from pathlib import Path
+
+    return sorted((p.as_posix(), p.stat().st_mtime_ns) for p in Path(where).rglob("*") if p.name != ".lock")

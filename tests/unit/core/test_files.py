@@ -10,25 +10,31 @@ import pytest
 
 from helpers import tiny_config
 from tflottery import find_ticket
-from tflottery.core.files import atomic_directory, atomic_write, clean_leftovers, recover_directory
+from tflottery.core.errors import StorageError
+from tflottery.core.files import (DirectoryLock, atomic_directory, atomic_write, clean_leftovers, pid_namespace,
+                                  read_bytes)
 
 DEAD_PID = 2 ** 22 + 12345  # above Linux's default pid_max: never a live process
+NS = pid_namespace()
 
 
 def test_leftovers_of_dead_writers_are_removed_and_a_live_writers_are_kept(tmp_path):
-    (tmp_path / f".final.npz.{DEAD_PID}-abc123.tmp").write_bytes(b"half")
-    (tmp_path / f".ticket.{DEAD_PID}-xyz.tmp").mkdir()
-    live = tmp_path / f".metrics.json.{os.getpid()}-def456.tmp"
+    (tmp_path / f".final.npz.{DEAD_PID}@{NS}-abc123.tmp").write_bytes(b"half")
+    (tmp_path / f".ticket.{DEAD_PID}@{NS}-xyz.tmp").mkdir()
+    live = tmp_path / f".metrics.json.{os.getpid()}@{NS}-def456.tmp"
     live.write_bytes(b"being written")
+    other_namespace = tmp_path / f".final.npz.{DEAD_PID}@{NS + 1}-abc.tmp"  # a container sharing the folder
+    other_namespace.write_bytes(b"a live writer elsewhere: its pid means nothing here")
     (tmp_path / ".hidden_but_not_ours").write_text("keep")
     assert clean_leftovers(tmp_path) == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, ".hidden_but_not_ours"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other_namespace.name,
+                                                                 ".hidden_but_not_ours"])
 
 
 def test_the_next_run_clears_what_a_killed_one_left(in_tmp, sample_data):
     run = find_ticket(tiny_config(levels=1), data=sample_data)
     level = run.path / "replicate_0" / "level_1" / "ticket"
-    (level / f".final.npz.{DEAD_PID}-abc.tmp").write_bytes(b"half-written by a killed process")
+    (level / f".final.npz.{DEAD_PID}@{NS}-abc.tmp").write_bytes(b"half-written by a killed process")
     config = tiny_config(levels=2)
     find_ticket(config, data=sample_data)
     assert not list(run.path.rglob("*.tmp"))
@@ -42,14 +48,14 @@ def test_files_follow_the_umask(in_tmp, sample_data):
             (tmp / "x").write_text("1")
     finally:
         os.umask(previous)
-    # the module read the umask at import (022 here); files are 0666 & ~umask, directories 0777 & ~umask
-    from tflottery.core import files
-
-    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~files._UMASK
-    assert stat.S_IMODE((in_tmp / "folder").stat().st_mode) == 0o777 & ~files._UMASK
+    # the umask in force when the file was made: files 0666 & ~umask, directories 0777 & ~umask
+    assert stat.S_IMODE(path.stat().st_mode) == 0o664
+    assert stat.S_IMODE((in_tmp / "folder").stat().st_mode) == 0o775
+    umask = os.umask(0)
+    os.umask(umask)
     run = find_ticket(tiny_config(levels=0), data=sample_data)
     modes = {stat.S_IMODE(p.stat().st_mode) for p in run.path.rglob("*.npz")}
-    assert modes == {0o666 & ~files._UMASK}  # not mkstemp's 0600
+    assert modes == {0o666 & ~umask}  # not mkstemp's 0600
 
 
 def test_a_failed_export_leaves_the_old_ticket_whole_and_no_temporaries(tmp_path):
@@ -68,13 +74,46 @@ def test_a_failed_export_leaves_the_old_ticket_whole_and_no_temporaries(tmp_path
     assert [p.name for p in tmp_path.iterdir()] == ["ticket"]
 
 
-def test_a_swap_killed_between_two_renames_is_repaired(tmp_path):
-    """Where the kernel has no RENAME_EXCHANGE, a kill between the renames leaves the old ticket aside."""
-    aside = tmp_path / f".ticket.{DEAD_PID}-abc.old"
-    aside.mkdir()
-    (aside / "ticket.json").write_text("old")
-    recover_directory(tmp_path / "ticket")
-    assert (tmp_path / "ticket" / "ticket.json").read_text() == "old" and not aside.exists()
+def test_without_an_atomic_exchange_a_ticket_is_never_replaced_so_the_path_is_never_empty(tmp_path, monkeypatch):
+    from tflottery.core import files
+
+    target = tmp_path / "ticket"
+    with atomic_directory(target) as tmp:
+        (tmp / "ticket.json").write_text("old")
+    monkeypatch.setattr(files, "EXCHANGE", lambda a, b: False)  # NFS: no renameat2 RENAME_EXCHANGE
+    with pytest.raises(StorageError, match="cannot swap a folder atomically"):
+        with atomic_directory(target, may_replace=lambda t: None) as tmp:
+            (tmp / "ticket.json").write_text("new")
+    assert (target / "ticket.json").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["ticket"]
+
+
+def test_nothing_is_written_or_read_through_a_planted_link(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("keep me")
+    shared = tmp_path / "shared"
+    (shared / "run").mkdir(parents=True)
+    (shared / "run" / "replicate_0").symlink_to(victim, target_is_directory=True)
+    with pytest.raises(StorageError, match="replicate_0 is a symbolic link"):
+        atomic_write(shared / "run" / "replicate_0" / "level_0" / "metrics.json", b"{}", anchor=shared)
+    (shared / "run" / "spec.json").symlink_to(victim / "precious.txt")
+    with pytest.raises(StorageError, match="spec.json is a symbolic link"):
+        read_bytes(shared / "run" / "spec.json", anchor=shared)
+    atomic_write(shared / "run" / "spec.json", b"{}", anchor=shared)  # replaces the link itself, never its target
+    assert (victim / "precious.txt").read_text() == "keep me" and sorted(p.name for p in victim.iterdir()) == [
+        "precious.txt"]
+
+
+@pytest.mark.parametrize("plant", ["symlink", "hardlink"])
+def test_a_lock_file_that_is_a_link_is_refused_and_its_target_untouched(tmp_path, plant):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    run = tmp_path / "shared" / "run"
+    run.mkdir(parents=True)
+    (run / ".lock").symlink_to(victim) if plant == "symlink" else os.link(victim, run / ".lock")
+    with pytest.raises(StorageError, match="lock"):
+        DirectoryLock(run).acquire()
+    assert victim.read_text() == "precious"
 
 
 @pytest.mark.slow

@@ -6,11 +6,11 @@ from tflottery.core.errors import ConfigError, RunError
 from tflottery.engine.store import LevelRecord, RunStore
 
 
-def _record(level, seed=0):
+def _record(level, seed=0, branch="ticket"):
     rng = np.random.default_rng(seed)
     masks = {"fc1/kernel": rng.random((4, 3)) < 0.5}
     weights = {"fc1/kernel": rng.normal(size=(4, 3)).astype(np.float32), "fc1/bias": np.zeros(3, np.float32)}
-    metrics = {"level": level, "remaining": 0.5, "early_stop_step": 10, "early_stop_test_accuracy": 0.9,
+    metrics = {"level": level, "replicate": seed, "branch": branch, "remaining": 0.5, "early_stop_step": 10, "early_stop_test_accuracy": 0.9,
                "final_test_accuracy": 0.91, "final_test_loss": 0.3, "wall_time_s": 1.0,
                "history": [{"step": 0, "test_accuracy": 0.1}, {"step": 10, "test_accuracy": 0.91}]}
     return LevelRecord(masks, weights, weights, metrics)
@@ -38,7 +38,7 @@ def test_summary_captures_the_rewind_choice_and_analyses(tmp_path):
     for r in (0, 1):
         for level in (0, 1):
             for branch in (["ticket"] if level == 0 else ["ticket", "reinit"]):
-                store.replicate(r).save_level(level, branch, _record(level, r))
+                store.replicate(r).save_level(level, branch, _record(level, r, branch))
     rows = store.summary()
     assert [(row["replicate"], row["level"], row["branch"]) for row in rows] == [
         (0, 0, "ticket"), (0, 1, "ticket"), (0, 1, "reinit"), (1, 0, "ticket"), (1, 1, "ticket"), (1, 1, "reinit")]
@@ -62,6 +62,27 @@ def test_a_branch_or_analysis_name_never_becomes_a_path_outside_its_level(tmp_pa
         with pytest.raises(ConfigError, match="cannot name a file or folder"):
             rep.analysis_path(1, "instability", bad)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_record_that_is_not_where_it_says_it_belongs_is_refused(tmp_path):
+    store = RunStore(tmp_path / "run")
+    store.replicate(0).save_level(2, "reinit", _record(1, 0, "ticket"))  # another level's record, planted here
+    with pytest.raises(RunError, match="is not the record of replicate 0, level 2, branch reinit"):
+        store.summary()
+
+
+def test_a_symlinked_replicate_or_level_is_refused_in_one_line(tmp_path):
+    from tflottery.core.errors import StorageError
+
+    elsewhere = tmp_path / "elsewhere"
+    RunStore(elsewhere).replicate(0).save_level(0, "ticket", _record(0))
+    store = RunStore(tmp_path / "shared" / "run")
+    store.write_spec({"seed": 0})
+    (store.path / "replicate_0").symlink_to(elsewhere / "replicate_0", target_is_directory=True)
+    with pytest.raises(StorageError, match="replicate_0 is a symbolic link"):
+        store.summary()
+    with pytest.raises(StorageError, match="replicate_0 is a symbolic link"):
+        store.replicate(0).save_level(1, "ticket", _record(1))
 
 
 def test_another_identity_under_the_same_name_is_refused(tmp_path):

@@ -3,7 +3,6 @@
 Most crafted tickets are re-signed (every sha256 and ticket.json's own digest recomputed), so
 only the checks on content can catch them, as they must for an adversary who knows the format.
 """
-import hashlib
 import io
 import json
 import os
@@ -13,7 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from helpers import export_tiny_ticket
+from helpers import export_tiny_ticket, lambda_model, resign
 from tflottery import convert, load_ticket, transfer
 from tflottery.core.errors import TicketError
 from tflottery.core.files import npz_bytes
@@ -22,22 +21,8 @@ from tflottery.tickets.format import digest_of
 
 
 @pytest.fixture(scope="module")
-def good(tmp_path_factory, sample_data):
-    return export_tiny_ticket(tmp_path_factory.mktemp("good"), sample_data, levels=1)[0]
-
-
-def resign(path, files=None):
-    """Recompute every listed file's sha256 and ticket.json's digest (what a knowing adversary does)."""
-    meta = json.loads((path / "ticket.json").read_text())
-    if files is not None:
-        meta["files"] = files
-    for name in list(meta["files"]):
-        file = path / name
-        if file.is_file() and not file.is_symlink():
-            meta["files"][name] = hashlib.sha256(file.read_bytes()).hexdigest()
-    meta["digest"] = digest_of(meta)
-    (path / "ticket.json").write_text(json.dumps(meta))
-    return meta
+def good(tmp_path_factory, tiny_run):
+    return export_tiny_ticket(tmp_path_factory.mktemp("good"), tiny_run, 1)[0]
 
 
 def edit_meta(path, change):
@@ -58,20 +43,6 @@ def write_arrays(path, name, values, sign=True):
         resign(path)
 
 
-def lambda_model(path, marker):
-    """model.json with a Lambda layer whose code would write `marker` if anything ran it."""
-    from tflottery.core.keras_compat import keras
-
-    inputs = keras.Input((28, 28, 1), name="image")
-    x = keras.layers.Flatten(name="flatten")(inputs)
-    code = eval(f"lambda t: (open({str(marker)!r}, 'w').write('ran'), t)[1]")  # no closure: serialisable
-    x = keras.layers.Lambda(code, name="evil")(x)
-    for name, units in (("fc1", 300), ("fc2", 100), ("output", 10)):
-        x = keras.layers.Dense(units, name=name)(x)
-    (path / "model.json").write_text(keras.Model(inputs, x, name="lenet_300_100").to_json())
-    resign(path)
-
-
 def replace_layer_class(path, class_name, module):
     config = json.loads((path / "model.json").read_text())
     layer = config["config"]["layers"][2]
@@ -87,10 +58,10 @@ def huge_dense(path):
     resign(path)
 
 
-def npz_declaring(shape):
+def npz_declaring(shape, descr="|b1"):
     """An .npz whose array header declares `shape` over almost no data (a zip bomb's promise)."""
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("fc1__kernel.npy", header.getvalue() + b"\0" * 64)
@@ -126,6 +97,76 @@ def fifo(path):
 def symlink(path, target):
     (path / "rewind.npz").unlink()
     (path / "rewind.npz").symlink_to(target)
+
+
+def nested(path, folder, depth):
+    """`depth` folders inside each other, made one relative step at a time (the path outgrows PATH_MAX)."""
+    (path / folder).mkdir(exist_ok=True)
+    fd = os.open(path / folder, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        inner = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    os.close(fd)
+
+
+def remove_deep(path):
+    """Remove a tree deeper than Python's recursion allows shutil.rmtree to go (the nested-folder cases)."""
+    import subprocess
+
+    subprocess.run(["rm", "-rf", str(path)], check=True)
+
+
+def raw_json(path, text_change):
+    """ticket.json edited as text (for what json.dumps cannot write), then its digest recomputed over what the
+    reader would parse, so that only the strict parser can refuse it."""
+    text = text_change((path / "ticket.json").read_text())
+    (path / "ticket.json").write_text(text)
+
+
+def dtype_weights(path, dtype):
+    write_arrays(path, "weights.npz", {k: v.astype(dtype) for k, v in arrays(path, "weights.npz").items()})
+
+
+def mask_bytes(path, value):
+    """A mask stored with bool's dtype but a byte other than 0 or 1."""
+    masks = arrays(path, "masks.npz")
+    raw = masks["fc2/kernel"].view(np.uint8).copy()
+    raw.flat[0] = value
+    masks["fc2/kernel"] = raw.view(np.bool_)
+    write_arrays(path, "masks.npz", masks)
+
+
+def layer_config(path, change):
+    config = json.loads((path / "model.json").read_text())
+    change(config["config"]["layers"])
+    (path / "model.json").write_text(json.dumps(config))
+    resign(path)
+
+
+def insert_layer(path, layer, before_index=2):
+    """Insert a layer (Keras config) into the Functional chain between layers before_index-1 and before_index."""
+    config = json.loads((path / "model.json").read_text())
+    layers = config["config"]["layers"]
+    previous, following = layers[before_index - 1], layers[before_index]
+    layer["inbound_nodes"] = [[[previous["name"], 0, 0, {}]]]
+    following["inbound_nodes"] = [[[layer["name"], 0, 0, {}]]]
+    layers.insert(before_index, layer)
+    (path / "model.json").write_text(json.dumps(config))
+    resign(path)
+
+
+def sabotage_normalization(path):
+    """Normalization(variance=-1) before fc1: finite weights, NaN outputs."""
+    insert_layer(path, {"class_name": "Normalization", "name": "norm", "config": {
+        "name": "norm", "trainable": True, "dtype": "float32", "axis": [-1], "mean": 0.0, "variance": -1.0,
+        "invert": False}})
+
+
+def hard_link(path, name, target):
+    (path / name).unlink()
+    os.link(target, path / name)
 
 
 CRAFTED = {
@@ -183,7 +224,7 @@ CRAFTED = {
                                                edit_meta(p, lambda m: m["pruned"].append("ghost/kernel")), resign(p)),
                                     "not kernels of the model"),
     "mask values 0.5": (lambda p: write_arrays(p, "masks.npz", {k: v * 0.5 for k, v in
-                                                                arrays(p, "masks.npz").items()}), "not bool"),
+                                                                arrays(p, "masks.npz").items()}), "holds only [|]b1"),
     "mask of the wrong shape": (lambda p: write_arrays(p, "masks.npz", {**arrays(p, "masks.npz"),
                                                                         "fc2/kernel": np.ones((300, 99), bool)}),
                                 r"has shape \(300, 99\)"),
@@ -203,21 +244,131 @@ CRAFTED = {
     "a Dense of 10^9 units": (huge_dense, "more weights than weights.npz holds"),
     "model.json not a model": (lambda p: ((p / "model.json").write_text('{"class_name": "Dense"}'), resign(p)),
                                "not a Keras Functional or Sequential"),
+    # round two: the read side
+    "folders 1,200 deep in tflite/": (lambda p: nested(p, "tflite", 1200), "nests folders more than 8 deep"),
+    "folders 1,200 deep in saved_model/": (lambda p: nested(p, "saved_model", 1200), "nests folders more than 8 deep"),
+    "a 5,000-digit integer": (lambda p: raw_json(p, lambda t: t.replace('"level": 1', '"level": 1' + "0" * 5000)),
+                              "integer of 5001 digits"),
+    "level 1e300": (lambda p: edit_meta(p, lambda m: m.update(level=1e300)), "'level' is missing or not a int"),
+    "level 10^6": (lambda p: edit_meta(p, lambda m: m.update(level=10 ** 6)), "level=1000000 is past what a ticket"),
+    "an npz declaring 1.9e9 float32": (lambda p: ((p / "weights.npz").write_bytes(
+        npz_declaring((1_900_000_000,), "<f4")), resign(p)), "declares more than"),
+    "an npz declaring 1.9e9 float64": (lambda p: ((p / "weights.npz").write_bytes(
+        npz_declaring((1_900_000_000,), "<f8")), resign(p)), "holds only <f4"),
+    "an npz of complex256": (lambda p: ((p / "weights.npz").write_bytes(npz_declaring((10,), "<c32")), resign(p)),
+                             "holds only <f4"),
+    "an npz whose member holds more than it declares": (lambda p: zip_member(
+        p, "masks.npz", "fc1__kernel.npy", _npy_header((2,), "|b1") + b"\x01" * 10_000), "declares 2 values but holds"),
+    "UpSampling by 10^4": (lambda p: insert_layer(p, {"class_name": "Reshape", "name": "r", "config": {
+        "name": "r", "trainable": True, "dtype": "float32", "target_shape": [28, 28, 1]}}) or layer_config(
+        p, lambda layers: layers.insert(3, {"class_name": "UpSampling2D", "name": "up", "inbound_nodes": [
+            [["r", 0, 0, {}]]], "config": {"name": "up", "trainable": True, "dtype": "float32",
+                                           "size": [10000, 10000], "data_format": "channels_last",
+                                           "interpolation": "nearest"}}) or layers[4].update(
+            inbound_nodes=[[["up", 0, 0, {}]]])), "values per example"),
+    "ZeroPadding by 10^5": (lambda p: insert_layer(p, {"class_name": "Reshape", "name": "r", "config": {
+        "name": "r", "trainable": True, "dtype": "float32", "target_shape": [28, 28, 1]}}) or layer_config(
+        p, lambda layers: layers.insert(3, {"class_name": "ZeroPadding2D", "name": "pad", "inbound_nodes": [
+            [["r", 0, 0, {}]]], "config": {"name": "pad", "trainable": True, "dtype": "float32",
+                                           "padding": [[100000, 100000], [100000, 100000]],
+                                           "data_format": "channels_last"}}) or layers[4].update(
+            inbound_nodes=[[["pad", 0, 0, {}]]])), "values per example"),
+    "an activity regulariser": (lambda p: layer_config(p, lambda layers: layers[2]["config"].update(
+        activity_regularizer={"class_name": "L2", "config": {"l2": 0.01}})), "activity regulariser"),
+    # round two: accepted by 0.2, refused now
+    "masks.npz a hard link to a file outside": (lambda p: (hard_link(p, "masks.npz", p.parent / "victim.npz"),
+                                                           resign(p)), "hard link"),
+    "a symbolic link inside tflite/": (lambda p: ((p / "tflite").mkdir(), (p / "tflite" / "float.tflite").symlink_to(
+        p.parent / "victim.npz")), "symbolic link"),
+    "a hard link inside tflite/": (lambda p: ((p / "tflite").mkdir(), os.link(p.parent / "victim.npz",
+                                                                              p / "tflite" / "float.tflite")),
+                                   "hard link"),
+    "a pipe inside tflite/": (lambda p: ((p / "tflite").mkdir(), os.mkfifo(p / "tflite" / "float.tflite")),
+                              "not a regular file"),
+    "tflite/ a link to another folder": (lambda p: (p / "tflite").symlink_to(p.parent, target_is_directory=True),
+                                         "symbolic link"),
+    "a folder where weights.npz is listed": (lambda p: ((p / "weights.npz").unlink(), (p / "weights.npz").mkdir()),
+                                             "is a folder where ticket.json lists a file"),
+    "a 4 GB sparse listed file": (lambda p: os.truncate(p / "weights.npz", 4 * 10 ** 9),
+                                  "at most 1024 MiB"),
+    "a duplicate key (level)": (lambda p: raw_json(p, lambda t: t.replace('"level": 1,', '"level": 1, "level": 2,')),
+                                r"repeats the key\(s\) .*level"),
+    "a duplicate key (pruned)": (lambda p: raw_json(p, lambda t: t.replace('"pruned": [', '"pruned": [], "pruned": [')),
+                                 r"repeats the key\(s\) .*pruned"),
+    "Infinity in metrics": (lambda p: raw_json(p, lambda t: t.replace('"metrics": {', '"metrics": {"x": Infinity, ')),
+                            "holds Infinity, which is no number"),
+    "an ANSI escape in a printed field": (lambda p: edit_meta(p, lambda m: m["model"].update(name="\x1b[31mred")),
+                                          "control characters"),
+    "a lone surrogate": (lambda p: raw_json(p, lambda t: t.replace('"branch": "ticket"', '"branch": "\\udc80"')),
+                         "lone surrogates"),
+    "data.dataset with ../": (lambda p: edit_meta(p, lambda m: m["data"].update(dataset="../../etc")),
+                              "data.dataset='../../etc' cannot name a file or folder"),
+    "branch with ../": (lambda p: edit_meta(p, lambda m: m.update(branch="../../replicate_0")),
+                        "branch='../../replicate_0' cannot name a file or folder"),
+    "masks as uint8": (lambda p: write_arrays(p, "masks.npz", {k: v.astype(np.uint8) for k, v in
+                                                               arrays(p, "masks.npz").items()}), "holds only [|]b1"),
+    "a mask of bool bytes 2": (lambda p: mask_bytes(p, 2), "bytes other than 0 and 1"),
+    "weights float64": (lambda p: dtype_weights(p, np.float64), "holds only <f4"),
+    "weights float16": (lambda p: dtype_weights(p, np.float16), "holds only <f4"),
+    "weights longdouble": (lambda p: dtype_weights(p, np.longdouble), "holds only <f4"),
+    "weights big-endian": (lambda p: dtype_weights(p, ">f4"), "holds only <f4"),
+    "Normalization(variance=-1): NaN outputs": (sabotage_normalization, "computes NaN or infinite outputs"),
 }
+
+
+def _npy_header(shape, descr):
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
+    return header.getvalue()
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("name", list(CRAFTED))
 def test_a_crafted_ticket_is_refused(good, tmp_path, name):
     craft, message = CRAFTED[name]
+    (tmp_path / "victim.npz").write_bytes(b"the victim's own file")
     bad = shutil.copytree(good, tmp_path / "bad")
-    craft(bad)
-    with pytest.raises(TicketError, match=message):
-        read_ticket(bad)
+    try:
+        craft(bad)
+        with pytest.raises(TicketError, match=message):
+            read_ticket(bad)
+        assert (tmp_path / "victim.npz").read_bytes() == b"the victim's own file"
+    finally:
+        remove_deep(bad)
 
 
-def test_there_are_at_least_thirty():
-    assert len(CRAFTED) >= 30
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_every_crafted_ticket_is_refused_by_load_transfer_and_convert_in_one_line(good, tmp_path):
+    """The three entry points a shared ticket meets, each refusing with one TicketError, writing nothing."""
+    for name, (craft, message) in CRAFTED.items():
+        where = tmp_path / f"case{abs(hash(name))}"
+        where.mkdir()
+        (where / "victim.npz").write_bytes(b"the victim's own file")
+        bad = shutil.copytree(good, where / "bad", symlinks=True)
+        craft(bad)
+        before = _listing(where)
+        for attempt, expected in ((lambda: load_ticket(bad), message),
+                                  (lambda: transfer(bad, {"labels": [0, 1]}, runs_dir=where / "runs"),
+                                   f"{message}|is neither a run directory .* nor a ticket"),
+                                  (lambda: convert(bad, modes=["float"]), message)):
+            with pytest.raises(TicketError, match=expected):
+                attempt()
+        after = _listing(where)
+        assert after == before, name  # nothing written: no run, no tflite file
+        assert (where / "victim.npz").read_bytes() == b"the victim's own file", name
+        remove_deep(where)
+
+
+def _listing(where):
+    import subprocess
+
+    found = subprocess.run(["find", str(where), "-maxdepth", "6"], capture_output=True, text=True).stdout
+    return sorted(found.splitlines())
+
+
+def test_there_are_at_least_seventy():
+    assert len(CRAFTED) >= 70
 
 
 @pytest.mark.timeout(120)
@@ -241,7 +392,7 @@ def test_a_directory_link_as_ticket_is_refused(good, tmp_path):
 
 def test_what_ticket_json_says_never_chooses_a_path(good, tmp_path):
     crafted = shutil.copytree(good, tmp_path / "crafted")
-    edit_meta(crafted, lambda m: m.update(run="../../../../tmp/escaped", branch="../../escaped"))
+    edit_meta(crafted, lambda m: m.update(run="../../../../tmp/escaped"))  # recorded, never a path
     result = transfer(crafted, {"dataset": "mnist", "labels": [0, 1], "validation": 100},
                       {"steps": "5it", "eval_every": "5it", "verbose": False}, reinit=False,
                       runs_dir=tmp_path / "runs")
