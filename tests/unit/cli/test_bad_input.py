@@ -5,7 +5,6 @@ the same through a real `tflottery` process.
 """
 import pytest
 
-from helpers import tiny_config
 from tflottery.cli import main
 
 
