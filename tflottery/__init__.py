@@ -31,6 +31,7 @@ _PUBLIC = {
     "custom_objects": "tflottery.pruning.wrap",
     "IMPSchedule": "tflottery.pruning.schedule",
     "prune_imp": "tflottery.pruning.own_fit", "Rewind": "tflottery.pruning.own_fit",
+    "imp_steps": "tflottery.pruning.own_fit", "WarmupPiecewise": "tflottery.core.schedules",
     "EarlyBird": "tflottery.pruning.early_bird",
     "instability": "tflottery.analysis.instability", "compare": "tflottery.analysis.compare",
 }

@@ -12,32 +12,8 @@ import tensorflow as tf
 
 from tflottery.config import TrainingConfig
 from tflottery.core.keras_compat import keras
+from tflottery.core.schedules import WarmupPiecewise
 from tflottery.engine.plan import TrainingSteps
-
-
-class WarmupPiecewise(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up to `lr`, then multiply by `gamma` at each milestone step.
-
-    The schedule is read at `optimizer step + offset`; `offset` is a variable, so one compiled
-    model starts each level at its own step without retracing.
-    """
-
-    def __init__(self, lr: float, warmup: int = 0, milestones: tuple = (), gamma: float = 0.1):
-        self.lr, self.warmup, self.gamma = float(lr), int(warmup), float(gamma)
-        self.milestones = tuple(int(m) for m in milestones)
-        self.offset = tf.Variable(0, dtype=tf.int64, trainable=False, name="schedule_offset")
-
-    def __call__(self, step):
-        step = tf.cast(step, tf.float32) + tf.cast(self.offset, tf.float32)
-        rate = tf.constant(self.lr)
-        for m in self.milestones:
-            rate = tf.where(step >= m, rate * self.gamma, rate)
-        if self.warmup:
-            rate = rate * tf.minimum(1.0, (step + 1.0) / self.warmup)
-        return rate
-
-    def get_config(self):
-        return {"lr": self.lr, "warmup": self.warmup, "milestones": list(self.milestones), "gamma": self.gamma}
 
 
 def make_optimizer(config: TrainingConfig, steps: TrainingSteps) -> "tuple[keras.optimizers.Optimizer, WarmupPiecewise]":
@@ -72,4 +48,4 @@ def reset_optimizer(model: keras.Model, start_step: int = 0) -> None:
         v.assign(tf.zeros_like(v))
     schedule = getattr(model, "lr_schedule", None)
     if isinstance(schedule, WarmupPiecewise):
-        schedule.offset.assign(int(start_step))
+        schedule.start_at(start_step)

@@ -1,29 +1,34 @@
 """IMP inside a user's own `model.fit`: `prune_imp` (tfmot wrappers with IMPSchedules) and the `Rewind` callback.
 
-With tfmot's wrappers carrying `IMPSchedule`s and `UpdatePruningStep`, the schedule prunes at
-the first step of every level (drawing the mask from the level before, fully trained). Right
-after that step, `Rewind` sets the survivors back to their values at the rewind step, resets
-the optimizer's moments (and its step counter to the rewind step, so a learning-rate schedule
-starts each level where the first did), and the level trains on. The step that pruned is spent
-drawing the mask: its update is rewound away, so levels after the first train `level_steps - 1`
-steps from the rewind point. After every step it sets pruned weights to exactly zero (tfmot
-alone masks only the forward pass, so momentum would move them), which also makes tfmot's
-magnitude ranking at each event the ranking of the survivors: the masks `tflottery find` draws.
+One fit is laid out as IMP (see `IMPSchedule`): level 0 trains T steps, keeping the weights at
+the rewind step k; each later level trains T - k steps. Just before the first step of level L,
+`Rewind` draws the level's mask from the trained weights, smallest magnitude first, to the
+layerwise plan's exact counts (the masks `tflottery find` draws), sets every weight back to its
+value at step k with the mask applied, and resets the optimizer the way `find` does: moments and
+step counter zero (Adam's bias correction restarts), the learning-rate schedule at step k. tfmot's
+own update at that step then keeps the mask as it is. After every step it sets pruned weights to
+exactly zero (tfmot alone masks only the forward pass, so momentum would move them).
 
-Keras logs get `imp_level` and `imp_remaining` (the fraction of prunable weights kept) at every
-epoch's end, so `CSVLogger` and `TensorBoard` record them when listed after `Rewind`.
+The step count is tfmot's own (the wrappers' `pruning_step`, saved with the model), so a fit
+resumed from a `ModelCheckpoint` knows where it is; what the model does not hold (the weights at
+step k, the events so far) `Rewind(state=folder)` keeps on disk, and a resumed fit without it is
+refused in one line. Keras logs get `imp_level` and `imp_remaining` at every epoch's end.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
 from tflottery.core.errors import ConfigError
 from tflottery.core.keras_compat import keras, require_tf_keras
+from tflottery.core.schedules import WarmupPiecewise
 from tflottery.core.steps import Step
 from tflottery.models.weights import get_weights, set_weights
+from tflottery.pruning import masks as mask_lib
 from tflottery.pruning import wrap
 from tflottery.pruning.resolve import bind
 from tflottery.pruning.schedule import IMPSchedule
@@ -31,16 +36,21 @@ from tflottery.pruning.wrap import PruneLowMagnitude
 
 
 class Rewind(keras.callbacks.Callback):
-    """Rewind the survivors to their values at step `to` ("0it", "500it", "2ep") after every IMP pruning event."""
+    """IMP with rewinding to step `to` ("0it", "500it", "2ep") in a fit of a model made by `prune_imp`.
 
-    def __init__(self, to: str = "0it", reset_optimizer: bool = True):
+    `state`: a folder where the weights at the rewind step and the events so far are kept, so that a
+    fit resumed from a checkpoint continues exactly (give the same folder to both fits).
+    """
+
+    def __init__(self, to: str = "0it", reset_optimizer: bool = True, state: "str | Path | None" = None):
         super().__init__()
         self.to = Step.parse(to, "Rewind to")
         self.reset_optimizer = reset_optimizer
+        self.state = Path(state) if state is not None else None
         self.rewind_step: Optional[int] = None
-        self.rewind_weights: Optional[list] = None
-        self.step, self.events, self.level = 0, [], 0
-        self.layers, self.schedule = [], None
+        self.rewind_weights: Optional[dict] = None
+        self.events, self.level, self.logs = [], 0, {}
+        self.layers, self.schedule, self._rewind_saved = [], None, False
 
     # ------------------------------------------------------------------ set-up and checks
     def on_train_begin(self, logs=None):
@@ -50,47 +60,103 @@ class Rewind(keras.callbacks.Callback):
             raise ConfigError("Rewind needs a model whose prunable layers are wrapped by tfmot's prune_low_magnitude "
                               "with a tflottery.IMPSchedule (or made by tflottery.prune_imp); this model has "
                               f"{len(self.layers)} wrapped layer(s) and schedules {sorted({type(s).__name__ for s in schedules})}.")
-        if len({(s.level_steps, s.levels) for s in schedules}) != 1:
-            raise ConfigError("Rewind needs every layer's IMPSchedule to share level_steps and levels.")
+        if len({(s.level_steps, s.levels, s.rewind_step) for s in schedules}) != 1:
+            raise ConfigError("Rewind needs every layer's IMPSchedule to share level_steps, levels and rewind_step.")
         self.schedule = schedules[0]
         if getattr(self.model, "_steps_per_execution", None) is not None and int(self.model._steps_per_execution) > 1:
             raise ConfigError("Rewind keeps pruned weights exactly zero after every step and must see every step: "
                               "compile the model with steps_per_execution=1.")
         steps_per_epoch = self.params.get("steps") or 0
-        self.rewind_step = self.to.to_steps(steps_per_epoch)
         if self.to.epochs and not steps_per_epoch:
             raise ConfigError(f"Rewind to={self.to}: an epoch count needs fit's steps per epoch; give steps ('500it').")
-        if self.rewind_step >= self.schedule.level_steps:
-            raise ConfigError(f"Rewind to step {self.rewind_step} is not inside the first level "
-                              f"(level_steps={self.schedule.level_steps}): rewind to an earlier step, or make levels longer.")
-        if self.rewind_step == 0 and self.rewind_weights is None:
-            self.rewind_weights = get_weights(self.model)
+        self.rewind_step = self.to.to_steps(steps_per_epoch)
+        if self.rewind_step != self.schedule.rewind_step:
+            raise ConfigError(f"Rewind to step {self.rewind_step} but the model's IMPSchedule lays out levels rewound to "
+                              f"step {self.schedule.rewind_step}: give prune_imp(..., rewind='{self.rewind_step}it') and "
+                              "Rewind the same step.")
+        self._check_learning_rate()
+        wrappers = [layer for layer in self.model.layers if isinstance(layer, PruneLowMagnitude)]
+        if any(int(layer.pruning_step.numpy()) < 0 for layer in wrappers):  # a fresh model: tfmot's count at 0
+            keras.backend.batch_set_value([(layer.pruning_step, 0) for layer in wrappers])
+        self._resume(self.done())
 
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.step == 0 and any(int(layer.pruning_step.numpy()) < 0 for layer in self.layers):
-            raise ConfigError("The IMPSchedule's wrappers never count steps: add "
-                              "tfmot.sparsity.keras.UpdatePruningStep() to fit's callbacks.")
+    def _check_learning_rate(self) -> None:
+        rate = getattr(getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer), "_learning_rate", None)
+        if self.rewind_step and isinstance(rate, keras.optimizers.schedules.LearningRateSchedule) \
+                and not isinstance(rate, WarmupPiecewise):
+            raise ConfigError(f"Rewind to step {self.rewind_step} restarts the optimizer's counter at each level, so a "
+                              f"{type(rate).__name__} would restart at step 0 instead of {self.rewind_step}: use "
+                              "tflottery.WarmupPiecewise (which Rewind starts at the rewind step) or a constant rate.")
+
+    def done(self) -> int:
+        """Steps trained so far: tfmot's own count, kept in the model (so it survives a checkpoint)."""
+        steps = {max(0, int(layer.pruning_step.numpy())) for layer in self.layers}
+        if len(steps) != 1:
+            raise ConfigError(f"The wrappers disagree on the step ({sorted(steps)}): the model was not trained in one fit.")
+        return steps.pop()
+
+    def _resume(self, done: int) -> None:
+        """Where a fit of a model that has trained `done` steps stands: levels pruned (those that began before
+        `done`), the rewind weights and events from `state` when this callback has not seen them."""
+        self.level = self.schedule.level_of(done - 1) if done else 0
+        if self.rewind_weights is not None:  # the same callback, fit again
+            return
+        if not done:
+            if self.rewind_step == 0:
+                self.rewind_weights = get_weights(self.model)
+            return
+        saved = self._load_state()
+        if saved is None:
+            if done >= self.rewind_step:
+                raise ConfigError(f"This model has trained {done} steps already and Rewind has not seen its weights at "
+                                  f"step {self.rewind_step}: to resume IMP from a checkpoint, give Rewind(state=FOLDER) "
+                                  "in the first fit and in this one.")
+            return
+        shapes = {k: v.shape for k, v in get_weights(self.model).items()}
+        if saved["rewind_step"] != self.rewind_step or {k: v.shape for k, v in self.rewind_weights.items()} != shapes:
+            raise ConfigError(f"{self.state} holds the IMP state of another fit (rewinding to step "
+                              f"{saved['rewind_step']}, {len(self.rewind_weights)} weights) than this model's (step "
+                              f"{self.rewind_step}, {len(shapes)} weights): give each fit its own state folder.")
+        self.events = [e for e in saved["events"] if e["step"] < done]  # later ones the checkpoint never saw
+        if self.level >= 1:
+            self._learning_rate_from_rewind()
 
     # ------------------------------------------------------------------ every step
+    def on_train_batch_begin(self, batch, logs=None):
+        done = self.done()
+        for level in range(1, self.schedule.levels + 1):
+            if done == self.schedule.level_start(level):
+                if self.rewind_weights is None:
+                    raise ConfigError(f"Rewind has no weights of step {self.rewind_step} to rewind to at level {level}.")
+                self._prune_and_rewind(level)
+
     def on_train_batch_end(self, batch, logs=None):
-        self.step += 1
         for weight, mask, _ in self._pruning_vars():  # pruned weights exactly zero after every step
             weight.assign(weight * tf.cast(mask, weight.dtype))
-        if self.step == self.rewind_step and self.rewind_weights is None:
+        done = self.done()
+        if done == self.rewind_step and self.rewind_weights is None:
             self.rewind_weights = get_weights(self.model)
-        level = self.schedule.level_of(self.step)
-        if level > self.level and (self.step - 1) % self.schedule.level_steps == 0 and level <= self.schedule.levels:
-            self.level = level
-            self._rewind()
+            self._save_state(done)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["imp_level"] = self.level
             logs["imp_remaining"] = self.remaining()
+            self.logs = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float, np.floating))}
+        self._save_state(self.done())
 
-    # ------------------------------------------------------------------ the rewind
-    def _rewind(self) -> None:
-        """Every weight back to the rewind step (biases and norms too), pruned kernels masked."""
+    # ------------------------------------------------------------------ a level's start
+    def _prune_and_rewind(self, level: int) -> None:
+        """Level `level`'s mask from the trained weights (the plan's counts), every weight back to the rewind
+        step under it, and the optimizer as `find` starts a level: moments and counter zero, schedule at k."""
+        trained = get_weights(self.model)
+        for layer in self.layers:
+            for weight, mask, _ in layer.pruning_vars:
+                name = f"{layer.layer.name}/kernel"
+                current = mask.numpy().astype(bool)
+                keep = int(round(layer.pruning_schedule.kept[level] * current.size))
+                new = mask_lib.drop_smallest(trained[name], current, int(current.sum()) - keep)
+                mask.assign(new.astype(np.float32))
         set_weights(self.model, self.rewind_weights)
         for weight, mask, _ in self._pruning_vars():
             weight.assign(weight * tf.cast(mask, weight.dtype))
@@ -98,9 +164,38 @@ class Rewind(keras.callbacks.Callback):
             optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
             for v in optimizer.variables:
                 v.assign(tf.zeros_like(v))
-            optimizer.iterations.assign(self.rewind_step)
-        self.events.append({"step": self.step, "level": self.level, "remaining": self.remaining()})
+            self._learning_rate_from_rewind()
+        self.level = level
+        self.events.append({"step": self.done(), "level": level, "remaining": self.remaining()})
+        self._save_state(self.done())
 
+    def _learning_rate_from_rewind(self) -> None:
+        rate = getattr(getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer), "_learning_rate", None)
+        if isinstance(rate, WarmupPiecewise):
+            rate.start_at(self.rewind_step)
+
+    # ------------------------------------------------------------------ state on disk
+    def _save_state(self, done: int) -> None:
+        if self.state is None or self.rewind_weights is None:
+            return
+        from tflottery.core.files import write_json, write_npz
+
+        if not self._rewind_saved:  # the rewind weights never change once kept
+            write_npz(self.state / "rewind.npz", self.rewind_weights)
+            self._rewind_saved = True
+        write_json(self.state / "state.json", {"done": done, "rewind_step": self.rewind_step, "events": self.events})
+
+    def _load_state(self) -> Optional[dict]:
+        if self.state is None or not (self.state / "state.json").exists():
+            return None
+        from tflottery.core.files import read_json, read_npz
+
+        saved = read_json(self.state / "state.json")
+        self.rewind_weights = read_npz(self.state / "rewind.npz")
+        self._rewind_saved = True
+        return saved
+
+    # ------------------------------------------------------------------ what it holds
     def remaining(self) -> float:
         masks = [m.numpy() for _, m, _ in self._pruning_vars()]
         return float(sum(m.sum() for m in masks) / max(1, sum(m.size for m in masks)))
@@ -113,29 +208,50 @@ class Rewind(keras.callbacks.Callback):
         return {f"{layer.layer.name}/kernel": m.numpy().astype(bool) for layer in self.layers
                 for _, m, _ in layer.pruning_vars}
 
-    def record(self) -> dict:
-        """What a ticket of the model as it is now holds (`tflottery.export_ticket(rewind, out)` writes it):
-        the plain architecture, the masks, the rewind weights it trains from (masked), the trained weights."""
-        from tflottery.pruning.masks import remaining
+    def training(self) -> dict:
+        """The fit's training as a tflottery training config, where the optimizer is one tflottery knows."""
+        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
+        name = type(optimizer).__name__.lower()
+        rate = getattr(optimizer, "_learning_rate", None)
+        lr = rate.lr if isinstance(rate, WarmupPiecewise) else float(keras.backend.get_value(rate)) \
+            if rate is not None and not callable(rate) else None
+        out = {"steps": f"{self.schedule.level_steps}it"}
+        if name in ("adam", "sgd") and lr is not None:
+            out.update(optimizer=name, lr=lr)
+            if name == "sgd":
+                out.update(momentum=float(optimizer.momentum), nesterov=bool(optimizer.nesterov))
+        return out
 
+    def record(self) -> dict:
+        """What a ticket of the model as it is now holds (`tflottery.export_ticket(rewind, out=...)` writes it):
+        the plain architecture, the masks, the rewind weights it trains from (masked), the trained weights,
+        the training, and the last epoch's logged numbers."""
         if self.rewind_weights is None:
             raise ConfigError("Rewind has no rewind weights yet: export after fit has run.")
         masks = self.masks()
         plain = wrap.strip(self.model)
+        logged = {f"final_{k}": v for k, v in self.logs.items() if not k.startswith("imp_")}
         return {"architecture": plain.to_json(), "name": plain.name, "masks": masks, "final": get_weights(self.model),
                 "start": {k: v * masks[k] if k in masks else v for k, v in self.rewind_weights.items()},
-                "rewind": str(self.to),
-                "metrics": {"level": self.level, "replicate": 0, "branch": "ticket", "remaining": remaining(masks)["total"],
-                            "rewind_step": self.rewind_step, "history": [], "events": self.events}}
+                "rewind": str(self.to), "training": self.training(),
+                "metrics": {"level": self.level, "replicate": 0, "branch": "ticket",
+                            "remaining": mask_lib.remaining(masks)["total"], "rewind_step": self.rewind_step,
+                            "history": [], "events": self.events, **logged}}
 
 
-def prune_imp(model: keras.Model, level_steps: int, levels: int, pruning: "dict | None" = None) -> keras.Model:
+def prune_imp(model: keras.Model, level_steps: int, levels: int, pruning: "dict | None" = None,
+              rewind: str = "0it") -> keras.Model:
     """`model` wrapped by tfmot's `prune_low_magnitude`, each prunable layer with an `IMPSchedule` holding
     the layerwise plan's exact survivor fractions (`pruning`: a PruningConfig dict; default dense 20%,
-    conv 10%, the output at half rate). Train it with `UpdatePruningStep` and `Rewind`."""
+    conv 10%, the output at half rate) and levels rewound to `rewind` (level 0: `level_steps` steps, each
+    later level `level_steps - rewind`). Train it with `Rewind(to=rewind)` for
+    `IMPSchedule.total_steps()` steps (`imp_steps(model)`)."""
     from tflottery.config import PruningConfig
 
     require_tf_keras(model)
+    rewind_step = Step.parse(rewind, "prune_imp rewind")
+    if rewind_step.epochs:
+        raise ConfigError(f"prune_imp rewind={rewind!r}: give the rewind step in iterations (e.g. '500it').")
     config = PruningConfig.from_dict(pruning or {})
     config.validate()
     if config.strategy != "layerwise" or config.structure:
@@ -148,7 +264,7 @@ def prune_imp(model: keras.Model, level_steps: int, levels: int, pruning: "dict 
     strategy = bind(config, kinds, wrap.kernel_shapes(model))
     plan = strategy.plan(levels)
     schedules = {k.split("/")[0]: IMPSchedule(strategy.rates[k], level_steps, levels,
-                                              [row[k] / strategy.sizes[k] for row in plan])
+                                              [row[k] / strategy.sizes[k] for row in plan], rewind_step.iterations)
                  for k in strategy.pruned}
 
     def clone(layer):
@@ -157,3 +273,14 @@ def prune_imp(model: keras.Model, level_steps: int, levels: int, pruning: "dict 
         return layer
 
     return keras.models.clone_model(model, clone_function=clone)
+
+
+def imp_steps(model: keras.Model) -> int:
+    """The steps a fit of a `prune_imp` model takes to train every level."""
+    schedules = [layer.pruning_schedule for layer in model.layers if isinstance(layer, PruneLowMagnitude)
+                 and isinstance(getattr(layer, "pruning_schedule", None), IMPSchedule)]
+    if not schedules:
+        raise ConfigError("imp_steps needs a model made by tflottery.prune_imp.")
+    return schedules[0].total_steps()
+
+

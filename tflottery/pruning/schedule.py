@@ -1,10 +1,11 @@
 """Our tfmot `PruningSchedule`: iterative magnitude pruning at level boundaries.
 
-`IMPSchedule(rate, level_steps, levels)` tells tfmot's `PruneLowMagnitude` wrapper to prune at
-the end of every level: at training step L * level_steps + 1 (tfmot counts steps from 1) for
-L = 1..levels it answers "prune, to sparsity 1 - kept[L]". tfmot then keeps each kernel's
-round(size x kept[L]) weights of largest magnitude; when pruned weights are exactly zero (the
-`Rewind` callback keeps them so), those are the largest survivors: the mask layerwise IMP draws.
+`IMPSchedule(rate, level_steps, levels, rewind_step=k)` lays out one fit as IMP: level 0 trains
+`level_steps` (T) steps; each later level trains T - k steps, as `tflottery find` trains a level
+rewound to step k from k to T. At the first step of level L (L = 1..levels) it answers "prune, to
+sparsity 1 - kept[L]"; tfmot then keeps each kernel's round(size x kept[L]) weights of largest
+magnitude. The `Rewind` callback has drawn that very mask from the trained weights just before and
+rewound the survivors (pruned weights exactly zero), so tfmot's update keeps the mask as it is.
 
 `kept` defaults to (1 - rate)^L; `tflottery.prune_imp` gives each layer the exact survivor fractions of
 the project's layerwise plan (Frankle & Carbin's rounding, the output layer at half rate), so
@@ -26,40 +27,66 @@ from tflottery.core.keras_compat import keras
 
 @keras.saving.register_keras_serializable(package="tflottery")
 class IMPSchedule(tfmot.sparsity.keras.PruningSchedule):
-    """Prune `rate` of the survivors at the end of every `level_steps` steps, `levels` times."""
+    """Prune `rate` of the survivors at the start of each of `levels` levels (level 0: `level_steps` steps,
+    later levels `level_steps - rewind_step`)."""
 
-    def __init__(self, rate: float = 0.2, level_steps: int = 1, levels: int = 0, kept: Optional[list] = None):
+    def __init__(self, rate: float = 0.2, level_steps: int = 1, levels: int = 0, kept: Optional[list] = None,
+                 rewind_step: int = 0):
         for name, value in (("rate", rate),):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                     or not 0.0 <= value < 1.0:
                 raise ConfigError(f"IMPSchedule {name}={value!r} must lie in [0, 1): the fraction of surviving "
                                   "weights removed per level.")
-        for name, value, low in (("level_steps", level_steps, 1), ("levels", levels, 0)):
+        for name, value, low in (("level_steps", level_steps, 1), ("levels", levels, 0), ("rewind_step", rewind_step, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"IMPSchedule {name}={value!r} must be an integer >= {low}.")
         if kept is not None and (not isinstance(kept, (list, tuple)) or len(kept) != levels + 1 or any(
                 isinstance(k, bool) or not isinstance(k, (int, float)) or not 0.0 <= k <= 1.0 for k in kept)):
             raise ConfigError(f"IMPSchedule kept={kept!r} must give the fraction kept at each of levels 0..{levels}.")
+        if rewind_step >= level_steps:
+            raise ConfigError(f"IMPSchedule rewind_step={rewind_step} must be before the end of a level "
+                              f"(level_steps={level_steps}): pruned levels train from it to the end.")
         self.rate, self.level_steps, self.levels = float(rate), int(level_steps), int(levels)
+        self.rewind_step = int(rewind_step)
         self.kept = [float(k) for k in kept] if kept is not None else [(1.0 - self.rate) ** lv for lv in range(levels + 1)]
 
-    def level_of(self, step):
-        """The level a (1-based) training step belongs to."""
-        return (step - 1) // self.level_steps
+    @property
+    def pruned_steps(self) -> int:
+        """Steps of each pruned level: from the rewind step to the end."""
+        return self.level_steps - self.rewind_step
+
+    def level_start(self, level: int) -> int:
+        """Steps trained before `level` begins."""
+        return 0 if level == 0 else self.level_steps + (level - 1) * self.pruned_steps
+
+    def total_steps(self) -> int:
+        """The length of the whole fit: every level."""
+        return self.level_start(self.levels + 1)
+
+    def level_of(self, done: int) -> int:
+        """The level of the step that follows `done` steps."""
+        if done < self.level_steps:
+            return 0
+        return 1 + (done - self.level_steps) // self.pruned_steps
 
     def __call__(self, step):
+        """tfmot asks with the 1-based step about to train (its wrapper counts before the update)."""
         if self.levels == 0:
             return tf.constant(False), tf.constant(0.0, tf.float32)
-        step = tf.cast(step, tf.int64)
-        level = tf.math.floordiv(step - 1, self.level_steps)
-        fire = tf.logical_and(tf.logical_and(step > 1, tf.math.floormod(step - 1, self.level_steps) == 0),
-                              level <= self.levels)
+        done = tf.cast(step, tf.int64) - 1
+        level = tf.where(done < self.level_steps, tf.constant(0, tf.int64),
+                         1 + tf.math.floordiv(done - self.level_steps, self.pruned_steps))
+        starts = tf.logical_or(tf.equal(done, self.level_steps),
+                               tf.logical_and(done > self.level_steps,
+                                              tf.equal(tf.math.floormod(done - self.level_steps, self.pruned_steps), 0)))
+        fire = tf.logical_and(starts, tf.logical_and(level >= 1, level <= self.levels))
         kept = tf.gather(tf.constant(self.kept, tf.float32), tf.clip_by_value(level, 0, self.levels))
         return fire, 1.0 - kept
 
     def get_config(self):
         return {"class_name": self.__class__.__name__,
-                "config": {"rate": self.rate, "level_steps": self.level_steps, "levels": self.levels, "kept": self.kept}}
+                "config": {"rate": self.rate, "level_steps": self.level_steps, "levels": self.levels, "kept": self.kept,
+                           "rewind_step": self.rewind_step}}
 
     @classmethod
     def from_config(cls, config):
