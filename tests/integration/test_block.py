@@ -69,19 +69,22 @@ def test_a_sparse_int8_file_that_liteRT_computes_wrongly_is_rebuilt_dense():
 
 
 @pytest.mark.slow
-def test_block_modes_convert_a_block_ticket_and_every_file_loads(tmp_path, sample_data):
+def test_block_modes_convert_a_block_ticket_and_every_file_loads(tmp_path, sample_data, capsys):
     from tflottery import convert, export_ticket
 
     config = tiny_config(levels=3, strategy="global", structure={"block": [1, 4]})
     config.runs_dir = str(tmp_path / "runs")
     ticket = export_ticket(find_ticket(config, data=sample_data), 3, tmp_path / "ticket")
-    report = convert(ticket, modes=["float", "block_float", "int8"], in_process=True)
+    report = convert(ticket, modes=["float", "int8"], block_sparse=True, in_process=True)
+    assert list(report["files"]) == ["float", "int8", "block_float"]  # 1x4 blocks: no 1x16 int8 file
+    assert "block_int8 skipped (its kernel needs 1x16 blocks" in capsys.readouterr().out
     for mode, record in report["files"].items():
         interpreter(record["file"])  # loads in the default interpreter, XNNPACK and all
         assert record["ok"] and record["latency_ms"] > 0 and record["latency_ms_builtin"] > 0
         assert record["faster"] in ("default", "builtin", "either")
     block = report["files"]["block_float"]
     assert block["sparse_kernel"] and any(op["weights"] == "sparse, blocks 1x4" for op in block["ops"])
+    assert [op["layer"] for op in block["ops"] if op["kind"] == "FULLY_CONNECTED"] == ["fc1", "fc2", "output"]
     assert not report["files"]["float"]["sparse_kernel"]
     with pytest.raises(ConversionError, match="not made of 1x16 blocks in any layer"):
         convert(ticket, modes=["block_int8"], in_process=True)

@@ -4,12 +4,12 @@ import pytest
 
 from helpers import tiny_config
 from tflottery import find_ticket, plan_ticket
-from tflottery.core.errors import ConfigError
+from tflottery.core.errors import ConfigError, RunError
 from tflottery.core.keras_compat import keras
 from tflottery.engine.resolve import check
 from tflottery.models import get_weights, set_weights
 from tflottery.pruning.early_bird import EarlyBird, tracker_for
-from tflottery.pruning.strategies.early_bird import hamming
+from tflottery.pruning.strategies.early_bird import hamming, jaccard
 
 
 def _model():
@@ -41,19 +41,53 @@ class _Set(keras.callbacks.Callback):
         set_weights(self.model, self.path[epoch])
 
 
-def test_the_callback_draws_at_the_right_epoch_on_a_crafted_trajectory():
+@pytest.mark.parametrize("distance", ["jaccard", "hamming"])
+def test_the_callback_draws_at_the_right_epoch_on_a_crafted_trajectory(distance):
     model = _model()
     path = _trajectory(model, epochs=20, settle=6)
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    bird = EarlyBird(target_remaining=0.3, window=5, threshold=0.1)
+    bird = EarlyBird(target_remaining=0.3, window=5, threshold=0.1, distance=distance)
     x, y = np.zeros((32, 8), np.float32), np.zeros(32, np.int32)
     history = model.fit(x, y, batch_size=8, epochs=20, verbose=0, callbacks=[_Set(path), bird])
     # masks change up to epoch 7 (index 6), then stay: the window of 5 masks is still from epoch 7 on at epoch 11
     assert bird.drawn_epoch == 11 and len(history.history["loss"]) == 11  # training stopped there
     assert [row["distance"] for row in bird.history[:7]][1:] == pytest.approx(
-        [hamming(bird.tracker.mask_of(path[i - 1]), bird.tracker.mask_of(path[i])) for i in range(1, 7)])
+        [{"jaccard": jaccard, "hamming": hamming}[distance](bird.tracker.mask_of(path[i - 1]),
+                                                            bird.tracker.mask_of(path[i])) for i in range(1, 7)])
     assert all(row["distance"] == 0.0 for row in bird.history[7:11])
     assert all(np.array_equal(bird.masks[k], bird.tracker.mask_of(path[10])[k]) for k in bird.masks)
+
+
+def test_the_density_aware_distance_means_the_same_at_any_density():
+    """Two disjoint masks at 3.6% remaining: Jaccard distance 1, You et al.'s Hamming only 0.072 (at most 2p)."""
+    size, kept = 100_000, 3_600
+    a, b = np.zeros(size, bool), np.zeros(size, bool)
+    a[:kept], b[kept:2 * kept] = True, True
+    assert jaccard({"w": a}, {"w": b}) == 1.0 and hamming({"w": a}, {"w": b}) == pytest.approx(0.072)
+    assert jaccard({"w": a}, {"w": a}) == 0.0
+    c = a.copy()
+    c[kept // 2:kept], c[kept:kept + kept // 2] = False, True  # half the kept set swapped
+    assert jaccard({"w": a}, {"w": c}) == pytest.approx(1 - 1 / 3) and hamming({"w": a}, {"w": c}) == pytest.approx(0.036)
+
+
+def test_checks_in_steps_happen_under_steps_per_execution():
+    """50 steps a compiled call, a check every 70 steps: each runs at the first batch end at or after a multiple
+    (issue 25: 0.2 made no check at all)."""
+    model = _model()
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True), steps_per_execution=50)
+    x, y = np.random.default_rng(0).normal(size=(2400, 8)).astype(np.float32), np.zeros(2400, np.int32)
+    bird = EarlyBird(target_remaining=0.3, window=5, threshold=0.1, every="70it", stop=False, fallback=True)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[bird])
+    assert [row["step"] for row in bird.history] == [100, 150, 250, 300]
+    assert bird.drawn_step is None and bird.masks is not None  # 4 masks < window 5: the fallback's final mask
+
+
+def test_a_fit_without_a_draw_is_an_error_unless_the_fallback_is_asked_for():
+    model = _model()
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = np.zeros((32, 8), np.float32), np.zeros(32, np.int32)
+    with pytest.raises(RunError, match="EarlyBird drew no mask in 12 steps .* pass fallback=True"):
+        model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[EarlyBird(0.3, window=5)])
 
 
 def test_the_callbacks_masks_are_the_strategys_masks():
@@ -78,7 +112,7 @@ def test_the_callbacks_masks_are_the_strategys_masks():
 
 def test_find_with_early_bird_stops_dense_training_and_prunes_from_there(in_tmp, sample_data):
     config = tiny_config(levels=None, target_remaining=0.1, strategy="early_bird", early_bird_every="10it",
-                         early_bird_threshold=0.05)
+                         early_bird_threshold=0.1)
     config.training.steps = "120it"
     run = find_ticket(config, data=sample_data)
     rep = run.replicate(0)
@@ -86,13 +120,29 @@ def test_find_with_early_bird_stops_dense_training_and_prunes_from_there(in_tmp,
     bird = dense.metrics["early_bird"]
     assert bird["drawn"] and bird["drawn_step"] < 120 and bird["dense_steps_saved"] == 120 - bird["drawn_step"]
     assert dense.metrics["history"][-1]["step"] == bird["drawn_step"]  # the dense level ended at the draw
-    tracker = tracker_for(run.model, 0.1, 5, 0.05)
+    tracker = tracker_for(run.model, 0.1, 5, 0.1)
     expected = tracker.mask_of(dense.final)
     assert all(np.array_equal(ticket.masks[k], expected[k]) for k in expected)  # the early-bird mask itself
     assert ticket.metrics["remaining"] <= 0.1 and run.plan.levels == [0, run.plan.levels[-1]]
 
 
+def test_find_without_a_draw_stops_with_the_fix_and_resumes_with_the_fallback(in_tmp, sample_data):
+    """The dense level is kept; no pruned level is drawn from it until the user asks for the fallback, which
+    the same run accepts (it does not change what a drawn run trains)."""
+    config = tiny_config(levels=None, target_remaining=0.1, strategy="early_bird", early_bird_every="10it",
+                         early_bird_threshold=0.01)
+    with pytest.raises(RunError, match="level 0's dense training drew no mask .* --early_bird_fallback=true"):
+        find_ticket(config, data=sample_data)
+    config.pruning.settings["early_bird_fallback"] = True
+    run = find_ticket(config, data=sample_data)
+    rep = run.replicate(0)
+    assert rep.levels() == [0, run.plan.levels[-1]] and not rep.metrics(0)["early_bird"]["drawn"]
+    assert rep.metrics(0)["history"][-1]["step"] == 30  # the whole dense training, trained once
+    assert len(list(in_tmp.joinpath("runs").iterdir())) == 1
+
+
 @pytest.mark.parametrize("kwargs,message", [
+    ({"distance": "cosine"}, "distance='cosine' is unknown: use jaccard or hamming"),
     ({"target_remaining": 1.5}, r"target_remaining=1.5 must lie in \(0, 1\)"),
     ({"target_remaining": 0.0}, r"must lie in \(0, 1\)"),
     ({"window": 1}, "window=1 must be an integer >= 2"),

@@ -35,8 +35,10 @@ def test_ticket_files_and_metadata(ticket):
 @pytest.mark.slow
 def test_plain_tensorflow_loads_the_ticket_and_predicts_the_same(ticket, sample_data):
     path, run = ticket
-    images = sample_data.arrays["test"][0][:100].astype(np.float32) / 255.0
+    pixels = sample_data.arrays["test"][0][:100]
+    images = pixels.astype(np.float32) / 255.0
     np.save(path.parent / "images.npy", images)
+    np.save(path.parent / "pixels.npy", pixels)
     expected = load_ticket(path).predict(images, verbose=0)
     code = (f"import os; os.environ['TF_USE_LEGACY_KERAS']='1'\n"
             f"import sys, numpy as np, tensorflow as tf, tf_keras\n"
@@ -44,6 +46,8 @@ def test_plain_tensorflow_loads_the_ticket_and_predicts_the_same(ticket, sample_
             f"loaded = tf.saved_model.load({str(path / 'saved_model')!r})\n"
             f"a = loaded.signatures['serving_default'](images=tf.constant(x))['logits'].numpy()\n"
             f"p = loaded.signatures['probabilities'](images=tf.constant(x))['probabilities'].numpy()\n"
+            f"u = loaded.signatures['images_uint8'](images_uint8=tf.constant(np.load({str(path.parent / 'pixels.npy')!r})))\n"
+            f"np.testing.assert_allclose(u['logits'].numpy(), a, rtol=1e-5, atol=1e-5)\n"
             f"b = tf_keras.models.load_model({str(path / 'saved_model')!r}).predict(x, verbose=0)\n"
             f"assert 'tflottery' not in sys.modules\n"
             f"np.save({str(path.parent / 'out.npy')!r}, np.stack([a, b, p]))\n")
@@ -54,6 +58,9 @@ def test_plain_tensorflow_loads_the_ticket_and_predicts_the_same(ticket, sample_
     np.testing.assert_allclose(keras_loaded, expected, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(probabilities.sum(1), 1.0, rtol=1e-5)  # the second signature: softmax
     assert (probabilities.argmax(1) == expected.argmax(1)).all()
+    contract = (path / "saved_model" / "assets" / "INPUTS.txt").read_text()
+    assert "float32 images, NHWC [batch, 28, 28, 1], scaled to [0, 1]" in contract and "images_uint8" in contract
+    assert json.loads((path / "ticket.json").read_text())["inputs"] == contract.strip()
 
 
 @pytest.mark.parametrize("weights", ["trained", "rewind"])
@@ -156,3 +163,56 @@ def test_model_checkpoint_files_of_a_loaded_ticket_reload_in_plain_tf_keras(tick
             f"print('reloaded')\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "reloaded" in result.stdout, result.stderr[-2000:]
+
+
+def test_a_loaded_ticket_keeps_its_masks_in_any_training_loop(ticket, sample_data):
+    """A GradientTape loop with Adam, then train_on_batch under SGD with momentum: every pruned weight stays
+    exactly zero, and the forward pass is the masked network's (the stripped plain model's)."""
+    import tensorflow as tf
+    import tensorflow_model_optimization as tfmot
+    from tf_keras.losses import SparseCategoricalCrossentropy
+    from tf_keras.optimizers import SGD, Adam
+
+    path, _ = ticket
+    masks = read_ticket(path).masks
+    model = load_ticket(path)
+    start = get_weights(model)
+    loss, optimizer = SparseCategoricalCrossentropy(from_logits=True), Adam(0.01)
+    for x, y in sample_data.train_pipeline(0, 20):
+        with tf.GradientTape() as tape:
+            value = loss(y, model(x, training=True))
+        optimizer.apply_gradients(zip(tape.gradient(value, model.trainable_variables), model.trainable_variables))
+    assert zeros_outside(get_weights(model), masks)
+    model.compile(SGD(0.1, momentum=0.9), loss)
+    for x, y in sample_data.train_pipeline(1, 10):
+        model.train_on_batch(x, y)
+    trained = get_weights(model)
+    assert zeros_outside(trained, masks) and not np.array_equal(trained["fc1/kernel"], start["fc1/kernel"])
+    images = sample_data.arrays["test"][0][:64].astype(np.float32) / 255.0
+    plain = tfmot.sparsity.keras.strip_pruning(model)
+    assert type(plain).__name__ == "Functional" and not any("prune" in layer.name for layer in plain.layers)
+    np.testing.assert_array_equal(model(images).numpy(), plain(images).numpy())
+
+
+@pytest.mark.slow
+def test_a_stripped_ticket_saves_and_loads_without_tflottery(ticket, sample_data, tmp_path):
+    import tensorflow_model_optimization as tfmot
+
+    path, _ = ticket
+    plain = tfmot.sparsity.keras.strip_pruning(load_ticket(path))
+    plain.save(tmp_path / "plain.keras")
+    images = sample_data.arrays["test"][0][:50].astype(np.float32) / 255.0
+    np.save(tmp_path / "x.npy", images)
+    np.save(tmp_path / "expected.npy", plain.predict(images, verbose=0))
+    code = (f"import os, sys; os.environ['TF_USE_LEGACY_KERAS'] = '1'\n"
+            f"import numpy as np, tf_keras\n"
+            f"x, expected = np.load({str(tmp_path / 'x.npy')!r}), np.load({str(tmp_path / 'expected.npy')!r})\n"
+            f"for name in ('plain.keras',):\n"
+            f"    m = tf_keras.models.load_model({str(tmp_path)!r} + '/' + name)\n"
+            f"    assert type(m).__name__ == 'Functional', type(m)\n"
+            f"    np.testing.assert_allclose(m.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-5)\n"
+            f"    assert (m.get_layer('fc1').kernel.numpy() == 0).mean() > 0.3\n"
+            f"assert 'tflottery' not in sys.modules and 'tensorflow_model_optimization' not in sys.modules\n"
+            f"print('plain')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "plain" in result.stdout, result.stderr[-2000:]

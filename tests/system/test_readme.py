@@ -59,3 +59,22 @@ def test_the_own_fit_example(tmp_path):
        "assert tflottery.load_ticket(ticket).count_params() > 0\n"
        "print('own fit ran')")
     assert "own fit ran" in out
+
+
+def test_the_numpy_forward_pass_of_a_ticket(tmp_path, tiny_run, sample_data):
+    """The README's numpy forward pass of a ticket's arrays equals load_ticket's logits."""
+    import numpy as np
+
+    from tflottery import export_ticket, load_ticket
+
+    ticket = export_ticket(tiny_run, 2, tmp_path / "my_ticket")
+    images = sample_data.arrays["test"][0][:64].astype(np.float32) / 255.0
+    np.save(tmp_path / "images.npy", images)
+    np.save(tmp_path / "expected.npy", load_ticket(ticket).predict(images, verbose=0))
+    out = run_fresh(snippet("**The arrays, for JAX, PyTorch or numpy.**"), tmp_path, [
+        ('"saved_tickets/my_ticket"', repr(str(ticket)), 1)],
+        "x, expected = np.load('images.npy'), np.load('expected.npy')\n"
+        "np.testing.assert_allclose(forward(x), expected, rtol=1e-4, atol=1e-4)\n"
+        "import sys; assert 'tensorflow' not in sys.modules\n"
+        "print('numpy forward ran')")
+    assert "numpy forward ran" in out

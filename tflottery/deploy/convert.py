@@ -52,8 +52,8 @@ def convert(ticket: "str | Path", modes: "list[str] | tuple | str" = ("float", "
 
     `representative`: an .npz with `x` (uint8 images, NHWC) and optionally `y`, used for int8
     calibration and evaluation when the ticket's own dataset cannot be loaded here.
-    `qat_steps` > 0 adds `int8_qat`; `block_sparse` adds `block_float` and `block_int8`
-    (for tickets found with `--strategy=block`).
+    `qat_steps` > 0 adds `int8_qat`; `block_sparse` adds `block_float` and `block_int8`, those
+    whose kernel the ticket's blocks fit (1x4 blocks: `block_float`; 1x16: both).
     A file whose top-1 agreement with its Keras model is below `min_agreement` is kept only as
     `<mode>.rejected.tflite` and marked `"ok": false`, so it is never mistaken for a deployable one.
     """
@@ -62,7 +62,7 @@ def convert(ticket: "str | Path", modes: "list[str] | tuple | str" = ("float", "
     if out is not None and (not isinstance(out, (str, Path)) or not str(out)):
         raise ConfigError(f"out={out!r} must name a folder for the .tflite files (or be left out).")
     block_sparse, trust_code = as_bool(block_sparse, "block_sparse"), as_literal_true(trust_code, "trust_code")
-    modes = check_modes(modes, qat_steps, block_sparse)
+    modes = check_modes(modes, qat_steps)
     for name, value, low in (("qat_steps", qat_steps, 0), ("finetune_steps", finetune_steps, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{name}={value!r} must be an integer >= {low}.")
@@ -83,6 +83,8 @@ def convert(ticket: "str | Path", modes: "list[str] | tuple | str" = ("float", "
 
         shape = tuple(keras.models.model_from_json(verified.architecture).input_shape[1:])
         representative_arrays(representative, shape, len(verified.meta.get("class_names") or []) or None)
+    if block_sparse:
+        modes += block_modes(verified.masks, [m for m in BLOCKS if m not in modes])
     for mode in modes:
         if mode in BLOCKS:
             check_blocks(verified.masks, BLOCKS[mode], mode)
@@ -95,7 +97,26 @@ def convert(ticket: "str | Path", modes: "list[str] | tuple | str" = ("float", "
     return _in_subprocess(args)
 
 
-def check_modes(modes, qat_steps: int = 0, block_sparse: bool = False) -> list:
+def block_modes(masks: dict, wanted: list) -> list:
+    """Of the block modes `--block_sparse` asks for, those whose kernel this ticket's blocks fit (a 1x4 ticket
+    gets block_float; block_int8 needs 1x16); none fitting is refused as an explicit mode would be."""
+    fitting = []
+    for mode in wanted:
+        try:
+            check_blocks(masks, BLOCKS[mode], mode)
+            fitting.append(mode)
+        except ConversionError:
+            pass
+    if wanted and not fitting:
+        check_blocks(masks, BLOCKS[wanted[0]], wanted[0])  # raises, naming the fix
+    skipped = [m for m in wanted if m not in fitting]
+    if skipped:
+        print(f"[tflottery] --block_sparse: {', '.join(skipped)} skipped (its kernel needs 1x"
+              f"{BLOCKS[skipped[0]]} blocks; this ticket's masks are in narrower ones)", flush=True)
+    return fitting
+
+
+def check_modes(modes, qat_steps: int = 0) -> list:
     if isinstance(modes, str):
         modes = [m.strip() for m in modes.split(",") if m.strip()]
     if not isinstance(modes, (list, tuple)) or not all(isinstance(m, str) for m in modes):
@@ -103,8 +124,6 @@ def check_modes(modes, qat_steps: int = 0, block_sparse: bool = False) -> list:
     modes = list(dict.fromkeys(modes))
     if qat_steps and "int8_qat" not in modes:
         modes.append("int8_qat")
-    if block_sparse:
-        modes += [m for m in BLOCKS if m not in modes]
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         raise ConfigError(f"Unknown TFLite mode(s) {unknown}: choose from {', '.join(MODES)}.")

@@ -55,7 +55,7 @@ def convert_checked(model, mode: str, x_cal, x_check=None) -> tuple[bytes, list]
     except Exception as error:  # noqa: BLE001
         if mode == "float":
             raise ConversionError(f"The dense float file does not load in LiteRT: {error}") from None
-        notes.append(f"sparse encoding failed in the default interpreter ({str(error).splitlines()[0][:200]}); "
+        notes.append(f"sparse encoding failed in the default interpreter ({readable(error)}); "
                      "rebuilt without EXPERIMENTAL_SPARSITY")
     blob = converter_blob(model, mode, x_cal, sparse=False)
     try:
@@ -64,6 +64,14 @@ def convert_checked(model, mode: str, x_cal, x_check=None) -> tuple[bytes, list]
         raise ConversionError(f"Mode {mode}: the file does not load in the default LiteRT interpreter even "
                               f"without sparse encoding ({error}); not written.") from None
     return blob, notes
+
+
+def readable(error: Exception) -> str:
+    """LiteRT's error text as one sentence: its messages run together ("node #3Node number 9 ...")."""
+    import re
+
+    text = re.sub(r"(?<=\S)(Node number)", r"; node number", str(error))
+    return re.sub(r"\s+", " ", text).strip()[:200]
 
 
 def _sparse_int8_disagrees(model, mode: str, x_cal, x_check, blob: bytes):

@@ -57,8 +57,8 @@ def outputs(path: Path, x: np.ndarray, batch: int, resolver: str) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def latencies(path: Path, x, runs: int = 200, rounds: int = 3) -> dict:
-    """Median latency per example (ms) under each resolver, measured in interleaved rounds (noise only adds)."""
+def latencies(path: Path, x, runs: int = 300, rounds: int = 5) -> dict:
+    """Per resolver, the median latency per example (ms) of each of `rounds` interleaved rounds."""
     runners = {r: interpreter(path, 1, r) for r in RESOLVERS}
     for runner in runners.values():
         for i in range(10):
@@ -71,13 +71,29 @@ def latencies(path: Path, x, runs: int = 200, rounds: int = 3) -> dict:
                 start = time.perf_counter()
                 run(runner, x[i % len(x):i % len(x) + 1])
                 samples.append(time.perf_counter() - start)
-            times[name].append(statistics.median(samples))
-    return {name: 1000 * min(t) for name, t in times.items()}
+            times[name].append(1000 * statistics.median(samples))
+    return times
 
 
-def measure(path: Path, x, y, reference, tuned_model=None, batch: int = 250, latency_runs: int = 200) -> dict:
+MARGIN = 0.10  # one way is faster only when every round of it beats every round of the other by this much
+
+
+def faster(rounds: dict) -> str:
+    """"default" or "builtin" when their rounds separate by MARGIN (the slowest round of one under the
+    fastest of the other), else "either": single timings on a shared machine flip from run to run."""
+    default, builtin = rounds["default"], rounds["builtin"]
+    if max(default) < (1 - MARGIN) * min(builtin):
+        return "default"
+    if max(builtin) < (1 - MARGIN) * min(default):
+        return "builtin"
+    return "either"
+
+
+def measure(path: Path, x, y, reference, tuned_model=None, batch: int = 250, latency_runs: int = 300,
+            layer_names: tuple = ()) -> dict:
     """Size, accuracy and agreement with the Keras model (or the fine-tuned one) under both resolvers,
-    median latency under both, and which kernel runs each op."""
+    latency under both (the median of 5 interleaved rounds, and the rounds), the faster one where the
+    rounds separate, and which kernel runs each op (of which of `layer_names`)."""
     blob = path.read_bytes()
     ref = reference if tuned_model is None else tuned_model.predict(x, batch_size=500, verbose=0)
     out = {"file": str(path), "bytes": len(blob), "gzip_bytes": len(gzip.compress(blob, 9)),
@@ -94,17 +110,18 @@ def measure(path: Path, x, y, reference, tuned_model=None, batch: int = 250, lat
         out[f"top1_agreement{suffix}"] = float(same.mean())
         out[f"max_logit_diff{suffix}"] = float(np.abs(logits - ref).max()) if finite else None
     timing = latencies(path, x, latency_runs)
-    out["latency_ms"], out["latency_ms_builtin"] = timing["default"], timing["builtin"]
-    out["ops"] = op_report(blob)
-    ratio = timing["default"] / timing["builtin"]
-    out["faster"] = "either" if 0.95 <= ratio <= 1.05 else "builtin" if ratio > 1 else "default"
+    out["latency_ms"], out["latency_ms_builtin"] = (statistics.median(timing[r]) for r in RESOLVERS)
+    out["latency_rounds_ms"] = timing
+    out["ops"] = op_report(blob, layer_names)
+    out["faster"] = faster(timing)
     out["sparse_kernel"] = any(op["kernel"].startswith("builtin sparse") for op in out["ops"])
     return out
 
 
-def op_report(blob: bytes) -> list[dict]:
-    """Per op: its kind, how its weights are stored (dense, sparse, sparse in r x c blocks), and which
-    kernel runs it under the default interpreter (XNNPACK, or a builtin kernel, sparse or dense)."""
+def op_report(blob: bytes, layer_names: "tuple | list" = ()) -> list[dict]:
+    """Per op: the Keras layer it computes (of `layer_names`, read from the converter's tensor names), its
+    kind, how its weights are stored (dense, sparse, sparse in r x c blocks), and which kernel runs it
+    under the default interpreter (XNNPACK, or a builtin kernel, sparse or dense)."""
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromPackedBuf(blob, 0)
@@ -123,9 +140,22 @@ def op_report(blob: bytes) -> list[dict]:
             kernel = "XNNPACK (dense)"
         else:
             kernel = f"builtin {'sparse' if storage.startswith('sparse') else 'dense'}"
-        rows.append({"op": i, "kind": kind, "weights": storage,
+        tensors = [graph.tensors[t] for t in ([op.inputs[1]] if weighted else []) + list(op.outputs)]
+        rows.append({"op": i, "layer": _layer_of(tensors, layer_names), "kind": kind, "weights": storage,
                      "weight_type": None if weight is None else schema_type(weight.type), "kernel": kernel})
     return rows
+
+
+def _layer_of(tensors: list, layer_names) -> "str | None":
+    """The first of `layer_names` that is a path component of the tensors' names ("model/fc1/MatMul;...")."""
+    known = set(layer_names)
+    for tensor in tensors:
+        name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name or "")
+        for part in name.split(";"):
+            for component in part.split("/"):
+                if component in known:
+                    return component
+    return None
 
 
 WEIGHTED = {"FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "CONV_3D", "TRANSPOSE_CONV"}

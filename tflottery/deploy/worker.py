@@ -53,7 +53,8 @@ def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_
         blob, converted = convert_checked(source, mode, x_cal, x_eval)
         notes += converted
         path = atomic_write(out_dir / f"{mode}.tflite", blob, anchor)
-        record = measure(path, x_eval, y_eval, reference, source if source is not plain else None)
+        record = measure(path, x_eval, y_eval, reference, source if source is not plain else None,
+                         layer_names=[layer.name for layer in plain.layers])
         if not record["sparse_kernel"] and mode != "float":
             notes.append("no sparse kernel ran: under the default interpreter XNNPACK computes every layer densely"
                          if not any(op["kernel"].startswith("builtin sparse") for op in record["ops"]) else "")
@@ -81,11 +82,14 @@ def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_
 
 
 def summary(mode: str, record: dict) -> str:
-    """One line per file: size, agreement, latency under both resolvers, the faster one, the kernels."""
+    """One line per file: size raw and gzipped, accuracy, agreement, latency under both resolvers, the
+    faster one (where their timings separate), the kernels."""
     kernels = sorted({op["kernel"] for op in record["ops"] if op["weights"] != "-"})
     faster = {"builtin": "builtin kernels (no delegate)", "default": "the default interpreter",
-              "either": "either (within 5%)"}[record["faster"]]
-    text = (f"[tflottery] {mode:<11} {record['bytes'] / 1024:7.1f} KB  agreement {100 * record['top1_agreement']:5.1f}%  "
+              "either": "either (their timings overlap)"}[record["faster"]]
+    accuracy = "" if record.get("accuracy") is None else f"accuracy {100 * record['accuracy']:5.2f}%  "
+    text = (f"[tflottery] {mode:<11} {record['bytes'] / 1024:7.1f} KB ({record['gzip_bytes'] / 1024:.1f} KB gzipped)  "
+            f"{accuracy}agreement {100 * record['top1_agreement']:5.1f}%  "
             f"{1000 * record['latency_ms']:6.1f} us default, {1000 * record['latency_ms_builtin']:6.1f} us builtin: "
             f"run it with {faster}; weights run on {', '.join(kernels)}")
     return text + ("" if record["sparse_kernel"] or mode == "float" else " (no sparse kernel ran)")

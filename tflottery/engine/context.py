@@ -112,6 +112,8 @@ class ReplicateContext:
                 self._masks[level] = self.record(level).masks
             else:
                 source = self.record(self.pruned_from(level))
+                self.strategy.check_source(source.metrics, f"replicate {self.replicate_index}, level "
+                                                           f"{self.pruned_from(level)}")
                 self._masks[level] = self.strategy.prune(source.final, source.masks, self.plan.rows[level])
         return self._masks[level]
 

@@ -61,7 +61,7 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
     masks = record.masks
     rewind = {k: v * masks[k] if k in masks else v for k, v in record.start.items()}
     with atomic_directory(out, may_replace=lambda target: check_replaceable(target, overwrite)) as tmp:
-        _save_model(plain, tmp / "saved_model")
+        _save_model(plain, tmp / "saved_model", data_info.get("class_names"))
         atomic_write(tmp / "model.json", plain.to_json().encode())
         atomic_write(tmp / "weights.npz", npz_bytes(get_weights(plain)))
         atomic_write(tmp / "masks.npz", npz_bytes(masks))
@@ -71,6 +71,7 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
             "format": fmt.FORMAT, "format_version": fmt.VERSION, "outputs": "logits",
             "model": {"name": plain.name, "config": config["model"]}, "data": data_info,
             "class_names": data_info.get("class_names"), "preprocessing": data_info.get("preprocessing"),
+            "inputs": input_contract(plain, data_info.get("class_names")),
             "pruning": config["pruning"], "training": params.get("training", config["training"]),
             "level": level, "branch": branch, "replicate": replicate, "seed": config["seed"],
             "rewind_step": int(record.metrics.get("rewind_step", 0)), "pruned": sorted(masks),
@@ -159,11 +160,28 @@ def _plain_model(architecture: str, record):
     return wrap.strip(wrapped)
 
 
-def _save_model(model, path: Path) -> None:
-    """SavedModel with `serving_default` -> {"logits"} and `probabilities` -> {"probabilities"}."""
+INPUT_CONTRACT = ("Inputs: float32 images, NHWC [batch, {shape}], scaled to [0, 1] (uint8 pixels / 255: the "
+                  "training's only preprocessing). Or uint8 pixels through the images_uint8 signature, which "
+                  "divides by 255 itself. Outputs: logits (serving_default) or softmax probabilities "
+                  "(probabilities) over {classes} classes{names}.")
+
+
+def input_contract(model, class_names) -> str:
+    """What the SavedModel's signatures take and give, in words (its assets/INPUTS.txt)."""
+    shape = ", ".join(str(d) for d in model.input_shape[1:])
+    names = f": {', '.join(map(str, class_names))}" if class_names else ""
+    return INPUT_CONTRACT.format(shape=shape, classes=model.output_shape[-1], names=names)
+
+
+def _save_model(model, path: Path, class_names=None) -> None:
+    """SavedModel with `serving_default` -> {"logits"}, `probabilities` -> {"probabilities"} (float images in
+    [0, 1]) and `images_uint8` -> {"logits"} (raw pixels); `assets/INPUTS.txt` states the contract."""
+    import tempfile
+
     import tensorflow as tf
 
     spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32, name="images")
+    raw = tf.TensorSpec([None, *model.input_shape[1:]], tf.uint8, name="images_uint8")
 
     @tf.function(input_signature=[spec])
     def logits(images):
@@ -173,13 +191,22 @@ def _save_model(model, path: Path) -> None:
     def probabilities(images):
         return {"probabilities": tf.nn.softmax(model(images, training=False))}
 
+    @tf.function(input_signature=[raw])
+    def images_uint8(images_uint8):
+        return {"logits": model(tf.cast(images_uint8, tf.float32) / 255.0, training=False)}
+
     logger, level = tf.get_logger(), tf.get_logger().level
     logger.setLevel("ERROR")  # tf_keras warns about compile metrics of an uncompiled model: noise here
-    try:
-        model.save(path, save_format="tf", include_optimizer=False,
-                   signatures={"serving_default": logits, "probabilities": probabilities})
-    finally:
-        logger.setLevel(level)
+    with tempfile.TemporaryDirectory() as tmp:
+        contract = Path(tmp) / "INPUTS.txt"
+        contract.write_text(input_contract(model, class_names) + "\n")
+        model.input_contract = tf.saved_model.Asset(str(contract))
+        try:
+            model.save(path, save_format="tf", include_optimizer=False,
+                       signatures={"serving_default": logits, "probabilities": probabilities,
+                                   "images_uint8": images_uint8})
+        finally:
+            logger.setLevel(level)
 
 
 def _sha256(path: Path) -> str:

@@ -71,6 +71,9 @@ class PruningStrategy:
         """(every steps, tracker) when the dense level stops at a rule of this strategy (early-bird), else None."""
         return None
 
+    def check_source(self, metrics: dict, where: str) -> None:
+        """Refuse to prune from a trained level (`metrics`, named `where`) that lacks what this rule needs."""
+
     # ------------------------------------------------------------------ plan
     def initial_row(self) -> dict:
         """Level 0's plan row: every weight survives."""
