@@ -91,17 +91,19 @@ class TransferResult:
 
 def transfer(source: "str | Path", data: "DataConfig | dict | None" = None,
              training: "TrainingConfig | dict | None" = None, *, level: Optional[int] = None, replicate: int = 0,
-             reinit: bool = True, seed: int = 0, runs_dir: "str | Path" = "runs", trust_code: bool = False,
-             callbacks: tuple = ()) -> TransferResult:
+             reinit: bool = True, seed: int = 0, head: str = "fresh", runs_dir: "str | Path" = "runs",
+             trust_code: bool = False, callbacks: tuple = ()) -> TransferResult:
     """Retrain a ticket on `data` with `training`; every field not given is the source's own.
 
     `source` is a run directory (then `level`, default its last, and `replicate` choose the
     ticket) or a ticket directory. Trains the ticket from its rewind weights and, with
     `reinit`, the same mask from a fresh initialisation (one population); a finished branch is
-    not trained again.
+    not trained again. `head`: the target's output layer, `fresh` (new and unpruned, as Morcos
+    et al. 2019), `fresh_pruned`, `reuse` or `reuse_mask` (see `engine.branches.transfer`).
     """
     from tflottery import data as data_lib
     from tflottery.engine.branches import Transfer
+    from tflottery.engine.branches.transfer import HEADS, check_head
     from tflottery.engine.distribute import precision_policy
     from tflottery.engine.units import save_unit
     from tflottery.engine.run import open_run, replicate_context, stored_config
@@ -114,6 +116,8 @@ def transfer(source: "str | Path", data: "DataConfig | dict | None" = None,
     reinit, trust_code = as_bool(reinit, "reinit"), as_literal_true(trust_code, "trust_code")
     seed = as_int(seed, "seed", 0, 2 ** 31 - 1)
     replicate = as_int(replicate, "replicate", 0)
+    if head not in HEADS:
+        raise ConfigError(f"head={head!r}: use {', '.join(HEADS)} (fresh: a new, unpruned output layer).")
     from tflottery.core.files import check_folder
 
     check_folder(runs_dir, "runs_dir")
@@ -125,6 +129,8 @@ def transfer(source: "str | Path", data: "DataConfig | dict | None" = None,
                                               dataclasses.asdict(source_config.training)), "training")
     train_cfg.validate()
     target_data = data_lib.load(data_cfg, train_cfg.batch_size)  # every check before anything is written
+    source_info = ticket.meta["data"] if ticket is not None else store.data_info()
+    check_head(head, len(source_info.get("class_names") or []), target_data.num_classes)
     if ticket is not None:
         store = import_ticket(ticket, runs_dir)
     try:
@@ -140,7 +146,7 @@ def transfer(source: "str | Path", data: "DataConfig | dict | None" = None,
         raise TicketError(f"The ticket takes inputs of shape {tuple(setup.base.input_shape[1:])} but {data_cfg.dataset} "
                           f"has {tuple(target_data.input_shape)}: transfer needs the same input shape.")
     target = (json.loads(json.dumps(dataclasses.asdict(data_cfg))), json.loads(json.dumps(dataclasses.asdict(train_cfg))))
-    branches = {init: Transfer(data=target[0], training=target[1], init=init, seed=seed)
+    branches = {init: Transfer(data=target[0], training=target[1], init=init, seed=seed, head=head)
                 for init in (("rewind", "reinit") if reinit else ("rewind",))}
     setup.store.lock()
     trained = []

@@ -8,7 +8,7 @@ from helpers import tiny_config, zeros_outside
 from tflottery import export_ticket, transfer
 from tflottery.config import DataConfig, TrainingConfig
 from tflottery import find_ticket
-from tflottery.core.errors import TicketError
+from tflottery.core.errors import ConfigError, TicketError
 from tflottery.tickets import read_ticket
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,10 @@ def test_a_run_level_retrains_on_labels_5_9_as_a_branch_and_exports_as_a_ticket(
     assert result.path == run.path and result.level == 2  # under the source run, beside the ticket
     assert set(rep.branches(2)) == {"ticket", result.branches["rewind"], result.branches["reinit"]}
     record = result.record("rewind")
-    assert all(np.array_equal(record.masks[k], ticket.masks[k]) for k in ticket.masks)  # same 5 outputs, same mask
+    hidden = [k for k in ticket.masks if k != "output/kernel"]
+    assert all(np.array_equal(record.masks[k], ticket.masks[k]) for k in hidden)  # the ticket: its hidden layers
+    assert record.masks["output/kernel"].all()  # head=fresh (Morcos et al.): the target's own output layer, unpruned
+    assert not np.array_equal(record.start["output/kernel"], ticket.start["output/kernel"])
     assert np.array_equal(record.start["fc1/kernel"], ticket.start["fc1/kernel"])  # from the rewind weights
     assert zeros_outside(record.final, record.masks)
     assert result.metrics("rewind")["final_test_accuracy"] > 0.6  # 5 classes: chance is 0.2
@@ -58,16 +61,33 @@ def test_a_ticket_file_is_imported_under_its_content_digest(source, tmp_path):
     assert second.path != result.path and second.trained  # never the first ticket's numbers
 
 
-def test_head_swap_to_ten_classes_with_random_mask_at_the_tickets_sparsity(source):
+@pytest.mark.parametrize("head", ["fresh", "fresh_pruned"])
+def test_a_new_head_for_ten_classes(source, head):
     run, _, _ = source
     ticket = run.replicate(0).load_level(2)
-    result = transfer(run.path, DataConfig(dataset="mnist", validation=400), STEPS, reinit=False)
+    result = transfer(run.path, DataConfig(dataset="mnist", validation=400), STEPS, reinit=False, head=head)
     record = result.record("rewind")
     assert record.masks["output/kernel"].shape == (100, 10)
-    assert record.masks["output/kernel"].mean() == pytest.approx(ticket.masks["output/kernel"].mean(), abs=0.002)
+    kept = record.masks["output/kernel"].mean()
+    assert kept == 1.0 if head == "fresh" else kept == pytest.approx(ticket.masks["output/kernel"].mean(), abs=0.002)
     assert np.array_equal(record.masks["fc2/kernel"], ticket.masks["fc2/kernel"])
     assert zeros_outside(record.final, record.masks)
     assert set(result.branches) == {"rewind"}
+    meta = json.loads((result.store.replicate(0).level_dir(2, result.branches["rewind"]) / "branch.json").read_text())
+    assert meta["params"]["head"] == head
+
+
+@pytest.mark.parametrize("head", ["reuse", "reuse_mask"])
+def test_the_tickets_own_head_for_as_many_classes(source, head):
+    run, _, _ = source
+    ticket = run.replicate(0).load_level(2)
+    record = transfer(run.path, FIVE_TO_NINE, STEPS, reinit=False, head=head).record("rewind")
+    assert np.array_equal(record.masks["output/kernel"], ticket.masks["output/kernel"])
+    same_weights = np.array_equal(record.start["output/kernel"], ticket.start["output/kernel"])
+    assert same_weights == (head == "reuse")
+    with pytest.raises(ConfigError, match=f"head={head} keeps the ticket's output layer of 5 classes, but the target "
+                                          "has 10: use head=fresh"):
+        transfer(run.path, DataConfig(dataset="mnist", validation=400), STEPS, head=head)
 
 
 def test_other_optimizer(source):

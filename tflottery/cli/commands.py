@@ -73,7 +73,7 @@ find.help_text = _find_help
 
 
 def transfer(source: str, *, level: Optional[int] = None, replicate: int = 0, reinit: bool = True, seed: int = 0,
-             runs_dir: str = "runs", trust_code: bool = False, **flags):
+             head: str = "fresh", runs_dir: str = "runs", trust_code: bool = False, **flags):
     """Retrain a ticket from its rewind weights on other data, labels or optimizer (Morcos et al. 2019).
 
     SOURCE is a run directory (--level, default its last, and --replicate pick the ticket) or a
@@ -82,6 +82,9 @@ def transfer(source: str, *, level: Optional[int] = None, replicate: int = 0, re
     --optimizer=sgd --lr=0.05 --momentum=0.9, --steps=2ep. The results are branches of the
     ticket's level (transfer-<hash>/), exportable like any branch.
     --reinit=false skips the control (the same mask from a fresh initialisation).
+    --head: the target's output layer: fresh (default: new, unpruned, as Morcos et al.),
+    fresh_pruned (new, randomly pruned to the ticket's output sparsity), reuse (the ticket's
+    own, same class count only) or reuse_mask (its mask on fresh weights).
     """
     for name in flags:
         _target_flag(name)
@@ -89,7 +92,7 @@ def transfer(source: str, *, level: Optional[int] = None, replicate: int = 0, re
     from tflottery.api import transfer as run_transfer
 
     result = run_transfer(source, tree.get("data", {}), tree.get("training", {}), level=level, replicate=replicate,
-                          reinit=as_bool(reinit, "reinit"), seed=seed, runs_dir=runs_dir,
+                          reinit=as_bool(reinit, "reinit"), seed=seed, head=head, runs_dir=runs_dir,
                           trust_code=as_literal_true(trust_code, "trust_code"))
     names = {key: ("ticket" if init == "rewind" else "reinit control") for init, key in result.branches.items()}
     for row in result.summary():
