@@ -159,6 +159,8 @@ def check_tune_inputs(oracle, max_trials, objective, target_remaining, tolerance
     if not 0 <= coerce(tolerance, float, "tolerance") < 1:
         raise ConfigError(f"tolerance={tolerance} must lie in [0, 1).")
     base = config_from_flags(flags)
+    if not {"branches", "plan.branches"} & set(flags):
+        base.plan.branches = []  # the objective reads the ticket only: no baseline is trained for it
     space = DEFAULT_SPACE if space is None else space
     if isinstance(space, str):
         try:

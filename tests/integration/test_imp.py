@@ -200,6 +200,18 @@ def test_bad_config_fails_before_training(in_tmp, sample_data, changes, message)
     assert not (in_tmp / "runs").exists()
 
 
+def test_capture_asked_of_a_finished_dense_level_names_the_replay(tiny_run, sample_data):
+    from tflottery.config import RunConfig
+
+    config = RunConfig.from_dict(tiny_run.config.to_dict())
+    config.plan.capture = ["10it"]
+    before = run_files(tiny_run.path)
+    with pytest.raises(ConfigError, match=r"--capture: level 0 of replicate 0 .* steps \[10\] cannot be kept now.*"
+                                          r"--rewind=10it --replicate=0 --recapture"):
+        find_ticket(config, data=sample_data)
+    assert run_files(tiny_run.path) == before
+
+
 def test_dry_run_and_target_sparsity(sample_data):
     plan = plan_ticket(tiny_config(levels=None, target_remaining=0.036), data=sample_data)
     assert plan.levels == list(range(16)) and round(100 * plan.remaining[-1], 1) == 3.6
@@ -270,12 +282,13 @@ def test_zeros_after_every_optimizer_step_with_momentum_and_tensorboard_logs(in_
 def test_banner_progress_and_quiet_mode(in_tmp, sample_data, capsys, monkeypatch):
     from tflottery.engine.trainer import fit
 
-    monkeypatch.setattr(fit, "PROGRESS_EVERY_S", 0.0)  # every evaluation counts as "long"
+    monkeypatch.setattr(fit, "PROGRESS_EVERY_S", 0.0)  # every compiled call counts as "long"
     config = tiny_config(levels=1)
     config.training.verbose = True
+    config.training.eval_every = "30it"  # one evaluation a level: the lines come from inside fit
     find_ticket(config, data=sample_data)
     out = capsys.readouterr().out
-    assert "step 15/30  test acc" in out and "s left in this level" in out
+    assert "step 10/30  test acc" in out and "(last evaluated)" in out and "s left in this level" in out
     assert "level  1/1 ticket" in out and "weights remaining" in out and "ETA" in out
     assert "run runs/lenet_300_100-mnist-" in out and "2 branch-levels to train" in out
     config.plan.levels = 2

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 import os
 import socket
 import subprocess
@@ -12,7 +13,7 @@ from tflottery.tuning import score, tune
 
 pytestmark = pytest.mark.slow
 
-BASE = {"levels": 2, "steps": "20it", "eval_every": "10it", "validation": 300, "branches": [], "verbose": False,
+BASE = {"levels": 2, "steps": "20it", "eval_every": "10it", "validation": 300, "verbose": False,
         "steps_per_execution": 5}
 
 
@@ -49,6 +50,8 @@ def test_tune_names_the_best_configuration(in_tmp, oracle):
     assert len(trials) == result["trials"] >= 2
     runs = {json.loads(t.read_text())["run"] for t in trials}
     assert all(os.path.isdir(r) for r in runs)  # results land in ordinary run directories
+    branches = {b.name for r in runs for b in (Path(r) / "replicate_0" / "level_1").iterdir()}
+    assert branches == {"ticket"}  # the objective reads the ticket: no baseline trained for it
 
 
 def _free_port() -> int:

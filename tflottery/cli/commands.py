@@ -66,7 +66,15 @@ def _find_help(args: list) -> str:
     from tflottery.core.runner import flag_values
     from tflottery.engine.resolve import settings_help
 
-    return (find.__doc__ or "") + "\n" + describe_flags(settings_help(flag_values(args)))
+    values = flag_values(args)
+    try:
+        from fire.parser import DefaultParseValue
+
+        current = config_from_flags({k: DefaultParseValue(v) for k, v in values.items() if k != "dry_run"})
+    except ConfigError:
+        current = None  # help still prints, with the defaults
+    given = current.pruning.settings if current is not None else None
+    return (find.__doc__ or "") + "\n" + describe_flags(settings_help(values, given), current)
 
 
 find.help_text = _find_help
@@ -125,10 +133,10 @@ def convert(ticket: str, *, modes: str = "float,sparse,int8", representative: Op
     --representative: an .npz with an array `x` (uint8 images) for int8 calibration when the
       ticket's own dataset cannot be loaded here.
     --qat_steps=N: prune-preserving quantization-aware fine-tuning for N steps before int8.
-    --block_sparse: add block_float and block_int8.
+    --block_sparse: add the block modes the ticket's blocks fit (1x4: block_float; 1x16: both).
     --min_agreement: a file agreeing with its Keras model on fewer test examples is kept only as
       <mode>.rejected.tflite.
-    Each file's line says which kernels run its weights and whether it runs faster under the
+    Each file's line gives size, accuracy, agreement, which kernels run its weights and whether it runs faster under the
     default interpreter (XNNPACK) or the builtin kernels (sparse ones included).
     """
     from tflottery.deploy import convert as run_convert
@@ -222,16 +230,73 @@ def compare(*sources: str, out: Optional[str] = None, names: Optional[list] = No
     return str(result.figure) if result.figure else None
 
 
-def tune(**kwargs):
-    """Sweep IMP hyperparameters with keras-tuner; see `tflottery.tuning.tune` for the flags."""
+def runs(*, runs_dir: str = "runs"):
+    """List the runs in RUNS_DIR: what defines each (dataset, model, strategy, structure, rewind) and where it
+    stands (levels finished per replicate of those planned, baselines, the last ticket's test accuracy,
+    complete, partial or being written now). One JSON line per run after a readable table."""
+    from tflottery.engine.run import list_runs
+
+    rows = list_runs(runs_dir)
+    if not rows:
+        print(f"no runs in {runs_dir}")
+        return None
+    for row in rows:
+        accuracy = row["last_accuracy"]
+        shown = f"{100 * sum(accuracy) / len(accuracy):.2f}%" + (f" (mean of {len(accuracy)})" if len(accuracy) > 1
+                                                                  else "") if accuracy else "-"
+        remaining = f"{100 * row['last_remaining']:.1f}%" if row["last_remaining"] is not None else "-"
+        done = ",".join(f"{n}" for n in row["levels_done"].values()) or "0"
+        structure = row["structure"] if isinstance(row["structure"], str) else json.dumps(row["structure"])
+        print(f"{row['run']}  {row['dataset']} {row['model']} {row['strategy']}/{structure} rewind {row['rewind']} seed {row['seed']}  "
+              f"levels {done} of {row['levels_planned']}  last {remaining}: {shown}  "
+              f"baselines {','.join(row['branches']) or '-'}  {row['state']}")
+    for row in rows:
+        print(json.dumps(row))
+    return None
+
+
+def tune(*, oracle: str = "random", max_trials: int = 4, objective: str = "accuracy_at",
+         target_remaining: float = 0.2, tolerance: float = 0.005, space: Optional[str] = None,
+         directory: str = "runs/tuning", project: str = "imp", max_epochs: int = 4, overwrite: bool = False, **flags):
+    """Sweep IMP hyperparameters with keras-tuner: each trial is one IMP run (an ordinary run directory).
+
+    --oracle: random, bayesian or hyperband (its budget: epochs per level, up to --max_epochs).
+    --max_trials: how many configurations to try.
+    --objective: accuracy_at (test accuracy at the level nearest --target_remaining) or
+      sparsest_within (the sparsest level within --tolerance of dense accuracy).
+    --space: JSON {flag: [choices]} or {flag: {"min": a, "max": b, "log": true}}; default
+      {"dense_rate": [0.2, 0.35, 0.5], "lr": [0.0003, 0.0012, 0.003]}.
+    --directory, --project: where keras-tuner keeps its trial logs; --overwrite starts the sweep afresh.
+    Every other flag sets the base configuration of every trial (below, with the values given).
+    Trials train only the ticket: the objective reads nothing else.
+    """
     from tflottery.tuning import tune as run_tune
 
-    return run_tune(**kwargs)
+    return run_tune(oracle=oracle, max_trials=max_trials, objective=objective, target_remaining=target_remaining,
+                    tolerance=tolerance, space=space, directory=directory, project=project, max_epochs=max_epochs,
+                    overwrite=as_bool(overwrite, "overwrite"), **flags)
+
+
+def _tune_help(args: list) -> str:
+    from fire.parser import DefaultParseValue
+
+    from tflottery.core.runner import flag_values
+    from tflottery.tuning import TUNE_OPTIONS
+
+    values = {k: DefaultParseValue(v) for k, v in flag_values(args).items() if k not in TUNE_OPTIONS}
+    try:
+        current = config_from_flags(values)
+    except ConfigError:
+        current = None
+    return (tune.__doc__ or "") + "\n" + describe_flags(None, current)
+
+
+tune.help_text = _tune_help
 
 
 COMMANDS = {"find": find, "transfer": transfer, "export": export, "convert": convert, "plot": plot,
             "instability": instability, "compare": compare, "recipes": recipes, "data": data, "models": models,
-            "tune": tune}
+            "tune": tune, "runs": runs}
 
 
 def _tune_flag(name: str) -> None:

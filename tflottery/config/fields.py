@@ -129,10 +129,13 @@ def in_range(name: str, value: "float | None", low: float, high: float, *, low_o
         raise ConfigError(f"{name}={value!r} must lie in {bounds}" + (f": {hint}" if hint else "."))
 
 
-def describe(cls, prefix: str = "  ") -> list[str]:
-    """`--field=default  (help)` lines of a dataclass, for --help."""
+def describe(cls, prefix: str = "  ", current=None) -> list[str]:
+    """`--field=value  (help)` lines of a dataclass, for --help: the default, or `current`'s value where it
+    differs (with the default named)."""
     lines = []
     for f in dataclasses.fields(cls):
-        text = help_of(f)
-        lines.append(f"{prefix}--{f.name}={default_of(f)!r}" + (f"  ({text})" if text else ""))
+        text, default = help_of(f), default_of(f)
+        value = getattr(current, f.name, default) if current is not None else default
+        note = f"default {default!r}; " if value != default else ""
+        lines.append(f"{prefix}--{f.name}={value!r}" + (f"  ({note}{text})" if text or note else ""))
     return lines

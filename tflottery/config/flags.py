@@ -65,13 +65,13 @@ def config_from_flags(flags: dict, base: "dict | None" = None):
     return RunConfig.from_dict(merge_flags(flags, base)).validate()
 
 
-def describe_flags(strategy_settings: "list[str] | None" = None) -> str:
-    """Every config flag with its default and help, for --help; `strategy_settings` lists the chosen
-    strategy's own settings (the resolver supplies them)."""
+def describe_flags(strategy_settings: "list[str] | None" = None, current=None) -> str:
+    """Every config flag with its value (the default, or `current` RunConfig's) and help, for --help;
+    `strategy_settings` lists the chosen strategy's own settings (the resolver supplies them)."""
     lines = []
     for section, cls in SECTIONS.items():
         lines.append(f"{section}:")
-        lines += describe(cls)
+        lines += describe(cls, current=getattr(current, section, None) if current is not None else None)
         if section == "pruning" and strategy_settings:
             lines += strategy_settings
     lines.append("run: --seed=0 --runs_dir='runs' --force=false (go past the safety limits knowingly)")

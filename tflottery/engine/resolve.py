@@ -46,6 +46,8 @@ def check(config: RunConfig) -> None:
     resolve(config)
 
 
-def settings_help(flags: dict) -> list[str]:
-    """The --help lines of the strategy the flags choose (its settings, and the structures)."""
-    return pruning_resolve.settings_help(str(flags.get("strategy", flags.get("pruning.strategy", "layerwise"))))
+def settings_help(flags: dict, given: "dict | None" = None) -> list[str]:
+    """The --help lines of the strategy the flags choose (its settings with the `given` values, and the
+    structures)."""
+    return pruning_resolve.settings_help(str(flags.get("strategy", flags.get("pruning.strategy", "layerwise"))),
+                                         given)

@@ -98,6 +98,7 @@ def _train(setup: RunSetup, strategy, callbacks: tuple) -> Run:
     from tflottery.engine.trainer.tfkeras import TfKerasTrainer
 
     config, plan, store = setup.config, setup.plan, setup.store
+    check_captures(setup)
     store.write_spec(identity(config, plan, setup.data.info))
     store.describe(config.to_dict(), setup.data.describe(), plan.to_dict(), setup.base.to_json())
     weights = sum(plan.strategy.sizes.values())
@@ -112,6 +113,65 @@ def _train(setup: RunSetup, strategy, callbacks: tuple) -> Run:
     trained = train_run(setup, trainer, size, progress)
     store.write_results()
     return Run(config, store, setup.data, plan, ticket_model(setup), trained)
+
+
+def check_captures(setup: RunSetup) -> None:
+    """`plan.capture` keeps dense steps while level 0 trains: asked of a finished level 0 it could keep
+    nothing, so it is an error naming the command that replays the dense run, before any work."""
+    wanted = {s for s in setup.plan.captures if 0 < s < setup.plan.steps}
+    for r in range(setup.config.plan.replicates):
+        rep = setup.store.replicate(r)
+        if rep.is_done(0):
+            missing = sorted(wanted - set(rep.captured_steps()))
+            if missing:
+                steps = ",".join(f"{s}it" for s in missing)
+                raise ConfigError(f"--capture: level 0 of replicate {r} of {setup.store.path} is trained already and "
+                                  f"kept steps {rep.captured_steps() or 'none'}, so steps {missing} cannot be kept now. "
+                                  f"Replay the dense run once to keep them: `tflottery instability {setup.store.path} "
+                                  f"--level=0 --rewind={steps} --replicate={r} --recapture` (the same weights: training "
+                                  "is deterministic).")
+
+
+def list_runs(runs_dir: "str | Path" = "runs") -> list[dict]:
+    """One row per run directory of `runs_dir`: what defines it (dataset, model, strategy, structure, rewind)
+    and where it stands (levels finished per replicate against the plan, branches, the last ticket's
+    accuracy, whether a process is writing it). Read only; a folder that is not a run is skipped."""
+    from tflottery.core.files import subfolders
+    from tflottery.engine.store import TICKET
+
+    folder = Path(runs_dir)
+    if not folder.is_dir():
+        raise ConfigError(f"--runs_dir={str(runs_dir)!r} is not a folder: name the folder `tflottery find` wrote its "
+                          "runs to (default: runs).")
+    rows = []
+    for name in subfolders(folder, "", folder):
+        try:
+            store = RunStore.open(folder / name)
+            config, plan = store.config(), store.plan()
+        except (RunError, OSError, ValueError, KeyError):
+            continue
+        planned = len(plan.get("levels", []))
+        replicates = {r: store.replicate(r).levels() for r in store.replicates()}
+        done = [r for r, levels in replicates.items() if len(levels) >= planned]
+        last = max((lv for levels in replicates.values() for lv in levels), default=None)
+        accuracy = [store.replicate(r).metrics(last).get("early_stop_test_accuracy")
+                    for r, levels in replicates.items() if last in levels]
+        pruning = config.get("pruning", {})
+        holder = store.holder()
+        rows.append({
+            "run": name, "dataset": config.get("data", {}).get("dataset"), "model": config.get("model", {}).get("name"),
+            "seed": config.get("seed"),
+            "strategy": pruning.get("strategy"), "structure": pruning.get("structure") or "unstructured",
+            "rewind": pruning.get("rewind"), "levels_planned": planned,
+            "levels_done": {str(r): len(levels) for r, levels in replicates.items()},
+            "replicates": f"{len(done)}/{config.get('plan', {}).get('replicates', 1)} complete",
+            "branches": sorted({b for r in replicates for lv in replicates[r]
+                                for b in store.replicate(r).branches(lv)} - {TICKET}),
+            "last_level": last, "last_remaining": plan["remaining"][last] if last is not None else None,
+            "last_accuracy": [a for a in accuracy if a is not None],
+            "state": f"running: {holder}" if holder else "complete" if done and len(done) == len(replicates)
+            and len(replicates) >= config.get("plan", {}).get("replicates", 1) else "partial: `tflottery find` resumes it"})
+    return rows
 
 
 def ticket_model(setup: RunSetup, replicate: int = 0, level: Optional[int] = None) -> Optional[keras.Model]:

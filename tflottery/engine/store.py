@@ -229,6 +229,9 @@ class RunStore:
     def data_info(self) -> dict:
         return read_json(self.path / "data.json", self.anchor)
 
+    def plan(self) -> dict:
+        return read_json(self.path / "plan.json", self.anchor)
+
     def architecture(self) -> str:
         from tflottery.core.files import read_bytes
 
@@ -251,6 +254,10 @@ class RunStore:
         for folder, _, _ in os.walk(self.path):
             clean_leftovers(folder)
         return self
+
+    def holder(self) -> Optional[str]:
+        """The process writing this run now, or None (reads only)."""
+        return DirectoryLock(self.path, "run", self.anchor).holder()
 
     def unlock(self) -> None:
         if self._lock:

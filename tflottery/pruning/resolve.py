@@ -80,13 +80,17 @@ def bind(pruning: PruningConfig, kinds: dict, shapes: dict) -> PruningStrategy:
         pruning.one_shot)
 
 
-def settings_help(name: str) -> list[str]:
-    """--help lines of one strategy's settings (every strategy's, when `name` is unknown)."""
+def settings_help(name: str, given: "dict | None" = None) -> list[str]:
+    """--help lines of one strategy's settings (every strategy's, when `name` is unknown), with the values
+    `given` (a settings dict) where they differ from the defaults."""
+    import types
+
     names = [name] if name in STRATEGIES else list(STRATEGIES)
     lines = []
     for n in names:
         lines.append(f"  settings of --strategy={n} ({STRATEGIES[n].description}):")
-        lines += describe(STRATEGIES[n].Settings, prefix="    ")
+        lines += describe(STRATEGIES[n].Settings, prefix="    ",
+                          current=types.SimpleNamespace(**given) if given else None)
     lines.append("  structures (--structure): " + "; ".join(f"{k}: {c.description}" for k, c in STRUCTURES.items()))
     return lines
 

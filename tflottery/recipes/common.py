@@ -50,7 +50,35 @@ def main_for(name: str):
     main.__doc__ = (f"{description}\n\nFlags: --paper uses the published settings; any recipe field is a flag "
                     f"(--levels=3, --lr=0.001, --steps=2ep, --dataset=fashion_mnist, --target.data.labels='[5,6]'); "
                     f"--verbose=False for a quiet log. Settings: {recipe_path(name)}")
+    main.help_text = lambda args: recipe_help(name, main.__doc__, args)
     return main
+
+
+def recipe_help(name: str, doc: str, args: list) -> str:
+    """The recipe's description and every setting with the value this command line would run with
+    (`--paper` and the other flags applied)."""
+    from fire.parser import DefaultParseValue
+
+    from tflottery.core.runner import flag_values
+
+    values = {k: DefaultParseValue(v) for k, v in flag_values(args).items()}
+    paper = "--paper" in args or bool(values.pop("paper", False))
+    values.pop("verbose", None)
+    cfg = load_recipe(name, paper, values)
+    lines = [doc, "", f"Settings this command runs with ({'--paper, ' if paper else ''}"
+                      f"{'your flags, ' if values else ''}{recipe_path(name).name}):"]
+    lines += [f"  --{key}={value!r}" for key, value in _flat(cfg) if key != "description"]
+    return "\n".join(lines)
+
+
+def _flat(tree: dict, prefix: str = "") -> list:
+    out = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out += _flat(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
 
 
 def cli(name: str) -> None:

@@ -1,4 +1,4 @@
-"""Task 2: find a ticket on MNIST labels 0-4, retrain it on labels 5-9 (its 5 outputs reused, labels remapped to 0-4), and compare with the ticket IMP finds on labels 5-9 and with random reinitialisation of the transferred mask.
+"""Task 2: find a ticket on MNIST labels 0-4, retrain it on labels 5-9 (labels remapped to 0-4, a fresh unpruned output layer as in Morcos et al. 2019), and compare with the ticket IMP finds on labels 5-9 and with random reinitialisation of the transferred mask.
 
 Settings: recipes/task2.toml (every field is a flag; --paper for the published settings).
 """

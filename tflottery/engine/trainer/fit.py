@@ -61,7 +61,7 @@ def train_group(model, population_data, data, steps, *, start: int, end: int, ca
     points = sorted(evals | kept | watched)
     writers = _writers(log_dirs)
     results = [LevelResult() for _ in range(model.units)]
-    began = printed = time.perf_counter()
+    began = time.perf_counter()
 
     def record(step: int, logs: Optional[dict] = None) -> None:
         for c, (result, row) in enumerate(zip(results, evaluate(model, data))):
@@ -75,9 +75,13 @@ def train_group(model, population_data, data, steps, *, start: int, end: int, ca
 
     record(start)
     position = start
+    clock = _Progress(label, start, end, began, results, model.units) if verbose else None
     for point in points:
+        if clock is not None:
+            clock.segment_from(position)
         history = model.fit(population_data.train_pipeline(position, point), epochs=1,
-                            steps_per_epoch=point - position, verbose=0, callbacks=list(callbacks))
+                            steps_per_epoch=point - position, verbose=0,
+                            callbacks=list(callbacks) + ([clock.callback()] if clock is not None else []))
         position = point
         if point in kept:
             for c, result in enumerate(results):
@@ -87,17 +91,45 @@ def train_group(model, population_data, data, steps, *, start: int, end: int, ca
             record(point, history.history)
             if stop:
                 break
-            now = time.perf_counter()
-            if verbose and point < end and now - printed >= PROGRESS_EVERY_S:  # long levels say where they are
-                printed, elapsed = now, now - began
-                accuracy = results[0].history[-1].get("test_accuracy")
-                shown = f"test acc {100 * accuracy:.2f}%  " if accuracy is not None and model.units == 1 else ""
-                print(f"[tflottery]   {label}step {point}/{end}  {shown}{elapsed:.0f}s, about "
-                      f"{elapsed * (end - point) / (point - start):.0f}s left in this level", flush=True)
+            if clock is not None and point < end:
+                clock.maybe_say(point)
     wall = (time.perf_counter() - began) / model.units
     for result in results:
         result.wall_time_s = wall
     return results
+
+
+class _Progress:
+    """A line at least every PROGRESS_EVERY_S seconds of a long level, also inside one fit call (a level
+    evaluated once an epoch may run minutes between evaluations)."""
+
+    def __init__(self, label: str, start: int, end: int, began: float, results: list, units: int):
+        self.label, self.start, self.end, self.began, self.results, self.units = label, start, end, began, results, units
+        self.printed, self.offset = began, start
+
+    def segment_from(self, position: int) -> None:
+        self.offset = position
+
+    def callback(self):
+        from tflottery.core.keras_compat import keras
+
+        clock = self
+
+        class Tick(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                clock.maybe_say(clock.offset + batch + 1)
+
+        return Tick()
+
+    def maybe_say(self, step: int) -> None:
+        now = time.perf_counter()
+        if now - self.printed < PROGRESS_EVERY_S or step <= self.start:
+            return
+        self.printed, elapsed = now, now - self.began
+        accuracy = self.results[0].history[-1].get("test_accuracy") if self.results[0].history else None
+        shown = f"test acc {100 * accuracy:.2f}% (last evaluated)  " if accuracy is not None and self.units == 1 else ""
+        print(f"[tflottery]   {self.label}step {step}/{self.end}  {shown}{elapsed:.0f}s, about "
+              f"{elapsed * (self.end - step) / (step - self.start):.0f}s left in this level", flush=True)
 
 
 def _writers(log_dirs):
