@@ -1,10 +1,13 @@
 """Figures from run records (never computing results): the paper's plots, as PNG.
 
-* accuracy against weights remaining (log axis, 100% on the left), one line per series,
-  error bars (min to max) across replicates where there are several, said in a caption;
-  several runs on one figure each get a colour, and a legend naming what differs between them;
-* a metric against training iterations, one line per level;
-* early-stopping iteration against weights remaining.
+* accuracy against weights remaining (log axis, 100% on the left): the ticket, its per-level
+  baselines and the dense network, each the mean over replicates with a band of its 95%
+  t-interval, said in a caption; several runs on one figure each get a colour and a compact
+  legend naming what differs between them in the user's flags; analyses (untrained masks and
+  supermasks, transfers, instability) in figures of their own;
+* a metric against training iterations, one line per level of one branch;
+* early-bird mask distances with the draw marked; mask overlaps between tickets.
+Legends sit outside the axes, never over the data.
 """
 from __future__ import annotations
 
@@ -22,9 +25,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from tflottery.core.files import atomic_write  # noqa: E402
+from tflottery.core.stats import CONFIDENCE, interval  # noqa: E402
 
 STYLE = {"ticket": dict(color="C0", marker="o"), "reinit": dict(color="C3", marker="s", linestyle="--"),
          "random_prune": dict(color="C2", marker="^", linestyle=":"), "supermask": dict(color="C4", marker="D")}
+BRANCH_NAMES = {"ticket": "ticket (IMP, rewound)", "reinit": "reinit (same mask, new init)",
+                "random_prune": "random pruning (same sparsity)"}
 BRANCH_LINES = {"ticket": dict(marker="o", linestyle="-"), "reinit": dict(marker="s", linestyle="--"),
                 "random_prune": dict(marker="^", linestyle=":"), "supermask": dict(marker="D", linestyle="-.")}
 METRICS = {  # metric: (axis label, scale)
@@ -53,11 +59,11 @@ def check_figure_path(out) -> Path:
 
 
 def _save(fig, path: Path) -> Path:
+    """PNG at 150 dpi, cropped to what is drawn (legends outside the axes included)."""
     import io
 
     buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=150)
+    fig.savefig(buffer, format="png", dpi=150, bbox_inches="tight", pad_inches=0.08)
     plt.close(fig)
     return atomic_write(path, buffer.getvalue())
 
@@ -67,6 +73,31 @@ def _title(ax, title: str) -> None:
 
     if title:
         ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize="medium")
+
+
+def _legend_outside(ax, handles=None, labels=None, **kwargs):
+    """The legend to the right of the axes, never over the data."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    return ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                     fontsize="small", frameon=False, **kwargs)
+
+
+def _caption(fig, ax, text: str) -> None:
+    if text:
+        ax.annotate(text, xy=(0, 0), xycoords="axes fraction", xytext=(0, -42), textcoords="offset points",
+                    fontsize="small", ha="left", va="top", wrap=True)
+
+
+def span_caption(counts: "set[int] | list[int]", what: str = "replicates") -> str:
+    """What a figure's bands span, in words."""
+    counts = sorted({c for c in counts if c})
+    if not counts or counts[-1] < 2:
+        return f"One {what[:-1] if what.endswith('s') else what} per point: no interval."
+    n = f"{counts[-1]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return f"Lines: mean over {n} {what}; bands: {int(100 * CONFIDENCE)}% t-interval of the mean."
 
 
 def _remaining_axis(ax, values):
@@ -81,41 +112,71 @@ def _remaining_axis(ax, values):
     ax.set_xlabel("weights remaining (%)")
 
 
+def _curve(rows: list, metric: str, scale: float):
+    """x (% remaining), mean, low, high per level of summary rows (several replicates per level)."""
+    levels = sorted({r["level"] for r in rows})
+    x, mean, low, high, counts = [], [], [], [], []
+    for level in levels:
+        at = [r for r in rows if r["level"] == level and r.get(metric) is not None]
+        if not at:
+            continue
+        got = interval([scale * r[metric] for r in at])
+        x.append(100 * float(np.mean([r["remaining"] for r in at])))
+        mean.append(got.mean)
+        low.append(got.mean if got.low is None else got.low)
+        high.append(got.mean if got.high is None else got.high)
+        counts.append(got.n)
+    return x, mean, low, high, counts
+
+
 def by_remaining(series: dict, path: "str | Path", metric: str = "early_stop_test_accuracy",
                  ylabel: str = "test accuracy at early stop (%)", title: str = "", scale: float = 100.0,
-                 styles: Optional[dict] = None, references: Optional[dict] = None, caption: str = "") -> Path:
-    """`series`: {label: [summary rows]}; rows of one level from several replicates become error bars.
+                 styles: Optional[dict] = None, references: Optional[dict] = None, caption: str = "",
+                 legend: Optional[list] = None) -> Path:
+    """`series`: {label: [summary rows]}; the rows of one level from several replicates become the mean
+    and a band of its t-interval, and the caption says what the bands span.
 
-    `styles` gives a series its matplotlib style; `references` draws {label: (value, style)} as
-    horizontal lines (the dense network); `caption` goes under the axes.
+    `styles` gives a series its matplotlib style; `references` draws {label: (values, style)} as a
+    horizontal line at their mean with its band (the dense network); `legend`, a list of
+    (style, label), replaces the automatic legend (a compact one for many runs).
     """
-    fig, ax = plt.subplots(figsize=(7.0, 4.6 if caption else 4.2))
-    every = []
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    every, counts = [], []
     for i, (label, rows) in enumerate(series.items()):
-        levels = sorted({r["level"] for r in rows})
-        x = [np.mean([r["remaining"] for r in rows if r["level"] == lv]) * 100 for lv in levels]
-        ys = [[r[metric] * scale for r in rows if r["level"] == lv] for lv in levels]
-        mean = np.array([np.mean(y) for y in ys])
-        err = np.array([[m - min(y), max(y) - m] for m, y in zip(mean, ys)]).T
-        style = (styles or {}).get(label) or STYLE.get(label.split(" ")[0], dict(color=f"C{i}", marker="osD^v"[i % 5]))
-        ax.errorbar(x, mean, yerr=err if any(len(y) > 1 for y in ys) else None, label=label, capsize=3, **style)
+        x, mean, low, high, n = _curve(rows, metric, scale)
+        if not x:
+            continue
+        style = dict((styles or {}).get(label) or STYLE.get(label.split(" ")[0],
+                                                            dict(color=f"C{i % 10}", marker="osD^v"[i % 5])))
+        line, = ax.plot(x, mean, label=label, markersize=4, **style)
+        if max(n) > 1:
+            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.18, linewidth=0)
         every += [v / 100 for v in x]
-    for label, (value, style) in (references or {}).items():
-        ax.axhline(value * scale, label=label, linewidth=1, linestyle=(0, (1, 2)), **style)
-    _remaining_axis(ax, every)
+        counts += n
+    for label, (values, style) in (references or {}).items():
+        values = values if isinstance(values, (list, tuple)) else [values]
+        got = interval([scale * v for v in values])
+        ax.axhline(got.mean, label=label, linewidth=1, linestyle=(0, (1, 2)), **style)
+        if got.low is not None:
+            ax.axhspan(got.low, got.high, alpha=0.08, color=style.get("color", "0.4"), linewidth=0)
+    _remaining_axis(ax, every or [1.0])
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
+    if legend is not None:
+        from matplotlib.lines import Line2D
+
+        _legend_outside(ax, [Line2D([], [], **style) for style, _ in legend], [label for _, label in legend])
+    else:
+        _legend_outside(ax)
     _title(ax, title)
-    if caption:
-        fig.text(0.01, 0.01, caption, fontsize="small", ha="left", va="bottom", wrap=True)
-        fig.tight_layout(rect=(0, 0.06, 1, 1))
+    _caption(fig, ax, " ".join(t for t in (span_caption(counts), caption) if t))
     return _save(fig, Path(path))
 
 
 def by_iteration(histories: dict, path: "str | Path", metric: str = "test_accuracy",
-                 ylabel: str = "test accuracy (%)", title: str = "", scale: Optional[float] = None) -> Path:
-    """`histories`: {label (e.g. '51.3% remaining'): [history rows with 'step' and `metric`]}."""
+                 ylabel: str = "test accuracy (%)", title: str = "", scale: Optional[float] = None,
+                 branch: str = "ticket") -> Path:
+    """`histories`: {label (e.g. 'level 3: 51.3%'): [history rows with 'step' and `metric`]} of one branch."""
     scale = scale if scale is not None else (100.0 if metric.endswith("accuracy") else 1.0)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colors = plt.cm.viridis(np.linspace(0, 0.9, max(1, len(histories))))
@@ -124,97 +185,230 @@ def by_iteration(histories: dict, path: "str | Path", metric: str = "test_accura
     ax.set_xlabel("training iterations")
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", ncol=2 if len(histories) > 6 else 1)
+    _legend_outside(ax, title=f"{branch}, by level", ncol=2 if len(histories) > 12 else 1)
     _title(ax, title)
     return _save(fig, Path(path))
 
 
-def plot_runs(runs: "list[str | Path]", out: "str | Path" = "plot.png", metric: str = "early_stop_test_accuracy",
-              branches: "Optional[list]" = None, untrained: bool = True) -> Path:
-    """`metric` against weights remaining for one or more run directories on one figure.
+ANALYSES = ("copy", "transfer", "supermask")  # branch kinds with figures of their own, never beside the baselines
+UNTRAINED = {"mask_at_init_accuracy": ("mask x init, untrained", "x", "C1"),
+             "signed_constant_accuracy": ("signed constant, untrained", "+", "C2")}
 
-    Each run has its own colour, each branch its own marker and line; the legend names each
-    run by what differs between the runs' configurations; a dotted line marks each run's
-    dense network (level 0); error bars span the replicates, as the caption says.
+
+def plot_runs(runs: "list[str | Path]", out: "str | Path" = "plot.png", metric: str = "early_stop_test_accuracy",
+              branches: "Optional[list]" = None, untrained: bool = True) -> list[Path]:
+    """`metric` against weights remaining for one or more run directories: the figures written.
+
+    The first figure is the experiment: each run's ticket, its per-level baselines and its dense
+    network (level 0), mean and interval band over replicates. Several runs each get a colour, each
+    branch a marker and line, in a compact legend naming each run by what differs between their
+    configurations. Analyses get figures of their own beside `out`: the masks with no training
+    and learned supermasks (`_untrained`), transfers to each target (`_transfer`), instability.
     """
-    from tflottery.engine.store import TICKET, RunStore
     from tflottery.core.errors import ConfigError, RunError
+    from tflottery.engine.store import RunStore
 
     if metric not in METRICS:
         raise ConfigError(f"metric={metric!r} is not recorded per level: use one of {', '.join(METRICS)}.")
-    check_figure_path(out)
+    out = check_figure_path(out)
     stores = [RunStore.open(path) for path in runs]
-    names = run_labels([store.spec()["identity"] for store in stores], [store.name for store in stores])
-    series, styles, references, replicates = {}, {}, {}, set()
-    for i, (store, name) in enumerate(zip(stores, names)):
+    names = run_labels([store.config() for store in stores], [store.name for store in stores])
+    summaries = []
+    for store in stores:
         rows = store.summary()
         if not rows:
             raise RunError(f"{store.path} holds no finished level: pass run directories made by `tflottery find`.")
-        replicates.add(len({r["replicate"] for r in rows}))
-        colour = f"C{i % 10}"
-        for row in rows:
-            if branches is not None and row["branch"] not in branches:
-                continue
-            kind = row["branch"].split("-")[0]
-            label = row["branch"] if len(stores) == 1 else f"{name}: {row['branch']}"
-            series.setdefault(label, []).append(row)
-            styles[label] = dict(color=STYLE.get(kind, {}).get("color", colour) if len(stores) == 1 else colour,
-                                 **BRANCH_LINES.get(kind, dict(marker="D", linestyle="-.")))
-        if untrained and metric.endswith("accuracy"):  # the masks with no training beside the trained ticket (supermasks)
-            for key, text, marker in (("mask_at_init_accuracy", "mask x init, untrained", "x"),
-                                      ("signed_constant_accuracy", "signed constant, untrained", "+")):
-                untrained = [dict(r, **{metric: r[key]}) for r in rows if r["branch"] == TICKET and r.get(key) is not None]
-                if untrained:
-                    label = text if len(stores) == 1 else f"{name}: {text}"
-                    series[label] = untrained
-                    styles[label] = dict(color="0.45" if len(stores) == 1 else colour, marker=marker, linestyle=":")
-        dense = [r[metric] for r in rows if r["level"] == 0 and r["branch"] == TICKET]
-        if dense:
-            references[f"{name + ': ' if len(stores) > 1 else ''}dense network (level 0)"] = (
-                float(np.mean(dense)), dict(color=colour if len(stores) > 1 else "0.4"))
+        summaries.append(rows)
     ylabel, scale = METRICS[metric]
-    most = max(replicates)
-    caption = (f"Points: mean over replicates; error bars: lowest to highest replicate (up to {most})."
-               if most > 1 else "One replicate per run: no error bars.")
-    figure = by_remaining(series, out, metric=metric, ylabel=ylabel, scale=scale, styles=styles,
-                          references=references, caption=caption)
-    for store, name in zip(stores, names):  # runs with instability analyses get their two figures too
+    figures = [_experiment(stores, names, summaries, out, metric, branches, ylabel, scale)]
+    if untrained and metric.endswith("accuracy"):
+        figures += _untrained(names, summaries, out, metric, ylabel, scale)
+    figures += _transfers(stores, names, summaries, out, metric, ylabel, scale)
+    for store in stores:  # runs with instability analyses get their two figures too
         points = [point for r in store.replicates() for _, point in store.replicate(r).analyses("instability")]
         if points:
             suffix = "" if len(stores) == 1 else f"_{store.name}"
-            instability_figures(points, Path(out).with_name(f"{Path(out).stem}{suffix}_instability.png"))
-    return figure
+            figures += instability_figures(points, out.with_name(f"{out.stem}{suffix}_instability.png"))
+    return figures
 
 
-def run_labels(identities: list[dict], fallback: list[str]) -> list[str]:
-    """Name each run by the configuration values in which the runs differ (e.g. 'rewind_step=500')."""
-    flat = [_flatten(identity) for identity in identities]
-    keys = sorted({k for f in flat for k in f})
-    differ = [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
-    if len(identities) < 2 or not differ:
+def _kind(branch: str) -> str:
+    return branch.split("-")[0]
+
+
+def _experiment(stores, names, summaries, out, metric, branches, ylabel, scale) -> Path:
+    from tflottery.engine.store import TICKET
+
+    single = len(stores) == 1
+    series, styles, references, kinds = {}, {}, {}, {}
+    for i, (name, rows) in enumerate(zip(names, summaries)):
+        colour = f"C{i % 10}"
+        order = {b: n for n, b in enumerate(BRANCH_NAMES)}
+        for row in sorted(rows, key=lambda r: (order.get(r["branch"], len(order)), r["branch"])):
+            kind = _kind(row["branch"])
+            if kind in ANALYSES or (branches is not None and row["branch"] not in branches):
+                continue
+            label = BRANCH_NAMES.get(row["branch"], row["branch"]) if single else f"{name}: {row['branch']}"
+            series.setdefault(label, []).append(row)
+            line = BRANCH_LINES.get(kind, dict(marker="D", linestyle="-."))
+            styles[label] = dict(color=STYLE.get(kind, {}).get("color", colour) if single else colour, **line)
+            kinds[row["branch"]] = line
+        dense = [r[metric] for r in rows if r["level"] == 0 and r["branch"] == TICKET and r.get(metric) is not None]
+        if dense:
+            references["dense network (level 0)" if single else f"{name}: dense"] = (
+                dense, dict(color="0.35" if single else colour))
+    legend = None
+    if not single:  # compact: one entry per run (its colour), one per branch (its line), one for dense
+        legend = [(dict(color=f"C{i % 10}", linewidth=6, alpha=0.7), name) for i, name in enumerate(names)]
+        legend += [(dict(color="0.3", **line), BRANCH_NAMES.get(b, b)) for b, line in kinds.items()]
+        legend.append((dict(color="0.3", linestyle=(0, (1, 2))), "dense network (level 0)"))
+    return by_remaining(series, out, metric=metric, ylabel=ylabel, scale=scale, styles=styles,
+                        references=references, legend=legend)
+
+
+def _untrained(names, summaries, out, metric, ylabel, scale) -> list[Path]:
+    """The trained ticket beside its masks with no weight training and the learned supermasks."""
+    from tflottery.engine.store import TICKET
+
+    series, styles = {}, {}
+    single = len(names) == 1
+    for i, (name, rows) in enumerate(zip(names, summaries)):
+        prefix = "" if single else f"{name}: "
+        ticket = [r for r in rows if r["branch"] == TICKET]
+        series[f"{prefix}trained ticket"] = ticket
+        styles[f"{prefix}trained ticket"] = dict(color="C0" if single else f"C{i % 10}", marker="o")
+        for key, (text, marker, colour) in UNTRAINED.items():
+            values = [dict(r, **{metric: r[key]}) for r in ticket if r.get(key) is not None]
+            if values:
+                series[prefix + text] = values
+                styles[prefix + text] = dict(color=colour if single else f"C{i % 10}", marker=marker, linestyle=":")
+        learned = [r for r in rows if _kind(r["branch"]) == "supermask"]
+        if learned:
+            series[f"{prefix}learned supermask, untrained weights"] = learned
+            styles[f"{prefix}learned supermask, untrained weights"] = dict(color="C4" if single else f"C{i % 10}",
+                                                                           marker="D", linestyle="-.")
+    if len(series) == len(names):  # nothing untrained recorded
+        return []
+    path = out.with_name(f"{out.stem}_untrained.png")
+    return [by_remaining(series, path, metric=metric, ylabel=ylabel, scale=scale, styles=styles,
+                         title="Masks with no weight training beside the trained ticket")]
+
+
+def _transfers(stores, names, summaries, out, metric, ylabel, scale) -> list[Path]:
+    """One panel per transfer target: the transferred ticket and its reinit control."""
+    targets: dict = {}
+    for store, name, rows in zip(stores, names, summaries):
+        for row in rows:
+            if _kind(row["branch"]) != "transfer":
+                continue
+            params = store.replicate(row["replicate"]).branch_meta(row["level"], row["branch"]).get("params", {})
+            target = _target_name(params)
+            role = "reinit control" if params.get("init") == "reinit" else "transferred ticket"
+            label = role if len(stores) == 1 else f"{name}: {role}"
+            targets.setdefault(target, {}).setdefault(label, []).append(row)
+    if not targets:
+        return []
+    fig, axes = plt.subplots(1, len(targets), figsize=(6.4 * len(targets), 4.2), squeeze=False)
+    counts = []
+    for ax, (target, series) in zip(axes[0], targets.items()):
+        every = []
+        for i, (label, rows) in enumerate(series.items()):
+            x, mean, low, high, n = _curve(rows, metric, scale)
+            control = label.endswith("control")
+            line, = ax.plot(x, mean, label=label, marker="s" if control else "o", linestyle="--" if control else "-",
+                            color="C3" if control else "C0", markersize=4)
+            if max(n) > 1:
+                ax.fill_between(x, low, high, color=line.get_color(), alpha=0.18, linewidth=0)
+            every += [v / 100 for v in x]
+            counts += n
+        _remaining_axis(ax, every)
+        ax.set_ylabel(ylabel + " on the target")
+        ax.grid(True, alpha=0.3)
+        _title(ax, f"retrained on {target}")
+        _legend_outside(ax)
+    _caption(fig, axes[0][0], span_caption(counts))
+    return [_save(fig, out.with_name(f"{out.stem}_transfer.png"))]
+
+
+def _target_name(params: dict) -> str:
+    data, training = params.get("data", {}), params.get("training", {})
+    text = data.get("dataset", "?")
+    if data.get("labels"):
+        text += f" labels {','.join(map(str, data['labels']))}"
+    if data.get("fraction", 1.0) < 1.0:
+        text += f" part {data.get('fraction_part', 0)} of {data['fraction']:g}"
+    return f"{text}, {training.get('optimizer', '?')} lr {training.get('lr', '?')}, head {params.get('head', 'fresh')}"
+
+
+# What differs between runs, in the flags a user typed: fields that never change a run's tickets left out.
+NOT_DEFINING = {"runs_dir", "force", "training.eval_every", "training.distribute", "training.steps_per_execution",
+                "training.jit_compile", "training.tensorboard", "training.verbose", "data.data_dir", "data.manual_dir",
+                "data.source", "model.architecture"}
+
+
+def run_labels(configs: list[dict], fallback: list[str]) -> list[str]:
+    """Name each run by the settings in which the runs differ, as flags (e.g. 'rewind=500it, rate=0.3'),
+    read from each run's config.json; the strategy's settings count with their defaults filled in."""
+    import textwrap
+
+    flat = [_user_settings(config) for config in configs]
+    defaults = [_settings_defaults(config) for config in configs]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+
+    def differs(key) -> bool:  # a setting only some runs have (another strategy's) counts where it is not default
+        held = [(f[key], d.get(key)) for f, d in zip(flat, defaults) if key in f]
+        return len({repr(v) for v, _ in held}) > 1 or (len(held) < len(flat) and any(v != d for v, d in held))
+
+    differ = [k for k in keys if differs(k)]
+    if len(configs) < 2 or not differ:
         return fallback
     labels = []
     for f in flat:
-        labels.append(", ".join(f"{_short(k)}={_value(f.get(k))}" for k in differ[:4]))
+        shown = [f"{k}={_value(f.get(k))}" for k in differ if k in f][:4]
+        labels.append("\n".join(textwrap.wrap(", ".join(shown), 44)))
     return labels if len(set(labels)) == len(labels) else fallback
 
 
-def _flatten(obj, prefix: str = "") -> dict:
-    if isinstance(obj, dict):
-        out = {}
-        for k, v in obj.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: obj}
+def _user_settings(config: dict) -> dict:
+    """{flag name: value} of a stored RunConfig dict: one flat level, the strategy's settings filled in."""
+    out = {}
+    for section, values in config.items():
+        if section == "plan":
+            continue
+        if not isinstance(values, dict):
+            if section not in NOT_DEFINING:
+                out[section] = values
+            continue
+        for key, value in values.items():
+            if f"{section}.{key}" in NOT_DEFINING or key == "settings":
+                continue
+            out["model" if (section, key) == ("model", "name") else key] = value
+    out.update({**_settings_defaults(config), **(config.get("pruning", {}).get("settings") or {})})
+    return out
 
 
-def _short(key: str) -> str:
-    parts = key.split(".")
-    return parts[-1] if parts[-1] not in ("kernel",) else "/".join(parts[-2:])
+def _settings_defaults(config: dict) -> dict:
+    """The default settings of a stored config's strategy."""
+    import dataclasses
+
+    from tflottery.pruning.resolve import STRATEGIES
+
+    strategy = STRATEGIES.get(config.get("pruning", {}).get("strategy"))
+    if strategy is None:
+        return {}
+    return {f.name: f.default for f in dataclasses.fields(strategy.Settings) if f.default is not dataclasses.MISSING}
 
 
 def _value(value) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict) and "block" in value:
+        return "blocks " + "x".join(map(str, value["block"]))
+    if isinstance(value, dict) and {"n", "m"} <= set(value):
+        return f"{value['n']}:{value['m']}"
+    if value is None:
+        return "none"
+    return str(value).replace("'", "")
 
 
 def instability_figures(points: list, out: "str | Path", threshold: float = 2.0) -> list[Path]:
@@ -258,38 +452,74 @@ def instability_figures(points: list, out: "str | Path", threshold: float = 2.0)
 
 
 def overlap_heatmap(comparison, out: "str | Path") -> Path:
-    """Pairwise Jaccard overlap of ticket masks as a heat map; each cell also gives the chance overlap."""
-    names = comparison.labels or [Path(n).name if "@" not in n else n.split("/")[-1] for n in comparison.sources]
-    matrix = comparison.matrix()
-    chances = np.eye(len(names))
+    """Pairwise Jaccard overlap of ticket masks as a heat map (the diagonal, 1 by definition, greyed out so
+    it does not set the colour scale); each cell also gives the overlap two random masks would have."""
+    import textwrap
+
+    names = comparison.labels or [_source_name(n) for n in comparison.sources]
+    names = ["\n".join(textwrap.wrap(n, 18)) for n in names]
+    matrix = np.array(comparison.matrix(), dtype=float)
+    k = len(names)
+    chances = np.eye(k)
     for p in comparison.pairs:
         i, j = comparison.sources.index(p["a"]), comparison.sources.index(p["b"])
         chances[i, j] = chances[j, i] = p["chance"]
-    size = 1.4 + 1.1 * len(names)
-    fig, ax = plt.subplots(figsize=(size + 1.5, size))
-    image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
-    for i in range(len(names)):
-        for j in range(len(names)):
-            text = f"{matrix[i, j]:.2f}" if i == j else f"{matrix[i, j]:.2f}\nchance {chances[i, j]:.2f}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                    color="black" if matrix[i, j] > 0.6 else "white")
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize="small")
-    ax.set_yticks(range(len(names)), names, fontsize="small")
-    fig.colorbar(image, ax=ax, label="Jaccard overlap of the masks (kept in both / kept in either)")
+    off = matrix[~np.eye(k, dtype=bool)]
+    top = float(off.max()) if off.size else 1.0
+    shown = np.ma.masked_array(matrix, mask=np.eye(k, dtype=bool))
+    side = 1.2 + 1.15 * k
+    fig, ax = plt.subplots(figsize=(side + 2.2, side), layout="constrained")
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_bad("0.85")
+    image = ax.imshow(shown, vmin=0, vmax=max(top, 1e-3), cmap=cmap)
+    size = 9 if k <= 4 else 7
+    for i in range(k):
+        for j in range(k):
+            if i == j:
+                ax.text(j, i, "same\nticket", ha="center", va="center", fontsize=size - 1, color="0.35")
+                continue
+            ax.text(j, i, f"{matrix[i, j]:.2f}\nchance {chances[i, j]:.2f}", ha="center", va="center",
+                    fontsize=size, color="black" if matrix[i, j] > 0.6 * top else "white")
+    ax.set_xticks(range(k), names, rotation=30, ha="right", fontsize="small")
+    ax.set_yticks(range(k), names, fontsize="small")
+    fig.colorbar(image, ax=ax, shrink=0.85, label="Jaccard overlap: kept in both / kept in either")
     _title(ax, "Mask overlap between tickets")
     return _save(fig, Path(out))
 
 
-def mask_distance(histories: dict, steps_per_epoch: int, threshold: float, out: "str | Path") -> Path:
-    """Early-bird: normalised Hamming distance between consecutive masks against epoch, the threshold drawn."""
+def _source_name(source: str) -> str:
+    """A short name for a compared source: 'run…@7:reinit' from 'runs/lenet_300_100-fashion_mnist-ab12@7:reinit'."""
+    text = str(source)
+    if "@" in text:
+        run, _, where = text.partition("@")
+        tail = Path(run).name.split("-")[-1]
+        return f"{tail}@{where}"
+    return Path(text).name
+
+
+DISTANCE_AXIS = {"jaccard": "1 - Jaccard overlap with the previous mask",
+                 "hamming": "normalised Hamming distance to the previous mask"}
+
+
+def mask_distance(histories: dict, steps_per_epoch: int, threshold: float, out: "str | Path",
+                  distance: str = "jaccard", drawn: Optional[dict] = None) -> Path:
+    """Early-bird: the distance between consecutive masks against epoch of dense training, one line per
+    target; the threshold dashed, each draw (`drawn`: {label: step}) marked with a star."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for label, rows in histories.items():
-        ax.plot([r["step"] / steps_per_epoch for r in rows], [r["distance"] for r in rows], marker="o", label=label)
+    for i, (label, rows) in enumerate(histories.items()):
+        colour = f"C{i % 10}"
+        ax.plot([r["step"] / steps_per_epoch for r in rows], [r["distance"] for r in rows], marker="o",
+                markersize=3, color=colour, label=label)
+        step = (drawn or {}).get(label)
+        if step is not None:
+            at = min(rows, key=lambda r: abs(r["step"] - step))
+            ax.plot([step / steps_per_epoch], [at["distance"]], marker="*", markersize=13, color=colour,
+                    markeredgecolor="black", linestyle="none", label=f"{label}: drawn at epoch {step / steps_per_epoch:.2f}")
     ax.axhline(threshold, color="0.3", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
-    ax.set_yscale("log")
     ax.set_xlabel("epoch of dense training")
-    ax.set_ylabel("mask distance to the previous draw (fraction of weights)")
+    ax.set_ylabel(DISTANCE_AXIS.get(distance, "mask distance"))
+    ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
-    _title(ax, "Early-bird: the mask stops changing early in dense training")
+    _legend_outside(ax)
+    _title(ax, "Early-bird: distance between consecutive masks during dense training")
     return _save(fig, Path(out))

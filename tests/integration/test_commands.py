@@ -56,7 +56,7 @@ def test_recipe_help_shows_its_settings_with_paper_and_flags_applied(capsys, mon
 
 
 def test_an_early_bird_run_that_draws_nothing_is_one_line_and_exit_2(in_tmp, capsys):
-    code, _, err = _cli(capsys, "find", "--strategy=early_bird", "--target_remaining=0.1", "--steps=30it",
+    code, _, err = _cli(capsys, "find", "--strategy=early_bird", "--target_remaining=0.1", "--steps=60it",
                         "--eval_every=15it", "--early_bird_every=10it", "--early_bird_threshold=0.01",
                         "--validation=400", "--verbose=false", "--jit_compile=false")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--early_bird_fallback=true" in err

@@ -131,14 +131,22 @@ def test_find_without_a_draw_stops_with_the_fix_and_resumes_with_the_fallback(in
     the same run accepts (it does not change what a drawn run trains)."""
     config = tiny_config(levels=None, target_remaining=0.1, strategy="early_bird", early_bird_every="10it",
                          early_bird_threshold=0.01)
+    config.training.steps = "60it"
     with pytest.raises(RunError, match="level 0's dense training drew no mask .* --early_bird_fallback=true"):
         find_ticket(config, data=sample_data)
     config.pruning.settings["early_bird_fallback"] = True
     run = find_ticket(config, data=sample_data)
     rep = run.replicate(0)
     assert rep.levels() == [0, run.plan.levels[-1]] and not rep.metrics(0)["early_bird"]["drawn"]
-    assert rep.metrics(0)["history"][-1]["step"] == 30  # the whole dense training, trained once
+    assert rep.metrics(0)["history"][-1]["step"] == 60  # the whole dense training, trained once
     assert len(list(in_tmp.joinpath("runs").iterdir())) == 1
+
+
+def test_a_rule_that_could_never_draw_is_refused_before_any_work(in_tmp, sample_data):
+    config = tiny_config(levels=None, target_remaining=0.1, strategy="early_bird")  # every 1ep of a 30-step level
+    with pytest.raises(ConfigError, match="is drawn 0 times in the dense training of 30 steps, and the rule needs 5"):
+        find_ticket(config, data=sample_data)
+    assert not (in_tmp / "runs").exists()
 
 
 @pytest.mark.parametrize("kwargs,message", [

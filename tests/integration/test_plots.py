@@ -1,38 +1,79 @@
-"""Figures a researcher would publish: runs told apart by what differs, a dense reference, explained error bars."""
+"""Figures a reviewer accepts: the experiment apart from the analyses, bands that say what they span, runs
+told apart in the user's own flags, legends that never cover the data."""
 import pytest
 
 from helpers import tiny_config
-from tflottery import plots
-from tflottery import find_ticket
+from tflottery import find_ticket, plots
 
 pytestmark = pytest.mark.slow
 
 
-def test_runs_are_named_by_what_differs_between_them():
-    a = {"seed": 0, "pruning": {"rewind_step": 0, "rates": {"fc1/kernel": 0.2}}, "training": {"lr": 0.0012}}
-    b = {"seed": 0, "pruning": {"rewind_step": 500, "rates": {"fc1/kernel": 0.2}}, "training": {"lr": 0.0012}}
-    c = {"seed": 0, "pruning": {"rewind_step": 500, "rates": {"fc1/kernel": 0.2}}, "training": {"lr": 0.003}}
-    assert plots.run_labels([a, b, c], ["x", "y", "z"]) == ["rewind_step=0, lr=0.0012", "rewind_step=500, lr=0.0012",
-                                                            "rewind_step=500, lr=0.003"]
-    assert plots.run_labels([a], ["only"]) == ["only"]
+def _config(strategy="layerwise", seed=0, settings=None, structure=None):
+    return {"seed": seed, "data": {"dataset": "fashion_mnist", "source": "idx"},
+            "pruning": {"strategy": strategy, "settings": settings or {}, "structure": structure, "rewind": "0it"},
+            "training": {"lr": 0.0012, "verbose": True, "eval_every": "1ep"}, "plan": {"levels": 3}, "runs_dir": "x"}
 
 
-def test_plot_of_two_runs_has_colours_a_dense_line_a_caption_and_units(in_tmp, sample_data, monkeypatch):
-    one = find_ticket(tiny_config(levels=1, branches=["reinit"], replicates=2), data=sample_data)
-    two = find_ticket(tiny_config(levels=1, rewind="10it"), data=sample_data)
-    seen = {}
-    real = plots.by_remaining
-    monkeypatch.setattr(plots, "by_remaining", lambda series, out, **kw: seen.update(series=series, **kw) or
-                        real(series, out, **kw))
-    path = plots.plot_runs([one.path, two.path], in_tmp / "fig.png")
-    assert path.read_bytes()[:4] == b"\x89PNG"
-    assert set(seen["series"]) == {"rewind_step=0: ticket", "rewind_step=0: reinit", "rewind_step=10: ticket",
-                                   *(f"rewind_step={k}: {u}, untrained" for k in (0, 10)
-                                     for u in ("mask x init", "signed constant"))}
-    assert seen["styles"]["rewind_step=0: mask x init, untrained"]["linestyle"] == ":"  # supermasks beside tickets
-    assert seen["styles"]["rewind_step=0: ticket"]["color"] != seen["styles"]["rewind_step=10: ticket"]["color"]
-    assert seen["styles"]["rewind_step=0: reinit"]["linestyle"] == "--"
-    assert set(seen["references"]) == {"rewind_step=0: dense network (level 0)", "rewind_step=10: dense network (level 0)"}
-    assert "error bars: lowest to highest replicate (up to 2)" in seen["caption"]
-    plots.plot_runs([one.path], in_tmp / "loss.png", metric="final_test_loss")
-    assert seen["ylabel"].startswith("test loss") and seen["scale"] == 1.0
+def test_runs_are_named_by_what_differs_in_the_flags_a_user_typed():
+    runs = [_config(), _config(settings={"dense_rate": 0.3}),
+            _config("global", structure={"block": [1, 4]}, settings={"rate": 0.3})]
+    assert [label.replace("\n", " ") for label in plots.run_labels(runs, ["a", "b", "c"])] == [
+        "strategy=layerwise, structure=none, dense_rate=0.2", "strategy=layerwise, structure=none, dense_rate=0.3",
+        "strategy=global, structure=blocks 1x4, rate=0.3"]  # the block as typed, defaults filled in
+    assert plots.run_labels([_config(seed=0), _config(seed=1)], ["a", "b"]) == ["seed=0", "seed=1"]
+    assert plots.run_labels([_config()], ["only"]) == ["only"]
+    assert plots.run_labels([_config(), {**_config(), "runs_dir": "y", "plan": {"levels": 9}}], ["a", "b"]) == ["a", "b"]
+
+
+def _legends_outside(fig) -> bool:
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is not None and legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer)):
+            return False
+    return True
+
+
+def test_one_run_with_analyses_gets_the_experiment_and_its_analyses_apart(in_tmp, sample_data, monkeypatch):
+    from tflottery import transfer
+
+    run = find_ticket(tiny_config(levels=2, branches=["reinit", "random_prune"], replicates=2), data=sample_data)
+    transfer(run.path, {"labels": [5, 6, 7, 8, 9], "validation": 200},
+             {"steps": "30it", "eval_every": "15it", "verbose": False})
+    figures, outside = {}, {}
+    real = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.update({path.name: fig}) or outside.update(
+        {path.name: _legends_outside(fig)}) or real(fig, path))
+    paths = plots.plot_runs([run.path], in_tmp / "fig.png")
+    assert [p.name for p in paths] == ["fig.png", "fig_untrained.png", "fig_transfer.png"]
+    main = figures["fig.png"].axes[0]
+    labels = main.get_legend_handles_labels()[1]
+    assert labels == ["ticket (IMP, rewound)", "reinit (same mask, new init)", "random pruning (same sparsity)",
+                      "dense network (level 0)"]  # no transfer, copy or untrained series beside the baselines
+    assert len(main.collections) >= 3  # a band per series: two replicates
+    texts = " ".join(t.get_text() for t in main.texts)
+    assert "Lines: mean over 2 replicates; bands: 95% t-interval of the mean." in texts
+    transfer_axes = figures["fig_transfer.png"].axes[0]
+    assert set(transfer_axes.get_legend_handles_labels()[1]) == {"transferred ticket", "reinit control"}
+    assert "mnist labels 5,6,7,8,9" in transfer_axes.get_title()
+    assert all(outside.values()) and len(outside) == 3
+    for path in paths:
+        assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_many_runs_get_a_compact_legend_outside_the_axes(in_tmp, sample_data, monkeypatch):
+    runs = [find_ticket(tiny_config(levels=1, branches=["reinit"], **({"dense_rate": r} if r else {})),
+                        data=sample_data).path for r in (None, 0.3, 0.4, 0.5)]
+    figures, outside = {}, {}
+    real = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.update({path.name: fig}) or outside.update(
+        {path.name: _legends_outside(fig)}) or real(fig, path))
+    plots.plot_runs(runs, in_tmp / "many.png", untrained=False)
+    fig = figures["many.png"]
+    labels = fig.axes[0].get_legend().get_texts()
+    assert [t.get_text() for t in labels] == ["dense_rate=0.2", "dense_rate=0.3", "dense_rate=0.4", "dense_rate=0.5",
+                                              "ticket (IMP, rewound)", "reinit (same mask, new init)",
+                                              "dense network (level 0)"]  # 4 runs x 2 branches in 7 entries
+    assert outside["many.png"]
+    plots.plot_runs(runs[:1], in_tmp / "loss.png", metric="final_test_loss")
+    assert figures["loss.png"].axes[0].get_ylabel().startswith("test loss")

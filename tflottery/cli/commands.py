@@ -152,9 +152,10 @@ def plot(*runs: str, out: str = "plot.png", metric: str = "early_stop_test_accur
          branches: Optional[list] = None, untrained: bool = True):
     """Test accuracy (or --metric) against weights remaining for one or more run directories.
 
-    --branches='["ticket","reinit"]' draws only those; --untrained=false leaves out the masks'
-    accuracy with no training (mask x init, signed constants). Runs with instability analyses
-    get their two figures beside --out.
+    The figure shows each run's ticket, its baselines and its dense network (mean and 95% band over
+    replicates); --branches='["ticket","reinit"]' draws only those. Analyses get figures of their own
+    beside --out: masks with no training and supermasks (_untrained; --untrained=false skips it),
+    transfers (_transfer), instability (_instability_path, _instability_barrier).
     """
     from tflottery.plots import plot_runs
 
@@ -162,7 +163,10 @@ def plot(*runs: str, out: str = "plot.png", metric: str = "early_stop_test_accur
         raise ConfigError("plot needs at least one run directory: tflottery plot runs/<name> [runs/<other>] --out=fig.png")
     if branches is not None and (not isinstance(branches, (list, tuple)) or not all(isinstance(b, str) for b in branches)):
         raise ConfigError(f"--branches={branches!r} must be a list of branch names, e.g. '[\"ticket\",\"reinit\"]'.")
-    return str(plot_runs(list(runs), out, metric, branches, as_bool(untrained, "untrained")))
+    figures = plot_runs(list(runs), out, metric, branches, as_bool(untrained, "untrained"))
+    for figure in figures[1:]:
+        print(figure)
+    return str(figures[0])
 
 
 def recipes():

@@ -137,9 +137,7 @@ def make_plan(config: RunConfig, kinds: dict, shapes: dict, steps_per_epoch: int
                               "from the rewind step to the end, so rewind to an earlier step.")
     resolved = sorted({Step.parse(p).to_steps(steps_per_epoch) for p in points})
     grid = tuple(s for s in resolved if s < steps.steps) if auto else ()
-    if strategy.name == "early_bird" and config.plan.target_remaining is None:
-        raise ConfigError("pruning.strategy=early_bird draws one ticket at a target: give --target_remaining "
-                          "(e.g. 0.07), the fraction of weights it keeps.")
+    strategy.check_plan(config.plan.target_remaining, steps.steps, steps_per_epoch)
     trained = [0, levels] if strategy.from_dense and levels else list(range(levels + 1))
     captures = tuple(sorted({Step.parse(c).to_steps(steps_per_epoch) for c in config.plan.capture}))
     return Plan(strategy, strategy.plan(levels), trained, steps.steps, None if auto else resolved[0],

@@ -19,7 +19,7 @@ from tflottery.core.keras_compat import keras
 from tflottery.pruning.strategies.early_bird import EarlyBirdTracker, check_rule
 
 
-def tracker_for(model, target_remaining: float, window: int = 5, threshold: float = 0.1, pruning=None,
+def tracker_for(model, target_remaining: float, window: int = 5, threshold: float = 0.2, pruning=None,
                 distance: str = "jaccard"):
     """An EarlyBirdTracker for `model`'s prunable layers, pruning as `pruning` (a PruningConfig or dict;
     default layerwise) would, at the fewest of its levels that reach `target_remaining`."""
@@ -52,7 +52,7 @@ class EarlyBird(keras.callbacks.Callback):
     (default layerwise).
     """
 
-    def __init__(self, target_remaining: float, window: int = 5, threshold: float = 0.1, every: str = "1ep",
+    def __init__(self, target_remaining: float, window: int = 5, threshold: float = 0.2, every: str = "1ep",
                  pruning: "dict | None" = None, stop: bool = True, distance: str = "jaccard", fallback: bool = False):
         super().__init__()
         check_rule(target_remaining, window, threshold, distance)

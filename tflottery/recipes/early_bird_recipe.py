@@ -18,13 +18,14 @@ def run(name: str, cfg: dict, out: Path) -> dict:
     imp_config = RunConfig.from_dict(copy.deepcopy(base.to_dict()))
     imp_config.plan.levels, imp_config.plan.target_remaining = None, min(targets)
     imp = find_ticket(imp_config)
-    rows, histories = [], {}
+    rows, histories, draws = [], {}, {}
     for target in targets:
         config = RunConfig.from_dict(copy.deepcopy(base.to_dict()))
         config.plan.levels, config.plan.target_remaining = None, target
         config.pruning.strategy = "early_bird"
         config.pruning.settings.update(early_bird_window=cfg["window"], early_bird_threshold=cfg["threshold"],
-                                       early_bird_every=cfg["every"])
+                                       early_bird_every=cfg["every"],
+                                       early_bird_distance=cfg.get("distance", "jaccard"))
         bird = find_ticket(config)
         rep, level = bird.replicate(0), bird.plan.levels[-1]
         dense, ticket = rep.metrics(0), rep.metrics(level)
@@ -40,8 +41,10 @@ def run(name: str, cfg: dict, out: Path) -> dict:
                      "dense_accuracy": 100 * dense["final_test_accuracy"]})
         histories[f"target {100 * target:g}%"] = [{"step": h["step"], "distance": h["distance"]}
                                                   for h in drawn["history"] if h["distance"] is not None]
+        draws[f"target {100 * target:g}%"] = drawn["drawn_step"] if drawn["drawn"] else None
     write_csv(out / "results.csv", rows)
-    figure = plots.mask_distance(histories, imp.data.steps_per_epoch, cfg["threshold"], out / "mask_distance.png")
+    figure = plots.mask_distance(histories, imp.data.steps_per_epoch, cfg["threshold"], out / "mask_distance.png",
+                                 cfg.get("distance", "jaccard"), draws)
     columns = {"target": ("target remaining %", "{:g}"), "remaining": ("remaining %", "{:.1f}"),
                "imp_accuracy": ("IMP ticket acc %", "{:.2f}"), "imp_steps": ("IMP steps", "{:,}"),
                "bird_accuracy": ("early-bird ticket acc %", "{:.2f}"), "bird_steps": ("early-bird steps", "{:,}"),
@@ -51,7 +54,7 @@ def run(name: str, cfg: dict, out: Path) -> dict:
             f"{t.optimizer} lr {t.lr}, batch {t.batch_size}, {t.steps} ({imp.plan.steps} steps) per level. The IMP "
             "ticket at level L costs the dense run plus L retrainings; the early-bird ticket costs the dense run up "
             f"to the draw plus one training. Rule: window {cfg['window']}, threshold {cfg['threshold']}, a mask every "
-            f"{cfg['every']}.")
+            f"{cfg['every']}, distance {cfg.get('distance', 'jaccard')}.")
     write_report(out, f"{name}: early-bird tickets against IMP", what, imp.data.describe(),
                  markdown_table(rows, columns), {"Mask distance between consecutive draws": figure})
     return {"rows": rows, "runs": [str(imp.path)], "figures": [str(figure)], "tickets": [],

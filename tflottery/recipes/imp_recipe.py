@@ -57,7 +57,7 @@ def run(name: str, cfg: dict, out: Path) -> dict:
     replicates = config.plan.replicates
     sample = " (5,000-digit sample)" if run_.data.info["source"].startswith("sample") else ""
     title = f"{model} on {dataset}{sample}" + (f", {replicates} replicates" if replicates > 1 else "")
-    spread = " Error bars: the lowest and highest replicate; points: their mean." if replicates > 1 else ""
+    spread = " " + plots.span_caption([replicates])
     first = run_.replicate(0)
     figures = {
         f"Test accuracy against weights remaining.{spread}": plots.by_remaining(
@@ -66,12 +66,13 @@ def run(name: str, cfg: dict, out: Path) -> dict:
             {LABELS[TICKET]: series[LABELS[TICKET]], **untrained}, out / "untrained_vs_remaining.png", title=title,
             styles={label: dict(color=f"C{4 + i}", marker="x", linestyle=":") for i, label in enumerate(untrained)}),
         "Test accuracy against training iterations, per level (ticket, replicate 0)": plots.by_iteration(
-            histories(first), out / "accuracy_vs_iterations.png", title=title),
+            histories(first), out / "accuracy_vs_iterations.png", title=title, branch="ticket, replicate 0"),
         f"Early-stopping iteration against weights remaining.{spread}": plots.by_remaining(
             series, out / "early_stop_vs_remaining.png", metric="early_stop_step", scale=1.0,
             ylabel="early-stop iteration (min. validation loss)", title=title),
         "Test loss against training iterations, per level (ticket, replicate 0)": plots.by_iteration(
-            histories(first), out / "loss_vs_iterations.png", metric="test_loss", ylabel="test loss", title=title),
+            histories(first), out / "loss_vs_iterations.png", metric="test_loss", ylabel="test loss", title=title,
+            branch="ticket, replicate 0"),
     }
     tickets = [str(export_ticket(run_, None, Path(cfg["tickets_dir"]) / name / f"{run_.path.name}-r{r}",
                                  replicate=r, overwrite=True)) for r in range(replicates)]

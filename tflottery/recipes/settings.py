@@ -14,7 +14,8 @@ from tflottery.config import RunConfig, apply_flag
 from tflottery.core.errors import ConfigError
 
 RECIPE_KEYS = {"runs_dir", "tickets_dir", "description", "kind", "title", "pairs", "sides", "dense_points",
-               "sparse_points", "sparse_level", "copies", "alphas", "targets", "window", "threshold", "every", "modes"}
+               "sparse_points", "sparse_level", "copies", "alphas", "targets", "window", "threshold", "every", "distance",
+               "modes"}
 RECIPES = ["task1", "task2", "task3", "fc1_mnist", "lenet5_mnist", "lenet_mnist", "conv_cifar10", "instability",
            "early_bird", "supermask", "deploy"]
 

@@ -93,12 +93,14 @@ def _run(name: str, cfg: dict, out: Path) -> dict:
             series, out / f"accuracy_vs_remaining_{tag}.png", metric="acc", title=title)
         first = [r for r in pair_rows if r["replicate"] == 0]
         figures[f"Test accuracy against iterations, transferred tickets ({s} → {t})"] = plots.by_iteration(
-            _transfer_histories(first), out / f"accuracy_vs_iterations_{tag}.png", title=title)
+            _transfer_histories(first), out / f"accuracy_vs_iterations_{tag}.png", title=title,
+            branch=f"transferred ticket on {t}")
         figures[f"Test loss against iterations, transferred tickets ({s} → {t})"] = plots.by_iteration(
             _transfer_histories(first), out / f"loss_vs_iterations_{tag}.png", metric="test_loss",
-            ylabel="test loss", title=title)
+            ylabel="test loss", title=title, branch=f"transferred ticket on {t}")
         figures[f"Test accuracy against iterations, ticket found on {s} ({s})"] = plots.by_iteration(
-            histories(src_run.replicate(0)), out / f"accuracy_vs_iterations_{source}.png", title=f"{src_run.config.model.name}: IMP on {s}")
+            histories(src_run.replicate(0)), out / f"accuracy_vs_iterations_{source}.png", title=f"{src_run.config.model.name}: IMP on {s}",
+            branch=f"ticket found on {s}")
         all_rows += pair_rows
     write_csv(out / "results.csv", [{k: v for k, v in r.items() if k != "history"} for r in all_rows])
     table = []

@@ -71,6 +71,9 @@ class PruningStrategy:
         """(every steps, tracker) when the dense level stops at a rule of this strategy (early-bird), else None."""
         return None
 
+    def check_plan(self, target_remaining: Optional[float], dense_steps: int, steps_per_epoch: int) -> None:
+        """Refuse, before any work, a run this rule cannot carry out (its plan's target and training length)."""
+
     def check_source(self, metrics: dict, where: str) -> None:
         """Refuse to prune from a trained level (`metrics`, named `where`) that lacks what this rule needs."""
 

@@ -30,7 +30,8 @@ class EarlyBird(Layerwise):
     @dataclass
     class Settings(Layerwise.Settings):
         early_bird_window: int = setting(5, "masks compared ...")
-        early_bird_threshold: float = setting(0.1, "... each consecutive distance at most this ...")
+        early_bird_threshold: float = setting(0.2, "... each consecutive distance at most this (0.2: You et al.'s "
+                                                   "0.1 Hamming at their 50% density; measured in the README) ...")
         early_bird_every: str = setting("1ep", "... drawn this often during dense training")
         early_bird_distance: str = setting("jaccard", "jaccard (1 - overlap of the kept sets) | hamming "
                                                       "(You et al.: the differing fraction of all weights)")
@@ -60,6 +61,20 @@ class EarlyBird(Layerwise):
         tracker = EarlyBirdTracker(self, plan.rows[plan.levels[-1]], s.early_bird_window, s.early_bird_threshold,
                                    s.early_bird_distance)
         return plan.iterations(s.early_bird_every), tracker
+
+    def check_plan(self, target_remaining, dense_steps: int, steps_per_epoch: int) -> None:
+        if target_remaining is None:
+            raise ConfigError("pruning.strategy=early_bird draws one ticket at a target: give --target_remaining "
+                              "(e.g. 0.07), the fraction of weights it keeps.")
+        s = self.settings
+        every = Step.parse(s.early_bird_every, "pruning.early_bird_every").to_steps(steps_per_epoch)
+        checks = dense_steps // max(1, every)
+        if checks < s.early_bird_window and not s.early_bird_fallback:
+            raise ConfigError(f"early bird: a mask every {s.early_bird_every} ({every} steps) is drawn {checks} times "
+                              f"in the dense training of {dense_steps} steps, and the rule needs {s.early_bird_window} "
+                              f"(--early_bird_window): it could never draw. Check more often "
+                              f"(--early_bird_every={max(1, dense_steps // (2 * s.early_bird_window))}it), train longer "
+                              "(--steps), or take the trained dense network's mask with --early_bird_fallback=true.")
 
     def check_source(self, metrics: dict, where: str) -> None:
         bird = metrics.get("early_bird")
@@ -108,7 +123,7 @@ def check_rule(target_remaining, window, threshold, distance: str = "jaccard") -
 class EarlyBirdTracker:
     """The early-bird rule over a sequence of weights: feed `check(step, weights)`, read `drawn`."""
 
-    def __init__(self, strategy, counts: dict, window: int = 5, threshold: float = 0.1, distance: str = "jaccard"):
+    def __init__(self, strategy, counts: dict, window: int = 5, threshold: float = 0.2, distance: str = "jaccard"):
         self.strategy, self.counts, self.window, self.threshold = strategy, counts, window, threshold
         self.distance = DISTANCES[distance]
         self.masks: list = []  # the last `window` masks
