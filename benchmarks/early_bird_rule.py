@@ -110,15 +110,36 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--runs_dir", default="/tmp/early_bird_rule")
     parser.add_argument("--out", default=None, help="also write the rows as JSON here")
+    parser.add_argument("--rows", default=None, help="print the table (and figure) of rows written by --out")
+    parser.add_argument("--figure", default=None, help="seed 0's distances, the default rule's draws marked (.png)")
     args = parser.parse_args()
-    rows = []
-    for seed in range(args.seeds):
-        rows += measure(seed, args.runs_dir)
-        print(f"seed {seed} done", flush=True)
+    if args.rows:
+        with open(args.rows) as f:
+            rows = json.load(f)
+    else:
+        rows = []
+        for seed in range(args.seeds):
+            rows += measure(seed, args.runs_dir)
+            print(f"seed {seed} done", flush=True)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(copy.deepcopy(rows), f, indent=1)
     print(table(rows))
+    if args.figure:
+        print(figure(rows, args.figure))
+
+
+def figure(rows: list, out: str):
+    """Seed 0's Jaccard distances per target, the default rule's (Jaccard 0.2) draws marked."""
+    from tflottery import plots
+
+    histories, drawn = {}, {}
+    for r in rows:
+        if r["seed"] == 0 and r["distance"] == "jaccard" and r["threshold"] == 0.2:
+            label = f"target {100 * r['target']:.1f}%"
+            histories[label] = [{"step": EVERY * (i + 2), "distance": d} for i, d in enumerate(r["trajectory"])]
+            drawn[label] = r["drawn_step"]
+    return plots.mask_distance(histories, 916, 0.2, out, "jaccard", drawn)
 
 
 if __name__ == "__main__":
