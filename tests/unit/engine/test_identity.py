@@ -31,8 +31,9 @@ PINNED = [  # (configuration, data, the name tflottery 0.2 gave it)
     ({"pruning": {"structure": {"block": [1, 4]}}}, SAMPLE, "lenet_300_100-mnist-5831f69ebdc6"),  # 0.2's block
     ({"pruning": {"strategy": "global", "rate": 0.3, "structure": {"block": [1, 4]}}}, SAMPLE,
      "lenet_300_100-mnist-e3d45ce45dd1"),  # 0.2's block_global
-    ({"pruning": {"strategy": "early_bird", "early_bird_distance": "hamming"}, "plan": {"target_remaining": 0.07}},
-     SAMPLE, "lenet_300_100-mnist-374952bfae98"),  # 0.2's default distance, spelt out since 0.3's is jaccard
+    ({"pruning": {"strategy": "early_bird", "early_bird_distance": "hamming",
+                  "early_bird_threshold": 0.1, "early_bird_fallback": True}, "plan": {"target_remaining": 0.07}},
+     SAMPLE, "lenet_300_100-mnist-374952bfae98"),  # 0.2's defaults, spelt out (0.3: jaccard, 0.2)
     ({"data": {"labels": [0, 1, 2, 3, 4]}, "pruning": {"dense_rate": 0.35}, "training": {"batch_size": 50, "steps": "8ep"}},
      TASK2, "lenet_300_100-mnist-l01234-614386240ecb"),
     ({"pruning": {"rewind": "auto"}}, SAMPLE, "lenet_300_100-mnist-6e28872ec5de"),
