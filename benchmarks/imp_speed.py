@@ -18,26 +18,15 @@ os.environ.setdefault("TFLOTTERY_OFFLINE", "1")
 import tflottery  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
-from tflottery import data as data_lib, models  # noqa: E402
-from tflottery.config import DataConfig, PruningConfig, TrainingConfig  # noqa: E402
+from common import load_data  # noqa: E402
+
+from tflottery import models  # noqa: E402
+from tflottery.config import PruningConfig, TrainingConfig  # noqa: E402
 from tflottery.core.keras_compat import keras  # noqa: E402
 from tflottery.engine.optim import compile_model  # noqa: E402
 from tflottery.pruning import masks as mask_lib, wrap as wrap_lib  # noqa: E402
 from tflottery.engine.plan import training_steps  # noqa: E402
 from tflottery.pruning.resolve import bind  # noqa: E402
-
-
-def load_data():
-    try:
-        data = data_lib.load(DataConfig(dataset="fashion_mnist", source="idx"), batch_size=60)
-    except Exception:  # no Debian files: tile the embedded MNIST sample up to 55,000 examples
-        data = data_lib.load(DataConfig(dataset="mnist", validation=0), batch_size=60)
-        data.__dict__.pop("train_tensors", None)
-        x, y = data.arrays["train"]
-        reps = -(-55000 // len(y))
-        data.arrays["train"] = (np.tile(x, (reps, 1, 1, 1))[:55000], np.tile(y, reps)[:55000])
-    assert data.num_train == 55000 and data.steps_per_epoch == 916
-    return data
 
 
 def engine_model(remaining_level: int, engine: TrainingConfig, spe: int):
@@ -57,7 +46,7 @@ def engine_model(remaining_level: int, engine: TrainingConfig, spe: int):
 def main(rounds: int = 5, verbose: bool = False, steps_per_execution: int = 50) -> None:
     data = load_data()
     spe = data.steps_per_epoch
-    engine = TrainingConfig(steps_per_execution=steps_per_execution)  # jit_compile=True by default
+    engine = TrainingConfig(steps_per_execution=steps_per_execution, jit_compile=True)  # one network under XLA
     x_numpy = data.arrays["train"][0].astype(np.float32) / 255.0
     y_numpy = data.arrays["train"][1]
 

@@ -31,9 +31,9 @@ def zeros_outside(weights: dict, masks: dict) -> bool:
 
 def run_files(path) -> dict:
     """{relative path: bytes} of every file of a run directory (lock, TensorBoard logs and the
-    results table, which holds wall times, excluded)."""
+    per-replicate table, which holds wall times, excluded)."""
     return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*"))
-            if p.is_file() and p.name not in (".lock", "results.csv") and "tensorboard" not in p.parts}
+            if p.is_file() and p.name not in (".lock", "replicates.csv") and "tensorboard" not in p.parts}
 
 
 def export_tiny_ticket(where, run, level: int):

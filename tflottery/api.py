@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from tflottery.config import DataConfig, RunConfig, TrainingConfig, build
-from tflottery.core.errors import ConfigError, TicketError
+from tflottery.core.errors import ConfigError, RunError, TicketError
 from tflottery.core.values import as_bool, as_int, as_literal_true
 from tflottery.engine.run import Run
 from tflottery.engine.store import LevelRecord, RunStore
@@ -38,7 +38,38 @@ def find_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=No
     """
     from tflottery.engine.run import find
 
-    return find(_config(config), model, _data(data), _callbacks(callbacks))
+    run = find(_config(config), model, _data(data), _callbacks(callbacks))
+    write_verdict(run.store)
+    return run
+
+
+def verdict(run: "str | Path | object"):
+    """The verdict of a run (a directory or a `Run`): per level and branch the mean and 95% interval over
+    replicates of the early-stop and final test accuracy and early-stop iteration, the paired
+    differences ticket - reinit and ticket - random_prune, and the line naming the sparsest level at
+    which the ticket matches dense and beats both (`tflottery.analysis.verdict`). Written to the run's
+    results.csv, summary.json and report.md unless another process is writing the run."""
+    from tflottery.engine.store import RunStore
+
+    store = getattr(run, "store", None) or RunStore.open(run)
+    return write_verdict(store, if_free=True)
+
+
+def write_verdict(store, if_free: bool = False):
+    """Compute the verdict of `store` and write it (if_free: only when no process holds the run)."""
+    from tflottery.analysis.verdict import verdict as make_verdict
+
+    result = make_verdict(store.summary())
+    if if_free and store.holder() is not None:
+        return result
+    config = store.config()
+    pruning, plan = config.get("pruning", {}), config.get("plan", {})
+    what = (f"`{config.get('model', {}).get('name')}` on `{config.get('data', {}).get('dataset')}`; "
+            f"{pruning.get('strategy', 'layerwise')} pruning, rewind {pruning.get('rewind', '0it')}; "
+            f"{plan.get('replicates', 1)} replicate(s), branches {', '.join(['ticket', *plan.get('branches', [])])}.")
+    report = f"# {store.name}\n\n{what}\n\n{result.text()}\n"
+    store.write_verdict(result.table_rows(), result.to_dict(), report)
+    return result
 
 
 def plan_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=None):
@@ -100,8 +131,25 @@ def transfer(source: "str | Path", data: "DataConfig | dict | None" = None,
     `reinit`, the same mask from a fresh initialisation (one population); a finished branch is
     not trained again. `head`: the target's output layer, `fresh` (new and unpruned, as Morcos
     et al. 2019), `fresh_pruned`, `reuse` or `reuse_mask` (see `engine.branches.transfer`).
+    `transfer_levels` moves many levels and replicates at once.
     """
+    replicate = as_int(replicate, "replicate", 0)
+    (result,) = transfer_levels(source, data, training, levels=None if level is None else [level],
+                                replicates=[replicate], reinit=reinit, seed=seed, head=head, runs_dir=runs_dir,
+                                trust_code=trust_code, callbacks=callbacks, last_only=level is None)
+    return result
+
+
+def transfer_levels(source: "str | Path", data: "DataConfig | dict | None" = None,
+                    training: "TrainingConfig | dict | None" = None, *, levels: Optional[list] = None,
+                    replicates: Optional[list] = None, reinit: bool = True, seed: int = 0, head: str = "fresh",
+                    runs_dir: "str | Path" = "runs", trust_code: bool = False, callbacks: tuple = (),
+                    last_only: bool = False) -> list:
+    """`transfer` of every level in `levels` (default: every finished one) of every replicate in
+    `replicates` (default: all), their units trained together in population groups (`--population`
+    of the source run). One TransferResult per (replicate, level), in that order."""
     from tflottery import data as data_lib
+    from tflottery.engine import scheduler
     from tflottery.engine.branches import Transfer
     from tflottery.engine.branches.transfer import HEADS, check_head
     from tflottery.engine.distribute import precision_policy
@@ -115,7 +163,6 @@ def transfer(source: "str | Path", data: "DataConfig | dict | None" = None,
         raise ConfigError(f"source={source!r} must be the path of a run directory or a ticket directory.")
     reinit, trust_code = as_bool(reinit, "reinit"), as_literal_true(trust_code, "trust_code")
     seed = as_int(seed, "seed", 0, 2 ** 31 - 1)
-    replicate = as_int(replicate, "replicate", 0)
     if head not in HEADS:
         raise ConfigError(f"head={head!r}: use {', '.join(HEADS)} (fresh: a new, unpruned output layer).")
     from tflottery.core.files import check_folder
@@ -137,36 +184,59 @@ def transfer(source: "str | Path", data: "DataConfig | dict | None" = None,
         setup = open_run(store.path)
     except ConfigError as error:
         raise TicketError(f"{store.path}: the ticket's recorded configuration cannot be used ({error})") from None
-    rep_store = setup.store.replicate(replicate)
-    levels = rep_store.levels()
-    level = (ticket.meta["level"] if ticket is not None else levels[-1] if levels else None) if level is None else level
-    if isinstance(level, bool) or not isinstance(level, int) or level not in levels:
-        raise TicketError(f"Level {level!r} of {rep_store.path} is not finished; finished levels: {levels}.")
+    if ticket is not None and levels is None:
+        levels = [ticket.meta["level"]]
+    replicates = setup.store.replicates() if replicates is None else [as_int(r, "replicate", 0) for r in replicates]
+    wanted = {}
+    for r in replicates:
+        if r not in setup.store.replicates():
+            raise RunError(f"{setup.store.path} has no replicate {r!r}; replicates: {setup.store.replicates()}.")
+        done = setup.store.replicate(r).levels()
+        chosen = (done[-1:] if last_only else done) if levels is None else levels
+        for level in chosen:
+            if isinstance(level, bool) or not isinstance(level, int) or level not in done:
+                raise TicketError(f"Level {level!r} of {setup.store.replicate(r).path} is not finished; finished "
+                                  f"levels: {done}.")
+        wanted[r] = list(chosen)
     if tuple(setup.base.input_shape[1:]) != tuple(target_data.input_shape):
         raise TicketError(f"The ticket takes inputs of shape {tuple(setup.base.input_shape[1:])} but {data_cfg.dataset} "
                           f"has {tuple(target_data.input_shape)}: transfer needs the same input shape.")
     target = (json.loads(json.dumps(dataclasses.asdict(data_cfg))), json.loads(json.dumps(dataclasses.asdict(train_cfg))))
     branches = {init: Transfer(data=target[0], training=target[1], init=init, seed=seed, head=head)
                 for init in (("rewind", "reinit") if reinit else ("rewind",))}
+    keys = {k: b.key() for k, b in branches.items()}
     setup.store.lock()
     trained = []
     try:
         with precision_policy(train_cfg.precision):
-            ctx = replicate_context(setup, replicate, _callbacks(callbacks))
-            ctx.add_target(*target, target_data, train_cfg)
-            pending = [make_unit(ctx, level, b) for b in branches.values() if not rep_store.is_done(level, b.key())]
-            ctx.progress.begin(sum(u.start.end_step - u.start.start_step for u in pending))
+            first = None
+            pending = []
+            for r, chosen in wanted.items():
+                ctx = replicate_context(setup, r, _callbacks(callbacks), trainer=first and first.trainer,
+                                        progress=first and first.progress)
+                first = first or ctx
+                ctx.add_target(*target, target_data, train_cfg)
+                pending += [make_unit(ctx, level, b) for level in chosen for b in branches.values()
+                            if not ctx.store.is_done(level, b.key())]
             if pending:
-                ctx.progress.say(f"transfer {setup.store.path} level {level} ({source_config.data.dataset} -> "
-                                 f"{data_cfg.dataset}{' labels ' + str(data_cfg.labels) if data_cfg.labels else ''}): "
-                                 + ", ".join(f"{b.key()} = {'the ticket' if i == 'rewind' else 'the reinit control'}"
-                                             for i, b in branches.items()))
-                for unit, result in zip(pending, ctx.trainer.train(pending)):
-                    trained.append(save_unit(unit, result))
+                first.progress.begin(sum(u.start.end_step - u.start.start_step for u in pending))
+                first.progress.say(
+                    f"transfer {setup.store.path} levels {sorted({u.level for u in pending})} of replicates "
+                    f"{sorted({u.ctx.replicate_index for u in pending})} ({source_config.data.dataset} -> "
+                    f"{data_cfg.dataset}{' labels ' + str(data_cfg.labels) if data_cfg.labels else ''}): "
+                    + ", ".join(f"{key} = {'the ticket' if i == 'rewind' else 'the reinit control'}"
+                                for i, key in keys.items()))
+                size, _ = scheduler.population_size(setup.config.plan.population,
+                                                    sum(setup.plan.strategy.sizes.values()))
+                for group in scheduler.groups(pending, size):
+                    for unit, result in zip(group, first.trainer.train(group)):
+                        trained.append(save_unit(unit, result))
         setup.store.write_results()
+        write_verdict(setup.store)
     finally:
         setup.store.unlock()
-    return TransferResult(setup.store, replicate, level, {k: b.key() for k, b in branches.items()}, trained)
+    return [TransferResult(setup.store, r, level, keys, [t for t in trained if t[0] == r and t[1] == level])
+            for r, chosen in wanted.items() for level in chosen]
 
 
 def _fields(given, cls, section: str, source: dict) -> dict:

@@ -61,3 +61,23 @@ def test_an_early_bird_run_that_draws_nothing_is_one_line_and_exit_2(in_tmp, cap
                         "--validation=400", "--verbose=false", "--jit_compile=false")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--early_bird_fallback=true" in err
 
+
+
+def test_find_ends_with_the_verdict_and_summary_prints_it_for_any_run(tmp_path, sample_data, capsys):
+    from helpers import tiny_config
+    from tflottery import find_ticket
+
+    config = tiny_config(levels=1, branches=["reinit"], replicates=2, population=16)
+    config.runs_dir = str(tmp_path)
+    run = find_ticket(config, data=sample_data)
+    summary = json.loads((run.path / "summary.json").read_text())
+    assert summary["measure"] == "early_stop_test_accuracy" and summary["paired"][0]["baseline"] == "reinit"
+    assert summary["levels"][0]["early_stop_test_accuracy"]["n"] == 2
+    assert (run.path / "results.csv").read_text().startswith("level,branch,remaining,n,early_stop_test_accuracy_mean")
+    assert (run.path / "replicates.csv").read_text().startswith("replicate,level,branch")
+    assert summary["verdict"] in (run.path / "report.md").read_text()
+    code, out, _ = _cli(capsys, "summary", str(run.path))
+    assert code == 0 and f"**Verdict:** {summary['verdict']}" in out
+    assert "| 1 | reinit:" in out  # the paired difference of level 1
+    code, _, err = _cli(capsys, "summary", str(tmp_path / "nothing"))
+    assert code == 2 and "not a run directory" in err

@@ -93,3 +93,48 @@ def test_run_model_is_the_last_levels_trained_ticket(in_tmp, sample_data):
     x, y = sample_data.arrays["test"]
     accuracy = float((run.model.predict(x / 255.0, verbose=0).argmax(1) == y).mean())
     assert accuracy == pytest.approx(record.metrics["final_test_accuracy"], abs=1e-9)
+
+
+TRAIN_IN_A_FRESH_PROCESS = """
+import sys
+sys.path.insert(0, "tests")
+from helpers import tiny_config
+from tflottery import find_ticket
+config = tiny_config(levels=1, branches=["reinit"], replicates=2, jit="auto", population=16)
+config.runs_dir = sys.argv[1]
+find_ticket(config)
+"""
+
+
+@pytest.mark.parametrize("threads", [("2", "1")])
+def test_the_threads_a_process_trains_with_leave_every_byte_alone(tmp_path, threads):
+    """tflottery sets one thread per op and cores ops at once (`threads_for_towers`); a process that set its
+    own (here 2 per op, one at a time) trains the same bytes."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_NUM_")}
+    runs = {}
+    for name, extra in (("ours", {}), ("theirs", {"TF_NUM_INTRAOP_THREADS": threads[0],
+                                                  "TF_NUM_INTEROP_THREADS": threads[1]})):
+        runs[name] = tmp_path / name
+        subprocess.run([sys.executable, "-c", TRAIN_IN_A_FRESH_PROCESS, str(runs[name])], env={**env, **extra},
+                       check=True, timeout=300)
+    (ours,), (theirs,) = (list(p.iterdir()) for p in runs.values())
+    assert json.loads((ours / "numerics.json").read_text()) == {"xla": False}  # auto on a CPU
+    _same_runs(ours, theirs)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_towers_that_read_zeroed_weights_as_they_are_train_the_bytes_of_weight_times_mask(tmp_path, sample_data,
+                                                                                          monkeypatch, jit):
+    from tflottery.engine.trainer import population
+
+    runs = {}
+    for kept in (True, False):
+        monkeypatch.setattr(population, "ZEROS_KEPT", kept)
+        config = tiny_config(levels=2, branches=["random_prune"], jit=jit)
+        config.runs_dir = str(tmp_path / str(kept))
+        runs[kept] = find_ticket(config, data=sample_data).path
+    _same_runs(runs[True], runs[False])

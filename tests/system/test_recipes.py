@@ -43,7 +43,7 @@ def test_imp_recipes_at_tiny_size(in_tmp, name, extra):
     saved = _check_outputs(Path(results["output"]), results, 5)
     branches = {r["branch"] for r in saved["rows"]}
     assert "ticket" in branches and "reinit" in branches
-    replicates = extra.get("replicates", 1)
+    replicates = extra.get("replicates", 3)  # the recipes' default
     assert len(saved["rows"]) == replicates * (1 + 1 * (len(branches)))
     assert all(0.0 <= r["early_stop_test_accuracy"] <= 1.0 for r in saved["rows"])
     assert saved["table"][1]["remaining"] < saved["table"][0]["remaining"] == 100.0

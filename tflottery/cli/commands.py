@@ -59,6 +59,9 @@ def find(*, dry_run: bool = False, **flags):
     for row in run.summary():
         if row["branch"] == "ticket" and row["level"] == run.plan.levels[-1]:
             print(json.dumps(row))
+    from tflottery.api import verdict
+
+    print(verdict(run).text())
     return str(run.path)
 
 
@@ -259,6 +262,18 @@ def runs(*, runs_dir: str = "runs"):
     return None
 
 
+def summary(run: str):
+    """The verdict of run directory RUN: per level and branch the mean and 95% interval over replicates of the
+    early-stop test accuracy, final accuracy and early-stop iteration; the paired differences ticket -
+    reinit and ticket - random_prune; and one line naming the sparsest level at which the ticket matches
+    dense and beats both baselines, or why none does. Also written to RUN's results.csv, summary.json and
+    report.md (unless a process is writing the run)."""
+    from tflottery.api import verdict
+
+    print(verdict(run).text())
+    return None
+
+
 def tune(*, oracle: str = "random", max_trials: int = 4, objective: str = "accuracy_at",
          target_remaining: float = 0.2, tolerance: float = 0.005, space: Optional[str] = None,
          directory: str = "runs/tuning", project: str = "imp", max_epochs: int = 4, overwrite: bool = False, **flags):
@@ -300,7 +315,7 @@ tune.help_text = _tune_help
 
 COMMANDS = {"find": find, "transfer": transfer, "export": export, "convert": convert, "plot": plot,
             "instability": instability, "compare": compare, "recipes": recipes, "data": data, "models": models,
-            "tune": tune, "runs": runs}
+            "tune": tune, "runs": runs, "summary": summary}
 
 
 def _tune_flag(name: str) -> None:

@@ -20,6 +20,7 @@ from tflottery.config.fields import build, check_types, in_range, setting, unhas
 from tflottery.config.plan import PlanConfig
 from tflottery.core.errors import ConfigError
 from tflottery.core.steps import Step
+from tflottery.core.values import as_bool
 
 SOURCES = ("auto", "tfds", "idx", "sample", "synthetic")
 OPTIMIZERS = ("adam", "sgd")
@@ -95,7 +96,8 @@ class TrainingConfig:
     eval_every: str = unhashed("1ep", "evaluate validation and test sets this often (does not change training)")
     distribute: str = unhashed("none", "none | mirrored (this machine's GPUs) | multi_worker (TF_CONFIG)")
     steps_per_execution: int = unhashed(50, "steps per compiled call (speed, not science)")
-    jit_compile: bool = unhashed(True, "XLA-compile the training step")
+    jit_compile: Any = unhashed("auto", "XLA-compile the training step: auto (XLA on a GPU; on a CPU the graph "
+                                        "with fused kernels), true or false; a run keeps the choice it began with")
     tensorboard: bool = unhashed(False, "write TensorBoard logs per level")
     verbose: bool = unhashed(True, "a progress line per level")
 
@@ -123,6 +125,11 @@ class TrainingConfig:
             raise ConfigError(f"training.distribute={self.distribute!r}: use none, mirrored or multi_worker.")
         if self.steps_per_execution < 1:
             raise ConfigError(f"training.steps_per_execution={self.steps_per_execution} must be >= 1.")
+        if self.jit_compile != "auto":
+            try:
+                self.jit_compile = as_bool(self.jit_compile, "training.jit_compile")
+            except ConfigError:
+                raise ConfigError(f"training.jit_compile={self.jit_compile!r} must be auto, true or false.") from None
 
 
 @dataclass(slots=True)

@@ -25,6 +25,26 @@ def make_strategy(config: TrainingConfig) -> "tf.distribute.Strategy":
     return tf.distribute.get_strategy()
 
 
+def threads_for_towers() -> str:
+    """On a CPU, one thread per op and the cores running independent ops side by side: a population's
+    towers are independent, and 15 LeNets train 2x faster so on 2 cores than with TensorFlow's default
+    (benchmarks/population_speed.py). Results do not depend on it (tests/unit/engine/test_kernels.py).
+    Only possible before TensorFlow starts its runtime; TF_NUM_INTRAOP_THREADS and
+    TF_NUM_INTEROP_THREADS, where set, win. Returns what the threads are, for the banner."""
+    if tf.config.list_physical_devices("GPU") or "TF_NUM_INTRAOP_THREADS" in os.environ \
+            or "TF_NUM_INTEROP_THREADS" in os.environ:
+        return "TensorFlow's"
+    cores = os.cpu_count() or 1
+    intra, inter = max(1, cores // 16), cores
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError:  # TensorFlow is running already: its threads stay
+        pass
+    return (f"{tf.config.threading.get_intra_op_parallelism_threads() or 'auto'} per op, "
+            f"{tf.config.threading.get_inter_op_parallelism_threads() or 'auto'} ops at once")
+
+
 def worker_index() -> int:
     """This process's index among the workers of TF_CONFIG (0, the chief, when there is none)."""
     try:

@@ -15,7 +15,7 @@ from tflottery.core.names import safe_component
 from tflottery.engine import progress as progress_lib
 from tflottery.engine import scheduler
 from tflottery.engine.context import ReplicateContext, RunSetup
-from tflottery.engine.distribute import is_chief, make_strategy, precision_policy, worker_index
+from tflottery.engine.distribute import is_chief, make_strategy, precision_policy, threads_for_towers, worker_index
 from tflottery.engine.imp import banner, pending_steps, pruned_layers, train_run
 from tflottery.engine.plan import identity, make_plan, run_name
 from tflottery.engine.resolve import resolve
@@ -80,6 +80,7 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
 def find(config, model: Optional[keras.Model] = None, data=None, callbacks: tuple = ()) -> Run:
     """Train the run of `config` as far as its plan goes, extending its directory where it exists."""
     config = RunConfig.from_dict(config).validate()
+    threads_for_towers()
     strategy = make_strategy(config.training)  # multi-worker collectives must start before other TF ops
     setup = prepare(config, model, data)
     if not is_chief(strategy):  # only the chief writes the shared run
@@ -103,7 +104,7 @@ def _train(setup: RunSetup, strategy, callbacks: tuple) -> Run:
     store.describe(config.to_dict(), setup.data.describe(), plan.to_dict(), setup.base.to_json())
     weights = sum(plan.strategy.sizes.values())
     size, why = scheduler.population_size(config.plan.population, weights, strategy.num_replicas_in_sync > 1)
-    trainer = TfKerasTrainer(setup.base, pruned_layers(plan), callbacks, size)
+    trainer = TfKerasTrainer(setup.base, pruned_layers(plan), callbacks, size, run_kernels(setup))
     progress = progress_lib.current(config.training.verbose)
     pending = pending_steps(setup)
     progress.begin(sum(steps for *_, steps in pending))
@@ -192,6 +193,7 @@ def ticket_model(setup: RunSetup, replicate: int = 0, level: Optional[int] = Non
 def open_run(path: "str | Path", verbose: Optional[bool] = None) -> RunSetup:
     """The setup of an existing run directory, to train more branches of it (transfer, instability)."""
     store = RunStore.open(path)
+    threads_for_towers()
     config = stored_config(store)
     if verbose is not None:
         config.training.verbose = verbose
@@ -210,14 +212,24 @@ def stored_config(store: RunStore) -> RunConfig:
     return RunConfig.from_dict({**stored, "pruning": upgrade(stored.get("pruning", {}))})
 
 
-def replicate_context(setup: RunSetup, replicate: int, callbacks: tuple = (), progress=None) -> ReplicateContext:
-    """A replicate of an existing run with a trainer of its own (one unit at a time unless told)."""
+def replicate_context(setup: RunSetup, replicate: int, callbacks: tuple = (), progress=None,
+                      trainer=None) -> ReplicateContext:
+    """A replicate of an existing run with a trainer of its own (or `trainer`, shared by replicates)."""
     from tflottery.engine.trainer.tfkeras import TfKerasTrainer
 
     if isinstance(replicate, bool) or not isinstance(replicate, int) or replicate not in setup.store.replicates():
         raise RunError(f"{setup.store.path} has no replicate {replicate!r}; replicates: {setup.store.replicates()}.")
-    trainer = TfKerasTrainer(setup.base, pruned_layers(setup.plan), callbacks, capacity=64)
+    trainer = trainer or TfKerasTrainer(setup.base, pruned_layers(setup.plan), callbacks, capacity=64,
+                                        jit=run_kernels(setup))
     return ReplicateContext(setup, replicate, trainer, progress or progress_lib.current(setup.config.training.verbose))
+
+
+def run_kernels(setup: RunSetup) -> bool:
+    """Whether the run trains under XLA: what it recorded, else --jit_compile (auto: XLA on a GPU only)."""
+    from tflottery.engine.optim import use_xla
+
+    asked = setup.config.training.jit_compile
+    return setup.store.kernels(asked, use_xla(asked))
 
 
 def check_runs_dir(runs_dir: str) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 
-CPU_AUTO = 16  # units per program on a CPU: measured by benchmarks/population_speed.py
+CPU_AUTO = 6  # units per program on a CPU: on 2 cores 2 to 10 LeNets train at 0.56-0.62 of one alone per unit,
+# 15 at 0.60-0.70 (their weights and Adam's slots leave the caches; benchmarks/population_speed.py)
 GPU_AUTO = 64
 BYTES_PER_WEIGHT = 4 * 6  # weight, mask, gradient, two Adam slots and a copy in flight, float32
 
@@ -35,11 +36,14 @@ def population_size(value, weights: int, distributed: bool = False) -> "tuple[in
 
 
 def groups(units: list, size: int) -> list[list]:
-    """Units in groups of at most `size` that share a group key, in the units' order."""
+    """Units in groups of at most `size` that share a group key, in the units' order, split evenly (15
+    units at most 6 apart: 5, 5, 5, one program size to compile instead of 6, 6, 3)."""
     by_key: dict = {}
     for unit in units:
         by_key.setdefault(unit.group_key(), []).append(unit)
     out = []
     for members in by_key.values():
-        out += [members[i:i + size] for i in range(0, len(members), size)]
+        count = -(-len(members) // size)
+        bounds = [round(i * len(members) / count) for i in range(count + 1)]
+        out += [members[a:b] for a, b in zip(bounds, bounds[1:])]
     return out

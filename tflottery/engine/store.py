@@ -3,7 +3,9 @@
     runs/<model>-<dataset>-<hash of the identity>/
         spec.json          the identity (what defines the tickets' trajectory) and the layout version
         config.json        the full configuration of the latest call (plan and speed knobs included)
-        model.json  data.json  plan.json  results.csv
+        model.json  data.json  plan.json  numerics.json (XLA or the graph's kernels, fixed at the first training)
+        replicates.csv     one row per replicate, level and branch
+        results.csv  summary.json  report.md   the verdict: means and 95% intervals over replicates
         replicate_<r>/
             captures/step_<k>.npz            the dense run's weights at kept steps (rewind points)
             rewind.json                      rewind=auto: the probe's choice
@@ -28,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from tflottery.core.errors import RunError
-from tflottery.core.files import (DirectoryLock, clean_leftovers, read_json, read_npz, subfolders, write_csv,
+from tflottery.core.errors import ConfigError, RunError
+from tflottery.core.files import (DirectoryLock, atomic_write, clean_leftovers, read_json, read_npz, subfolders, write_csv,
                                   write_json, write_npz)
 from tflottery.core.names import safe_component
 
@@ -264,6 +266,26 @@ class RunStore:
             self._lock.release()
             self._lock = None
 
+    def kernels(self, asked, default: bool) -> bool:
+        """Whether this run trains under XLA (`--jit_compile`; `default` resolves auto): fixed at the run's first
+        training and kept in numerics.json, so that every unit of it, resumed or extended under any
+        grouping, computes with the same kernels. A run trained before the record used XLA unless told otherwise."""
+        path = self.path / "numerics.json"
+        if path.exists():
+            xla = read_json(path, self.anchor).get("xla")
+            if not isinstance(xla, bool):
+                raise RunError(f"{path} is damaged: 'xla' must be true or false. Restore it from the run's copy.")
+        else:  # a run trained before the record (0.2 knew XLA, or what --jit_compile said) follows the flag
+            xla = (True if self.replicates() else default) if asked == "auto" else bool(asked)
+            write_json(path, {"xla": xla}, self.anchor)
+            return xla
+        if asked != "auto" and bool(asked) != xla:
+            raise ConfigError(f"--jit_compile={str(asked).lower()}: {self.path} trains with "
+                              f"{'XLA' if xla else 'the graph and fused kernels'} (numerics.json), and its units "
+                              "must all compute alike to stay reproducible. Drop --jit_compile, or start the run "
+                              "in another --runs_dir.")
+        return xla
+
     def write_spec(self, identity: dict) -> None:
         """Create the run's identity file, or check that an existing one is the same run."""
         path = self.path / "spec.json"
@@ -285,4 +307,11 @@ class RunStore:
             write_json(self.path / "model.json", json.loads(model_json), self.anchor)
 
     def write_results(self) -> Path:
-        return write_csv(self.path / "results.csv", self.summary(), self.anchor)
+        """replicates.csv: one row per replicate, level and branch (wall times included)."""
+        return write_csv(self.path / "replicates.csv", self.summary(), self.anchor)
+
+    def write_verdict(self, table: list[dict], summary: dict, report: str) -> list[Path]:
+        """results.csv (per level and branch over replicates), summary.json and report.md: the verdict."""
+        return [write_csv(self.path / "results.csv", table, self.anchor),
+                write_json(self.path / "summary.json", summary, self.anchor),
+                atomic_write(self.path / "report.md", report.encode(), self.anchor)]

@@ -113,7 +113,7 @@ def train_supermask(ctx, unit, seed: int) -> UnitResult:
     keras.utils.set_random_seed(seed)  # the scores' initialisation
     model = population_model(ctx.setup.base, list(keep), 1,
                              wrap=lambda copy, name: EdgePopup(copy, keep[name], name=f"edge_popup_{copy.name}"))
-    compile_model(model, unit.training, unit.steps, with_loss=False)
+    compile_model(model, unit.training, unit.steps, with_loss=False, jit=ctx.trainer.jit)
     model.set_tower(0, unit.weights(), {})
     reset_optimizer(model, 0)
     frozen = model.get_tower(0)

@@ -67,6 +67,8 @@ class FrozenMaskWrapper(PruneLowMagnitude):
     so no training loop can revive a pruned weight.
     """
 
+    zeros_kept = False  # True: the trainer keeps pruned weights at zero itself (see `call`)
+
     def __init__(self, layer, **kwargs):
         super().__init__(layer, **kwargs)
         self._name = f"prune_low_magnitude_{layer.name}"  # tfmot names wrappers after their class
@@ -81,13 +83,26 @@ class FrozenMaskWrapper(PruneLowMagnitude):
         if self._takes_training:
             kwargs["training"] = training
         originals = [(attr, getattr(self.layer, attr)) for attr, _, _ in self._masked_attrs]
+        apply = _masked_gradient if self.zeros_kept else _masked
         for attr, weight, mask in self._masked_attrs:  # bypass Keras' attribute tracking: a tensor for one call
-            object.__setattr__(self.layer, attr, weight * tf.cast(mask, weight.dtype))
+            object.__setattr__(self.layer, attr, apply(weight, tf.cast(mask, weight.dtype)))
         try:
             return self.layer.call(inputs, **kwargs)
         finally:
             for attr, value in originals:
                 object.__setattr__(self.layer, attr, value)
+
+
+def _masked(weight, mask):
+    return weight * mask
+
+
+@tf.custom_gradient
+def _masked_gradient(weight, mask):
+    """weight x mask where pruned weights are zero already: the forward pass reads the weight as it is
+    (bit for bit weight x mask, since a pruned weight is +-0 and +-0 x 0 is the same +-0) and the
+    gradient is masked exactly as that of weight x mask, without a pass through memory per step."""
+    return tf.identity(weight), lambda upstream: (upstream * mask, None)
 
 
 @keras.saving.register_keras_serializable(package="tflottery")
@@ -120,9 +135,12 @@ def wrap(model: keras.Model, prune: "list[str] | None" = None) -> keras.Model:
     return keras.Model(cloned.inputs, cloned.outputs, name=model.name)
 
 
-def frozen_mask(layer) -> "FrozenMaskWrapper":
-    """`layer` in a frozen-mask wrapper (its mask all ones until `set_masks`)."""
-    return FrozenMaskWrapper(layer, pruning_schedule=IMPSchedule())
+def frozen_mask(layer, zeros_kept: bool = False) -> "FrozenMaskWrapper":
+    """`layer` in a frozen-mask wrapper (its mask all ones until `set_masks`); `zeros_kept`: for a trainer
+    that keeps pruned weights at zero itself (the forward pass then skips weight x mask)."""
+    wrapper = FrozenMaskWrapper(layer, pruning_schedule=IMPSchedule())
+    wrapper.zeros_kept = zeros_kept
+    return wrapper
 
 
 def strip(model: keras.Model) -> keras.Model:

@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 
 from tflottery import plots
-from tflottery.api import find_ticket
+from tflottery.api import find_ticket, verdict
 from tflottery.engine.store import TICKET
 from tflottery.core.files import write_csv
+from tflottery.core.stats import interval
 from tflottery.recipes.settings import run_config
 from tflottery.report import markdown_table, write_report
 from tflottery.tickets import export_ticket
@@ -28,7 +29,7 @@ def level_table(rows: list[dict], branches: list[str]) -> list[dict]:
                "early_stop_step": np.mean([r["early_stop_step"] for r in at if r["branch"] == TICKET])}
         for branch in branches:
             accs = [r["early_stop_test_accuracy"] for r in at if r["branch"] == branch]
-            row[branch] = 100 * np.mean(accs) if accs else None
+            row[branch] = interval(accs).text(100.0) if accs else None
         for key in UNTRAINED:
             values = [r[key] for r in at if r["branch"] == TICKET and r.get(key) is not None]
             row[key] = 100 * np.mean(values) if values else None
@@ -79,7 +80,7 @@ def run(name: str, cfg: dict, out: Path) -> dict:
     write_csv(out / "results.csv", rows)
     table = level_table(rows, branches)
     columns = {"level": ("level", "{}"), "remaining": ("weights remaining %", "{:.1f}"),
-               **{b: (f"{b} acc %", "{:.2f}") for b in branches},
+               **{b: (f"{b} acc %", "{}") for b in branches},
                "mask_at_init_accuracy": ("mask x init, untrained %", "{:.2f}"),
                "signed_constant_accuracy": ("signed constant, untrained %", "{:.2f}"),
                "early_stop_step": ("ticket early-stop it", "{:.0f}")}
@@ -87,9 +88,12 @@ def run(name: str, cfg: dict, out: Path) -> dict:
     what = (f"Iterative magnitude pruning of `{model}`: {p.levels[-1]} levels, {config.pruning.strategy} pruning "
             f"({_rates(p.strategy)}), rewind to {config.pruning.rewind}; {t.optimizer} lr {t.lr}, batch {t.batch_size}, "
             f"{t.steps} per level; {replicates} replicate(s). Accuracy is test accuracy at the early-stopping "
-            f"iteration (minimum validation loss), as in Frankle & Carbin (2019).")
-    write_report(out, f"{name}: {title}", what, run_.data.describe(), markdown_table(table, columns), figures)
-    return {"rows": rows, "table": table, "runs": [str(run_.path)], "tickets": tickets,
+            f"iteration (minimum validation loss), as in Frankle & Carbin (2019): mean ± the half-width of the 95% "
+            f"t interval over replicates.")
+    judged = verdict(run_)
+    write_report(out, f"{name}: {title}", what, run_.data.describe(), markdown_table(table, columns), figures,
+                 notes=f"**Verdict:** {judged.line}")
+    return {"rows": rows, "table": table, "runs": [str(run_.path)], "tickets": tickets, "verdict": judged.to_dict(),
             "data": run_.data.describe(), "figures": [str(p) for p in figures.values()]}
 
 

@@ -12,8 +12,9 @@ import numpy as np
 
 from tflottery import plots
 from tflottery.analysis.compare import compare_masks
-from tflottery.api import find_ticket, plan_ticket, transfer
+from tflottery.api import find_ticket, plan_ticket, transfer_levels
 from tflottery.core.files import write_csv
+from tflottery.core.stats import interval, paired
 from tflottery.recipes.settings import run_config
 from tflottery.recipes.imp_recipe import _rates, histories
 from tflottery.report import markdown_table, write_report
@@ -31,13 +32,15 @@ def run_pair(name: str, cfg: dict, source: str, target: str) -> tuple[list, tupl
     tgt_cfg = run_config(cfg, target)
     tgt_run = find_ticket(tgt_cfg)
     sides = cfg.get("sides", {})
+    moved_all = {(m.replicate, m.level): m for m in
+                 transfer_levels(src_run.path, tgt_cfg.data, tgt_cfg.training, seed=tgt_cfg.seed)}
     rows = []
     for r in range(src_run.config.plan.replicates):
         src, tgt = src_run.replicate(r), tgt_run.replicate(r)
         for level in src.levels():
             ticket = export_ticket(src_run, level, Path(cfg["tickets_dir"]) / name / f"{src_run.path.name}-r{r}-level_{level}",
                                    replicate=r, overwrite=True)
-            moved = transfer(src_run.path, tgt_cfg.data, tgt_cfg.training, level=level, replicate=r, seed=tgt_cfg.seed)
+            moved = moved_all[(r, level)]
             src_m = src.metrics(level)
             overlap = compare_masks(src.load_level(level).masks, tgt.load_level(level).masks) \
                 if level in tgt.levels() else {"jaccard": None, "chance": None}
@@ -110,21 +113,25 @@ def _run(name: str, cfg: dict, out: Path) -> dict:
             row = {"pair": pair, "level": level, "remaining": 100 * np.mean([r["remaining"] for r in at])}
             for k in SERIES:
                 vals = [r[k] for r in at if r[k] is not None]
-                row[k] = 100 * np.mean(vals) if vals else None
+                row[k] = interval(vals).text(100.0) if vals else None
+            diff = paired({r["replicate"]: r["transferred"] for r in at if r["transferred"] is not None},
+                          {r["replicate"]: r["transferred_reinit"] for r in at if r["transferred_reinit"] is not None})
+            row["transferred_minus_reinit"] = diff.text(100.0) if diff else None
             for k in ("mask_overlap", "mask_overlap_chance"):
                 vals = [r[k] for r in at if r[k] is not None]
                 row[k] = float(np.mean(vals)) if vals else None
             table.append(row)
     columns = {"pair": ("source → target", "{}"), "level": ("level", "{}"), "remaining": ("weights remaining %", "{:.1f}"),
-               "source": ("on source %", "{:.2f}"), "transferred": ("transferred %", "{:.2f}"),
-               "target_ticket": ("found on target %", "{:.2f}"), "transferred_reinit": ("reinit on target %", "{:.2f}"),
+               "source": ("on source %", "{}"), "transferred": ("transferred %", "{}"),
+               "target_ticket": ("found on target %", "{}"), "transferred_reinit": ("reinit on target %", "{}"),
+               "transferred_minus_reinit": ("transferred - reinit, paired (points)", "{}"),
                "mask_overlap": ("mask overlap with target's ticket (Jaccard)", "{:.3f}"),
                "mask_overlap_chance": ("chance overlap", "{:.3f}")}
     c = run_config(cfg, cfg["pairs"][0][0])
     what = (f"{cfg.get('description', '')}\n\nModel `{c.model.name}`, {c.pruning.strategy} pruning "
             f"({_rates(src_run.plan.strategy)}), rewind to {c.pruning.rewind}, "
             f"{c.training.steps} per level, {c.plan.replicates} replicate(s). Accuracies are test accuracy at the "
-            f"early-stopping iteration. Transfers are branches of the source run's levels (`transfer-<hash>/`); "
+            f"early-stopping iteration: mean ± the half-width of the 95% t interval over replicates. Transfers are branches of the source run's levels (`transfer-<hash>/`); "
             f"sides: " + "; ".join(f"`{k}` = {v}" for k, v in sides.items()) + ".")
     write_report(out, f"{name}: ticket transfer", what, data, markdown_table(table, columns), figures)
     all_rows = [{k: v for k, v in r.items() if k != "history"} for r in all_rows]

@@ -83,7 +83,7 @@ FIND = [
     (["--steps=99999999999999999999it"], "more than 1,000,000,000"),
     (["--steps=20000000it"], "or --force=true if you mean it"),
     (["--dry_run=maybe"], "dry_run='maybe' must be true or false"),
-    (["--jit_compile=maybe"], "jit_compile='maybe' must be true or false"),
+    (["--jit_compile=maybe"], "jit_compile='maybe' must be auto, true or false"),
     (["--data_dir=/nonexistent"], "data.data_dir='/nonexistent' is not a folder here"),
     (["--branches=[{\"supermask\": {\"init\": \"zeros\"}}]"], "supermask init='zeros'"),
     (["surplus"], "takes 0 positional argument"),

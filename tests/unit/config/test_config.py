@@ -27,7 +27,8 @@ from tflottery.core.errors import ConfigError
     (TrainingConfig, {"batch_size": 0}, "must be >= 1"),
     (TrainingConfig, {"momentum": 0.9}, "sgd only"),
     (TrainingConfig, {"eval_every": "0it"}, "never evaluates"),
-    (TrainingConfig, {"jit_compile": "maybe"}, "must be true or false"),
+    (TrainingConfig, {"jit_compile": "maybe"}, "must be auto, true or false"),
+    (TrainingConfig, {"tensorboard": "maybe"}, "must be true or false"),
 ])
 def test_bad_values_give_one_clear_error(section, values, message):
     with pytest.raises(ConfigError, match=message):
@@ -37,8 +38,8 @@ def test_bad_values_give_one_clear_error(section, values, message):
 @pytest.mark.parametrize("word,value", [("false", False), ("no", False), ("0", False), (0, False), ("true", True),
                                         ("1", True), (1, True), (True, True)])
 def test_booleans_are_true_or_false_and_words_mean_what_they_say(word, value):
-    config = RunConfig.from_dict({"training": {"jit_compile": word}})
-    assert config.training.jit_compile is value
+    config = RunConfig.from_dict({"training": {"tensorboard": word}})
+    assert config.training.tensorboard is value
 
 
 def test_flags_find_their_section_and_the_rest_are_strategy_settings():

@@ -24,12 +24,13 @@ from tflottery.models.weights import weight_variables
 from tflottery.pruning.wrap import frozen_mask, mask_variables
 
 SUFFIX = "_u{}"
+ZEROS_KEPT = True  # set_tower zeros pruned weights and their gradients are masked: they stay zero
 
 
 def population_model(base: keras.Model, prune: list, units: int, wrap=None) -> "PopulationModel":
     """`units` towers of `base` (layers renamed `<name>_u<c>`; those named in `prune` in frozen-mask
     wrappers, or in what `wrap(copy, name)` makes of them)."""
-    wrap = wrap or (lambda copy, name: frozen_mask(copy))
+    wrap = wrap or (lambda copy, name: frozen_mask(copy, zeros_kept=ZEROS_KEPT))
     inputs, outputs = [], []
     for c in range(units):
         inp = keras.Input(base.input_shape[1:], name=f"u{c}_input")

@@ -14,10 +14,12 @@ from tflottery.models.surgery import with_head
 
 class TfKerasTrainer(Trainer):
     """Trains units of one run's architecture (`base`, a plain tf_keras model) with frozen-mask wrappers
-    on the `prune` layers; `callbacks` (Keras callbacks) see every segment's `fit`."""
+    on the `prune` layers; `callbacks` (Keras callbacks) see every segment's `fit`; `jit`: the run's kernels
+    (`RunStore.kernels`), the same for every unit whatever its group."""
 
-    def __init__(self, base: keras.Model, prune: list, callbacks: tuple = (), capacity: int = 1):
+    def __init__(self, base: keras.Model, prune: list, callbacks: tuple = (), capacity: int = 1, jit: bool = True):
         self.base, self.prune, self.callbacks, self.capacity = base, list(prune), tuple(callbacks), capacity
+        self.jit = jit
         self._models: dict = {}
 
     def model_for(self, units: int, classes, training, steps):
@@ -25,7 +27,7 @@ class TfKerasTrainer(Trainer):
         if key not in self._models:
             base = self.base if classes is None else with_head(self.base, classes, 0)
             model = population_model(base, self.prune, units)
-            self._models[key] = compile_model(model, training, steps, with_loss=False)
+            self._models[key] = compile_model(model, training, steps, with_loss=False, jit=self.jit)
         return self._models[key]
 
     def train(self, units: list) -> list[UnitResult]:

@@ -1,0 +1,65 @@
+"""The verdict: intervals over replicates, paired differences, and the line that names the winning ticket."""
+import pytest
+
+from tflottery.analysis.verdict import verdict
+
+
+def rows(accuracy: dict, replicates=5, remaining=None):
+    """Summary rows: accuracy[(level, branch)] = a base accuracy; replicate r adds its own offset (shared by
+    every branch of that replicate, as an initialisation would be) and a little noise of its own."""
+    remaining = remaining or {0: 1.0, 1: 0.5, 2: 0.2, 3: 0.05}
+    out = []
+    for (level, branch), base in accuracy.items():
+        for r in range(replicates):
+            shared, own = 0.004 * (r - 2), 0.0005 * ((r * 7 + level * 3 + len(branch)) % 5 - 2)
+            out.append({"replicate": r, "level": level, "branch": branch, "remaining": remaining[level],
+                        "early_stop_test_accuracy": base + shared + own, "final_test_accuracy": base - 0.002 + shared,
+                        "early_stop_step": 1000 - 100 * level + 10 * r})
+    return out
+
+
+WINNING = {(0, "ticket"): 0.90, (1, "ticket"): 0.905, (2, "ticket"): 0.899, (3, "ticket"): 0.85,
+           (1, "reinit"): 0.89, (2, "reinit"): 0.86, (3, "reinit"): 0.80,
+           (1, "random_prune"): 0.89, (2, "random_prune"): 0.85, (3, "random_prune"): 0.79}
+
+
+def test_the_sparsest_level_within_dense_that_beats_both_baselines_is_named():
+    v = verdict(rows(WINNING))
+    assert v.level == 2  # level 3 beats both baselines but falls below dense's interval
+    assert v.line.startswith("level 2 (20.0% of weights remain) is the sparsest winning ticket")
+    dense = next(r for r in v.rows if r["level"] == 0)["early_stop_test_accuracy"]
+    assert dense.n == 5 and dense.low < 0.90 < dense.high
+    diff = next(d for d in v.differences if d["level"] == 2 and d["baseline"] == "reinit")["interval"]
+    assert diff.mean == pytest.approx(0.039, abs=0.002)
+    # paired by replicate: the shared offsets cancel, so the difference's interval is far narrower than either's
+    ticket = next(r for r in v.rows if (r["level"], r["branch"]) == (2, "ticket"))["early_stop_test_accuracy"]
+    assert diff.half_width < ticket.half_width / 3
+
+
+def test_one_replicate_gives_no_interval_and_says_so():
+    v = verdict(rows(WINNING, replicates=1))
+    assert v.level is None and v.line.startswith("no verdict: n=1") and "--replicates=3" in v.line
+    assert all(r["early_stop_test_accuracy"].low is None for r in v.rows)
+
+
+def test_without_baselines_a_matching_ticket_is_not_called_winning():
+    v = verdict(rows({k: a for k, a in WINNING.items() if k[1] == "ticket"}))
+    assert v.level is None and "no reinit,random_prune baseline" in v.line and "level 2" in v.line
+
+
+def test_a_ticket_no_better_than_a_baseline_is_no_winning_ticket():
+    even = {**WINNING, (1, "reinit"): 0.905, (2, "reinit"): 0.899}
+    v = verdict(rows(even))
+    assert v.level is None and v.line.startswith("no level: the tickets that match dense do not beat both")
+
+
+def test_every_number_reaches_the_table_the_json_and_the_text():
+    v = verdict(rows(WINNING))
+    table = v.table_rows()
+    assert {(r["level"], r["branch"]) for r in table} == set(WINNING)
+    row = next(r for r in table if (r["level"], r["branch"]) == (2, "ticket"))
+    assert row["n"] == 5 and row["early_stop_test_accuracy_low"] < row["early_stop_test_accuracy_mean"]
+    assert row["early_stop_step_mean"] == pytest.approx(820)
+    d = v.to_dict()
+    assert d["level"] == 2 and d["verdict"] == v.line and len(d["paired"]) == 6
+    assert "89.90 ±" in v.text() and "**Verdict:** level 2" in v.text()

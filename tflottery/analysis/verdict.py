@@ -1,0 +1,134 @@
+"""The verdict of a run: what its replicates show, with 95% intervals, and one line that says it.
+
+Per level and branch: the mean and t interval over replicates of the early-stop test accuracy
+(Frankle & Carbin's measure: test accuracy at the iteration of minimum validation loss), the
+final test accuracy and the early-stop iteration. Per level: the paired differences ticket -
+reinit and ticket - random_prune (paired by replicate, which shares the initialisation and data
+order; see `tflottery.core.stats`). The line names the sparsest level at which the ticket
+
+* is within the interval of dense: its mean is at or above the low end of the dense network's
+  (level 0) interval, and
+* beats both baselines: the interval of each paired difference lies above zero,
+
+or says that no level is, and why (one replicate has no interval; a run without baselines
+cannot tell a ticket from a random mask).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from tflottery.core.stats import interval, paired
+
+METRICS = {"early_stop_test_accuracy": ("early-stop test acc %", 100.0),
+           "final_test_accuracy": ("final test acc %", 100.0),
+           "early_stop_step": ("early-stop iteration", 1.0)}
+BASELINES = ("reinit", "random_prune")
+TICKET = "ticket"
+MEASURE = "early_stop_test_accuracy"
+
+
+@dataclass
+class Verdict:
+    rows: list = field(default_factory=list)  # per level and branch: remaining, n, an Interval per metric
+    differences: list = field(default_factory=list)  # per level and baseline: the paired Interval
+    line: str = ""
+    level: Optional[int] = None  # the sparsest level the line names, or None
+
+    def to_dict(self) -> dict:
+        return {"measure": MEASURE, "confidence": 0.95, "verdict": self.line, "level": self.level,
+                "levels": [{**{k: v for k, v in r.items() if k not in METRICS},
+                            **{k: r[k].to_dict() for k in METRICS if r.get(k)}} for r in self.rows],
+                "paired": [{"level": d["level"], "baseline": d["baseline"], "ticket_minus_baseline": d["interval"].to_dict()}
+                           for d in self.differences]}
+
+    def table_rows(self) -> list[dict]:
+        """Flat rows for results.csv: <metric>_mean, _low, _high (accuracies as fractions)."""
+        out = []
+        for r in self.rows:
+            row = {"level": r["level"], "branch": r["branch"], "remaining": r["remaining"], "n": r["n"]}
+            for key in METRICS:
+                i = r.get(key)
+                row.update({f"{key}_mean": i and i.mean, f"{key}_low": i and i.low, f"{key}_high": i and i.high})
+            out.append(row)
+        return out
+
+    def text(self) -> str:
+        """The table and the verdict, for a terminal or report.md (markdown)."""
+        head = ["level", "remaining %", "branch", "n", *(label for label, _ in METRICS.values())]
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" for _ in head) + "|"]
+        for r in self.rows:
+            cells = [str(r["level"]), f"{100 * r['remaining']:.1f}", r["branch"], str(r["n"])]
+            cells += [r[k].text(scale, 2 if scale > 1 else 0) if r.get(k) else "–" for k, (_, scale) in METRICS.items()]
+            lines.append("| " + " | ".join(cells) + " |")
+        if self.differences:
+            lines += ["", "| level | ticket - baseline (early-stop test acc, points) | n |", "|---:|---:|---:|"]
+            for d in self.differences:
+                lines.append(f"| {d['level']} | {d['baseline']}: {d['interval'].text(100.0)} | {d['interval'].n} |")
+        return "\n".join(lines + ["", f"**Verdict:** {self.line}", "",
+                                  "Means ± the half-width of the 95% t interval over replicates; differences paired "
+                                  "by replicate."])
+
+
+def verdict(summary: list[dict]) -> Verdict:
+    """The verdict of a run's summary rows (`RunStore.summary()`: one per replicate, level and branch)."""
+    cells: dict = {}
+    for row in summary:
+        cells.setdefault((row["level"], row["branch"]), {})[row["replicate"]] = row
+    out = Verdict()
+    for (level, branch), by_rep in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1] != TICKET, kv[0][1])):
+        first = next(iter(by_rep.values()))
+        entry = {"level": level, "branch": branch, "remaining": first["remaining"], "n": len(by_rep)}
+        for key in METRICS:
+            values = [r[key] for r in by_rep.values() if r.get(key) is not None]
+            entry[key] = interval(values) if values else None
+        out.rows.append(entry)
+    accuracy = {cell: {rep: r[MEASURE] for rep, r in by_rep.items() if r.get(MEASURE) is not None}
+                for cell, by_rep in cells.items()}
+    for level in sorted({lvl for lvl, b in cells if b == TICKET and lvl > 0}):
+        for baseline in BASELINES:
+            if (level, baseline) in accuracy:
+                diff = paired(accuracy[(level, TICKET)], accuracy[(level, baseline)])
+                if diff is not None:
+                    out.differences.append({"level": level, "baseline": baseline, "interval": diff})
+    out.line, out.level = _line(out, cells)
+    return out
+
+
+def _line(out: Verdict, cells: dict) -> "tuple[str, Optional[int]]":
+    rows = {(r["level"], r["branch"]): r for r in out.rows}
+    dense = rows.get((0, TICKET), {}).get(MEASURE)
+    pruned = sorted((r for r in out.rows if r["branch"] == TICKET and r["level"] > 0 and r.get(MEASURE)),
+                    key=lambda r: r["remaining"])
+    if dense is None or not pruned:
+        return "no verdict: the run has no dense level and pruned ticket to compare yet.", None
+    if dense.n < 2:
+        return (f"no verdict: n={dense.n}: one replicate has no interval. Run --replicates=3 or more "
+                "(the finished replicate is kept) and `tflottery summary` again."), None
+    diffs = {(d["level"], d["baseline"]): d["interval"] for d in out.differences}
+    baselines = [b for b in BASELINES if any(br == b for _, br in cells)]
+    for r in pruned:  # sparsest first
+        ticket = r[MEASURE]
+        if ticket.mean < dense.low:
+            continue
+        beaten = [b for b in baselines if (r["level"], b) in diffs and diffs[(r["level"], b)].above(0)]
+        if baselines and len(beaten) == len(BASELINES):
+            against = " and ".join(f"{b} by {diffs[(r['level'], b)].text(100.0)} points" for b in BASELINES)
+            return (f"level {r['level']} ({100 * r['remaining']:.1f}% of weights remain) is the sparsest winning "
+                    f"ticket: {ticket.text(100.0)}% against dense {dense.text(100.0)}% ({ticket.n} replicates), "
+                    f"beating {against} (paired, 95%)."), r["level"]
+    matching = [r for r in pruned if r[MEASURE].mean >= dense.low]
+    if not matching:
+        return (f"no level: every pruned ticket is below dense's interval ({dense.text(100.0)}%); the densest, "
+                f"level {pruned[-1]['level']}, has {pruned[-1][MEASURE].text(100.0)}%."), None
+    sparsest = matching[0]
+    where = f"level {sparsest['level']} ({100 * sparsest['remaining']:.1f}% remain)"
+    if len(baselines) < len(BASELINES):
+        missing = ",".join(b for b in BASELINES if b not in baselines)
+        return (f"no winning ticket can be named: {where} matches dense, but the run has no {missing} baseline to "
+                f"tell it from a random subnetwork. Add --branches=reinit,random_prune (the trained levels are "
+                "kept)."), None
+    short = [f"{b} {diffs[(sparsest['level'], b)].text(100.0)}" for b in BASELINES
+             if (sparsest["level"], b) in diffs and not diffs[(sparsest["level"], b)].above(0)]
+    return (f"no level: the tickets that match dense do not beat both baselines beyond their intervals (at {where}, "
+            f"ticket - {', '.join(short) or 'a baseline missing'} points)."), None
