@@ -437,8 +437,16 @@ def instability_figures(points: list, out: "str | Path", threshold: float = 2.0)
     for i, level in enumerate(sorted({p["level"] for p in measured})):
         rows = sorted((p for p in measured if p["level"] == level), key=lambda p: p["rewind_step"])
         label = "dense network (level 0)" if level == 0 else f"IMP subnetwork, level {level} ({100 * rows[0]['remaining']:.1f}%)"
-        ax.plot([p["rewind_step"] for p in rows], [p["instability"] for p in rows], marker="o", color=f"C{i}",
-                label=label)
+        steps = [p["rewind_step"] for p in rows]
+        ax.plot(steps, [p["instability"] for p in rows], marker="o", color=f"C{i}", label=label)
+        bounds = [(p.get("interval") or {}).get("low") for p in rows]
+        if all(b is not None for b in bounds):
+            ax.fill_between(steps, bounds, [p["interval"]["high"] for p in rows], color=f"C{i}", alpha=0.2,
+                            linewidth=0)
+    spans = sorted({len(p["copies"]) for p in measured})
+    _caption(fig, ax, f"Bands: 95% jackknife intervals over {', '.join(map(str, spans))} copies "
+                      "(the mean over every pair of copies)." if max(spans, default=0) >= 3 else
+             "One pair of copies per point: no interval.")
     ax.axhline(threshold, color="0.3", linestyle="--", linewidth=1, label=f"stable below {threshold:g} points")
     ax.set_xscale("symlog", linthresh=10)
     ax.set_xlim(0, 1.5 * max([p["rewind_step"] for p in measured] + [10]))

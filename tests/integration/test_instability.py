@@ -39,9 +39,10 @@ def test_end_points_reproduce_the_copies_and_masks_stay_applied_along_the_path(r
     for end, accuracy in ((0, point["end_test_accuracy"][0]), (-1, point["end_test_accuracy"][1])):
         assert pair["test_error"][end] == pytest.approx(100 * (1 - accuracy), abs=1e-9)  # the copies themselves
     assert checked and all(checked) and point["remaining"] < 0.65  # every point of the path kept the mask
-    assert point["instability"] == pytest.approx(max(pair["test_error"]) - (pair["test_error"][0] + pair["test_error"][-1]) / 2)
+    assert pair["instability"] == pytest.approx(max(pair["test_error"]) - (pair["test_error"][0] + pair["test_error"][-1]) / 2)
+    assert point["instability"] == pytest.approx(np.mean([p["instability"] for p in point["pairs"]]))
     rep = RunStore(run.path).replicate(0)
-    a, b = (rep.load_level(2, key) for key in point["copies"])
+    a, b = (rep.load_level(2, key) for key in point["copies"][:2])
     assert np.array_equal(a.start["fc1/kernel"], b.start["fc1/kernel"])  # same start ...
     assert not np.array_equal(a.final["fc1/kernel"], b.final["fc1/kernel"])  # ... other batch orders
     assert np.array_equal(a.masks["fc1/kernel"], rep.load_level(2).masks["fc1/kernel"])
@@ -50,9 +51,10 @@ def test_end_points_reproduce_the_copies_and_masks_stay_applied_along_the_path(r
 def test_copies_with_the_same_batch_order_end_identical_with_no_barrier(run):
     point = instability(run.path, 0, "10it", alphas=4, same_order=True, verbose=False).points[0]
     rep = RunStore(run.path).replicate(0)
-    a, b = (rep.load_level(0, key) for key in point["copies"])
-    assert all(np.array_equal(a.final[k], b.final[k]) for k in a.final)  # stacked or alone: the same numbers
-    assert point["instability"] == 0.0 and len(set(point["pairs"][0]["test_error"])) == 1
+    first, *others = (rep.load_level(0, key) for key in point["copies"])
+    assert all(np.array_equal(first.final[k], b.final[k]) for b in others for k in first.final)  # stacked or alone
+    assert point["instability"] == 0.0 and all(len(set(p["test_error"])) == 1 for p in point["pairs"])
+    assert point["interval"]["high"] == 0.0 and point["verdict"] == "stable"
 
 
 def test_copies_trained_together_are_each_what_it_would_be_alone(run):
@@ -80,6 +82,17 @@ def test_rerunning_resumes_without_retraining_finished_copies(run):
     assert {p: open(p, "rb").read() for p in files} == files
     more = instability(run.path, 0, "0it,10it", alphas=5, verbose=False)  # more points: no copy retrained
     assert [c.stat().st_mtime_ns for c in copies] == stamps and len(more.points[0]["pairs"][0]["alphas"]) == 5
+
+
+def test_the_default_copies_give_a_barrier_interval_and_stable_is_decided_on_it(run):
+    point = instability(run.path, 0, "10it", alphas=3, verbose=False).points[0]
+    assert len(point["copies"]) == 4 and len(point["pairs"]) == 6
+    low, high = point["interval"]["low"], point["interval"]["high"]
+    assert point["interval"]["n"] == 4 and low <= point["instability"] <= high
+    assert point["verdict"] == ("stable" if high < 2.0 else "unstable" if low > 2.0 else "undecided")
+    assert point["stable"] == (point["verdict"] == "stable")
+    strict = instability(run.path, 0, "10it", alphas=3, threshold=max(high, 0) + 1e-6, verbose=False).points[0]
+    assert strict["verdict"] == "stable" and strict["copies"] == point["copies"]  # no copy trained again
 
 
 def test_a_replay_keeps_a_missing_rewind_point_and_is_the_same_dense_run(run):
@@ -127,7 +140,9 @@ def test_rewind_auto_probes_the_dense_network_and_records_its_choice(in_tmp, sam
     run = find_ticket(tiny_config(levels=1, rewind="auto", rewind_grid=["0it", "10it"]), data=sample_data)
     chosen = json.loads((run.path / "replicate_0" / "rewind.json").read_text())
     assert chosen["step"] in (0, 10) and chosen["probe"][0]["step"] == 0
-    assert chosen["stable"] == (chosen["probe"][-1]["instability"] < 2.0)
+    last = chosen["probe"][-1]
+    assert chosen["copies"] == 4 and chosen["decided_by"] == "95% interval"
+    assert chosen["stable"] == (last["verdict"] == "stable") == (last["interval"]["high"] < 2.0)
     level1 = run.replicate(0).load_level(1)
     assert level1.metrics["rewind_step"] == chosen["step"] and level1.metrics["start_step"] == chosen["step"]
     meta = read_ticket(export_ticket(run, 1, in_tmp / "t")).meta

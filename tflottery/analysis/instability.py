@@ -39,15 +39,21 @@ class InstabilityResult:
 
     def table(self) -> list[dict]:
         return [{"rewind_step": p["rewind_step"], "remaining": p["remaining"], "instability": p["instability"],
-                 "train_instability": p["train_instability"], "stable": p["stable"],
+                 "instability_low": p["interval"]["low"], "instability_high": p["interval"]["high"],
+                 "train_instability": p["train_instability"], "stable": p["stable"], "verdict": p["verdict"],
                  "end_test_accuracy": p["end_test_accuracy"]} for p in self.points]
 
 
-def instability(run: "str | Path", level: int = 0, rewind: "list | tuple | str" = ("0it",), *, copies: int = 2,
+def instability(run: "str | Path", level: int = 0, rewind: "list | tuple | str" = ("0it",), *, copies: int = 4,
                 alphas: int = 30, threshold: float = THRESHOLD, replicate: int = 0, same_order: bool = False,
                 train_examples: int = 10000, recapture: bool = False, verbose: Optional[bool] = None,
                 callbacks: tuple = (), force: bool = False) -> InstabilityResult:
     """Train `copies` copies of `level` from each rewind point, and measure the error barrier between them.
+
+    The barrier is the mean over every pair of copies with its 95% interval (a jackknife over the
+    copies: pairs that share a copy are not independent); `stable` holds when the whole interval
+    lies below `threshold`, and `verdict` says stable, unstable or undecided (4 copies, the
+    default, give 6 pairs trained as one population group; 2 copies give one pair and no interval).
 
     `rewind`: steps of the dense run ("0it,500it,2ep" or a list). `same_order=True` gives every
     copy the same batch order (a control: the copies then end identical, instability 0).
@@ -60,7 +66,7 @@ def instability(run: "str | Path", level: int = 0, rewind: "list | tuple | str" 
         recapture, "recapture")
     check_arguments(level, copies, alphas, threshold, train_examples, force)
     from tflottery.engine.run import open_run, replicate_context
-    from tflottery.engine.stability import measure_point
+    from tflottery.engine.stability import measure_point, stability_verdict
 
     setup = open_run(run, verbose)
     ctx = replicate_context(setup, replicate, callbacks)
@@ -87,16 +93,26 @@ def instability(run: "str | Path", level: int = 0, rewind: "list | tuple | str" 
                 point.update(copies_count=copies, alphas_count=alphas, train_examples=train_examples,
                              same_order=same_order, threshold=threshold)
                 store.save_analysis(level, KIND, key, point)
-            point["stable"] = point["instability"] < threshold
+            barrier = barrier_interval(point)
+            point["interval"] = barrier.to_dict()
+            point["verdict"] = stability_verdict(barrier, threshold)
+            point["stable"] = point["verdict"].startswith("stable")
             point["file"] = str(store.analysis_path(level, KIND, key))
             result.points.append(point)
             if setup.config.training.verbose:
                 print(f"[tflottery] level {level} ({100 * point['remaining']:.1f}% remaining) rewound to step {step}: "
-                      f"instability {point['instability']:.2f} points (train {point['train_instability']:.2f})"
-                      f" -> {'stable' if point['stable'] else 'unstable'} at {threshold} points", flush=True)
+                      f"instability {barrier.text()} points over {copies} copies (train "
+                      f"{point['train_instability']:.2f}) -> {point['verdict']} at {threshold} points", flush=True)
     finally:
         setup.store.unlock()
     return result
+
+
+def barrier_interval(point: dict):
+    """The barrier's interval of a stored point (points stored before 0.3 carry only their pairs)."""
+    from tflottery.core.stats import jackknife_pairs
+
+    return jackknife_pairs({tuple(p["pair"]): p["instability"] for p in point["pairs"]})
 
 
 MAX_COPIES = 64  # more only with force=True: each copy is a full training

@@ -196,16 +196,17 @@ def models():
         print(f"{name:<14} {(builder.__doc__ or '').strip().splitlines()[0]}")
 
 
-def instability(run: str, *, level: int = 0, rewind: str = "0it", copies: int = 2, alphas: int = 30,
+def instability(run: str, *, level: int = 0, rewind: str = "0it", copies: int = 4, alphas: int = 30,
                 threshold: float = 2.0, replicate: int = 0, same_order: bool = False, train_examples: int = 10000,
                 recapture: bool = False, out: Optional[str] = None, force: bool = False):
     """Linear mode connectivity (Frankle et al. 2020): is LEVEL of RUN stable to SGD noise at each rewind point?
 
     --level=0 is the dense network (any step its training kept: `find --capture=...`, or --recapture
     to replay it once); --level=L the IMP subnetwork at the run's own rewind step.
-    --rewind: comma list of steps (0it,100it,500it,2ep). --copies trained side by side from each point
-    with different batch orders; --alphas points on the line between each pair; stable when the test
-    error barrier is below --threshold points. --out writes the two figures (path and barrier).
+    --rewind: comma list of steps (0it,100it,500it,2ep). --copies (4: 6 pairs) trained side by side from
+    each point with different batch orders; --alphas points on the line between each pair; the barrier
+    is the mean over pairs with a 95% jackknife interval over the copies: stable when the whole interval
+    is below --threshold points, unstable when above, else undecided. --out writes the two figures.
     """
     from tflottery.analysis.instability import instability as run_instability
     from tflottery.plots import instability_figures

@@ -153,9 +153,20 @@ def read_json(path, anchor=None) -> dict:
 
 
 def npz_bytes(arrays: dict) -> bytes:
-    """Arrays as a compressed .npz; keys "<layer>/<variable>" are stored as "<layer>__<variable>"."""
+    """Arrays as a compressed .npz (np.load reads it); keys "<layer>/<variable>" are stored as
+    "<layer>__<variable>". Deflate level 1: float weights hardly compress at any level (7%), masks and
+    sparse weights almost as well as at numpy's level 6, four times faster; entries carry a fixed
+    date, so the same arrays are the same bytes."""
+    import zipfile
+
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{k.replace("/", "__"): np.asarray(v) for k, v in arrays.items()})
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for key, value in arrays.items():
+            entry = zipfile.ZipInfo(key.replace("/", "__") + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            setattr(entry, "compress_level" if hasattr(entry, "compress_level") else "_compresslevel", 1)  # 3.13's name
+            with archive.open(entry, "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, np.asarray(value), allow_pickle=False)
     return buffer.getvalue()
 
 

@@ -76,3 +76,22 @@ def paired(a: dict, b: dict, confidence: float = CONFIDENCE) -> Optional[Interva
     if not shared:
         return None
     return interval([a[k] - b[k] for k in shared], confidence)
+
+
+def jackknife_pairs(pairs: dict, confidence: float = CONFIDENCE) -> Interval:
+    """The mean of a statistic over every pair of n copies ({(i, j): value}) and its jackknife t interval over
+    the copies (n - 1 degrees of freedom). Pairs that share a copy are not independent, so a t interval
+    over the pairs would claim n(n-1)/2 observations where there are n; leaving out one copy at a time
+    (and every pair it is in) measures the spread the copies give. No interval for fewer than 3 copies."""
+    copies = sorted({c for pair in pairs for c in pair})
+    mean = math.fsum(pairs.values()) / len(pairs)
+    n = len(copies)
+    if n < 3:
+        return Interval(mean, None, None, n, confidence)
+    left_out = []
+    for k in copies:
+        rest = [v for pair, v in pairs.items() if k not in pair]
+        left_out.append(math.fsum(rest) / len(rest))
+    centre = math.fsum(left_out) / n
+    half = t_quantile(confidence, n - 1) * math.sqrt((n - 1) / n * math.fsum((v - centre) ** 2 for v in left_out))
+    return Interval(mean, mean - half, mean + half, n, confidence)

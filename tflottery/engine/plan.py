@@ -24,6 +24,7 @@ ENGINE = 2  # bump when a change alters what a run trains: old runs then keep th
 AUTO_GRID = ("0it", "100it", "500it", "1ep", "2ep")  # rewind=auto's default probe, earliest first
 STABLE_PP = 2.0  # stable: test error along the path rises less than this over the ends' mean (Frankle et al. 2020)
 PROBE_ALPHAS = 11
+PROBE_COPIES = 4  # rewind=auto: 6 pairs, a jackknife interval over 4 copies (0.2: one pair, no interval)
 MAX_STEPS = 10 ** 9  # never: a level this long cannot finish
 SAFE_STEPS = 10 ** 7  # more only with --force (the paper's LeNet trains 50K, ResNet-20 63K)
 
@@ -153,7 +154,8 @@ def identity(config: RunConfig, plan: Plan, data_info: dict) -> dict:
     if plan.rewind_step is not None:
         pruning["rewind_step"] = plan.rewind_step
     else:
-        pruning.update(rewind="auto", grid=list(plan.grid), threshold=STABLE_PP, probe_alphas=PROBE_ALPHAS)
+        pruning.update(rewind="auto", grid=list(plan.grid), threshold=STABLE_PP, probe_alphas=PROBE_ALPHAS,
+                       probe_copies=PROBE_COPIES, decided_by="interval")
     pruning["lr_rewind"] = config.pruning.lr_rewind
     if plan.strategy.name == "early_bird":  # it stops the dense level at a draw that depends on the target
         pruning["target_level"] = plan.levels[-1]

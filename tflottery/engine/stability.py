@@ -15,7 +15,8 @@ import numpy as np
 from tflottery.core.keras_compat import keras
 from tflottery.core.seeds import derive_seed
 from tflottery.engine.branches import Copy
-from tflottery.engine.plan import PROBE_ALPHAS, STABLE_PP
+from tflottery.core.stats import Interval, jackknife_pairs
+from tflottery.engine.plan import PROBE_ALPHAS, PROBE_COPIES, STABLE_PP
 from tflottery.engine.units import make_unit, save_unit
 
 BN_BATCHES = 5
@@ -88,20 +89,30 @@ def measure_point(ctx, level: int, step: int, copies: int = 2, alphas: int = 30,
         for j in range(i + 1, copies):
             pairs.append({"pair": [i, j], **path(model, records[i].final, records[j].final, records[0].masks, alphas,
                                                  ctx.data.test, subset, bn)})
+    barrier = jackknife_pairs({tuple(p["pair"]): p["instability"] for p in pairs})
     return {"rewind_step": step, "level": level, "copies": [b.key() for b in branches],
             "end_test_accuracy": [r.metrics["final_test_accuracy"] for r in records],
             "remaining": records[0].metrics["remaining"], "pairs": pairs,
-            "instability": float(np.mean([p["instability"] for p in pairs])),
+            "instability": float(np.mean([p["instability"] for p in pairs])), "interval": barrier.to_dict(),
             "train_instability": float(np.mean([p["train_instability"] for p in pairs])),
             "max_instability": float(max(p["instability"] for p in pairs))}
+
+
+def stability_verdict(barrier: Interval, threshold: float) -> str:
+    """stable (the whole 95% interval of the barrier below `threshold`), unstable (above it), undecided
+    (the interval holds it), or, without an interval (two copies), the mean against the threshold."""
+    if barrier.low is None:
+        return ("stable" if barrier.mean < threshold else "unstable") + " (one pair: no interval)"
+    return "stable" if barrier.high < threshold else "unstable" if barrier.low > threshold else "undecided"
 
 
 def probe_rewind(ctx) -> int:
     """rewind=auto: the earliest step of the grid at which the dense network is stable to SGD noise.
 
-    At each grid step (earliest first) two copies train from the dense run's weights there with
-    different batch orders; the first step whose test-error barrier is below STABLE_PP points
-    is chosen (Frankle et al. 2020). The probe's numbers are stored as the replicate's rewind
+    At each grid step (earliest first) PROBE_COPIES copies train from the dense run's weights there
+    with different batch orders (one population group); the first step whose test-error barrier
+    has its whole 95% interval (jackknife over the copies) below STABLE_PP points is chosen
+    (Frankle et al. 2020 decide on one pair; one pair's barrier varied 0.45-2.03 points over seeds). The probe's numbers are stored as the replicate's rewind
     choice (`rewind.json`) and go into every ticket exported from this replicate.
     """
     choice = ctx.store.rewind_choice()
@@ -110,18 +121,20 @@ def probe_rewind(ctx) -> int:
     probe, chosen = [], None
     say = ctx.progress.say if ctx.progress is not None else (lambda text: None)
     for step in ctx.plan.grid:
-        point = measure_point(ctx, 0, step, copies=2, alphas=PROBE_ALPHAS, train_examples=2000)
-        probe.append({"step": step, "instability": point["instability"],
-                      "end_test_accuracy": point["end_test_accuracy"]})
+        point = measure_point(ctx, 0, step, copies=PROBE_COPIES, alphas=PROBE_ALPHAS, train_examples=2000)
+        barrier = Interval(**point["interval"])
+        verdict = stability_verdict(barrier, STABLE_PP)
+        probe.append({"step": step, "instability": point["instability"], "interval": point["interval"],
+                      "verdict": verdict, "end_test_accuracy": point["end_test_accuracy"]})
         say(f"r{ctx.replicate_index} rewind=auto: the dense network rewound to step {step} has a test-error barrier "
-            f"of {point['instability']:.2f} points{' (stable)' if point['instability'] < STABLE_PP else ''}")
-        if point["instability"] < STABLE_PP:
+            f"of {barrier.text()} points ({PROBE_COPIES} copies): {verdict} at {STABLE_PP}")
+        if verdict == "stable":
             chosen = step
             break
     stable = chosen is not None
     chosen = chosen if stable else ctx.plan.grid[-1]
     ctx.store.save_rewind_choice({"step": chosen, "stable": stable, "threshold_pp": STABLE_PP, "probe": probe,
-                                  "alphas": PROBE_ALPHAS, "copies": 2})
+                                  "alphas": PROBE_ALPHAS, "copies": PROBE_COPIES, "decided_by": "95% interval"})
     say(f"r{ctx.replicate_index} rewind=auto: rewinding to step {chosen}" +
         ("" if stable else f" (no grid step was stable below {STABLE_PP} points: the latest one)"))
     return chosen

@@ -39,7 +39,7 @@ def run_pair(name: str, cfg: dict, source: str, target: str) -> tuple[list, tupl
         src, tgt = src_run.replicate(r), tgt_run.replicate(r)
         for level in src.levels():
             ticket = export_ticket(src_run, level, Path(cfg["tickets_dir"]) / name / f"{src_run.path.name}-r{r}-level_{level}",
-                                   replicate=r, overwrite=True)
+                                   replicate=r, overwrite=True) if r == 0 else None  # others: tflottery export --replicate
             moved = moved_all[(r, level)]
             src_m = src.metrics(level)
             overlap = compare_masks(src.load_level(level).masks, tgt.load_level(level).masks) \
@@ -50,7 +50,7 @@ def run_pair(name: str, cfg: dict, source: str, target: str) -> tuple[list, tupl
                          "target_ticket": _acc(tgt.metrics(level)),
                          "transferred_final_loss": moved.metrics("rewind")["final_test_loss"],
                          "mask_overlap": overlap["jaccard"], "mask_overlap_chance": overlap["chance"],
-                         "ticket": str(ticket), "transfer_branch": moved.branches["rewind"],
+                         "ticket": ticket and str(ticket), "transfer_branch": moved.branches["rewind"],
                          "history": moved.metrics("rewind")["history"]})
     return rows, (src_run, tgt_run)
 
@@ -136,4 +136,4 @@ def _run(name: str, cfg: dict, out: Path) -> dict:
     write_report(out, f"{name}: ticket transfer", what, data, markdown_table(table, columns), figures)
     all_rows = [{k: v for k, v in r.items() if k != "history"} for r in all_rows]
     return {"rows": all_rows, "table": table, "data": data, "figures": [str(p) for p in figures.values()],
-            "tickets": sorted({r["ticket"] for r in all_rows})}
+            "tickets": sorted({r["ticket"] for r in all_rows if r["ticket"]})}

@@ -26,3 +26,17 @@ def test_differences_are_paired_by_replicate():
     assert diff.above(0.0)  # consistent over replicates although their own intervals overlap
     assert interval(ticket.values()).low < interval(list(reinit.values())[:3]).high
     assert paired({0: 1.0}, {1: 1.0}) is None
+
+
+def test_the_jackknife_over_copies_counts_copies_not_pairs():
+    from tflottery.core.stats import interval, jackknife_pairs
+
+    barrier = [0.2, 0.9, 0.4, 1.3]  # each copy's share of its pairs' barrier
+    pairs = {(i, j): barrier[i] + barrier[j] for i in range(4) for j in range(i + 1, 4)}
+    jack = jackknife_pairs(pairs)
+    assert jack.n == 4 and jack.mean == pytest.approx(sum(pairs.values()) / 6)
+    # the six pairs taken as independent would give a narrower interval than four copies support
+    assert interval(list(pairs.values())).half_width < jack.half_width
+    # an additive statistic is twice the copies' mean, and the jackknife gives exactly twice its interval
+    assert jack.half_width == pytest.approx(2 * interval(barrier).half_width, rel=1e-9)
+    assert jackknife_pairs({(0, 1): 0.5}).low is None
