@@ -37,3 +37,11 @@ def sample_data():
     from tflottery.data import load
 
     return load(DataConfig(dataset="mnist", validation=400), batch_size=50)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The unit tier (`-m "not slow"`) is tests/unit: everything under tests/integration and tests/system
+    trains networks end to end and counts as slow."""
+    for item in items:
+        if "tests/unit/" not in item.path.as_posix():
+            item.add_marker(pytest.mark.slow)

@@ -28,7 +28,8 @@ def run(name: str, cfg: dict, out: Path) -> dict:
     for point, run_ in runs.items():
         points += instability(run_.path, cfg["sparse_level"], [point], **options).points
     rows = [{"network": "dense" if p["level"] == 0 else f"IMP level {p['level']}", "remaining": 100 * p["remaining"],
-             "rewind_step": p["rewind_step"], "instability": barrier_interval(p).text(),
+             "rewind_step": p["rewind_step"], "instability": p["instability"],
+             "instability_interval": barrier_interval(p).text(),
              "train_instability": p["train_instability"], "end_accuracy": 100 * sum(p["end_test_accuracy"]) / len(p["end_test_accuracy"]),
              "stable": p["verdict"]} for p in points]
     write_csv(out / "results.csv", rows)
@@ -37,7 +38,7 @@ def run(name: str, cfg: dict, out: Path) -> dict:
                        plots.instability_figures(points, out / "instability.png")))
     columns = {"network": ("network", "{}"), "remaining": ("weights remaining %", "{:.1f}"),
                "rewind_step": ("rewind step", "{}"), "end_accuracy": ("copies' test accuracy %", "{:.2f}"),
-               "instability": ("instability (test, points, 95% interval)", "{}"),
+               "instability_interval": ("instability (test, points, 95% interval)", "{}"),
                "train_instability": ("instability (train, points)", "{:.2f}"), "stable": ("verdict at 2 points", "{}")}
     t = base.training
     what = (f"{cfg['description']}\n\n`{base.model.name}` on `{first.data.info['dataset']}`, {base.pruning.strategy} "
