@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from contextlib import contextmanager
 from typing import Callable, Optional
@@ -125,6 +126,9 @@ def one_line_errors():
         print("tflottery: interrupted: everything finished so far is kept; the same command resumes where it "
               "stopped.", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # the reader went away (`tflottery summary RUN | head`): nothing to say to it
+        sys.stderr.close()
+        os._exit(0)
     except OSError as error:
         if error.filename is None:
             raise
