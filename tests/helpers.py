@@ -69,3 +69,20 @@ def lambda_model(path, marker):
         x = keras.layers.Dense(units, name=name)(x)
     (path / "model.json").write_text(keras.Model(inputs, x, name="lenet_300_100").to_json())
     resign(path)
+
+
+def kill_after(batches: int, message: str = "killed"):
+    """A Keras callback that raises KeyboardInterrupt (as Ctrl-C would) at the end of batch `batches`."""
+    from tflottery.core.keras_compat import keras
+
+    class Kill(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.left = batches
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.left -= 1
+            if self.left == 0:
+                raise KeyboardInterrupt(message)
+
+    return Kill()

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from helpers import run_files, tiny_config, zeros_outside
+from helpers import kill_after, run_files, tiny_config, zeros_outside
 from tflottery.core.errors import ConfigError
 from tflottery import find_ticket, plan_ticket
 from tflottery.engine.store import RunStore
@@ -79,22 +79,11 @@ def test_another_branch_trains_only_that_branch_and_more_replicates_only_the_new
     assert {row["replicate"] for row in three.summary()} == {0, 1, 2}
 
 
-class _Kill(keras.callbacks.Callback):
-    def __init__(self, after_batches):
-        super().__init__()
-        self.left = after_batches
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.left -= 1
-        if self.left == 0:
-            raise KeyboardInterrupt("killed mid-level")
-
-
 @pytest.mark.slow
 def test_a_killed_run_with_baselines_resumes_bit_identical_to_an_uninterrupted_one(in_tmp, sample_data):
     config = tiny_config(levels=3, branches=["reinit", "random_prune"], rewind="10it", jit=True)
     with pytest.raises(KeyboardInterrupt):  # dies inside level 2's reinit branch
-        find_ticket(config, data=sample_data, callbacks=(_Kill(after_batches=6 + 3 * 4 + 4 + 2),))
+        find_ticket(config, data=sample_data, callbacks=(kill_after(6 + 3 * 4 + 4 + 2, "killed mid-level"),))
     path = in_tmp / "runs"
     store = RunStore(next(path.iterdir()))
     assert store.replicate(0).levels() == [0, 1, 2] and not store.replicate(0).is_done(2, "reinit")

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers import run_files, tiny_config
+from helpers import kill_after, run_files, tiny_config
 from tflottery import find_ticket
 from tflottery.core.keras_compat import keras
 
@@ -54,17 +54,6 @@ def test_every_per_level_branch_of_two_replicates_in_groups_is_the_run_of_one_at
     _both(tmp_path, sample_data, 2, branches, jit)
 
 
-class _Kill(keras.callbacks.Callback):
-    def __init__(self, after_batches):
-        super().__init__()
-        self.left = after_batches
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.left -= 1
-        if self.left == 0:
-            raise KeyboardInterrupt("killed mid-group")
-
-
 @pytest.mark.slow
 def test_a_run_killed_mid_group_resumes_with_another_population_to_the_same_bytes(tmp_path, sample_data):
     def config(population, where):
@@ -73,7 +62,7 @@ def test_a_run_killed_mid_group_resumes_with_another_population_to_the_same_byte
         return c
 
     with pytest.raises(KeyboardInterrupt):  # dies inside level 1's group of 6 units
-        find_ticket(config(16, "killed"), data=sample_data, callbacks=(_Kill(after_batches=8),))
+        find_ticket(config(16, "killed"), data=sample_data, callbacks=(kill_after(8, "killed mid-group"),))
     resumed = find_ticket(config(2, "killed"), data=sample_data)
     assert resumed.trained[0][1] == 1  # level 0 survived the kill; level 1 trains again, in pairs
     whole = find_ticket(config(1, "whole"), data=sample_data)
