@@ -30,10 +30,25 @@ def zeros_outside(weights: dict, masks: dict) -> bool:
 
 
 def run_files(path) -> dict:
-    """{relative path: bytes} of every file of a run directory (lock, TensorBoard logs and the
+    """{relative path: bytes} of every file of a run directory (locks, TensorBoard logs and the
     per-replicate table, which holds wall times, excluded)."""
     return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*"))
-            if p.is_file() and p.name not in (".lock", "replicates.csv") and "tensorboard" not in p.parts}
+            if p.is_file() and p.name not in (".lock", "replicates.csv") and "tensorboard" not in p.parts
+            and ".units" not in p.relative_to(path).parts}
+
+
+def assert_same_run(a, b, skip=("config.json",)) -> None:
+    """Two run directories hold the same files, byte for byte: metrics.json apart from its wall time,
+    `skip` (config.json records speed knobs such as --population) apart."""
+    fa, fb = run_files(a), run_files(b)
+    assert fa.keys() == fb.keys(), sorted(set(fa) ^ set(fb))
+    for name, data in fa.items():
+        if name.endswith("metrics.json"):
+            mine, theirs = json.loads(data), json.loads(fb[name])
+            mine.pop("wall_time_s"), theirs.pop("wall_time_s")
+            assert mine == theirs, name
+        elif name not in skip:
+            assert data == fb[name], name
 
 
 def export_tiny_ticket(where, run, level: int):

@@ -16,7 +16,7 @@ __version__ = "0.3.0"
 
 _PUBLIC = {
     "find_ticket": "tflottery.api", "plan_ticket": "tflottery.api", "transfer": "tflottery.api",
-    "verdict": "tflottery.api",
+    "verdict": "tflottery.api", "run_worker": "tflottery.api", "run_status": "tflottery.api",
     "load_ticket": "tflottery.tickets", "read_ticket": "tflottery.tickets", "export_ticket": "tflottery.tickets",
     "apply_ticket": "tflottery.tickets",
     "convert": "tflottery.deploy",

@@ -9,7 +9,7 @@ from typing import Optional
 
 from tflottery.config import DataConfig, RunConfig, TrainingConfig, build
 from tflottery.core.errors import ConfigError, RunError, TicketError
-from tflottery.core.values import as_bool, as_int, as_literal_true
+from tflottery.core.values import as_bool, as_float, as_int, as_literal_true
 from tflottery.engine.run import Run
 from tflottery.engine.store import LevelRecord, RunStore
 
@@ -28,19 +28,60 @@ def _callbacks(callbacks) -> tuple:
     return tuple(callbacks)
 
 
-def find_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=None, callbacks: tuple = ()) -> Run:
+def find_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=None, callbacks: tuple = (),
+                executor: str = "local", ray_address: Optional[str] = None) -> Run:
     """Run IMP as configured, extending the run directory of this configuration where it exists.
 
     More levels train only the new levels, another branch only that branch, more replicates
     only the new replicates; a killed run resumes at the first unfinished branch. `model` may
     be any Sequential/Functional tf_keras model (default: the zoo's `config.model.name`); each
     replicate re-seeds its initialisers. `plan_ticket` gives the plan without training.
+    Other processes may train the same run at once (`run_worker`): each unit trains once.
+    `executor="ray"` trains groups of units as tasks on a Ray cluster (`ray_address`; default: a
+    local one), this process the only writer (`pip install 'tflottery[ray]'`).
     """
     from tflottery.engine.run import find
 
-    run = find(_config(config), model, _data(data), _callbacks(callbacks))
+    options = {"address": ray_address} if executor == "ray" else {}
+    run = find(_config(config), model, _data(data), _callbacks(callbacks), executor=executor, executor_options=options)
     write_verdict(run.store)
     return run
+
+
+def run_worker(source: "str | Path | RunConfig | dict", *, wait: float = 3600.0, model=None, data=None,
+               callbacks: tuple = ()) -> Run:
+    """Train units of a run beside any other processes training it (on this machine or others sharing the
+    folder): `source` is the run's directory or its configuration. Claims ready units (a population's
+    worth at a time), trains them, and repeats until the run is finished, waiting for units others hold
+    (a RunError after `wait` seconds in which no unit finished). Any number of workers write exactly the
+    files one `find_ticket` would (wall times apart); a worker killed at any moment frees its units."""
+    from tflottery.engine.run import find
+
+    wait = as_float(wait, "wait", 0.0, hint="seconds to wait for units other processes hold, e.g. 3600.")
+    expected = None
+    if isinstance(source, (str, Path)):
+        store = RunStore.open(source)
+        config = store.run_config()
+        expected = store.path
+        if Path(config.runs_dir).resolve() != store.path.parent.resolve():  # started elsewhere: the folder it is in
+            config.runs_dir = str(store.path.parent)
+        if model is None and config.model.architecture is not None:  # a user's own model: its stored architecture
+            from tflottery.core.keras_compat import keras
+
+            model = keras.models.model_from_json(store.architecture())
+    else:
+        config = _config(source)
+    run = find(config, model, _data(data), _callbacks(callbacks), wait=wait, announce=True, expected=expected)
+    write_verdict(run.store)
+    return run
+
+
+def run_status(run: "str | Path") -> dict:
+    """Where a run stands, from its directory alone: units done / running (by which host and process) /
+    ready / waiting (`tflottery.engine.graph.status`)."""
+    from tflottery.engine.graph import status
+
+    return status(run)
 
 
 def verdict(run: "str | Path | object"):
@@ -154,7 +195,7 @@ def transfer_levels(source: "str | Path", data: "DataConfig | dict | None" = Non
     from tflottery.engine.branches.transfer import HEADS, check_head
     from tflottery.engine.distribute import precision_policy
     from tflottery.engine.units import save_unit
-    from tflottery.engine.run import open_run, replicate_context, stored_config
+    from tflottery.engine.run import open_run, replicate_context
     from tflottery.engine.units import make_unit
     from tflottery.tickets import ticket_config
     from tflottery.tickets.intake import import_ticket, source_of
@@ -169,7 +210,7 @@ def transfer_levels(source: "str | Path", data: "DataConfig | dict | None" = Non
 
     check_folder(runs_dir, "runs_dir")
     store, ticket = source_of(Path(source), Path(runs_dir), trust_code)
-    source_config = ticket_config(ticket.meta) if ticket is not None else stored_config(store)
+    source_config = ticket_config(ticket.meta) if ticket is not None else store.run_config()
     data_cfg = build(DataConfig, _fields(data, DataConfig, "data", dataclasses.asdict(source_config.data)), "data")
     data_cfg.validate()
     train_cfg = build(TrainingConfig, _fields(training, TrainingConfig, "training",

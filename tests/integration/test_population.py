@@ -4,21 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from helpers import kill_after, run_files, tiny_config
+from helpers import assert_same_run, kill_after, tiny_config
 from tflottery import find_ticket
 from tflottery.core.keras_compat import keras
-
-
-def _same_runs(a, b):
-    fa, fb = run_files(a), run_files(b)
-    assert fa.keys() == fb.keys()
-    for name, data in fa.items():
-        if name.endswith("metrics.json"):  # byte for byte apart from the wall time
-            mine, theirs = json.loads(data), json.loads(fb[name])
-            mine.pop("wall_time_s"), theirs.pop("wall_time_s")
-            assert mine == theirs, name
-        elif name != "config.json":  # which records --population, the one knob that differs
-            assert data == fb[name], name
 
 
 def _both(tmp_path, data, levels, branches, jit, model=None):
@@ -30,7 +18,7 @@ def _both(tmp_path, data, levels, branches, jit, model=None):
         runs[population] = find_ticket(config, data=data, model=model() if model else None)
     assert runs[1].path.name == runs[16].path.name  # grouping is no part of a run's identity
     assert len(runs[16].trained) == 2 * (1 + levels * (1 + len(branches)))
-    _same_runs(runs[1].path, runs[16].path)
+    assert_same_run(runs[1].path, runs[16].path)
 
 
 def test_a_population_writes_the_bytes_one_unit_at_a_time_writes(tmp_path):
@@ -66,7 +54,7 @@ def test_a_run_killed_mid_group_resumes_with_another_population_to_the_same_byte
     resumed = find_ticket(config(2, "killed"), data=sample_data)
     assert resumed.trained[0][1] == 1  # level 0 survived the kill; level 1 trains again, in pairs
     whole = find_ticket(config(1, "whole"), data=sample_data)
-    _same_runs(whole.path, resumed.path)
+    assert_same_run(whole.path, resumed.path)
 
 
 @pytest.mark.slow
@@ -112,7 +100,7 @@ def test_the_threads_a_process_trains_with_leave_every_byte_alone(tmp_path, thre
                        check=True, timeout=300)
     (ours,), (theirs,) = (list(p.iterdir()) for p in runs.values())
     assert json.loads((ours / "numerics.json").read_text()) == {"xla": False}  # auto on a CPU
-    _same_runs(ours, theirs)
+    assert_same_run(ours, theirs)
 
 
 @pytest.mark.parametrize("jit", [False, True])
@@ -126,4 +114,4 @@ def test_towers_that_read_zeroed_weights_as_they_are_train_the_bytes_of_weight_t
         config = tiny_config(levels=2, branches=["random_prune"], jit=jit)
         config.runs_dir = str(tmp_path / str(kept))
         runs[kept] = find_ticket(config, data=sample_data).path
-    _same_runs(runs[True], runs[False])
+    assert_same_run(runs[True], runs[False])

@@ -37,16 +37,25 @@ def _checked_config(flags: dict):
     return config
 
 
-def find(*, dry_run: bool = False, **flags):
+def find(*, dry_run: bool = False, executor: str = "local", ray_address: Optional[str] = None, **flags):
     """Run iterative magnitude pruning with rewinding, extending the run of this configuration.
 
     More --levels train only the new levels, another --branches entry only that branch, more
-    --replicates only the new replicates; a killed run resumes where it stopped.
+    --replicates only the new replicates; a killed run resumes where it stopped. Other processes
+    may train the run at once (`tflottery worker`): each unit trains once, in one of them.
     --dry_run prints the planned weights remaining per layer and level, and the run directory, without training.
+    --executor=ray trains groups of units as tasks on a Ray cluster (--ray_address, e.g. auto or
+    ray://head:10001; default: a local one), this process writing the run (pip install 'tflottery[ray]').
     Every config field is a flag (field names are unique; dotted paths like --training.steps also work);
     the chosen strategy's own settings are flags too (`tflottery find --strategy=global --help`):
     """
     config = _checked_config(flags)
+    from tflottery.engine.executors import check_executor
+
+    check_executor(executor)
+    if ray_address is not None and (executor != "ray" or not isinstance(ray_address, str)):
+        raise ConfigError(f"--ray_address={ray_address!r} is the address of a Ray cluster (a string) and goes with "
+                          "--executor=ray.")
     from tflottery.api import find_ticket, plan_ticket
     from tflottery.engine.run import describe_plan
 
@@ -55,7 +64,11 @@ def find(*, dry_run: bool = False, **flags):
         print(describe_plan(plan))
         print(f"run directory: {plan.run_dir}")
         return None
-    run = find_ticket(config)
+    run = find_ticket(config, executor=executor, ray_address=ray_address)
+    return _report(run)
+
+
+def _report(run) -> str:
     for row in run.summary():
         if row["branch"] == "ticket" and row["level"] == run.plan.levels[-1]:
             print(json.dumps(row))
@@ -63,6 +76,50 @@ def find(*, dry_run: bool = False, **flags):
 
     print(verdict(run).text())
     return str(run.path)
+
+
+def worker(run: Optional[str] = None, *, wait: float = 3600, check_locks: Optional[str] = None, hold: float = 0,
+           **flags):
+    """Train units of one run beside any other workers and finds of it, on this machine or on others that
+    share the runs folder: RUN (a run directory) or the same flags as `find`. A worker claims ready units
+    (as many as one population program holds), trains them, stores them, and repeats until the run is
+    finished; it waits for units others hold, and stops with a message after --wait seconds (default
+    3600) in which no unit finished anywhere. Killed at any moment (kill -9 included), it frees its
+    units for the others. Any number of workers write the files one `find` would write.
+    --check_locks=DIR checks DIR's file system (atomic renames, locks that exclude and that a killed
+    process releases) and trains nothing; with --hold=S it keeps a lock S seconds so that the same
+    check on another machine meanwhile shows the lock reaches it. `tflottery status RUN` shows who holds what.
+    """
+    wait, hold = as_float(wait, "--wait", 0.0), as_float(hold, "--hold", 0.0)
+    if check_locks is not None:
+        from tflottery.core.files import check_locks as check
+
+        for line in check(check_locks, hold):
+            print(line)
+        print(f"{check_locks}: workers can share runs here")
+        return None
+    if run is not None and flags:
+        raise ConfigError(f"worker: give a run directory ({run}) or the flags of `find` ({sorted(flags)}), not both: "
+                          "a run directory carries its configuration.")
+    if run is None and not flags:
+        raise ConfigError("worker: name the run, as a run directory (tflottery worker runs/<name>) or with the flags "
+                          "of the `find` that makes it (tflottery worker --levels=5 ...).")
+    from tflottery.api import run_worker
+
+    source = run if run is not None else _checked_config(flags)
+    return _report(run_worker(source, wait=wait))
+
+
+def status(run: str):
+    """Where run directory RUN stands, from its files alone: units done, running (by which host and process),
+    ready (nothing holds them: start a worker) and waiting (for units still to finish). Reads only."""
+    from tflottery.api import run_status
+    from tflottery.engine.graph import status_text
+
+    report = run_status(run)
+    print(status_text(report))
+    print(json.dumps(report))
+    return None
 
 
 def _find_help(args: list) -> str:
@@ -316,7 +373,7 @@ tune.help_text = _tune_help
 
 COMMANDS = {"find": find, "transfer": transfer, "export": export, "convert": convert, "plot": plot,
             "instability": instability, "compare": compare, "recipes": recipes, "data": data, "models": models,
-            "tune": tune, "runs": runs, "summary": summary}
+            "tune": tune, "runs": runs, "summary": summary, "worker": worker, "status": status}
 
 
 def _tune_flag(name: str) -> None:
@@ -326,7 +383,7 @@ def _tune_flag(name: str) -> None:
         _config_flag(name)
 
 
-EXTRA_FLAGS = {find: _config_flag, transfer: _target_flag, tune: _tune_flag}
+EXTRA_FLAGS = {find: _config_flag, transfer: _target_flag, tune: _tune_flag, worker: _config_flag}
 
 
 def main(argv: Optional[list] = None) -> None:

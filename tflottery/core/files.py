@@ -10,9 +10,12 @@ the write. A directory (a ticket) is assembled beside its target and swapped in 
 `renameat2(RENAME_EXCHANGE)`; where the file system cannot exchange, an existing target is
 refused rather than removed, so the path is never empty.
 
-Temporary names carry the writing process's id and PID namespace: `clean_leftovers` removes
-those of processes of this namespace that no longer exist (a kill -9 mid-write), never those of
-a live one, nor any written from another namespace (a container sharing the folder). Files get
+Temporary names carry the writing process's id, PID namespace and host: `clean_leftovers`
+removes those of processes of this namespace and host that no longer exist (a kill -9
+mid-write), never those of a live one, nor any written from another namespace or machine (a
+container or a node sharing the folder); `clean_unit_leftovers` removes every one in a folder
+whose owner's lock this process holds (`any_owner`: a unit's folder, so its writer is gone
+wherever it ran). Files get
 the user's umask, like any file a program creates.
 """
 from __future__ import annotations
@@ -40,7 +43,7 @@ from tflottery.core.errors import RunError, StorageError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-_TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)@(?P<ns>\d+)-[A-Za-z0-9_]+\.(tmp|old)$")
+_TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)@(?P<ns>\d+)(?:\.(?P<host>[0-9a-f]{8}))?-[A-Za-z0-9_]+\.(tmp|old)$")
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -52,11 +55,23 @@ def pid_namespace() -> int:
         return 0
 
 
+def host_tag() -> str:
+    """This machine in 8 hex digits: its name and boot (two nodes of one cluster share a PID namespace's inode)."""
+    import hashlib
+
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = ""
+    return hashlib.sha256(f"{socket.gethostname()}/{boot}".encode()).hexdigest()[:8]
+
+
 _NS = pid_namespace()
+_HOST = host_tag()
 
 
 def temporary_name(name: str) -> str:
-    return f".{name}.{os.getpid()}@{_NS}-{secrets.token_hex(6)}.tmp"
+    return f".{name}.{os.getpid()}@{_NS}.{_HOST}-{secrets.token_hex(6)}.tmp"
 
 
 # --------------------------------------------------------------------------- folders opened safely
@@ -101,7 +116,16 @@ def _link_error(where: Path, error: OSError) -> Exception:
 def atomic_write(path: "str | Path", data: bytes, anchor: "str | Path | None" = None) -> Path:
     """Write bytes to `path` so that readers see the old file or the whole new one, never a part, and never
     through a link below `anchor` (default: the file's own folder)."""
-    path = Path(path)
+    _write(Path(path), data, anchor, replace=True)
+    return Path(path)
+
+
+def create_once(path: "str | Path", data: bytes, anchor: "str | Path | None" = None) -> bool:
+    """Write `path` whole only if no file is there (two workers racing: exactly one wins); whether this call did."""
+    return _write(Path(path), data, anchor, replace=False)
+
+
+def _write(path: Path, data: bytes, anchor, replace: bool) -> bool:
     try:
         with folder(path.parent, anchor if anchor is not None else path.parent, create=True) as fd:
             tmp = temporary_name(path.name)
@@ -111,7 +135,16 @@ def atomic_write(path: "str | Path", data: bytes, anchor: "str | Path | None" = 
                     f.write(data)
                     f.flush()
                     os.fsync(f.fileno())
-                os.replace(tmp, path.name, src_dir_fd=fd, dst_dir_fd=fd)
+                if replace:
+                    os.replace(tmp, path.name, src_dir_fd=fd, dst_dir_fd=fd)
+                    return True
+                try:
+                    os.link(tmp, path.name, src_dir_fd=fd, dst_dir_fd=fd, follow_symlinks=False)
+                    return True
+                except FileExistsError:
+                    return False
+                finally:
+                    os.unlink(tmp, dir_fd=fd)
             except BaseException:
                 try:
                     os.unlink(tmp, dir_fd=fd)
@@ -124,7 +157,6 @@ def atomic_write(path: "str | Path", data: bytes, anchor: "str | Path | None" = 
         if error.filename is not None:
             raise
         raise OSError(error.errno, error.strerror, str(path)) from None
-    return path
 
 
 def read_bytes(path: "str | Path", anchor: "str | Path | None" = None, limit: int = 1 << 31) -> bytes:
@@ -144,8 +176,12 @@ def read_bytes(path: "str | Path", anchor: "str | Path | None" = None, limit: in
     return data
 
 
+def json_bytes(obj) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n").encode()
+
+
 def write_json(path, obj, anchor=None) -> Path:
-    return atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n").encode(), anchor)
+    return atomic_write(path, json_bytes(obj), anchor)
 
 
 def read_json(path, anchor=None) -> dict:
@@ -262,10 +298,11 @@ def atomic_directory(target: "str | Path", may_replace: Optional[Callable[[Path]
         shutil.rmtree(tmp, ignore_errors=True)  # after an exchange: the old directory
 
 
-def clean_leftovers(folder_path: "str | Path", name: Optional[str] = None) -> int:
-    """Remove temporary files and folders left in `folder_path` by dead processes of this PID namespace.
+def clean_leftovers(folder_path: "str | Path", name: Optional[str] = None, *, any_owner: bool = False) -> int:
+    """Remove temporary files and folders left in `folder_path` by dead processes of this PID namespace and host.
 
-    With `name`, only the leftovers of that target. Returns how many were removed.
+    With `name`, only the leftovers of that target; with `any_owner`, every writer's (only for a folder
+    whose lock the caller holds: no one else can be writing it). Returns how many were removed.
     """
     folder_path, removed = Path(folder_path), 0
     if not folder_path.is_dir() or folder_path.is_symlink():
@@ -274,7 +311,8 @@ def clean_leftovers(folder_path: "str | Path", name: Optional[str] = None) -> in
         match = _TMP.match(entry.name)
         if not match or not entry.name.endswith(".tmp") or (name and match["name"] != name):
             continue
-        if int(match["ns"]) != _NS or _alive(int(match["pid"])):
+        if not any_owner and (int(match["ns"]) != _NS or match["host"] not in (None, _HOST)
+                              or _alive(int(match["pid"]))):
             continue
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)
@@ -298,10 +336,11 @@ def _alive(pid: int) -> bool:
 
 # --------------------------------------------------------------------------- locks
 class DirectoryLock:
-    """An exclusive lock on a directory (flock on `<dir>/.lock`), released when the process ends.
+    """A lock on a directory (flock on `<dir>/.lock`, or `<dir>/<name>`), released when the process ends.
 
     A second process asking for it gets a `RunError` naming the holder, at once: two writers
-    never interleave. The kernel drops the lock when its holder dies, even by kill -9. The lock
+    never interleave; `shared` holders (workers of one run) exclude only exclusive ones, and
+    `claim` takes a lock if it is free and says whether it did (a unit's, `RunStore.claim`). The kernel drops the lock when its holder dies, even by kill -9. The lock
     file is opened without following a link and must be a plain file of one link: a planted
     link to another file is refused, so nothing outside the folder is ever truncated.
     """
@@ -312,7 +351,20 @@ class DirectoryLock:
         self.anchor = Path(anchor) if anchor is not None else self.folder.parent
         self.path, self.fd = self.folder / name, None
 
-    def acquire(self, wait: float = 0.0) -> "DirectoryLock":
+    def acquire(self, wait: float = 1.0, shared: bool = False) -> "DirectoryLock":
+        """Take the lock, retrying for `wait` seconds (a reader's probe holds it for an instant)."""
+        if self._take(wait, shared):
+            return self
+        holder = self.holder() or "another process"
+        raise RunError(f"{self.folder} is in use by {holder}: two processes must not write one "
+                       f"{self.what}. Wait for it to finish, or stop it; the {self.what} resumes where it "
+                       "stopped.") from None
+
+    def claim(self) -> bool:
+        """Take the lock (exclusive) if it is free now; False if another process holds it."""
+        return self._take(0.0, False)
+
+    def _take(self, wait: float, shared: bool) -> bool:
         with folder(self.folder, self.anchor, create=True) as dir_fd:
             try:
                 fd = os.open(self.name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666, dir_fd=dir_fd)
@@ -329,21 +381,22 @@ class DirectoryLock:
         deadline = time.monotonic() + wait
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() < deadline:
                     time.sleep(0.05)
                     continue
-                holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
                 os.close(fd)
-                raise RunError(f"{self.folder} is in use by {holder}: two processes must not write one "
-                               f"{self.what}. Wait for it to finish, or stop it; the {self.what} resumes where it "
-                               "stopped.") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"process {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}".encode(), 0)
+                return False
+        line = f"process {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}"
+        if shared:
+            line += " (with any other workers of it)"
+        else:
+            os.ftruncate(fd, 0)
+        os.pwrite(fd, line.ljust(96).encode(), 0)
         self.fd = fd
-        return self
+        return True
 
     def holder(self) -> "str | None":
         """Who holds the lock now (its line), or None; reads only: never creates or changes the lock file."""
@@ -356,7 +409,7 @@ class DirectoryLock:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return None
             try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held in either mode by anyone
             except BlockingIOError:
                 return os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -416,3 +469,64 @@ def check_folder(path: "str | Path", what: str) -> Path:
             raise ConfigError(f"{what}={str(path)!r} lies inside the ticket {folder}, whose files are checksummed: "
                               "name a folder outside it.")
     return path
+
+
+def check_locks(folder_path: "str | Path", hold: float = 0.0) -> list[str]:
+    """Check that the file system of `folder_path` gives what processes sharing a run need: atomic renames,
+    create-once links, and locks that exclude another process and that the kernel drops when it is killed
+    (-9). `hold`: keep a lock on `<folder>/.tflottery-check.lock` that long, so that the same check started on
+    another machine meanwhile reports it held (exclusion across machines). The lines of the report; a
+    StorageError naming what failed and the fix."""
+    import subprocess
+    import sys
+
+    base = check_folder(folder_path, "check_locks")
+    lines = []
+    across = DirectoryLock(base, "check", base, ".tflottery-check.lock")
+    if across.claim():
+        lines.append(f"no other machine is running this check on {base} now" +
+                     (f"; holding its lock {hold:g} s for one that starts meanwhile" if hold else ""))
+    else:
+        lines.append(f"ok: the lock is held by {across.holder()}: exclusion reaches this machine from there")
+        across = None
+    scratch = base / f".tflottery-check-{socket.gethostname()}-{os.getpid()}"
+    try:
+        atomic_write(scratch / "file", b"1", base)
+        atomic_write(scratch / "file", b"2", base)
+        wins = [create_once(scratch / "once", b"a", base), create_once(scratch / "once", b"b", base)]
+        if read_bytes(scratch / "file", base) != b"2" or wins != [True, False]:
+            raise StorageError(f"{base}: renames or links are not atomic here; a run cannot be shared on it.")
+        lines.append("ok: atomic rename and create-once link")
+        code = ("import sys, time; from tflottery.core.files import DirectoryLock; "
+                "assert DirectoryLock(sys.argv[1], 'check', sys.argv[2], 'unit.lock').claim(); "
+                "print('held', flush=True); time.sleep(120)")
+        child = subprocess.Popen([sys.executable, "-c", code, str(scratch), str(base)], stdout=subprocess.PIPE,
+                                 text=True)
+        try:
+            if child.stdout.readline().strip() != "held":
+                raise StorageError(f"{base}: a process could not take a lock here (flock): mount it with locks on.")
+            unit = DirectoryLock(scratch, "check", base, "unit.lock")
+            if unit.claim():
+                raise StorageError(f"{base}: two processes held one lock at once: flock does not exclude here. "
+                                   "NFS: mount without local_lock=flock/all (NFSv4 locks are then real); Lustre: "
+                                   "mount with -o flock. Workers must not share a run on it.")
+            lines.append("ok: a lock another process holds is refused")
+            child.kill()
+            child.wait(timeout=30)
+            deadline = time.monotonic() + 30
+            while not unit.claim():
+                if time.monotonic() > deadline:
+                    raise StorageError(f"{base}: a killed process's lock was not released in 30 s: a worker "
+                                       "killed there would hold its unit for ever.")
+                time.sleep(0.2)
+            unit.release()
+            lines.append("ok: the lock of a process killed by kill -9 is released")
+        finally:
+            if child.poll() is None:
+                child.kill()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if across is not None:
+        time.sleep(hold)
+        across.release()
+    return lines

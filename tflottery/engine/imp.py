@@ -7,42 +7,138 @@ moments and the learning-rate schedule at step k (open_lth's protocol). Each bra
 (the ticket, its baselines) trains through the same hooks, in the same run directory, resuming
 where a previous call stopped.
 
-The loop trains waves of ready units: every replicate's units whose inputs exist, grouped by
-the scheduler into population programs of up to `population` units. Seeds never depend on the
-order or the grouping, so any grouping writes the same bytes.
+The loop trains waves of ready units: every replicate's units whose inputs exist and no other
+process holds (a lock per unit: any number of processes share one run), grouped by the
+scheduler into population programs of up to `population` units. Seeds never depend on the
+order, the grouping or the process, so any of them writes the same bytes.
 """
 from __future__ import annotations
 
+import socket
+import os
+import time
+
+from tflottery.core.errors import RunError
+from tflottery.core.files import clean_leftovers
 from tflottery.core.names import layer_of
 from tflottery.engine import scheduler
 from tflottery.engine.context import ReplicateContext, RunSetup
+from tflottery.engine.graph import DONE, PROBE, replicate_units, unit_name
 from tflottery.engine.progress import Progress
-from tflottery.engine.units import ready_units, save_unit
+from tflottery.engine.store import TICKET
+from tflottery.engine.units import make_unit, ready_units, save_unit
+
+WAIT_S = 3600.0  # how long a process waits, with nothing it can take, for units other processes hold
+POLL_S = 1.0
 
 
-def train_run(setup: RunSetup, trainer, population: int, progress: Progress) -> list[tuple]:
-    """Train every unfinished unit of the run's plan; the (replicate, level, branch) keys trained."""
-    contexts = [ReplicateContext(setup, r, trainer, progress) for r in range(setup.config.plan.replicates)]
+def train_run(setup: RunSetup, executor, progress: Progress, wait: float = WAIT_S, announce: bool = False,
+              poll: float = POLL_S) -> list[tuple]:
+    """Train every unfinished unit of the run's plan that no other process holds; the (replicate, level, branch)
+    keys trained here. Waves: claim up to `executor.capacity` ready units, train them (`executor.run`),
+    store them, release them, list again; with nothing to take, wait for the units others hold (`wait`
+    seconds without any unit finishing, then a RunError naming them). `announce`: say what each wave holds."""
+    contexts = [ReplicateContext(setup, r, executor.trainer, progress) for r in range(setup.config.plan.replicates)]
     trained: list = []
+    idle = Idle(setup, contexts, wait, poll)
     while True:
-        for ctx in contexts:
-            if setup.plan.rewind_step is None and ctx.store.is_done(0) and not ctx.rewind_known():
-                from tflottery.engine.stability import probe_rewind
+        if run_probes(setup, contexts):
+            continue
+        held = claim(setup.store, ready_units(contexts, setup.branches), executor.capacity)
+        if not held:
+            if not idle.wait():
+                return trained
+            continue
+        try:
+            units = [make_unit(ctx, level, branch) for _, (ctx, level, branch) in held]
+            if announce:
+                progress.say(f"{os.getpid()}@{socket.gethostname()} holds {', '.join(u.label for u in units)}")
+            grouped = []
+            for unit in units:
+                own = unit.branch.train(unit.ctx, unit)
+                if own is None:
+                    grouped.append(unit)
+                else:
+                    trained.append(save_unit(unit, own))
+            for group, results in executor.run(scheduler.groups(grouped, executor.population)):
+                trained += [save_unit(unit, result) for unit, result in zip(group, results)]
+        finally:
+            for lock, _ in held:
+                lock.release()
 
+
+def claim(store, ready: list, capacity: int) -> list[tuple]:
+    """(lock, (ctx, level, branch)) of up to `capacity` ready units this process could claim, each checked
+    unfinished after its claim and its folder cleared of what an earlier holder (dead) left half-written."""
+    held = []
+    for ctx, level, branch in ready:
+        if len(held) >= capacity:
+            break
+        lock = store.claim(unit_name(ctx.replicate_index, level, branch.key()))
+        if lock is None:
+            continue
+        if ctx.store.is_done(level, branch.key()):  # finished between the listing and the claim
+            lock.release()
+            continue
+        clean_leftovers(ctx.store.level_dir(level, branch.key()), any_owner=True)
+        if level == 0 and branch.key() == TICKET:
+            clean_leftovers(ctx.store.path / "captures", any_owner=True)
+        held.append((lock, (ctx, level, branch)))
+    return held
+
+
+def run_probes(setup: RunSetup, contexts: list) -> bool:
+    """rewind=auto: run the probe of every replicate whose dense level is trained and whose probe no one
+    holds; whether any ran."""
+    from tflottery.engine.stability import probe_rewind
+
+    ran = False
+    for ctx in contexts:
+        if setup.plan.rewind_step is not None or not ctx.store.is_done(0) or ctx.rewind_known():
+            continue
+        lock = setup.store.claim(unit_name(ctx.replicate_index, None, PROBE))
+        if lock is None:
+            continue
+        try:
+            if not ctx.rewind_known():
+                clean_leftovers(ctx.store.path, "rewind.json", any_owner=True)
+                for name in ctx.store.branches_begun(0):
+                    clean_leftovers(ctx.store.level_dir(0, name), any_owner=True)
                 probe_rewind(ctx)
-        ready = ready_units(contexts, setup.branches)
-        if not ready:
-            return trained
-        grouped = []
-        for unit in ready:
-            own = unit.branch.train(unit.ctx, unit)
-            if own is None:
-                grouped.append(unit)
-            else:
-                trained.append(save_unit(unit, own))
-        for group in scheduler.groups(grouped, population):
-            for unit, result in zip(group, trainer.train(group)):
-                trained.append(save_unit(unit, result))
+                ran = True
+        finally:
+            lock.release()
+    return ran
+
+
+class Idle:
+    """Waiting, with nothing to take, for the units other processes hold."""
+
+    def __init__(self, setup: RunSetup, contexts: list, wait: float, poll: float):
+        self.setup, self.contexts, self.wait_s, self.poll = setup, contexts, wait, poll
+        self.seen, self.since = None, time.monotonic()
+
+    def unfinished(self) -> list:
+        probe = self.setup.plan.rewind_step is None
+        return [u for ctx in self.contexts for u in replicate_units(
+            ctx.store, ctx.replicate_index, self.setup.plan.levels, self.setup.branches, probe) if u.state != DONE]
+
+    def wait(self) -> bool:
+        """False once the run is finished; else sleep a moment (True), or a RunError after `wait` seconds
+        in which no unit finished anywhere."""
+        left = self.unfinished()
+        if not left:
+            return False
+        if len(left) != self.seen:
+            self.seen, self.since = len(left), time.monotonic()
+        elif time.monotonic() - self.since > self.wait_s:
+            running = self.setup.store.running()
+            held = "; ".join(f"{name}: {line}" for name, line in sorted(running.items())) or "no live process"
+            raise RunError(f"{self.setup.store.path}: nothing this process can take became ready in {self.wait_s:g} s "
+                           f"({len(left)} units unfinished; held by others: {held}). This process stops; the run "
+                           "resumes with any `tflottery worker` or `find` of it (raise --wait to wait longer).")
+        time.sleep(self.poll)
+        return True
 
 
 def pending_steps(setup: RunSetup) -> list[tuple]:

@@ -16,7 +16,7 @@ from tflottery.engine import progress as progress_lib
 from tflottery.engine import scheduler
 from tflottery.engine.context import ReplicateContext, RunSetup
 from tflottery.engine.distribute import is_chief, make_strategy, precision_policy, threads_for_towers, worker_index
-from tflottery.engine.imp import banner, pending_steps, pruned_layers, train_run
+from tflottery.engine.imp import WAIT_S, banner, pending_steps, pruned_layers, train_run
 from tflottery.engine.plan import identity, make_plan, run_name
 from tflottery.engine.resolve import resolve
 from tflottery.engine.store import ReplicateStore, RunStore
@@ -77,25 +77,39 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
                     stochastic_layers(base))
 
 
-def find(config, model: Optional[keras.Model] = None, data=None, callbacks: tuple = ()) -> Run:
-    """Train the run of `config` as far as its plan goes, extending its directory where it exists."""
+def find(config, model: Optional[keras.Model] = None, data=None, callbacks: tuple = (), *, executor: str = "local",
+         executor_options: Optional[dict] = None, wait: float = WAIT_S, announce: bool = False,
+         expected: Optional[Path] = None) -> Run:
+    """Train the run of `config` as far as its plan goes, extending its directory where it exists: every unit no
+    other process holds, waiting (`wait` seconds without progress) for those others train. `executor`: where
+    groups train (`tflottery.engine.executors`); `announce`: say which units each wave holds (workers);
+    `expected`: the run directory this configuration must name (a worker given a directory)."""
+    from tflottery.engine.executors import check_executor
+
     config = RunConfig.from_dict(config).validate()
+    check_executor(executor)
     threads_for_towers()
     strategy = make_strategy(config.training)  # multi-worker collectives must start before other TF ops
     setup = prepare(config, model, data)
+    if expected is not None and setup.store.path != Path(expected):
+        raise RunError(f"{expected} was made from data or a model this machine sees differently: its configuration "
+                       f"names {setup.store.path} here (data source {setup.data.info['source']}). Give every worker "
+                       "the same data (the same --data_dir) and tflottery version.")
     if not is_chief(strategy):  # only the chief writes the shared run
         setup.store = RunStore(Path(setup.config.runs_dir) / f".worker_{worker_index()}" / setup.store.name)
     store = setup.store
     store.check_layout()
-    store.lock()
+    store.lock(shared=True)
     try:
         with precision_policy(setup.config.training.precision), strategy.scope():
-            return _train(setup, strategy, callbacks)
+            return _train(setup, strategy, callbacks, executor, executor_options or {}, wait, announce)
     finally:
         store.unlock()
 
 
-def _train(setup: RunSetup, strategy, callbacks: tuple) -> Run:
+def _train(setup: RunSetup, strategy, callbacks: tuple, executor: str, options: dict, wait: float,
+           announce: bool) -> Run:
+    from tflottery.engine.executors import make_executor
     from tflottery.engine.trainer.tfkeras import TfKerasTrainer
 
     config, plan, store = setup.config, setup.plan, setup.store
@@ -105,13 +119,15 @@ def _train(setup: RunSetup, strategy, callbacks: tuple) -> Run:
     weights = sum(plan.strategy.sizes.values())
     size, why = scheduler.population_size(config.plan.population, weights, strategy.num_replicas_in_sync > 1)
     trainer = TfKerasTrainer(setup.base, pruned_layers(plan), callbacks, size, run_kernels(setup))
+    runner = make_executor(executor, trainer, size, **({"setup": setup, **options} if executor != "local" else {}))
     progress = progress_lib.current(config.training.verbose)
     pending = pending_steps(setup)
     progress.begin(sum(steps for *_, steps in pending))
-    progress.say(banner(setup, pending, why))
+    progress.say(banner(setup, pending, why) + ("" if executor == "local" else f" | on {runner.describe()}"))
     if plan.strategy.structure.kernel_warning:
         logging.getLogger("tflottery").warning(plan.strategy.structure.kernel_warning)
-    trained = train_run(setup, trainer, size, progress)
+    trained = train_run(setup, runner, progress, wait, announce)
+    store.clean()
     store.write_results()
     return Run(config, store, setup.data, plan, ticket_model(setup), trained)
 
@@ -194,7 +210,7 @@ def open_run(path: "str | Path", verbose: Optional[bool] = None) -> RunSetup:
     """The setup of an existing run directory, to train more branches of it (transfer, instability)."""
     store = RunStore.open(path)
     threads_for_towers()
-    config = stored_config(store)
+    config = store.run_config()
     if verbose is not None:
         config.training.verbose = verbose
     base = keras.models.model_from_json(store.architecture())
@@ -202,14 +218,6 @@ def open_run(path: "str | Path", verbose: Optional[bool] = None) -> RunSetup:
     plan = make_plan(config, wrap_lib.prunable_kinds(base), wrap_lib.kernel_shapes(base), data.steps_per_epoch)
     return RunSetup(config, store, data, base, plan, resolve(config).branches, False,
                     stochastic_layers(base))
-
-
-def stored_config(store: RunStore) -> RunConfig:
-    """The RunConfig a run directory records (0.2's spellings upgraded)."""
-    from tflottery.pruning.resolve import upgrade
-
-    stored = store.config()
-    return RunConfig.from_dict({**stored, "pruning": upgrade(stored.get("pruning", {}))})
 
 
 def replicate_context(setup: RunSetup, replicate: int, callbacks: tuple = (), progress=None,

@@ -15,7 +15,14 @@
 
 A branch of a level is finished when its `metrics.json` exists: it is written last, and every
 file is written atomically, so a run killed at any moment resumes at the first unfinished
-branch and never reads a half-written file. One process at a time holds a run (`lock`).
+branch and never reads a half-written file.
+
+Locks: processes that train units (`find`, `tflottery worker`) hold the run shared, and each
+unit they train exclusively (`claim`: `.units/<unit>.lock`, dropped by the kernel when its
+holder dies, kill -9 included), so any number of them share one run and no unit trains twice;
+a command that rewrites what units read (instability's replay, transfer, intake) holds the
+run alone (`lock()`). Files every process writes alike (config, plan) are rewritten whole;
+the ones fixed at the start (spec.json, numerics.json) are created once (`create_once`).
 
 A run folder may be shared (workers on one file system): every file is written and read
 relative to directory handles opened without following links from the folder that holds the
@@ -31,12 +38,13 @@ from pathlib import Path
 from typing import Optional
 
 from tflottery.core.errors import ConfigError, RunError
-from tflottery.core.files import (DirectoryLock, atomic_write, clean_leftovers, read_json, read_npz, subfolders, write_csv,
-                                  write_json, write_npz)
+from tflottery.core.files import (DirectoryLock, atomic_write, clean_leftovers, create_once, json_bytes, read_json,
+                                  read_npz, subfolders, write_csv, write_json, write_npz)
 from tflottery.core.names import safe_component
 
 LAYOUT = 2
 TICKET = "ticket"  # the branch key of the IMP ticket itself
+UNITS = ".units"  # the units' lock files
 SUMMARY_KEYS = ("level", "branch", "remaining", "early_stop_step", "early_stop_test_accuracy",
                 "final_test_accuracy", "final_test_loss", "wall_time_s", "mask_at_init_accuracy",
                 "signed_constant_accuracy")
@@ -123,6 +131,10 @@ class ReplicateStore:
 
     def levels(self, branch: str = TICKET) -> list[int]:
         return [level for level in _numbered(self.path, "level_", self.anchor) if self.is_done(level, branch)]
+
+    def branches_begun(self, level: int) -> list[str]:
+        """Every folder of a level, finished or not (the clean-up after a dead writer walks them)."""
+        return subfolders(self.path / f"level_{int(level)}", "", self.anchor)
 
     def branches(self, level: int) -> list[str]:
         """Finished branches of one level, the ticket first."""
@@ -228,6 +240,14 @@ class RunStore:
     def config(self) -> dict:
         return read_json(self.path / "config.json", self.anchor)
 
+    def run_config(self):
+        """The RunConfig the run records (0.2's spellings upgraded)."""
+        from tflottery.config import RunConfig
+        from tflottery.pruning.resolve import upgrade
+
+        stored = self.config()
+        return RunConfig.from_dict({**stored, "pruning": upgrade(stored.get("pruning", {}))})
+
     def data_info(self) -> dict:
         return read_json(self.path / "data.json", self.anchor)
 
@@ -249,17 +269,38 @@ class RunStore:
         return [row for r in self.replicates() for row in self.replicate(r).summary()]
 
     # ------------------------------------------------------------------ writing
-    def lock(self) -> "RunStore":
-        """Hold the run for this process (see `DirectoryLock`) and clear what killed writers left."""
+    def lock(self, shared: bool = False) -> "RunStore":
+        """Hold the run for this process, alone or `shared` with other workers (see the module's doc), and
+        clear what killed writers of this machine left."""
         self.check_layout()
-        self._lock = DirectoryLock(self.path, "run", self.anchor).acquire()
-        for folder, _, _ in os.walk(self.path):
-            clean_leftovers(folder)
+        self._lock = DirectoryLock(self.path, "run", self.anchor).acquire(shared=shared)
+        self.clean()
         return self
 
+    def clean(self) -> None:
+        """Remove temporary files that dead writers of this machine left anywhere in the run."""
+        for folder, _, _ in os.walk(self.path):
+            clean_leftovers(folder)
+
     def holder(self) -> Optional[str]:
-        """The process writing this run now, or None (reads only)."""
+        """A process writing this run now, or None (reads only)."""
         return DirectoryLock(self.path, "run", self.anchor).holder()
+
+    def unit_lock(self, name: str) -> DirectoryLock:
+        """The lock of one unit (`r0-level_3-ticket`, `r0-probe`) under `.units/`."""
+        return DirectoryLock(self.path / UNITS, f"unit {name} of run {self.name}", self.anchor,
+                             f"{safe_component(name, 'unit')}.lock")
+
+    def claim(self, name: str) -> Optional[DirectoryLock]:
+        """The unit's lock if this process could take it now, else None (another process trains it)."""
+        lock = self.unit_lock(name)
+        return lock if lock.claim() else None
+
+    def running(self) -> dict:
+        """{unit name: its holder's line} of every unit a live process trains now (reads only)."""
+        names = [n[:-5] for n in subfolders(self.path / UNITS, "", self.anchor) if n.endswith(".lock")]
+        holders = {name: self.unit_lock(name).holder() for name in names}
+        return {name: line for name, line in holders.items() if line}
 
     def unlock(self) -> None:
         if self._lock:
@@ -277,8 +318,9 @@ class RunStore:
                 raise RunError(f"{path} is damaged: 'xla' must be true or false. Restore it from the run's copy.")
         else:  # a run trained before the record (0.2 knew XLA, or what --jit_compile said) follows the flag
             xla = (True if self.replicates() else default) if asked == "auto" else bool(asked)
-            write_json(path, {"xla": xla}, self.anchor)
-            return xla
+            if create_once(path, json_bytes({"xla": xla}), self.anchor):
+                return xla
+            return self.kernels(asked, default)  # another worker fixed it first: its choice holds
         if asked != "auto" and bool(asked) != xla:
             raise ConfigError(f"--jit_compile={str(asked).lower()}: {self.path} trains with "
                               f"{'XLA' if xla else 'the graph and fused kernels'} (numerics.json), and its units "
@@ -290,13 +332,12 @@ class RunStore:
         """Create the run's identity file, or check that an existing one is the same run."""
         path = self.path / "spec.json"
         spec = {"layout": LAYOUT, "name": self.name, "identity": identity}
-        if path.exists():
-            found = read_json(path, self.anchor).get("identity")
-            if found != json.loads(json.dumps(identity)):
-                raise RunError(f"{self.path} holds another run (its spec.json differs from this configuration "
-                               "although the names match): pass another --runs_dir.")
+        if not path.exists() and create_once(path, json_bytes(spec), self.anchor):
             return
-        write_json(path, spec, self.anchor)
+        found = read_json(path, self.anchor).get("identity")
+        if found != json.loads(json.dumps(identity)):
+            raise RunError(f"{self.path} holds another run (its spec.json differs from this configuration "
+                           "although the names match): pass another --runs_dir.")
 
     def describe(self, config: dict, data_info: dict, plan: dict, model_json: str) -> None:
         """The files that say what the run is: config, data, plan (rewritten by each call) and the architecture."""

@@ -1,8 +1,9 @@
 """Units: one training of a run (a replicate's level of one branch, a copy, a probe, a transfer), and their groups.
 
-A unit is ready once its inputs exist (`ready_units`): level L of replicate r needs the ticket
-of r's previous trained level and its rewind step (and, for branches that read it, the ticket
-of level L itself); all replicates' units of a level are independent. Units that share the
+A unit is ready once its inputs exist (`ready_units`, over `tflottery.engine.graph`): level L
+of replicate r needs the ticket of r's previous trained level and its rewind step (and, for
+branches that read it, the ticket of level L itself); all replicates' units of a level are
+independent. Units that share the
 architecture, data, training and step range can train as one population (`group_key`; see
 `tflottery.engine.scheduler`), each exactly as it would alone.
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 from tflottery.config import hashed_fields
 from tflottery.core.errors import RunError
+from tflottery.engine.graph import PROBE, READY, replicate_units
 from tflottery.engine.progress import progress_line
 from tflottery.engine.store import LevelRecord
 from tflottery.pruning import masks as mask_lib
@@ -48,6 +50,11 @@ class Unit:
         w = self.start.weights
         return w() if callable(w) else w
 
+    def log_dir(self) -> "str | None":
+        """Where TensorBoard logs of this unit go (--tensorboard), else None."""
+        return str(self.ctx.store.level_dir(self.level, self.branch.key()) / "tensorboard") \
+            if self.training.tensorboard else None
+
     def group_key(self) -> tuple:
         """Units with equal keys can train as one program; a unit that must train alone gets its own."""
         alone = self.start.watch is not None or bool(self.ctx.setup.stochastic)
@@ -78,22 +85,17 @@ def make_unit(ctx, level: int, branch) -> Unit:
     return Unit(ctx, level, branch, start, data, training, steps)
 
 
-def ready_units(contexts: list, branches: list) -> list[Unit]:
-    """Every unfinished unit of the run whose inputs exist, by level, replicate and branch."""
+def ready_units(contexts: list, branches: list) -> list[tuple]:
+    """(ctx, level, branch) of every unfinished unit of the run whose inputs exist, by level and replicate
+    (`tflottery.engine.graph`); `make_unit` draws a unit's start once a process has claimed it."""
     out = []
     for ctx in contexts:
-        levels = ctx.plan.levels
-        for i, level in enumerate(levels):
-            if level and not (ctx.store.is_done(levels[i - 1]) and ctx.rewind_known()):
-                break
-            for branch in branches:
-                if not branch.applies(level) or ctx.store.is_done(level, branch.key()):
-                    continue
-                if branch.needs_trained_ticket and not ctx.store.is_done(level):
-                    continue
-                out.append((level, ctx.replicate_index, ctx, branch))
+        probe = ctx.plan.rewind_step is None
+        for u in replicate_units(ctx.store, ctx.replicate_index, ctx.plan.levels, branches, probe):
+            if u.state == READY and u.branch != PROBE:
+                out.append((u.level, ctx.replicate_index, ctx, u.branch_kind))
     out.sort(key=lambda item: (item[0], item[1]))
-    return [make_unit(ctx, level, branch) for level, _, ctx, branch in out]
+    return [(ctx, level, branch) for level, _, ctx, branch in out]
 
 
 def save_unit(unit: Unit, own) -> tuple:

@@ -35,6 +35,8 @@ def made(tmp_path_factory, tiny_run):
 
 FIND = [
     (["--levls=3"], "Unknown flag --levls: it is neither a config field"),
+    (["--executor=slurm"], r"--executor='slurm' is not an executor; choose one of \['local', 'ray'\]"),
+    (["--ray_address=auto"], "goes with --executor=ray"),
     (["--levels=abc"], "plan.levels='abc' must be an integer"),
     (["--levels=-1"], r"plan.levels=-1 must lie in \[0, 200\]"),
     (["--levels=2.5"], "must be a whole number"),
@@ -90,6 +92,13 @@ FIND = [
 ]
 OTHERS = [
     (["frobnicate"], "Unknown command 'frobnicate'"),
+    (["worker"], "worker: name the run"),
+    (["worker", "RUN", "--levels=4"], "not both"),
+    (["worker", "no/such/run"], "is not a run directory"),
+    (["worker", "RUN", "--wait=-1"], "--wait=-1.0 must"),
+    (["worker", "--levls=3"], "Unknown flag --levls"),
+    (["worker", "--check_locks=FILE"], "check_locks"),
+    (["status", "no/such/run"], "is not a run directory"),
     (["export", "no/such/run"], "is not a run directory"),
     (["export", "RUN", "--level=9"], r"Level 9 \(ticket\) .* is not finished"),
     (["export", "RUN", "--replicate=5"], "has no replicate 5"),

@@ -39,8 +39,7 @@ class TfKerasTrainer(Trainer):
         started = [model.get_tower(c) for c in range(len(units))]
         keras.utils.set_random_seed(first.seed("keras"))  # dropout and the like (such units train alone)
         captures = set().union(*(u.start.captures for u in units))
-        logs = [str(u.ctx.store.level_dir(u.level, u.branch.key()) / "tensorboard") if u.training.tensorboard else None
-                for u in units]
+        logs = [u.log_dir() for u in units]
         label = first.label if len(units) == 1 else f"{len(units)} units (level {first.level}): "
         results = train_group(model, PopulationData(first.data, [u.seed("data_order") for u in units]), first.data,
                               first.steps, start=first.start.start_step, end=first.start.end_step, captures=captures,

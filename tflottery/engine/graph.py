@@ -1,0 +1,98 @@
+"""A run as a graph of units, read from its directory alone (no TensorFlow): what is done, ready, waiting.
+
+A unit is one training: a replicate's level of one branch, or (rewind=auto) a replicate's
+probe. Level L of replicate r waits for the ticket of r's previous planned level and for its
+rewind step (the probe's choice); a branch that reads its level's ticket
+(`needs_trained_ticket`) waits for that ticket too; replicates never wait for each other.
+Each unit has a name (`r0-level_3-reinit`, `r0-probe`): its lock file's (`RunStore.claim`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from tflottery.engine.store import TICKET
+
+DONE, RUNNING, READY, WAITING = "done", "running", "ready", "waiting"
+PROBE = "probe"
+
+
+def unit_name(replicate: int, level: Optional[int], branch: str) -> str:
+    return f"r{replicate}-{PROBE}" if branch == PROBE else f"r{replicate}-level_{level}-{branch}"
+
+
+@dataclass
+class UnitState:
+    replicate: int
+    level: Optional[int]  # None for a probe
+    branch: str  # a branch key, or PROBE
+    state: str
+    holder: Optional[str] = None  # who trains it now (RUNNING)
+    branch_kind: object = None  # the Branch (None for a probe)
+
+    @property
+    def name(self) -> str:
+        return unit_name(self.replicate, self.level, self.branch)
+
+
+def replicate_units(store, replicate: int, levels: list, branches: list, probe: bool) -> list[UnitState]:
+    """Every planned unit of one replicate (`store`: its ReplicateStore), in training order, with its state
+    done / ready / waiting (`probe`: rewind=auto, whose choice every pruned level waits for)."""
+    rewind_known = not probe or store.rewind_choice() is not None
+    out = []
+    if probe:
+        state = DONE if rewind_known else READY if store.is_done(levels[0]) else WAITING
+        out.append(UnitState(replicate, None, PROBE, state))
+    blocked = False
+    for i, level in enumerate(levels):
+        blocked = blocked or (i > 0 and not (store.is_done(levels[i - 1]) and rewind_known))
+        for branch in branches:
+            if not branch.applies(level):
+                continue
+            key = branch.key()
+            if store.is_done(level, key):
+                state = DONE
+            elif blocked or (branch.needs_trained_ticket and not store.is_done(level, TICKET)):
+                state = WAITING
+            else:
+                state = READY
+            out.append(UnitState(replicate, level, key, state, branch_kind=branch))
+    return out
+
+
+def run_units(run_store, levels: list, branches: list, replicates: int, probe: bool) -> list[UnitState]:
+    """Every planned unit of the run, a unit some live process holds marked RUNNING with its holder."""
+    running = run_store.running()
+    units = [u for r in range(replicates) for u in replicate_units(run_store.replicate(r), r, levels, branches, probe)]
+    for unit in units:
+        if unit.state != DONE and unit.name in running:
+            unit.state, unit.holder = RUNNING, running[unit.name]
+    return units
+
+
+def status(path) -> dict:
+    """Where a run stands, from its directory: counts of done / running / ready / waiting units, the running
+    ones with their holders (host and pid), and the next ready ones. Reads only."""
+    from tflottery.engine.resolve import resolve
+    from tflottery.engine.store import RunStore
+
+    store = RunStore.open(path)
+    config, plan = store.run_config(), store.plan()
+    units = run_units(store, plan["levels"], resolve(config).branches, config.plan.replicates,
+                      probe=plan.get("rewind_step") is None)
+    counts = {s: sum(u.state == s for u in units) for s in (DONE, RUNNING, READY, WAITING)}
+    return {"run": str(store.path), "units": len(units), **counts,
+            "running_units": [{"unit": u.name, "holder": u.holder} for u in units if u.state == RUNNING],
+            "ready_units": [u.name for u in units if u.state == READY],
+            "finished": counts[DONE] == len(units)}
+
+
+def status_text(report: dict) -> str:
+    lines = [f"{report['run']}: {report['done']}/{report['units']} units done, {report['running']} running, "
+             f"{report['ready']} ready, {report['waiting']} waiting" + (" (finished)" if report["finished"] else "")]
+    lines += [f"  running {u['unit']}: {u['holder']}" for u in report["running_units"]]
+    ready = report["ready_units"]
+    if ready:
+        lines.append(f"  ready: {', '.join(ready[:12])}" + (f" and {len(ready) - 12} more" if len(ready) > 12 else "")
+                     + " (start `tflottery worker " + report["run"] + "` to train them)")
+    return "\n".join(lines)
