@@ -107,7 +107,8 @@ def write_verdict(store, if_free: bool = False):
     pruning, plan = config.get("pruning", {}), config.get("plan", {})
     what = (f"`{config.get('model', {}).get('name')}` on `{config.get('data', {}).get('dataset')}`; "
             f"{pruning.get('strategy', 'layerwise')} pruning, rewind {pruning.get('rewind', '0it')}; "
-            f"{plan.get('replicates', 1)} replicate(s), branches {', '.join(['ticket', *plan.get('branches', [])])}.")
+            f"{plan.get('replicates', 1)} replicate(s), branches "
+            f"{', '.join(['ticket', *(b if isinstance(b, str) else json.dumps(b) for b in plan.get('branches', []))])}.")
     report = f"# {store.name}\n\n{what}\n\n{result.text()}\n"
     store.write_verdict(result.table_rows(), result.to_dict(), report)
     return result

@@ -116,3 +116,37 @@ def test_a_non_block_ticket_in_a_block_mode_is_refused(tmp_path, tiny_run):
     with pytest.raises(ConversionError, match="Mode block_float runs TFLite's 1x4 sparse kernel, but this ticket's "
                                               "masks are not made of 1x4 blocks"):
         convert(ticket, modes=["block_float"])
+
+
+@pytest.mark.slow
+def test_a_two_of_four_ticket_loads_checked_refuses_a_broken_group_and_says_litert_runs_it_dense(tmp_path, sample_data):
+    from helpers import resign
+    from tflottery import convert, export_ticket, load_ticket
+    from tflottery.core.errors import TicketError
+
+    config = tiny_config(levels=2, strategy="global", structure={"n": 2, "m": 4})
+    config.runs_dir = str(tmp_path / "runs")
+    run = find_ticket(config, data=sample_data)
+    ticket = export_ticket(run, 2, tmp_path / "ticket")
+    model = load_ticket(ticket)
+    assert model is not None
+    report = convert(ticket, modes="float,sparse")
+    assert any("LiteRT has no N:M kernel" in note for note in report["files"]["sparse"]["notes"])
+    import numpy as np
+
+    masks = {k: v.copy() for k, v in np.load(ticket / "masks.npz").items()}
+    arrays = {name: {k: v.copy() for k, v in np.load(ticket / name).items()} for name in ("weights.npz", "rewind.npz")}
+    key = next(k for k in masks if k.startswith("fc2"))
+    added = int((~masks[key][:4, 0]).sum())
+    masks[key][:4, 0] = True  # four of four inputs of one output: no longer 2:4 ...
+    off = np.argwhere(masks[key][4:, 1:])[:added] + [4, 1]  # ... with as many dropped elsewhere: the same counts
+    for row, col in off:
+        masks[key][row, col] = False
+        for weights in arrays.values():
+            weights[key][row, col] = 0
+    np.savez(ticket / "masks.npz", **masks)
+    for name, weights in arrays.items():
+        np.savez(ticket / name, **weights)
+    resign(ticket)
+    with pytest.raises(TicketError, match=r"break the ticket's structure .*re-export it"):
+        load_ticket(ticket)

@@ -98,3 +98,22 @@ def test_deploy_recipe_at_tiny_size(in_tmp):
     modes = {r["mode"]: r for r in results["rows"]}
     assert set(modes) == {"float", "block_float", "int8"} and "builtin sparse" in modes["block_float"]["kernels"]
     assert "op 1 FULLY_CONNECTED: weights sparse, blocks 1x4, builtin sparse" in (out / "report.md").read_text()
+
+
+def test_baselines_recipe_at_tiny_size(in_tmp):
+    branches = load_recipe("baselines")["run"]["plan"]["branches"]
+    quick = [{"synflow": {**b["synflow"], "rounds": 5}} if isinstance(b, dict) and "synflow" in b
+             else {"synflow": {"rounds": 5}} if b == "synflow" else b for b in branches]  # SynFlow's rounds: 100 -> 5
+    results = run_recipe("baselines", verbose=False, dataset="mnist", replicates=2, baseline_levels=[1],
+                         branches=quick, **TINY)
+    out = Path(results["output"])
+    assert sorted(p.name for p in out.glob("*.png")) == ["ablations.png", "baselines.png"]
+    methods = [row["method"].replace(" (rounds=5)", "") for row in results["table"]]
+    assert methods[:9] == ["IMP ticket (rewound)", "ticket mask, reinitialised", "random pruning", "SNIP", "GraSP",
+                           "SynFlow", "magnitude at init", "SET", "RigL"]
+    assert {"ticket, inverted", "SNIP, shuffled", "SNIP, reinitialised", "SNIP, inverted", "SynFlow, shuffled",
+            "SynFlow, reinitialised", "SynFlow, inverted"} <= set(methods)
+    assert all(row["acc_1"] and "±" in row["acc_1"] for row in results["table"])  # 2 replicates: intervals
+    assert all(row["diff_1"] for row in results["table"][1:])
+    report = (out / "report.md").read_text()
+    assert "| method |" in report and "**Verdict:**" in report

@@ -28,6 +28,8 @@ class PlanConfig:
     replicates: int = setting(1, "independent replicates 0..N-1 (each derives its own seeds)")
     capture: list[str] = setting(help="dense-run steps to keep for instability analysis, e.g. ['100it', '2ep']",
                                  factory=list)
+    baseline_levels: Optional[list[int]] = setting(None, "the pruned levels at which the baselines train (default: "
+                                                         "every one), e.g. [7, 12, 15]")
     population: Any = unhashed("auto", "units trained as one program: auto, a number, or 1 (one at a time)")
 
     def validate(self) -> None:
@@ -46,6 +48,10 @@ class PlanConfig:
                                                and isinstance(next(iter(entry)), str))):
                 raise ConfigError(f"plan.branches entry {entry!r} must be a branch name or {{name: {{params}}}}, "
                                   "e.g. \"reinit\" or {\"supermask\": {\"init\": \"init\"}}.")
+        if self.baseline_levels is not None and not all(
+                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_LEVELS for v in self.baseline_levels):
+            raise ConfigError(f"plan.baseline_levels={self.baseline_levels!r} must list pruned levels, e.g. [7, 12, 15] "
+                              "(level 0 is the dense network: it has no baselines).")
         for step in self.capture:
             Step.parse(step, "plan.capture")
         if not (self.population == "auto" or (isinstance(self.population, int) and not isinstance(self.population, bool)

@@ -37,8 +37,13 @@ def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_
     structure = upgrade(meta["pruning"]).get("structure") or {}
     shape = structure.get("block")
     warning = kernel_warning(shape) if shape else None
+    if {"n", "m"} <= set(structure):
+        warning = (f"the ticket is {structure['n']}:{structure['m']} sparse, and LiteRT has no N:M kernel: its layers "
+                   "run as their mode's dense or unstructured-sparse kernels (N:M speed needs sparse tensor cores: "
+                   "TensorRT or cuSPARSELt)")
     if warning:
-        print(f"[tflottery] warning: the ticket was found in {shape[0]}x{shape[1]} blocks. {warning}", flush=True)
+        found = f"in {shape[0]}x{shape[1]} blocks. " if shape else ""
+        print(f"[tflottery] warning: the ticket was found {found}{warning}", flush=True)
     for mode in modes:
         source = plain
         notes = [f"warning: {warning}"] if warning and mode != "float" else []

@@ -94,6 +94,11 @@ class ReplicateContext:
     def rewind_weights(self) -> dict:
         return self.dense_weights(self.rewind_step)
 
+    def ticket_weights(self, level: int) -> dict:
+        """The weights a pruned level's ticket starts from: the rewind step's (or, with lr_rewind, the
+        trained weights of the level it was pruned from)."""
+        return self.record(self.pruned_from(level)).final if self.config.pruning.lr_rewind else self.rewind_weights()
+
     def record(self, level: int, branch: str = TICKET) -> LevelRecord:
         return self.store.load_level(level, branch)
 

@@ -35,7 +35,13 @@ class UnitState:
         return unit_name(self.replicate, self.level, self.branch)
 
 
-def replicate_units(store, replicate: int, levels: list, branches: list, probe: bool) -> list[UnitState]:
+def trains_at(branch, level: int, baseline_levels: Optional[list] = None) -> bool:
+    """Whether `branch` has a unit at `level` (`plan.baseline_levels` limits the baselines, never the ticket)."""
+    return branch.applies(level) and (baseline_levels is None or branch.key() == TICKET or level in baseline_levels)
+
+
+def replicate_units(store, replicate: int, levels: list, branches: list, probe: bool,
+                    baseline_levels: Optional[list] = None) -> list[UnitState]:
     """Every planned unit of one replicate (`store`: its ReplicateStore), in training order, with its state
     done / ready / waiting (`probe`: rewind=auto, whose choice every pruned level waits for)."""
     rewind_known = not probe or store.rewind_choice() is not None
@@ -47,7 +53,7 @@ def replicate_units(store, replicate: int, levels: list, branches: list, probe: 
     for i, level in enumerate(levels):
         blocked = blocked or (i > 0 and not (store.is_done(levels[i - 1]) and rewind_known))
         for branch in branches:
-            if not branch.applies(level):
+            if not trains_at(branch, level, baseline_levels):
                 continue
             key = branch.key()
             if store.is_done(level, key):
@@ -60,10 +66,12 @@ def replicate_units(store, replicate: int, levels: list, branches: list, probe: 
     return out
 
 
-def run_units(run_store, levels: list, branches: list, replicates: int, probe: bool) -> list[UnitState]:
+def run_units(run_store, levels: list, branches: list, replicates: int, probe: bool,
+              baseline_levels: Optional[list] = None) -> list[UnitState]:
     """Every planned unit of the run, a unit some live process holds marked RUNNING with its holder."""
     running = run_store.running()
-    units = [u for r in range(replicates) for u in replicate_units(run_store.replicate(r), r, levels, branches, probe)]
+    units = [u for r in range(replicates)
+             for u in replicate_units(run_store.replicate(r), r, levels, branches, probe, baseline_levels)]
     for unit in units:
         if unit.state != DONE and unit.name in running:
             unit.state, unit.holder = RUNNING, running[unit.name]
@@ -79,7 +87,7 @@ def status(path) -> dict:
     store = RunStore.open(path)
     config, plan = store.run_config(), store.plan()
     units = run_units(store, plan["levels"], resolve(config).branches, config.plan.replicates,
-                      probe=plan.get("rewind_step") is None)
+                      plan.get("rewind_step") is None, config.plan.baseline_levels)
     counts = {s: sum(u.state == s for u in units) for s in (DONE, RUNNING, READY, WAITING)}
     return {"run": str(store.path), "units": len(units), **counts,
             "running_units": [{"unit": u.name, "holder": u.holder} for u in units if u.state == RUNNING],

@@ -23,7 +23,7 @@ from tflottery.core.files import clean_leftovers
 from tflottery.core.names import layer_of
 from tflottery.engine import scheduler
 from tflottery.engine.context import ReplicateContext, RunSetup
-from tflottery.engine.graph import DONE, PROBE, replicate_units, unit_name
+from tflottery.engine.graph import DONE, PROBE, replicate_units, trains_at, unit_name
 from tflottery.engine.progress import Progress
 from tflottery.engine.store import TICKET
 from tflottery.engine.units import make_unit, ready_units, save_unit
@@ -120,8 +120,10 @@ class Idle:
 
     def unfinished(self) -> list:
         probe = self.setup.plan.rewind_step is None
+        plan = self.setup.config.plan
         return [u for ctx in self.contexts for u in replicate_units(
-            ctx.store, ctx.replicate_index, self.setup.plan.levels, self.setup.branches, probe) if u.state != DONE]
+            ctx.store, ctx.replicate_index, self.setup.plan.levels, self.setup.branches, probe, plan.baseline_levels)
+            if u.state != DONE]
 
     def wait(self) -> bool:
         """False once the run is finished; else sleep a moment (True), or a RunError after `wait` seconds
@@ -148,7 +150,7 @@ def pending_steps(setup: RunSetup) -> list[tuple]:
         store = setup.store.replicate(r)
         for level in setup.plan.levels:
             for branch in setup.branches:
-                if branch.applies(level) and not store.is_done(level, branch.key()):
+                if trains_at(branch, level, setup.config.plan.baseline_levels) and not store.is_done(level, branch.key()):
                     start = 0 if level == 0 else setup.plan.rewind_step or 0
                     out.append((r, level, branch.key(), setup.plan.steps - start))
     return out

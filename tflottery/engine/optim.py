@@ -99,3 +99,19 @@ def reset_optimizer(model: keras.Model, start_step: int = 0) -> None:
     schedule = getattr(model, "lr_schedule", None)
     if isinstance(schedule, WarmupPiecewise):
         schedule.start_at(start_step)
+
+
+SLOT_LISTS = ("_momentums", "_velocities", "momentums", "_average_gradients", "_velocity_hats")
+
+
+def optimizer_slots(model: keras.Model, variable) -> list:
+    """The optimizer's state variables of `variable` (Adam's m and v, SGD's momentum, RMSprop's ...); [] before
+    its first step."""
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    index = getattr(optimizer, "_index_dict", {}).get(optimizer._var_key(variable))
+    if index is None:
+        return []
+    slots = [getattr(optimizer, name)[index] for name in SLOT_LISTS
+             if isinstance(getattr(optimizer, name, None), list) and len(getattr(optimizer, name)) > index]
+    return [s for s in slots if tuple(s.shape) == tuple(variable.shape)]
+

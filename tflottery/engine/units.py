@@ -57,7 +57,7 @@ class Unit:
 
     def group_key(self) -> tuple:
         """Units with equal keys can train as one program; a unit that must train alone gets its own."""
-        alone = self.start.watch is not None or bool(self.ctx.setup.stochastic)
+        alone = self.start.watch is not None or self.start.rewire is not None or bool(self.ctx.setup.stochastic)
         return (self.start.head_classes, id(self.data), json.dumps(hashed_fields(self.training), sort_keys=True),
                 self.start.start_step, self.start.end_step, self.key if alone else None)
 
@@ -91,7 +91,8 @@ def ready_units(contexts: list, branches: list) -> list[tuple]:
     out = []
     for ctx in contexts:
         probe = ctx.plan.rewind_step is None
-        for u in replicate_units(ctx.store, ctx.replicate_index, ctx.plan.levels, branches, probe):
+        for u in replicate_units(ctx.store, ctx.replicate_index, ctx.plan.levels, branches, probe,
+                                 ctx.config.plan.baseline_levels):
             if u.state == READY and u.branch != PROBE:
                 out.append((u.level, ctx.replicate_index, ctx, u.branch_kind))
     out.sort(key=lambda item: (item[0], item[1]))

@@ -205,6 +205,7 @@ def _read_once(path: Path, trust_code: bool) -> Ticket:
 
     shapes = {k: tuple(int(d) for d in v.shape) for k, v in weight_variables(model).items()}
     _check_arrays(root.path, meta, shapes, masks, rewind, weights)
+    _check_structure(root.path, meta, masks)
     _check_outputs(model, weights, root.path)
     return Ticket(root.path, meta, masks, rewind, weights, architecture, trust_code)
 
@@ -447,6 +448,33 @@ def _check_arrays(root: Path, meta: dict, shapes: dict, masks: dict, rewind: dic
                 raise TicketError(f"{root / label}: {printable(name)} holds NaN or infinite values: refused.")
             if name in masks and np.any(value[~masks[name]] != 0):
                 raise TicketError(f"{root / label}: {printable(name)} has non-zero weights where its mask prunes them.")
+
+
+def _check_structure(root: Path, meta: dict, masks: dict) -> None:
+    """The masks keep the structure ticket.json records (N:M groups, blocks): a ticket altered to break it, which a
+    runtime relying on it would compute wrongly, is refused."""
+    from types import SimpleNamespace
+
+    from tflottery.core.errors import ConfigError
+    from tflottery.core.names import layer_of
+    from tflottery.pruning.resolve import structure_of, upgrade
+
+    pruning = upgrade(dict(meta.get("pruning") or {}))
+    if not pruning.get("structure"):
+        return
+    try:
+        cls, settings = structure_of(SimpleNamespace(structure=pruning["structure"]))
+        exempt = set(pruning.get("unpruned") or ())
+        pruned = [k for k in masks if layer_of(k) not in exempt]
+        structure = cls(settings, {k: "dense" if m.ndim == 2 else "conv" for k, m in masks.items()},
+                        {k: m.shape for k, m in masks.items()}, pruned)
+    except (ConfigError, TypeError, ValueError, KeyError) as error:
+        raise TicketError(f"{root / 'ticket.json'} records a structure this tflottery cannot check "
+                          f"({printable(pruning['structure'], 200)}): {error}") from None
+    broken = [k for k in pruned if not structure.holds(k, masks[k])]
+    if broken:
+        raise TicketError(f"{root / 'masks.npz'}: the masks of {printable(broken, 200)} break the ticket's structure "
+                          f"{printable(pruning['structure'], 200)}: the ticket was altered; re-export it from its run.")
 
 
 # --------------------------------------------------------------------------- architecture

@@ -1,7 +1,8 @@
 """Branches: what trains at a level of a run, one registered class per kind, each in its own file.
 
 The ticket itself is a branch (`ticket`), and so are its baselines (`reinit`, `random_prune`,
-`supermask`), its retraining on another task (`transfer`) and the copies of an instability
+`supermask`; pruning at initialisation: `snip`, `grasp`, `synflow`, `magnitude_init`, with the
+ablations of `scored.py`, and `ticket_ablation`; dynamic sparse training: `set`, `rigl`), its retraining on another task (`transfer`) and the copies of an instability
 analysis (`copy`). The level loop (`tflottery.engine.imp`) trains every branch through the same
 hooks and stores it under `replicate_<r>/level_<L>/<branch key>/`.
 
@@ -11,10 +12,17 @@ With `per_level = True` it can be named in `--branches` (with parameters: `{"nam
 """
 from tflottery.engine.branches.base import Branch, BranchStart
 from tflottery.engine.branches.copy import Copy
+from tflottery.engine.branches.grasp import Grasp
+from tflottery.engine.branches.magnitude_init import MagnitudeInit
 from tflottery.engine.branches.random_prune import RandomPrune
 from tflottery.engine.branches.reinit import Reinit
+from tflottery.engine.branches.rigl import Rigl
+from tflottery.engine.branches.set import Set
+from tflottery.engine.branches.snip import Snip
 from tflottery.engine.branches.supermask import Supermask
+from tflottery.engine.branches.synflow import Synflow
 from tflottery.engine.branches.ticket import Ticket
+from tflottery.engine.branches.ticket_ablation import TicketAblation
 from tflottery.engine.branches.transfer import Transfer
 
 BRANCHES: dict[str, type] = {}
@@ -26,7 +34,8 @@ def register(cls: type) -> type:
     return cls
 
 
-for _cls in (Ticket, Reinit, RandomPrune, Transfer, Copy, Supermask):
+for _cls in (Ticket, Reinit, RandomPrune, Transfer, Copy, Supermask, Snip, Grasp, Synflow, MagnitudeInit, TicketAblation,
+             Set, Rigl):
     register(_cls)
 
 

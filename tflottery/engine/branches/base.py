@@ -41,6 +41,7 @@ class BranchStart:
     head_classes: Optional[int] = None
     captures: set = field(default_factory=set)
     watch: Any = None  # (every steps, tracker with .check(step, weights) -> stop?): e.g. the early-bird rule
+    rewire: Any = None  # (steps, rewirer with .update(step, model)): dynamic sparse training changes the mask
 
 
 class Branch:

@@ -15,8 +15,7 @@ class Ticket(Branch):
         if level == 0:
             return BranchStart(ctx.all_ones(), ctx.init, 0, ctx.end_step, captures=ctx.dense_captures(),
                                watch=ctx.strategy.dense_watch(ctx.plan))
-        weights = ctx.record(ctx.pruned_from(level)).final if ctx.config.pruning.lr_rewind else ctx.rewind_weights()
-        return BranchStart(ctx.level_masks(level), weights, ctx.rewind_step, ctx.end_step)
+        return BranchStart(ctx.level_masks(level), ctx.ticket_weights(level), ctx.rewind_step, ctx.end_step)
 
     def metrics(self, ctx, unit, result) -> dict:
         """The mask with no training (on the initial weights and their signed constants), and at

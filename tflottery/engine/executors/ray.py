@@ -7,7 +7,7 @@ and steps). A task loads the run's data on its node, trains the group exactly as
 would (same trainer, same kernels: `numerics.json`), and returns the results; the driver stores
 them as they arrive, so the run's files are the ones a local `find` writes. A task whose worker
 dies is retried by Ray (`max_retries`). Units that read what only the driver has (their own
-data, a watch such as early-bird's, TensorBoard logs) and branches with their own training
+data, a watch such as early-bird's, dynamic sparse training's rewiring, TensorBoard logs) and branches with their own training
 train in the driver.
 """
 from __future__ import annotations
@@ -66,7 +66,8 @@ class RemoteUnit:
 def remote_ok(unit) -> bool:
     """Whether a unit can train in a task: the run's own data and training, nothing watching it, no logs."""
     start = unit.start
-    return start.data is None and start.training is None and start.watch is None and not unit.training.tensorboard
+    return (start.data is None and start.training is None and start.watch is None and start.rewire is None
+            and not unit.training.tensorboard)
 
 
 def train_units(run: dict, units: list) -> list:

@@ -43,14 +43,15 @@ def evaluate(model, data) -> list[dict]:
     return rows
 
 
-def train_group(model, population_data, data, steps, *, start: int, end: int, captures=(), watch=None,
+def train_group(model, population_data, data, steps, *, start: int, end: int, captures=(), watch=None, rewire=None,
                 callbacks: tuple = (), log_dirs: Optional[list] = None, label: str = "",
                 verbose: bool = True) -> list[LevelResult]:
     """Train steps [start, end) of every unit of `model` (see the module's doc); one LevelResult per unit.
 
     `captures`: steps at which every unit's weights are kept. `watch` = (every, tracker) for a
     group of one: `tracker.check(step, weights)` runs every `every` steps and ends the level at
-    the step it returns True.
+    the step it returns True. `rewire` = (steps, rewirer) for a group of one: `rewirer.update(step, model)`
+    runs after each of those steps and may change the unit's mask and weights (dynamic sparse training).
     """
     if end <= start:
         raise ConfigError(f"training leaves no step to train after step {start} (it ends at {end}): train longer.")
@@ -58,7 +59,8 @@ def train_group(model, population_data, data, steps, *, start: int, end: int, ca
     evals = set(range(start + every, end, every)) | {end}
     kept = {c for c in captures if start < c <= end}
     watched = set(range(start + watch[0], end + 1, watch[0])) if watch and watch[0] > 0 else set()
-    points = sorted(evals | kept | watched)
+    rewired = {s for s in rewire[0] if start < s < end} if rewire else set()
+    points = sorted(evals | kept | watched | rewired)
     writers = _writers(log_dirs)
     results = [LevelResult() for _ in range(model.units)]
     began = time.perf_counter()
@@ -93,6 +95,8 @@ def train_group(model, population_data, data, steps, *, start: int, end: int, ca
                 break
             if clock is not None and point < end:
                 clock.maybe_say(point)
+        if point in rewired:  # after the step's evaluation: the record is of the trained mask
+            rewire[1].update(point, model)
     wall = (time.perf_counter() - began) / model.units
     for result in results:
         result.wall_time_s = wall

@@ -112,6 +112,15 @@ class PopulationModel(keras.Model):
             self._masks_of[c][name].assign(np.asarray(mask, np.float32))
             variables[name].assign(variables[name] * self._masks_of[c][name])
 
+    def keep_slots(self, c: int, keep: dict) -> None:
+        """Zero tower c's optimizer state outside `keep` ({kernel: bool}): a weight a mask update dropped or
+        regrew starts with no moment, as a weight pruned from the start has none."""
+        from tflottery.engine.optim import optimizer_slots
+
+        for name, mask in keep.items():
+            for slot in optimizer_slots(self, self._weights_of[c][name]):
+                slot.assign(slot * np.asarray(mask, slot.dtype.as_numpy_dtype))
+
     # ------------------------------------------------------------------ evaluation
     def evaluate_units(self, dataset) -> list[dict]:
         """Per unit: cross-entropy loss (mean, float64) and top-1 accuracy on `dataset` (images, labels)."""

@@ -43,12 +43,16 @@ class TfKerasTrainer(Trainer):
         label = first.label if len(units) == 1 else f"{len(units)} units (level {first.level}): "
         results = train_group(model, PopulationData(first.data, [u.seed("data_order") for u in units]), first.data,
                               first.steps, start=first.start.start_step, end=first.start.end_step, captures=captures,
-                              watch=first.start.watch, callbacks=self.callbacks, log_dirs=logs,
+                              watch=first.start.watch, rewire=first.start.rewire, callbacks=self.callbacks, log_dirs=logs,
                               label=f"{label}: " if len(units) == 1 else label, verbose=first.training.verbose)
         out = []
         for c, (unit, result) in enumerate(zip(units, results)):
             result.captured = {s: w for s, w in result.captured.items() if s in unit.start.captures}
-            out.append(UnitResult(unit.start.masks, started[c], model.get_tower(c), result))
+            masks = unit.start.masks
+            if unit.start.rewire is not None:  # dynamic sparse training ends on masks of its own
+                final = model.get_tower(c, "masks")
+                masks = {k: final[k] for k in masks}
+            out.append(UnitResult(masks, started[c], model.get_tower(c), result))
         return out
 
     def test_accuracy(self, weights: dict, masks: dict, data, training, steps) -> float:

@@ -1,0 +1,33 @@
+"""SNIP (Lee et al. 2019): connection sensitivity |dL/dw . w| at initialisation, on training batches."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tflottery.config import setting
+from tflottery.core.errors import ConfigError
+from tflottery.engine.branches.scored import ScoredMask, batches, dense_gradients, kernels, plain_model
+
+
+class Snip(ScoredMask):
+    kind = "snip"
+    description = "pruning at initialisation by connection sensitivity |g . w| (Lee et al. 2019)"
+
+    @dataclass
+    class Params(ScoredMask.Params):
+        batches: int = setting(1, "training batches whose summed gradient scores the weights")
+
+    def check(self) -> None:
+        super().check()
+        if not 1 <= self.params.batches <= 1000:
+            raise ConfigError(f"snip batches={self.params.batches} must lie in [1, 1000].")
+
+    def scores(self, ctx, level: int, weights: dict, masks: dict) -> dict:
+        return snip_scores(plain_model(ctx, weights, masks), list(masks),
+                           batches(ctx, self.score_seed(ctx, level), self.params.batches))
+
+
+def snip_scores(model, names: list, data: list) -> dict:
+    """|g . w| per kernel weight, g the loss gradient summed over the batches of `data`: the sensitivity of the
+    loss to the weight's connection (dL/dc at c = 1)."""
+    weights = {k: v.numpy() for k, v in zip(names, kernels(model, names))}
+    return {k: abs(g * weights[k]) for k, g in dense_gradients(model, names, data).items()}
