@@ -27,15 +27,23 @@ def _weights(value, allowed: tuple) -> str:
     return value
 
 
-def load_ticket(path: "str | Path", weights: str = "trained", trust_code: bool = False):
+def load_ticket(path: "str | Path", weights: str = "trained", trust_code: bool = False, keras: int = 2):
     """A ticket as a tf_keras Functional model with its masks enforced, ready for `compile` and `fit`.
 
     `weights="trained"` gives the trained sparse weights, `weights="rewind"` the ticket's
     initialisation for retraining. The model outputs logits: compile it with
     `SparseCategoricalCrossentropy(from_logits=True)`. Its forward pass uses weight x mask, so
     pruned weights stay exactly zero however it is trained (fit, train_on_batch, a GradientTape).
+    `keras=3` gives a Keras 3 model instead (`import keras`, on its TensorFlow or JAX backend), the
+    masks kept by constraints its optimizers apply after every step (`tflottery.tickets.keras3`).
     """
     _weights(weights, WEIGHTS[:2])
+    if keras not in (2, 3) or isinstance(keras, bool):
+        raise TicketError(f"load_ticket keras={keras!r}: 2 (tf_keras, the default) or 3 (Keras 3).")
+    if keras == 3:
+        from tflottery.tickets.keras3 import load_ticket as load_keras3
+
+        return load_keras3(path, weights, as_literal_true(trust_code, "trust_code"))
     ticket = read_ticket(path, as_literal_true(trust_code, "trust_code"))
     from tflottery.pruning import wrap
 
