@@ -13,6 +13,7 @@ pytestmark = pytest.mark.slow
 
 CHECK = r'''
 import json, sys
+import numpy as np
 import keras
 from tflottery import load_ticket
 
