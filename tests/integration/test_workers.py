@@ -66,23 +66,26 @@ def test_three_workers_write_the_files_one_find_writes(tmp_path, reference):
 def test_a_worker_killed_mid_unit_frees_it_and_the_others_finish_the_run_identical(tmp_path, reference):
     runs = tmp_path / "runs"
     processes = workers(runs, 3)
-    victim = processes[0]
+    by_pid = {p.pid: p for p in processes}
+    victim = None
     try:
-        store, deadline, killed_in = None, time.time() + 300, None
-        while time.time() < deadline and killed_in is None and victim.poll() is None:
+        store, deadline = None, time.time() + 300
+        while time.time() < deadline and victim is None and all(p.poll() is None for p in processes):
             folders = list(runs.glob("*")) if runs.is_dir() else []
             store = store or (RunStore(folders[0]) if folders else None)
             held = store.running() if store is not None and (store.path / ".units").is_dir() else {}
-            mine = [name for name, line in held.items() if f"process {victim.pid} on" in line and "level_0" not in name]
-            if mine:  # the victim trains a pruned level's unit now: kill -9 it mid-unit
-                time.sleep(0.3)
-                os.kill(victim.pid, signal.SIGKILL)
-                killed_in = mine
+            for name, line in held.items():
+                pid = int(line.split()[1])
+                if "level_0" not in name and pid in by_pid:  # a worker trains a pruned level's unit: kill -9 it
+                    time.sleep(0.3)
+                    os.kill(pid, signal.SIGKILL)
+                    victim = by_pid[pid]
+                    break
             time.sleep(0.05)
-        assert killed_in, "the victim never held a pruned unit"
+        assert victim is not None, "no worker was seen holding a pruned unit"
         processes.append(subprocess.Popen([sys.executable, "-m", "tflottery.cli", "worker", str(store.path)],
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # joins late
-        results = finish(processes[1:])
+        results = finish([p for p in processes if p is not victim])
         victim.wait(timeout=60)
     finally:
         for p in processes:
