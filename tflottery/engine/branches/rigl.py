@@ -14,9 +14,15 @@ class Rigl(DynamicSparse):
     def grow_scores(self, rewirer, step: int, weights: dict) -> dict:
         import numpy as np
 
+        from tflottery import models
         from tflottery.engine.branches.scored import dense_gradients, plain_model
 
         ctx = rewirer.ctx
-        model = plain_model(ctx, weights, rewirer.masks)
+        model = rewirer.__dict__.get("plain")
+        if model is None:  # built once per unit, its weights set at each update
+            model = rewirer.plain = plain_model(ctx, weights, rewirer.masks)
+        else:
+            masks = rewirer.masks
+            models.set_weights(model, {k: v * masks[k] if k in masks else v for k, v in weights.items()})
         batch = list(ctx.data.train_pipeline(self.seed(ctx, rewirer.level, "data_order"), step + 1, step))
         return {k: np.abs(g) for k, g in dense_gradients(model, rewirer.names, batch).items()}
