@@ -34,6 +34,7 @@ _PUBLIC = {
     "prune_imp": "tflottery.pruning.own_fit", "Rewind": "tflottery.pruning.own_fit",
     "imp_steps": "tflottery.pruning.own_fit", "WarmupPiecewise": "tflottery.core.schedules",
     "EarlyBird": "tflottery.pruning.early_bird",
+    "Keras3IMP": "tflottery.pruning.keras3", "TicketMask": "tflottery.pruning.keras3",
     "instability": "tflottery.analysis.instability", "compare": "tflottery.analysis.compare",
 }
 _REGISTER = {"register_branch": "tflottery.engine.branches", "register_strategy": "tflottery.pruning.strategies",

@@ -74,15 +74,3 @@ def test_a_ticket_in_keras3_predicts_as_in_tf_keras_and_keeps_exact_zeros_in_fit
     for name in ("adam", "sgd_momentum", "adamw"):
         assert out[name]["steps"] == 8 and out[name]["nonzero_pruned"] == 0 and out[name]["moved"] > 1000, name
     assert out["round_trip_diff"] == 0.0
-
-
-def test_a_layer_keras3_cannot_rebuild_is_one_clear_error(tmp_path, tiny_run):
-    from tflottery.core.errors import TicketError
-    from tflottery.core.keras_compat import keras
-    from tflottery.tickets.keras3 import rebuild
-
-    inputs = keras.Input((4,), name="x")
-    model = keras.Model(inputs, keras.layers.LayerNormalization(name="norm")(inputs))
-    with pytest.raises(TicketError, match="layer 'norm' is a LayerNormalization, which tflottery does not rebuild in "
-                                          "Keras 3 yet"):
-        rebuild(model, {}, tmp_path)

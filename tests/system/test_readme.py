@@ -61,6 +61,23 @@ def test_the_own_fit_example(tmp_path):
     assert "own fit ran" in out
 
 
+def test_the_keras3_own_fit_example(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed: pip install 'tflottery[jax]'")
+    out = run_fresh(snippet("### In your own Keras 3 fit"), tmp_path, [
+        ('load(DataConfig(dataset="fashion_mnist"))', 'load(DataConfig(dataset="mnist"))', 1),
+        ("steps = 916", "steps = 20", 1),
+        ("levels=7,", "levels=2,", 1),
+        ("epochs=8,", "epochs=5,", 1),  # two more epochs than the plan: the callback stops the fit
+    ], "assert keras.backend.backend() == 'jax' and imp.done == imp.total_steps() == 60, imp.done\n"
+       "assert [(e['level'], round(e['remaining'], 3)) for e in imp.events] == [(1, 0.8), (2, 0.641)], imp.events\n"
+       "assert tflottery.load_ticket(ticket).count_params() > 0\n"
+       "print('keras 3 fit ran')")
+    assert "keras 3 fit ran" in out
+
+
 def test_the_numpy_forward_pass_of_a_ticket(tmp_path, tiny_run, sample_data):
     """The README's numpy forward pass of a ticket's arrays equals load_ticket's logits."""
     import numpy as np

@@ -23,6 +23,7 @@ import tensorflow_model_optimization as tfmot
 
 from tflottery.core.errors import ConfigError
 from tflottery.core.keras_compat import keras
+from tflottery.pruning.layout import LevelLayout
 
 
 @keras.saving.register_keras_serializable(package="tflottery")
@@ -37,37 +38,30 @@ class IMPSchedule(tfmot.sparsity.keras.PruningSchedule):
                     or not 0.0 <= value < 1.0:
                 raise ConfigError(f"IMPSchedule {name}={value!r} must lie in [0, 1): the fraction of surviving "
                                   "weights removed per level.")
-        for name, value, low in (("level_steps", level_steps, 1), ("levels", levels, 0), ("rewind_step", rewind_step, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"IMPSchedule {name}={value!r} must be an integer >= {low}.")
+        LevelLayout(level_steps, levels, rewind_step)  # checks the three
         if kept is not None and (not isinstance(kept, (list, tuple)) or len(kept) != levels + 1 or any(
                 isinstance(k, bool) or not isinstance(k, (int, float)) or not 0.0 <= k <= 1.0 for k in kept)):
             raise ConfigError(f"IMPSchedule kept={kept!r} must give the fraction kept at each of levels 0..{levels}.")
-        if rewind_step >= level_steps:
-            raise ConfigError(f"IMPSchedule rewind_step={rewind_step} must be before the end of a level "
-                              f"(level_steps={level_steps}): pruned levels train from it to the end.")
         self.rate, self.level_steps, self.levels = float(rate), int(level_steps), int(levels)
         self.rewind_step = int(rewind_step)
         self.kept = [float(k) for k in kept] if kept is not None else [(1.0 - self.rate) ** lv for lv in range(levels + 1)]
 
     @property
+    def layout(self) -> LevelLayout:
+        return LevelLayout(self.level_steps, self.levels, self.rewind_step)
+
+    @property
     def pruned_steps(self) -> int:
-        """Steps of each pruned level: from the rewind step to the end."""
-        return self.level_steps - self.rewind_step
+        return self.layout.pruned_steps
 
     def level_start(self, level: int) -> int:
-        """Steps trained before `level` begins."""
-        return 0 if level == 0 else self.level_steps + (level - 1) * self.pruned_steps
+        return self.layout.level_start(level)
 
     def total_steps(self) -> int:
-        """The length of the whole fit: every level."""
-        return self.level_start(self.levels + 1)
+        return self.layout.total_steps()
 
     def level_of(self, done: int) -> int:
-        """The level of the step that follows `done` steps."""
-        if done < self.level_steps:
-            return 0
-        return 1 + (done - self.level_steps) // self.pruned_steps
+        return self.layout.level_of(done)
 
     def __call__(self, step):
         """tfmot asks with the 1-based step about to train (its wrapper counts before the update)."""

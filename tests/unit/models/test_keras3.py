@@ -1,0 +1,45 @@
+"""Models move between tf_keras and Keras 3 by their allowlisted layer settings: same names, weights, outputs."""
+import numpy as np
+import pytest
+
+from tflottery import models
+from tflottery.core.errors import ModelError
+from tflottery.core.keras_compat import keras
+from tflottery.models.keras3 import get_weights, is_keras3, prunable_kernels, translate
+
+
+@pytest.mark.parametrize("build", [models.lenet_300_100, models.lenet5])
+def test_a_model_goes_to_keras3_and_back_with_its_names_weights_and_outputs(build):
+    model = build((28, 28, 1), 10, seed=1)
+    there = translate(model, to=3)
+    back = translate(there, to=2)
+    assert is_keras3(there) and not is_keras3(back) and not is_keras3(model)
+    x = np.random.default_rng(0).random((3, 28, 28, 1)).astype("float32")
+    assert np.array_equal(np.asarray(there(x)), model(x).numpy())  # the TensorFlow backend: the same kernels
+    assert np.array_equal(back(x).numpy(), model(x).numpy())
+    ours, theirs = get_weights(model), get_weights(there)
+    assert sorted(ours) == sorted(theirs) and all(np.array_equal(ours[k], theirs[k]) for k in ours)
+    assert list(prunable_kernels(there)) == [k for k in ours if k.endswith("/kernel")]
+
+
+def test_a_layer_it_does_not_move_is_refused_by_name():
+    inputs = keras.Input((4,), name="x")
+    model = keras.Model(inputs, keras.layers.LayerNormalization(name="norm")(inputs))
+    with pytest.raises(ModelError, match="layer 'norm' is a LayerNormalization, which tflottery does not move"):
+        translate(model, to=3)
+
+
+def test_an_activation_given_as_code_is_refused():
+    inputs = keras.Input((4,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(2, activation=lambda t: t * 2, name="d")(inputs))
+    with pytest.raises(ModelError, match="moves activations by name only"):
+        translate(model, to=3)
+
+
+def test_a_subclassed_model_is_refused():
+    class Mine(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ModelError, match="subclassed"):
+        translate(Mine(), to=3)

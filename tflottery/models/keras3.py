@@ -1,0 +1,180 @@
+"""Models between tf_keras and Keras 3: the same graph of allowlisted layers, rebuilt in the other library.
+
+`translate(model, to=3)` rebuilds a tf_keras Sequential or Functional model as a Keras 3
+Functional model, and `translate(model, to=2)` a Keras 3 one as tf_keras, layer by layer from
+each layer's plain settings (units, filters, kernel size, strides, padding, activation by name,
+...): the allowlist below, the same both ways, so nothing of a model's config runs code and a
+layer it does not know is refused by name. Weights keep tflottery's "<layer>/<variable>" names
+in both libraries, so masks, rewind weights and tickets move between them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tflottery.core.errors import ModelError
+
+# Settings each layer class takes from the other library's config; everything else (initialisers, which
+# the weights replace; one library's own keys) is left behind.
+COMMON = ("name", "trainable", "dtype")
+SETTINGS = {
+    "Dense": ("units", "activation", "use_bias"),
+    "Conv1D": ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups", "activation",
+               "use_bias"),
+    "Conv2D": ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups", "activation",
+               "use_bias"),
+    "DepthwiseConv2D": ("kernel_size", "strides", "padding", "data_format", "dilation_rate", "depth_multiplier",
+                        "activation", "use_bias"),
+    "Flatten": ("data_format",),
+    "Activation": ("activation",),
+    "ReLU": ("max_value", "negative_slope", "threshold"),
+    "Dropout": ("rate", "noise_shape", "seed"),
+    "MaxPooling2D": ("pool_size", "strides", "padding", "data_format"),
+    "AveragePooling2D": ("pool_size", "strides", "padding", "data_format"),
+    "GlobalAveragePooling2D": ("data_format", "keepdims"),
+    "GlobalMaxPooling2D": ("data_format", "keepdims"),
+    "BatchNormalization": ("axis", "momentum", "epsilon", "center", "scale"),
+    "Add": (), "Concatenate": ("axis",), "Reshape": ("target_shape",), "Rescaling": ("scale", "offset"),
+    "ZeroPadding2D": ("padding", "data_format"),
+}
+MERGING = ("Add", "Concatenate")  # layers called on a list of tensors
+PRUNABLE = {"Dense": "dense", "Conv1D": "conv", "Conv2D": "conv", "Conv3D": "conv"}  # as tflottery.pruning.wrap
+
+
+def keras3():
+    import keras
+
+    return keras
+
+
+def is_keras3(model) -> bool:
+    """Whether `model` is a Keras 3 model (`import keras`), without importing Keras 3 for anything else."""
+    return type(model).__module__.startswith("keras.") and hasattr(model, "stateless_call")
+
+
+def library(to: int):
+    if to == 3:
+        return keras3()
+    if to == 2:
+        from tflottery.core.keras_compat import keras
+
+        return keras
+    raise ModelError(f"to={to!r}: 2 (tf_keras) or 3 (Keras 3).")
+
+
+def translate(source, to: int, kernel_constraints: "dict | None" = None, where: str = ""):
+    """The model `source` (tf_keras or Keras 3, Sequential or Functional) rebuilt in Keras `to` with the same
+    layers, names and weights; `kernel_constraints`: {"<layer>/kernel": constraint} for the rebuilt kernels."""
+    target = library(to)
+    where = where or f"model {source.name!r}"
+    if to == 3 and not kernel_constraints:
+        kernel_constraints = {}
+    config = source.get_config()
+    if "layers" not in config:
+        raise ModelError(f"{where} is a subclassed model ({type(source).__name__}): tflottery moves Sequential and "
+                         "Functional models between tf_keras and Keras 3 (it rebuilds them from their config).")
+    layers = config["layers"]
+    tensors: dict = {}
+    inputs = []
+    for index, spec in enumerate(layers):
+        cls, cfg = spec["class_name"], spec["config"]
+        name = cfg["name"]
+        if cls == "InputLayer":
+            shape = cfg.get("batch_input_shape") or cfg.get("batch_shape")
+            tensors[name] = target.Input(batch_shape=tuple(shape), dtype=_dtype(cfg.get("dtype")), name=name)
+            inputs.append(tensors[name])
+            continue
+        if cls not in SETTINGS:
+            raise ModelError(f"{where}: layer {name!r} is a {cls}, which tflottery does not move between tf_keras and "
+                             f"Keras 3 yet (it rebuilds {', '.join(sorted(SETTINGS))}).")
+        kwargs = {k: cfg[k] for k in SETTINGS[cls] + COMMON if k in cfg}
+        kwargs["dtype"] = _dtype(kwargs.get("dtype"))
+        if cls == "BatchNormalization" and isinstance(kwargs.get("axis"), (list, tuple)) and len(kwargs["axis"]) == 1:
+            kwargs["axis"] = kwargs["axis"][0]  # tf_keras keeps a list; Keras 3 takes one axis
+        if not isinstance(kwargs.get("activation", "linear"), str):
+            raise ModelError(f"{where}: layer {name!r} has activation {kwargs['activation']!r}; tflottery moves "
+                             "activations by name only (e.g. 'relu').")
+        constraint = (kernel_constraints or {}).get(f"{name}/kernel")
+        if constraint is not None:
+            kwargs["kernel_constraint"] = constraint
+        layer = getattr(target.layers, cls)(**kwargs)
+        if not inputs and index == 0:  # a Sequential model declared without an InputLayer
+            raise ModelError(f"{where} has no input shape: build it (or give it an Input) first.")
+        args = [tensors[n] for n in _inbound(spec, layers, index)]
+        tensors[name] = layer(args if cls in MERGING else args[0])
+    if config.get("output_layers"):
+        outputs = [tensors[o[0]] for o in _entries(config["output_layers"])]
+        inputs = [tensors[i[0]] for i in _entries(config["input_layers"])]
+    else:  # Sequential: the last layer's output
+        outputs = [tensors[layers[-1]["config"]["name"]]]
+    model = target.Model(inputs[0] if len(inputs) == 1 else inputs, outputs[0] if len(outputs) == 1 else outputs,
+                         name=config.get("name") or source.name)
+    set_weights(model, get_weights(source), where)
+    return model
+
+
+def _entries(value: list) -> list:
+    """Functional input/output layers as a list of [name, node, tensor] (Keras 3 flattens a single one)."""
+    return [value] if value and isinstance(value[0], str) else value
+
+
+def _inbound(spec: dict, layers: list, index: int) -> list:
+    """The names of the layers feeding `spec` (Functional: its inbound node; Sequential: the one before)."""
+    nodes = spec.get("inbound_nodes")
+    if not nodes:
+        return [layers[index - 1]["config"]["name"]]
+    node = nodes[0]
+    if isinstance(node, dict):  # Keras 3 and newer tf_keras: {"args": [tensor or [tensors]], "kwargs": {}}
+        return [t["config"]["keras_history"][0] for t in _tensors(node.get("args", []))]
+    return [entry[0] for entry in node]  # tf_keras: [[name, node, tensor, kwargs], ...]
+
+
+def _tensors(value) -> list:
+    if isinstance(value, dict):
+        return [value] if "keras_history" in value.get("config", {}) else []
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in _tensors(item)]
+    return []
+
+
+def _dtype(value):
+    if isinstance(value, dict):  # a dtype policy: its name
+        return value.get("config", {}).get("name", "float32")
+    return value or "float32"
+
+
+def weight_variables(model) -> dict:
+    """{"<layer>/<variable>": variable} of a model of either library (top-level layers, as tickets hold them)."""
+    if not is_keras3(model):
+        from tflottery.models.weights import weight_variables as of_tf_keras
+
+        return of_tf_keras(model)
+    out = {}
+    for layer in model.layers:
+        for variable in layer.weights:
+            key = f"{layer.name}/{variable.name.split('/')[-1]}"
+            if key in out and out[key] is not variable:
+                raise ModelError(f"Two weights of model {model.name!r} are both named {key!r} (a nested model?): "
+                                 "tflottery addresses weights as '<layer>/<variable>'.")
+            out[key] = variable
+    return out
+
+
+def get_weights(model) -> dict:
+    return {k: np.array(v) for k, v in weight_variables(model).items()}
+
+
+def set_weights(model, weights: dict, where: str = "") -> None:
+    """Every weight of `model` (either library) from tflottery's {"<layer>/<variable>": array}."""
+    variables = weight_variables(model)
+    if set(variables) != set(weights):
+        raise ModelError(f"{where or model.name}: the weights do not match the model: missing "
+                         f"{sorted(set(variables) - set(weights))[:5]}, unexpected {sorted(set(weights) - set(variables))[:5]}.")
+    for key, variable in variables.items():
+        dtype = getattr(variable.dtype, "as_numpy_dtype", variable.dtype)  # a tf.DType or a Keras 3 name
+        variable.assign(np.asarray(weights[key], dtype))
+
+
+def prunable_kernels(model) -> dict:
+    """{"<layer>/kernel": "dense" | "conv"} of a Keras 3 model, in model order (the last is the output)."""
+    return {f"{layer.name}/kernel": PRUNABLE[type(layer).__name__] for layer in model.layers
+            if type(layer).__name__ in PRUNABLE}
