@@ -10,7 +10,9 @@ in a subprocess, since threads are fixed when TensorFlow starts) and to the FLOP
 unit-epoch's multiply-adds over this machine's GEMM rate (one op's rate on LeNet's own
 matrix shapes, measured here, times the ops that run at once: every core at full speed). Targets at K = 15: at most 0.55 of one unit on a CPU; on a GPU at
 least 10x throughput, i.e. at most 0.10.
-Run: python benchmarks/population_speed.py [--rounds 3] [--units 1,2,5,10,15]
+With `--keras 3 --backend jax` the same table for the Keras 3 trainer on JAX: K towers in one jitted
+program (`tflottery.engine.trainer.jax_towers`), the images gathered on the device, 50 steps a call.
+Run: python benchmarks/population_speed.py [--rounds 3] [--units 1,2,5,10,15] [--keras 3 --backend jax]
 """
 import argparse
 import os
@@ -20,6 +22,8 @@ import sys
 import time
 
 os.environ.setdefault("TFLOTTERY_OFFLINE", "1")
+if "--keras" in sys.argv and sys.argv[sys.argv.index("--keras") + 1] == "3":  # before tfmot loads Keras 3
+    os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1] if "--backend" in sys.argv else "jax"
 import tflottery  # noqa: E402,F401
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -100,6 +104,45 @@ def epochs(units: list, rounds: int, jit) -> dict:
     return times
 
 
+def epochs_keras3(units: list, rounds: int, backend: str) -> dict:
+    """{K: seconds of each timed epoch} of the Keras 3 trainer's towers (JAX), interleaved as `epochs`."""
+    from tflottery.data import batch_indices
+    from tflottery.engine.trainer.keras3 import Keras3Trainer
+
+    data = load_data()
+    spe = data.steps_per_epoch
+    engine = TrainingConfig(keras=3, backend=backend)
+    engine.validate()
+    base = models.build("lenet_300_100", (28, 28, 1), 10, seed=0)
+    kinds = wrap_lib.prunable_kinds(base)
+    trainer = Keras3Trainer(base, [k.split("/")[0] for k in kinds], backend, capacity=max(units))
+    steps = training_steps(engine, spe)
+    optimizer, slots = trainer._optimizer(None, engine, steps, 0)
+    towers = trainer._towers_for(None, engine)
+    strategy = bind(PruningConfig(), kinds, wrap_lib.kernel_shapes(base))
+    plan = strategy.plan(7)
+    weights, masks = [], []
+    for c in range(max(units)):
+        w = models.fresh_weights(base, c)
+        m = mask_lib.ones_like(w, kinds)
+        for level in range(1, 8):
+            m = strategy.prune(w, m, plan[level])
+        weights.append({k: w[k] * m[k] if k in m else w[k] for k in w})
+        masks.append(m)
+    built = {k: towers.states(weights[:k], masks[:k], slots) for k in units}
+    times = {k: [] for k in units}
+    for r in range(rounds + 1):
+        for k in units:
+            indices = np.stack([batch_indices(data.num_train, data.batch_size, c, r * spe, (r + 1) * spe)
+                                for c in range(k)], axis=1)
+            start = time.perf_counter()
+            built[k] = towers.run_steps(optimizer, built[k], data, indices)
+            towers.jax.block_until_ready(built[k])
+            if r:
+                times[k].append(time.perf_counter() - start)
+    return times
+
+
 def as_0_2(rounds: int) -> float:
     """The best epoch of one unit as tflottery 0.2 trained it: XLA, TensorFlow's threads (a fresh process)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_NUM_")}
@@ -108,8 +151,8 @@ def as_0_2(rounds: int) -> float:
     return float(out.strip().splitlines()[-1])
 
 
-def main(rounds: int, units: list, jit, threads: str) -> None:
-    times = epochs(units, rounds, jit)
+def main(rounds: int, units: list, jit, threads: str, backend: "str | None" = None) -> None:
+    times = epochs(units, rounds, jit) if backend is None else epochs_keras3(units, rounds, backend)
     reference = as_0_2(rounds)
     data = load_data()
     spe = data.steps_per_epoch
@@ -118,7 +161,8 @@ def main(rounds: int, units: list, jit, threads: str) -> None:
     rate = gemm_rate() * parallel
     floor = flops_per_step() * spe / rate
     where = f"GPU {device[0].name}" if device else f"{os.cpu_count()} CPUs"
-    kernels = "XLA" if use_xla(jit) else "graph + fused Adam"
+    kernels = ("XLA" if use_xla(jit) else "graph + fused Adam") if backend is None else \
+        f"Keras 3 on {backend}, towers in one jitted program"
     print(f"LeNet-300-100 at 21.1%, batch {BATCH}, {data.num_train} examples ({data.info['source']}), {where}, "
           f"{kernels}, threads {threads}, 50 steps per call; {rounds} interleaved epochs per K; GEMM rate "
           f"{rate / 1e9:.1f} GFLOP/s on LeNet's shapes ({parallel} at once): FLOP floor {floor:.2f} s per unit-epoch "
@@ -146,6 +190,8 @@ if __name__ == "__main__":
     parser.add_argument("--units", default="1,2,5,10,15")
     parser.add_argument("--jit", default="auto", help="auto (the engine's default), true (XLA) or false")
     parser.add_argument("--threads", default="", help="intra,inter op threads (default: the engine's)")
+    parser.add_argument("--keras", type=int, default=2, help="2 (tf_keras populations) or 3 (the Keras 3 trainer)")
+    parser.add_argument("--backend", default="jax", help="Keras 3's backend (with --keras 3): jax")
     parser.add_argument("--as_0_2", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.as_0_2:
@@ -159,4 +205,6 @@ if __name__ == "__main__":
     else:
         threads = threads_for_towers()
     jit = args.jit if args.jit == "auto" else args.jit.lower() in ("1", "true")
-    main(args.rounds, [int(k) for k in args.units.split(",")], jit, threads)
+    if args.keras == 3:
+        os.environ["KERAS_BACKEND"] = args.backend
+    main(args.rounds, [int(k) for k in args.units.split(",")], jit, threads, args.backend if args.keras == 3 else None)

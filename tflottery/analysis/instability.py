@@ -69,6 +69,9 @@ def instability(run: "str | Path", level: int = 0, rewind: "list | tuple | str" 
     from tflottery.engine.stability import measure_point, stability_verdict
 
     setup = open_run(run, verbose)
+    if setup.config.training.keras == 3:
+        raise ConfigError(f"{setup.store.path} trains on Keras 3, and the instability analysis interpolates tf_keras "
+                          "population models: run it on a tf_keras run of the experiment (leave --keras unset).")
     ctx = replicate_context(setup, replicate, callbacks)
     store = ctx.store
     finished = store.levels()

@@ -26,6 +26,7 @@ SOURCES = ("auto", "tfds", "idx", "sample", "synthetic")
 OPTIMIZERS = ("adam", "sgd")
 PRECISIONS = (None, "float32", "mixed_float16", "mixed_bfloat16")
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
+KERAS3_BACKENDS = ("tensorflow", "jax")
 
 
 @dataclass(slots=True)
@@ -93,6 +94,9 @@ class TrainingConfig:
     milestones: list[str] = setting(help="lr drops at these steps ...", factory=list)
     gamma: float = setting(0.1, "... by this factor")
     precision: Optional[str] = setting(None, "None = float32; mixed_float16 (GPU) or mixed_bfloat16 (CPU/TPU)")
+    keras: int = setting(2, "2: tf_keras + tfmot wrappers (the default); 3: Keras 3 (`import keras`) on --backend")
+    backend: Optional[str] = setting(None, "Keras 3's backend: tensorflow | jax (default: $KERAS_BACKEND, else "
+                                           "tensorflow); part of the run's identity")
     eval_every: str = unhashed("1ep", "evaluate validation and test sets this often (does not change training)")
     distribute: str = unhashed("none", "none | mirrored (this machine's GPUs) | multi_worker (TF_CONFIG)")
     steps_per_execution: int = unhashed(50, "steps per compiled call (speed, not science)")
@@ -121,6 +125,7 @@ class TrainingConfig:
             Step.parse(m, "training.milestones")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"training.precision={self.precision!r}: use mixed_float16 or mixed_bfloat16 (or leave unset).")
+        self._check_keras()
         if self.distribute not in DISTRIBUTE:
             raise ConfigError(f"training.distribute={self.distribute!r}: use none, mirrored or multi_worker.")
         if self.steps_per_execution < 1:
@@ -130,6 +135,26 @@ class TrainingConfig:
                 self.jit_compile = as_bool(self.jit_compile, "training.jit_compile")
             except ConfigError:
                 raise ConfigError(f"training.jit_compile={self.jit_compile!r} must be auto, true or false.") from None
+
+    def _check_keras(self) -> None:
+        """Keras 2 or 3; Keras 3's backend resolved now (it defines the run), as Keras itself would pick it."""
+        import os
+
+        if self.keras not in (2, 3) or isinstance(self.keras, bool):
+            raise ConfigError(f"training.keras={self.keras!r}: 2 (tf_keras + tfmot, the default) or 3 (Keras 3).")
+        if self.keras == 2:
+            if self.backend is not None:
+                raise ConfigError(f"training.backend={self.backend!r} is Keras 3's: add --keras=3, or drop --backend "
+                                  "(tf_keras runs on TensorFlow).")
+            return
+        self.backend = self.backend or os.environ.get("KERAS_BACKEND") or "tensorflow"
+        if self.backend not in KERAS3_BACKENDS:
+            raise ConfigError(f"training.backend={self.backend!r}: tflottery trains Keras 3 on "
+                              f"{' or '.join(KERAS3_BACKENDS)} (not yet torch).")
+        import sys
+
+        if "keras" not in sys.modules:  # Keras 3 reads its backend once, when it loads (tfmot loads it too)
+            os.environ["KERAS_BACKEND"] = self.backend
 
 
 @dataclass(slots=True)

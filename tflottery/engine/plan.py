@@ -83,6 +83,8 @@ def training_identity(training: TrainingConfig, steps: TrainingSteps) -> dict:
         out["warmup"] = steps.warmup
     if steps.milestones:
         out.update(milestones=list(steps.milestones), gamma=training.gamma)
+    if training.keras == 3:  # another library's kernels: another run (tf_keras runs keep their names)
+        out.update(keras=3, backend=training.backend)
     return out
 
 

@@ -53,6 +53,7 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
     """Everything about the run of `config` checked and loaded, nothing written: kinds resolved, the model
     checked against the data, the plan made, the run's directory named."""
     config = RunConfig.from_dict(config).validate()
+    model = keras3_intake(config, model)
     resolved = resolve(config)
     check_runs_dir(config.runs_dir)
     if model is not None:
@@ -71,6 +72,8 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
     if not wrap_lib.prunable_kinds(base):
         raise ModelError(f"Model {base.name!r} has no Dense or Conv layer to prune.")
     plan = make_plan(config, wrap_lib.prunable_kinds(base), wrap_lib.kernel_shapes(base), data.steps_per_epoch)
+    if config.training.keras == 3:
+        check_keras3(config, plan, resolved.branches)
     runs_dir = Path(config.runs_dir)
     store = RunStore(runs_dir / run_name(config, identity(config, plan, data.info)))
     return RunSetup(config, store, data, base, plan, resolved.branches, model is not None,
@@ -110,15 +113,20 @@ def find(config, model: Optional[keras.Model] = None, data=None, callbacks: tupl
 def _train(setup: RunSetup, strategy, callbacks: tuple, executor: str, options: dict, wait: float,
            announce: bool) -> Run:
     from tflottery.engine.executors import make_executor
-    from tflottery.engine.trainer.tfkeras import TfKerasTrainer
+    from tflottery.engine.trainer import make_trainer
 
     config, plan, store = setup.config, setup.plan, setup.store
+    if config.training.keras == 3 and (callbacks or executor != "local"):
+        raise ConfigError("--keras=3 trains in this process without Keras callbacks (tf_keras callbacks cannot watch a "
+                          "Keras 3 fit) and without Ray yet: drop callbacks= / --executor, or leave --keras unset.")
     check_captures(setup)
     store.write_spec(identity(config, plan, setup.data.info))
     store.describe(config.to_dict(), setup.data.describe(), plan.to_dict(), setup.base.to_json())
     weights = sum(plan.strategy.sizes.values())
     size, why = scheduler.population_size(config.plan.population, weights, strategy.num_replicas_in_sync > 1)
-    trainer = TfKerasTrainer(setup.base, pruned_layers(plan), callbacks, size, run_kernels(setup))
+    if config.training.keras == 3 and config.training.backend != "jax":
+        size, why = 1, "1 (Keras 3 on TensorFlow trains one unit at a time)"
+    trainer = make_trainer(setup, pruned_layers(plan), callbacks, size, run_kernels(setup))
     runner = make_executor(executor, trainer, size, **({"setup": setup, **options} if executor != "local" else {}))
     progress = progress_lib.current(config.training.verbose)
     pending = pending_steps(setup)
@@ -130,6 +138,43 @@ def _train(setup: RunSetup, strategy, callbacks: tuple, executor: str, options: 
     store.clean()
     store.write_results()
     return Run(config, store, setup.data, plan, ticket_model(setup), trained)
+
+
+def keras3_intake(config: RunConfig, model):
+    """A Keras 3 model as the run's tf_keras architecture (same layers, names and weights), the run set to train
+    on Keras 3 and the model's backend; any other model as it is."""
+    from tflottery.models.keras3 import is_keras3, translate
+
+    if model is None or not is_keras3(model):
+        return model
+    import keras
+
+    training = config.training
+    if training.backend not in (None, keras.backend.backend()):
+        raise ConfigError(f"training.backend={training.backend}: the model is a Keras 3 model on "
+                          f"{keras.backend.backend()}, the backend this process loaded: drop --backend or set "
+                          "KERAS_BACKEND before importing keras.")
+    training.keras, training.backend = 3, keras.backend.backend()
+    return translate(model, to=2)
+
+
+KERAS3_NOT_YET = {"supermask": "trains scores, not weights", "set": "rewires masks while training",
+                  "rigl": "rewires masks while training"}
+
+
+def check_keras3(config: RunConfig, plan, branches: list) -> None:
+    """Refuse, before any work, what the Keras 3 trainer does not train yet (each with its tf_keras way)."""
+    t = config.training
+    problems = [f"branch {b.kind} ({KERAS3_NOT_YET[b.kind]})" for b in branches if b.kind in KERAS3_NOT_YET]
+    if plan.rewind_step is None:
+        problems.append("--rewind=auto (its probe evaluates tf_keras populations)")
+    if plan.strategy.name == "early_bird":
+        problems.append("--strategy=early_bird (it stops a unit mid-training)")
+    problems += [flag for flag, on in (("--distribute", t.distribute != "none"), ("--precision", t.precision is not None),
+                                       ("--tensorboard", t.tensorboard)) if on]
+    if problems:
+        raise ConfigError(f"--keras=3 does not train {'; '.join(problems)} yet: leave --keras unset to train this "
+                          "run with tf_keras + tfmot.")
 
 
 def check_captures(setup: RunSetup) -> None:
@@ -223,12 +268,11 @@ def open_run(path: "str | Path", verbose: Optional[bool] = None) -> RunSetup:
 def replicate_context(setup: RunSetup, replicate: int, callbacks: tuple = (), progress=None,
                       trainer=None) -> ReplicateContext:
     """A replicate of an existing run with a trainer of its own (or `trainer`, shared by replicates)."""
-    from tflottery.engine.trainer.tfkeras import TfKerasTrainer
+    from tflottery.engine.trainer import make_trainer
 
     if isinstance(replicate, bool) or not isinstance(replicate, int) or replicate not in setup.store.replicates():
         raise RunError(f"{setup.store.path} has no replicate {replicate!r}; replicates: {setup.store.replicates()}.")
-    trainer = trainer or TfKerasTrainer(setup.base, pruned_layers(setup.plan), callbacks, capacity=64,
-                                        jit=run_kernels(setup))
+    trainer = trainer or make_trainer(setup, pruned_layers(setup.plan), callbacks, capacity=64, jit=run_kernels(setup))
     return ReplicateContext(setup, replicate, trainer, progress or progress_lib.current(setup.config.training.verbose))
 
 

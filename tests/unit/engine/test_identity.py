@@ -63,3 +63,26 @@ def test_a_run_is_named_by_what_defines_its_tickets_and_nothing_else():
              {"pruning": {"structure": {"n": 2, "m": 4}}}]
     names = {name_of(c) for c in other}
     assert len(names) == len(other) and base not in names
+
+
+def test_keras3_runs_are_named_by_their_backend_and_tf_keras_runs_keep_their_names(monkeypatch):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    tf_keras = name_of({})
+    on_tf, on_jax = name_of({"training": {"keras": 3}}), name_of({"training": {"keras": 3, "backend": "jax"}})
+    assert tf_keras == "lenet_300_100-mnist-3d91ea353707" == name_of({"training": {"keras": 2}})
+    assert len({tf_keras, on_tf, on_jax}) == 3
+    assert on_tf == name_of({"training": {"keras": 3, "backend": "tensorflow"}})  # the default backend, spelt out
+    monkeypatch.setenv("KERAS_BACKEND", "jax")  # as Keras itself picks it
+    assert name_of({"training": {"keras": 3}}) == on_jax
+
+
+@pytest.mark.parametrize("training,message", [
+    ({"keras": 4}, "training.keras=4: 2 .* or 3"),
+    ({"backend": "jax"}, "is Keras 3's: add --keras=3"),
+    ({"keras": 3, "backend": "torch"}, "tensorflow or jax \\(not yet torch\\)"),
+])
+def test_bad_keras_settings_are_refused(training, message):
+    from tflottery.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        RunConfig.from_dict({"training": training}).validate()

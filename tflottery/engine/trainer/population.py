@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from tflottery.core.keras_compat import keras
 from tflottery.data import batch_indices, preprocess
+from tflottery.engine.trainer.base import Tally
 from tflottery.models.weights import weight_variables
 from tflottery.pruning.wrap import frozen_mask, mask_variables
 
@@ -128,19 +129,14 @@ class PopulationModel(keras.Model):
             spec = tf.TensorSpec([None, *self.inputs[0].shape[1:]], tf.float32)
             self._forward = tf.function(lambda images: self([images] * self.units, training=False),
                                         input_signature=[spec])
-        loss, correct, count = np.zeros(self.units), np.zeros(self.units, np.int64), 0
+        tallies = [Tally() for _ in range(self.units)]
         for images, labels in dataset:
             outputs = self._forward(images)
             outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-            y = labels.numpy().astype(np.int64)
-            for c, z in enumerate(outputs):
-                z = z.numpy().astype(np.float64)
-                top = z.max(axis=1, keepdims=True)
-                log_norm = top[:, 0] + np.log(np.exp(z - top).sum(axis=1))
-                loss[c] += float((log_norm - z[np.arange(len(y)), y]).sum())
-                correct[c] += int((z.argmax(axis=1) == y).sum())
-            count += len(y)
-        return [{"loss": loss[c] / count, "accuracy": correct[c] / count} for c in range(self.units)]
+            y = labels.numpy()
+            for tally, z in zip(tallies, outputs):
+                tally.add(z.numpy(), y)
+        return [tally.result() for tally in tallies]
 
 
 def base_name(name: str, c: int) -> str:
