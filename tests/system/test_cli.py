@@ -64,3 +64,23 @@ def test_the_main_job_prints_no_tensorflow_start_up_lines_and_no_warnings(in_tmp
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stderr == ""  # no C++ start-up lines, no CUDA probe, no TFDS or default-settings warning
     assert "[tflottery] run runs/lenet_300_100-mnist-l01234-" in result.stdout and "sample" in result.stdout
+
+
+def test_find_trains_a_zoo_model_on_keras3_and_jax_from_the_flags_alone(in_tmp):
+    """No KERAS_BACKEND in the environment: --backend=jax must reach Keras 3 before tfmot loads it."""
+    import importlib.util
+    import json
+
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed: pip install 'tflottery[jax]'")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    result = subprocess.run([sys.executable, "-m", "tflottery.cli", "find", "--keras=3", "--backend=jax",
+                             "--dataset=mnist", "--validation=400", "--levels=1", "--steps=20it", "--eval_every=10it",
+                             "--batch_size=50", "--branches=[reinit]", "--population=2"], capture_output=True,
+                            text=True, timeout=600, env=env)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "population 2 (as asked)" in result.stdout
+    (run,) = (in_tmp / "runs").iterdir()
+    training = json.loads((run / "spec.json").read_text())["identity"]["training"]
+    assert training["keras"] == 3 and training["backend"] == "jax"
+    assert (run / "replicate_0" / "level_1" / "reinit" / "metrics.json").is_file()

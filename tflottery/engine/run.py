@@ -73,7 +73,7 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
         raise ModelError(f"Model {base.name!r} has no Dense or Conv layer to prune.")
     plan = make_plan(config, wrap_lib.prunable_kinds(base), wrap_lib.kernel_shapes(base), data.steps_per_epoch)
     if config.training.keras == 3:
-        check_keras3(config, plan, resolved.branches)
+        check_keras3(config, plan, resolved.branches, stochastic_layers(base))
     runs_dir = Path(config.runs_dir)
     store = RunStore(runs_dir / run_name(config, identity(config, plan, data.info)))
     return RunSetup(config, store, data, base, plan, resolved.branches, model is not None,
@@ -162,10 +162,13 @@ KERAS3_NOT_YET = {"supermask": "trains scores, not weights", "set": "rewires mas
                   "rigl": "rewires masks while training"}
 
 
-def check_keras3(config: RunConfig, plan, branches: list) -> None:
+def check_keras3(config: RunConfig, plan, branches: list, stochastic: list) -> None:
     """Refuse, before any work, what the Keras 3 trainer does not train yet (each with its tf_keras way)."""
     t = config.training
     problems = [f"branch {b.kind} ({KERAS3_NOT_YET[b.kind]})" for b in branches if b.kind in KERAS3_NOT_YET]
+    if stochastic:
+        problems.append(f"layers that draw random numbers ({', '.join(stochastic)}: their streams are not seeded per "
+                        "unit on Keras 3, so a resumed run would differ)")
     if plan.rewind_step is None:
         problems.append("--rewind=auto (its probe evaluates tf_keras populations)")
     if plan.strategy.name == "early_bird":

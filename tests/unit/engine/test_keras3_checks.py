@@ -25,3 +25,13 @@ def test_a_keras3_dry_run_names_a_run_of_its_own(in_tmp):
     tf_keras = plan_ticket({"data": data}).run_dir
     keras3 = plan_ticket({"data": data, "training": {"keras": 3, "backend": "jax"}}).run_dir
     assert tf_keras != keras3 and tf_keras.parent == keras3.parent
+
+
+def test_a_model_with_dropout_is_refused_on_keras3(in_tmp):
+    from tflottery.core.keras_compat import keras
+
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Dropout(0.5, name="drop")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(10, name="out")(keras.layers.Dense(20, name="fc")(x)), name="m")
+    with pytest.raises(ConfigError, match="random numbers \\(drop: their streams are not seeded"):
+        plan_ticket({"data": {"dataset": "mnist", "validation": 400}, "training": {"keras": 3}}, model=model)

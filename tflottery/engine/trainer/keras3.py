@@ -57,6 +57,19 @@ def warmup_piecewise(keras, lr: float, warmup: int, milestones: tuple, gamma: fl
     return WarmupPiecewise3()
 
 
+def variable_mask(keras, shape: tuple):
+    """A kernel constraint (weights times a mask variable) whose mask changes without recompiling the step."""
+
+    class VariableMask(keras.constraints.Constraint):
+        def __init__(self):
+            self.values = keras.Variable(np.ones(shape, "float32"), trainable=False, name="ticket_mask")
+
+        def __call__(self, w):
+            return w * keras.ops.cast(self.values, w.dtype)
+
+    return VariableMask()
+
+
 class Keras3Trainer(Trainer):
     """Trains units of the run's architecture (`base`, tf_keras) as Keras 3 models on `backend`."""
 
@@ -120,18 +133,37 @@ class Keras3Trainer(Trainer):
         return keras.optimizers.SGD(rate, momentum=training.momentum, nesterov=training.nesterov, weight_decay=decay)
 
     def _start(self, model, weights: dict, masks: dict) -> None:
+        """`model` at `weights` under `masks`: pruned weights zero, kept zero after every update by a constraint
+        that reads its mask from a variable (so one compiled step serves every unit)."""
         from tflottery.models.keras3 import set_weights
-        from tflottery.pruning.keras3 import set_mask
 
         set_weights(model, weights)
         for kernel, mask in masks.items():
-            if kernel.split("/")[0] in self.prune:
-                set_mask(model, kernel, np.asarray(mask, bool))
+            if kernel.split("/")[0] not in self.prune:
+                continue
+            variable = model.get_layer(kernel.split("/")[0]).kernel
+            if not hasattr(variable.constraint, "values"):
+                variable.constraint = variable_mask(self.keras, tuple(variable.shape))
+            variable.constraint.values.assign(np.asarray(mask, np.float32))
+            variable.assign(np.array(variable) * np.asarray(mask, np.float32))
 
     def _compile(self, model, training, steps, start_step: int) -> None:
+        """Compiled for `training` from `start_step` with fresh optimizer state: compiled once per configuration,
+        the optimizer's state (step counter and moments) zeroed for every later unit."""
+        import json
+
+        from tflottery.config import hashed_fields
+
+        key = (json.dumps(hashed_fields(training), sort_keys=True), steps, start_step)
+        if getattr(model, "_tflottery_compiled", None) == key:
+            for variable in model.optimizer.variables:
+                variable.assign(np.zeros(variable.shape, variable.dtype))
+            return
         keras = self.keras
-        model.compile(self._make_optimizer(training, steps, start_step), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        model.compile(self._make_optimizer(training, steps, start_step),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")], jit_compile=self.jit)
+        model._tflottery_compiled = key
 
     def _train(self, unit) -> UnitResult:
         from tflottery.models.keras3 import get_weights
