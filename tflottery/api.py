@@ -5,19 +5,30 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from tflottery.config import DataConfig, RunConfig, TrainingConfig, build
 from tflottery.core.errors import ConfigError, RunError, TicketError
 from tflottery.core.values import as_bool, as_float, as_int, as_literal_true
-from tflottery.engine.run import Run
 from tflottery.engine.store import LevelRecord, RunStore
+
+if TYPE_CHECKING:
+    from tflottery.engine.run import Run
 
 
 def _config(config) -> RunConfig:
     if config is not None and not isinstance(config, (dict, RunConfig)):
         raise ConfigError(f"config must be a RunConfig or a dict of its sections, got {type(config).__name__}.")
     return RunConfig.from_dict(config).validate()
+
+
+def _keras_backend_of(run: "str | Path") -> None:
+    """Validate the run directory's configuration before the engine loads: a --keras=3 run's backend then
+    reaches Keras 3 before tfmot loads it (a folder that is not a run is left to the call's own errors)."""
+    try:
+        RunStore.open(run).run_config().validate()
+    except (OSError, ValueError, RunError, KeyError):
+        pass
 
 
 def _callbacks(callbacks) -> tuple:
@@ -40,10 +51,11 @@ def find_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=No
     `executor="ray"` trains groups of units as tasks on a Ray cluster (`ray_address`; default: a
     local one), this process the only writer (`pip install 'tflottery[ray]'`).
     """
+    config = _config(config)  # first: a Keras 3 backend is chosen before the engine loads Keras 3
     from tflottery.engine.run import find
 
     options = {"address": ray_address} if executor == "ray" else {}
-    run = find(_config(config), model, _data(data), _callbacks(callbacks), executor=executor, executor_options=options)
+    run = find(config, model, _data(data), _callbacks(callbacks), executor=executor, executor_options=options)
     write_verdict(run.store)
     return run
 
@@ -55,13 +67,11 @@ def run_worker(source: "str | Path | RunConfig | dict", *, wait: float = 3600.0,
     worth at a time), trains them, and repeats until the run is finished, waiting for units others hold
     (a RunError after `wait` seconds in which no unit finished). Any number of workers write exactly the
     files one `find_ticket` would (wall times apart); a worker killed at any moment frees its units."""
-    from tflottery.engine.run import find
-
     wait = as_float(wait, "wait", 0.0, hint="seconds to wait for units other processes hold, e.g. 3600.")
     expected = None
     if isinstance(source, (str, Path)):
         store = RunStore.open(source)
-        config = store.run_config()
+        config = store.run_config().validate()
         expected = store.path
         if Path(config.runs_dir).resolve() != store.path.parent.resolve():  # started elsewhere: the folder it is in
             config.runs_dir = str(store.path.parent)
@@ -71,6 +81,8 @@ def run_worker(source: "str | Path | RunConfig | dict", *, wait: float = 3600.0,
             model = keras.models.model_from_json(store.architecture())
     else:
         config = _config(source)
+    from tflottery.engine.run import find
+
     run = find(config, model, _data(data), _callbacks(callbacks), wait=wait, announce=True, expected=expected)
     write_verdict(run.store)
     return run
@@ -190,6 +202,7 @@ def transfer_levels(source: "str | Path", data: "DataConfig | dict | None" = Non
     """`transfer` of every level in `levels` (default: every finished one) of every replicate in
     `replicates` (default: all), their units trained together in population groups (`--population`
     of the source run). One TransferResult per (replicate, level), in that order."""
+    _keras_backend_of(source)
     from tflottery import data as data_lib
     from tflottery.engine import scheduler
     from tflottery.engine.branches import Transfer

@@ -84,3 +84,6 @@ def test_find_trains_a_zoo_model_on_keras3_and_jax_from_the_flags_alone(in_tmp):
     training = json.loads((run / "spec.json").read_text())["identity"]["training"]
     assert training["keras"] == 3 and training["backend"] == "jax"
     assert (run / "replicate_0" / "level_1" / "reinit" / "metrics.json").is_file()
+    worker = subprocess.run([sys.executable, "-m", "tflottery.cli", "worker", str(run)], capture_output=True, text=True,
+                            timeout=600, env=env)  # the run directory alone names its backend
+    assert worker.returncode == 0 and "Traceback" not in worker.stderr, worker.stderr[-2000:]

@@ -104,9 +104,9 @@ def worker(run: Optional[str] = None, *, wait: float = 3600, check_locks: Option
     if run is None and not flags:
         raise ConfigError("worker: name the run, as a run directory (tflottery worker runs/<name>) or with the flags "
                           "of the `find` that makes it (tflottery worker --levels=5 ...).")
+    source = run if run is not None else _checked_config(flags)  # first: Keras 3's backend before tfmot loads it
     from tflottery.api import run_worker
 
-    source = run if run is not None else _checked_config(flags)
     return _report(run_worker(source, wait=wait))
 
 

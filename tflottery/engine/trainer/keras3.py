@@ -32,8 +32,9 @@ def keras_on(backend: str):
 
     if keras.backend.backend() != backend:
         raise ConfigError(f"--backend={backend}: this process loaded Keras 3 on {keras.backend.backend()} already "
-                          f"(KERAS_BACKEND={os.environ.get('KERAS_BACKEND')!r}). Set KERAS_BACKEND={backend} before "
-                          "importing keras, or pass --backend=" + keras.backend.backend() + ".")
+                          f"(KERAS_BACKEND={os.environ.get('KERAS_BACKEND')!r}; tfmot loads Keras 3 as tflottery's "
+                          f"pruning code loads). Start Python with KERAS_BACKEND={backend} in the environment, or "
+                          f"train on --backend={keras.backend.backend()}.")
     return keras
 
 
