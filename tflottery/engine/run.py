@@ -94,7 +94,7 @@ def find(config, model: Optional[keras.Model] = None, data=None, callbacks: tupl
     threads_for_towers()
     strategy = make_strategy(config.training)  # multi-worker collectives must start before other TF ops
     setup = prepare(config, model, data)
-    if expected is not None and setup.store.path != Path(expected):
+    if expected is not None and setup.store.path.resolve() != Path(expected).resolve():
         raise RunError(f"{expected} was made from data or a model this machine sees differently: its configuration "
                        f"names {setup.store.path} here (data source {setup.data.info['source']}). Give every worker "
                        "the same data (the same --data_dir) and tflottery version.")
