@@ -66,8 +66,6 @@ def translate(source, to: int, kernel_constraints: "dict | None" = None, where: 
     layers, names and weights; `kernel_constraints`: {"<layer>/kernel": constraint} for the rebuilt kernels."""
     target = library(to)
     where = where or f"model {source.name!r}"
-    if to == 3 and not kernel_constraints:
-        kernel_constraints = {}
     config = source.get_config()
     if "layers" not in config:
         raise ModelError(f"{where} is a subclassed model ({type(source).__name__}): tflottery moves Sequential and "

@@ -87,10 +87,10 @@ class JaxTowers:
         return self._programs[key]
 
     def _device_data(self, data):
-        if id(data) not in self._images:
+        if id(data) not in self._images:  # the Data is kept with its arrays, so its id is never another's
             images, labels = data.arrays["train"]
-            self._images[id(data)] = (self.jax.device_put(images), self.jax.device_put(labels.astype(np.int32)))
-        return self._images[id(data)]
+            self._images[id(data)] = (data, self.jax.device_put(images), self.jax.device_put(labels.astype(np.int32)))
+        return self._images[id(data)][1:]
 
     # ------------------------------------------------------------------ a group
     def train(self, units: list, optimizer, slots: list) -> list[UnitResult]:
