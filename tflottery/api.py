@@ -25,6 +25,8 @@ def _config(config) -> RunConfig:
 def _keras_backend_of(run: "str | Path") -> None:
     """Validate the run directory's configuration before the engine loads: a --keras=3 run's backend then
     reaches Keras 3 before tfmot loads it (a folder that is not a run is left to the call's own errors)."""
+    if not isinstance(run, (str, Path)):
+        return
     try:
         RunStore.open(run).run_config().validate()
     except (OSError, ValueError, RunError, KeyError):
