@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tflottery.config import setting
-from tflottery.core.errors import ConfigError
+from tflottery.config.fields import in_range, setting
 from tflottery.engine.branches.scored import ScoredMask, batches, dense_gradients, kernels, plain_model
 
 
@@ -18,8 +17,7 @@ class Snip(ScoredMask):
 
     def check(self) -> None:
         super().check()
-        if not 1 <= self.params.batches <= 1000:
-            raise ConfigError(f"snip batches={self.params.batches} must lie in [1, 1000].")
+        in_range("snip batches", self.params.batches, 1, 1000)
 
     def scores(self, ctx, level: int, weights: dict, masks: dict) -> dict:
         return snip_scores(plain_model(ctx, weights, masks), list(masks),

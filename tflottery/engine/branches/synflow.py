@@ -5,8 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tflottery.config import setting
-from tflottery.core.errors import ConfigError
+from tflottery.config.fields import in_range, setting
 from tflottery.engine.branches.scored import ScoredMask, kernels, plain_model
 
 
@@ -25,8 +24,7 @@ class Synflow(ScoredMask):
 
     def check(self) -> None:
         super().check()
-        if not 1 <= self.params.rounds <= 1000:
-            raise ConfigError(f"synflow rounds={self.params.rounds} must lie in [1, 1000].")
+        in_range("synflow rounds", self.params.rounds, 1, 1000)
 
     def scores(self, ctx, level: int, weights: dict, masks: dict) -> dict:
         from tflottery import models

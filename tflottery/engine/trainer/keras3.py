@@ -71,6 +71,15 @@ def variable_mask(keras, shape: tuple):
     return VariableMask()
 
 
+def training_key(training) -> str:
+    """What of a TrainingConfig changes the compiled step (its hashed fields), as a key."""
+    import json
+
+    from tflottery.config import hashed_fields
+
+    return json.dumps(hashed_fields(training), sort_keys=True)
+
+
 class Keras3Trainer(Trainer):
     """Trains units of the run's architecture (`base`, tf_keras) as Keras 3 models on `backend`."""
 
@@ -114,11 +123,7 @@ class Keras3Trainer(Trainer):
 
     def _optimizer(self, classes, training, steps, start_step: int):
         """A built optimizer of `training` with the schedule at `start_step`, and its fresh state (zeros)."""
-        import json
-
-        from tflottery.config import hashed_fields
-
-        key = (classes, json.dumps(hashed_fields(training), sort_keys=True), steps, start_step)
+        key = (classes, training_key(training), steps, start_step)
         if key not in self._optimizers:
             optimizer = self._make_optimizer(training, steps, start_step)
             optimizer.build(self._model(classes).trainable_variables)
@@ -151,11 +156,7 @@ class Keras3Trainer(Trainer):
     def _compile(self, model, training, steps, start_step: int) -> None:
         """Compiled for `training` from `start_step` with fresh optimizer state: compiled once per configuration,
         the optimizer's state (step counter and moments) zeroed for every later unit."""
-        import json
-
-        from tflottery.config import hashed_fields
-
-        key = (json.dumps(hashed_fields(training), sort_keys=True), steps, start_step)
+        key = (training_key(training), steps, start_step)
         if getattr(model, "_tflottery_compiled", None) == key:
             for variable in model.optimizer.variables:
                 variable.assign(np.zeros(variable.shape, variable.dtype))
