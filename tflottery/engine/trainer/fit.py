@@ -1,9 +1,11 @@
 """Train a group of units from step `start` to `end` on a population model, evaluating as it goes.
 
-The steps are cut at every evaluation and capture point into segments, each one `fit` call over
-exactly its batches ([a, b) of each unit's seeded order): no step is repeated or skipped, the
-compiled step (steps_per_execution, optional XLA) is traced once per model, and evaluation or
-capture points need no common divisor.
+The steps are cut at every evaluation and capture point into segments over exactly their batches
+([a, b) of each unit's seeded order): no step is repeated or skipped, the compiled step
+(steps_per_execution, optional XLA) is traced once per model, and evaluation or capture points
+need no common divisor. Consecutive segments of one length train as the epochs of one `fit` call
+(one pipeline, one iterator, one set-up: a third of a small level's time was `fit` starting over
+per segment), with the work at each point done at the end of its epoch.
 """
 from __future__ import annotations
 
@@ -69,38 +71,74 @@ def train_group(model, population_data, data, steps, *, start: int, end: int, ca
         for c, (result, row) in enumerate(zip(results, evaluate(model, data))):
             entry = {"step": step}
             if logs:
-                entry.update(train_loss=float(logs[f"u{c}_loss"][-1]), train_accuracy=float(logs[f"u{c}_accuracy"][-1]))
+                entry.update(train_loss=float(logs[f"u{c}_loss"]), train_accuracy=float(logs[f"u{c}_accuracy"]))
             entry.update(row)
             result.history.append(entry)
             if writers:
                 _log(writers[c], entry)
 
     record(start)
-    position = start
     clock = _Progress(label, start, end, began, results, model.units) if verbose else None
-    for point in points:
-        if clock is not None:
-            clock.segment_from(position)
-        history = model.fit(population_data.train_pipeline(position, point), epochs=1,
-                            steps_per_epoch=point - position, verbose=0,
-                            callbacks=list(callbacks) + ([clock.callback()] if clock is not None else []))
-        position = point
+
+    def at_point(point: int, logs: dict) -> bool:
+        """The work due after the step before `point`; True ends the level there."""
         if point in kept:
             for c, result in enumerate(results):
                 result.captured[point] = model.get_tower(c)
         stop = point in watched and watch[1].check(point, model.get_tower(0))
         if point in evals or stop:
-            record(point, history.history)
+            record(point, logs)
             if stop:
-                break
+                return True
             if clock is not None and point < end:
                 clock.maybe_say(point)
         if point in rewired:  # after the step's evaluation: the record is of the trained mask
             rewire[1].update(point, model)
+        return False
+
+    for first, length, count in equal_runs(start, points):
+        boundaries = _Boundaries(first, length, at_point, clock)
+        model.fit(population_data.train_pipeline(first, first + length * count), epochs=count,
+                  steps_per_epoch=length, verbose=0,
+                  callbacks=list(callbacks) + ([clock.callback()] if clock is not None else []) + [boundaries])
+        if boundaries.stopped:
+            break
     wall = (time.perf_counter() - began) / model.units
     for result in results:
         result.wall_time_s = wall
     return results
+
+
+def equal_runs(start: int, points: list) -> list[tuple[int, int, int]]:
+    """The segments [start, p0), [p0, p1), ... as runs of consecutive equal lengths: (first step, length, count)."""
+    runs, position = [], start
+    for point in points:
+        length = point - position
+        if runs and runs[-1][1] == length:
+            runs[-1][2] += 1
+        else:
+            runs.append([position, length, 1])
+        position = point
+    return [tuple(r) for r in runs]
+
+
+def _Boundaries(first: int, length: int, at_point, clock):
+    """A Keras callback for one `fit` of equal segments: after epoch e, `at_point(first + (e + 1) * length,
+    logs)`, which may end the fit (its `stopped`)."""
+    from tflottery.core.keras_compat import keras
+
+    class Boundaries(keras.callbacks.Callback):
+        stopped = False
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if clock is not None:
+                clock.segment_from(first + epoch * length)
+
+        def on_epoch_end(self, epoch, logs=None):
+            if at_point(first + (epoch + 1) * length, logs or {}):
+                self.stopped = self.model.stop_training = True
+
+    return Boundaries()
 
 
 class _Progress:
