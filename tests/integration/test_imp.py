@@ -242,6 +242,29 @@ def test_models_that_do_not_fit_the_data_are_refused(in_tmp, sample_data):
         find_ticket(tiny_config(), model=odd_name, data=sample_data)
 
 
+class _StopsAt(keras.callbacks.Callback):
+    """What EarlyStopping does, after its `calls`-th compiled call (steps_per_execution steps each): ends the fit."""
+
+    def __init__(self, calls: int):
+        super().__init__()
+        self.left = calls
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.left -= 1
+        if self.left == 0:
+            self.model.stop_training = True
+
+
+@pytest.mark.parametrize("calls", [1, 3])  # within an evaluation epoch (step 5), and at its end (step 15)
+def test_a_callback_that_stops_the_fit_is_refused_and_the_run_resumes_whole_without_it(in_tmp, sample_data, calls):
+    config = tiny_config(levels=1)  # 5 steps a call, evaluated every 15 of 30
+    with pytest.raises(RunError, match=f"a callback stopped training at step {5 * calls} of a level that ends at step 30"):
+        find_ticket(config, data=sample_data, callbacks=(_StopsAt(calls),))
+    run = find_ticket(config, data=sample_data)
+    assert [r["step"] for r in run.replicate(0).metrics(0)["history"]] == [0, 15, 30]
+    assert run.trained == [(0, 0, "ticket"), (0, 1, "ticket")]
+
+
 class _ZerosEveryStep(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()

@@ -39,7 +39,7 @@ from typing import Optional
 
 from tflottery.core.errors import ConfigError, RunError
 from tflottery.core.files import (DirectoryLock, atomic_write, clean_leftovers, create_once, json_bytes, read_json,
-                                  read_npz, subfolders, write_csv, write_json, write_npz)
+                                  read_npz, subfolders, write_csv, write_json, write_npz, write_npzs)
 from tflottery.core.names import safe_component
 
 LAYOUT = 2
@@ -86,9 +86,7 @@ class ReplicateStore:
             write_json(d / "model.json", json.loads(model_json), a)
         if data_info is not None:
             write_json(d / "data.json", data_info, a)
-        write_npz(d / "masks.npz", record.masks, a)
-        write_npz(d / "start.npz", record.start, a)
-        write_npz(d / "final.npz", record.final, a)
+        write_npzs({d / "masks.npz": record.masks, d / "start.npz": record.start, d / "final.npz": record.final}, a)
         write_csv(d / "history.csv", record.metrics["history"], a)
         write_json(d / "metrics.json", record.metrics, a)
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from tflottery.core.errors import ConfigError
+from tflottery.core.errors import ConfigError, RunError
 
 PROGRESS_EVERY_S = 30.0
 
@@ -103,6 +103,12 @@ def train_group(model, population_data, data, steps, *, start: int, end: int, ca
                   callbacks=list(callbacks) + ([clock.callback()] if clock is not None else []) + [boundaries])
         if boundaries.stopped:
             break
+        trained = int(model._train_counter.numpy())  # steps this fit ran (Keras counts from 0 in each fit)
+        if trained < length * count:
+            raise RunError(f"a callback stopped training at step {first + trained} of a level that "
+                           f"ends at step {end}: a level trains the steps its plan fixes, so a callback given to "
+                           "find_ticket must not set model.stop_training (EarlyStopping, TerminateOnNaN); the run "
+                           "keeps every finished unit and resumes without it.")
     wall = (time.perf_counter() - began) / model.units
     for result in results:
         result.wall_time_s = wall
