@@ -1,4 +1,11 @@
-"""What the benchmarks share: the 55,000-example Fashion-MNIST training set (or the MNIST sample tiled to it)."""
+"""What the benchmarks share: the 55,000-example Fashion-MNIST training set (or the MNIST sample tiled to it), and
+recipes timed in fresh processes, today's or tflottery 0.2's (checked out from this clone's history)."""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 
 from tflottery import data as data_lib
@@ -16,3 +23,33 @@ def load_data():
         data.arrays["train"] = (np.tile(x, (reps, 1, 1, 1))[:55000], np.tile(y, reps)[:55000])
     assert data.num_train == 55000 and data.steps_per_epoch == 916
     return data
+
+
+ROOT = Path(__file__).resolve().parent.parent
+RELEASE_0_2 = "d3ee56c"  # the last commit of 0.2 on main, before the 0.3 round's first ("Engine shape II")
+
+
+def checkout(commit: str, where: Path) -> Path:
+    """`commit`'s files in `where` (a plain copy: no work tree registered in the clone)."""
+    try:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
+    except subprocess.CalledProcessError as error:
+        sys.exit(f"{Path(sys.argv[0]).name}: this clone lacks commit {commit} ({error.stderr.decode().strip()}): "
+                 "clone with history (not --depth 1) or pass --release.")
+    where.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    return where
+
+
+def time_recipe(code: Path, recipe: str, flags: list, scratch: Path) -> float:
+    """Seconds of `python -m tflottery.recipes.<recipe>` with the tflottery in `code`, quiet, writing under `scratch`."""
+    scratch.mkdir(parents=True)
+    env = {**os.environ, "TFLOTTERY_OFFLINE": "1", "PYTHONPATH": str(code)}
+    command = [sys.executable, "-m", f"tflottery.recipes.{recipe}", f"--runs_dir={scratch / 'runs'}",
+               f"--tickets_dir={scratch / 'tickets'}", "--verbose=False", *flags]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=code, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        sys.exit(f"{' '.join(command)} in {code} failed:\n{done.stderr[-3000:]}")
+    return seconds

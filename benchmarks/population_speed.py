@@ -4,18 +4,23 @@ K = 1, 2, 5, 10, 15 units (15 = 5 replicates x ticket, reinit, random_prune), ea
 own batch order and a 21.1% mask, batch 60, 55,000 Fashion-MNIST examples, with the engine's
 settings (its kernels for this device, its threads, 50 steps per compiled call), in one
 process. Configurations are timed in interleaved rounds (noise on a shared machine only adds
-time: each K's fastest epoch counts, medians beside). Printed per K: the time per unit-epoch,
+time: each K's fastest epoch counts, medians beside). Printed per K: the time per unit-epoch;
 its ratio to K = 1, to one unit as tflottery 0.2 trained it (XLA, TensorFlow's threads; timed
-in a subprocess, since threads are fixed when TensorFlow starts) and to the FLOP floor: one
-unit-epoch's multiply-adds over this machine's GEMM rate (one op's rate on LeNet's own
-matrix shapes, measured here, times the ops that run at once: every core at full speed). Targets at K = 15: at most 0.55 of one unit on a CPU; on a GPU at
-least 10x throughput, i.e. at most 0.10.
+in a subprocess, since threads are fixed when TensorFlow starts) and to the FLOP floor (one
+unit-epoch's multiply-adds over this machine's GEMM rate: one op's rate on LeNet's own matrix
+shapes, measured here, times the ops that run at once, every core at full speed); and the
+cores the epoch kept busy (the process's CPU seconds over the wall seconds) with the CPU seconds
+per unit-epoch. On a CPU it also prints the bound K = 1 sets: at one unit's CPU time, K units
+on C cores take at least (cores busy at K = 1) / C of K = 1's time per unit.
+Targets at K = 15: at most 0.55 of one unit on a CPU; on a GPU at least 10x throughput, i.e.
+at most 0.10.
 With `--keras 3 --backend jax` the same table for the Keras 3 trainer on JAX: K towers in one jitted
 program (`tflottery.engine.trainer.jax_towers`), the images gathered on the device, 50 steps a call.
 Run: python benchmarks/population_speed.py [--rounds 3] [--units 1,2,5,10,15] [--keras 3 --backend jax]
 """
 import argparse
 import os
+from contextlib import contextmanager
 import statistics
 import subprocess
 import sys
@@ -97,10 +102,8 @@ def epochs(units: list, rounds: int, jit) -> dict:
     times = {k: [] for k in units}
     for r in range(rounds + 1):
         for k, (model, batches) in built.items():
-            start = time.perf_counter()
-            model.fit(batches.train_pipeline(r * spe, (r + 1) * spe), steps_per_epoch=spe, epochs=1, verbose=0)
-            if r:
-                times[k].append(time.perf_counter() - start)
+            with timing(times[k], r):
+                model.fit(batches.train_pipeline(r * spe, (r + 1) * spe), steps_per_epoch=spe, epochs=1, verbose=0)
     return times
 
 
@@ -135,12 +138,20 @@ def epochs_keras3(units: list, rounds: int, backend: str) -> dict:
         for k in units:
             indices = np.stack([batch_indices(data.num_train, data.batch_size, c, r * spe, (r + 1) * spe)
                                 for c in range(k)], axis=1)
-            start = time.perf_counter()
-            built[k] = towers.run_steps(optimizer, built[k], data, indices)
-            towers.jax.block_until_ready(built[k])
-            if r:
-                times[k].append(time.perf_counter() - start)
+            with timing(times[k], r):
+                built[k] = towers.run_steps(optimizer, built[k], data, indices)
+                towers.jax.block_until_ready(built[k])
     return times
+
+
+@contextmanager
+def timing(into: list, round_: int):
+    """Appends (wall seconds, cores busy: the process's CPU seconds over them) of the block, except in round 0."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if round_:
+        into.append((wall, cpu / wall))
 
 
 def as_0_2(rounds: int) -> float:
@@ -168,20 +179,27 @@ def main(rounds: int, units: list, jit, threads: str, backend: "str | None" = No
           f"{rate / 1e9:.1f} GFLOP/s on LeNet's shapes ({parallel} at once): FLOP floor {floor:.2f} s per unit-epoch "
           f"({flops_per_step() * spe / 1e9:.1f} GFLOP); one unit as 0.2 trained it: {reference:.2f} s an epoch\n")
     print(f"{'K':>3} {'best s/epoch':>13} {'median':>8} {'s per unit-epoch':>17} {'vs K=1':>8} {'vs 0.2':>8} "
-          f"{'vs floor':>9}")
-    one = min(times[units[0]]) / units[0]
+          f"{'vs floor':>9} {'cores busy':>11} {'CPU s per unit-epoch':>21}")
+    best = {k: min(times[k]) for k in units}  # (wall, cores busy) of the fastest epoch
+    one = best[units[0]][0] / units[0]
     for k in units:
-        best, median = min(times[k]), statistics.median(times[k])
-        per_unit = best / k
-        print(f"{k:>3} {best:13.2f} {median:8.2f} {per_unit:17.3f} {per_unit / one:7.2f}x {per_unit / reference:7.2f}x "
-              f"{per_unit / floor:8.2f}x")
+        median = statistics.median(wall for wall, _ in times[k])
+        per_unit = best[k][0] / k
+        print(f"{k:>3} {best[k][0]:13.2f} {median:8.2f} {per_unit:17.3f} {per_unit / one:7.2f}x "
+              f"{per_unit / reference:7.2f}x {per_unit / floor:8.2f}x {best[k][1]:11.2f} {per_unit * best[k][1]:21.3f}")
     last = units[-1]
-    per_unit = min(times[last]) / last
+    per_unit = best[last][0] / last
     target = 0.10 if device else 0.55
     for against, seconds in ((f"K={units[0]}", one), ("one unit in 0.2", reference)):
         ratio = per_unit / seconds
         print(f"K={last} per unit-epoch / {against}: {ratio:.2f}x (target <= {target:.2f}) "
               f"{'PASS' if ratio <= target else 'FAIL'}")
+    if not device:
+        cores, cpu_one = os.cpu_count() or 1, one * best[units[0]][1]
+        print(f"K={units[0]} keeps {best[units[0]][1]:.2f} of {cores} cores busy: at its CPU time per unit-epoch "
+              f"({cpu_one:.3f} s), K units on {cores} cores take at least {cpu_one / cores:.3f} s per unit-epoch, "
+              f"{best[units[0]][1] / cores:.2f}x of K={units[0]}; only a group that spends less CPU per unit than one "
+              f"unit alone goes lower (K={last}: {per_unit * best[last][1]:.3f} s).")
 
 
 if __name__ == "__main__":
@@ -195,7 +213,7 @@ if __name__ == "__main__":
     parser.add_argument("--as_0_2", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.as_0_2:
-        print(min(epochs([1], args.rounds, True)[1]))
+        print(min(epochs([1], args.rounds, True)[1])[0])
         sys.exit(0)
     if args.threads:
         intra, inter = (int(t) for t in args.threads.split(","))
