@@ -53,3 +53,20 @@ def time_recipe(code: Path, recipe: str, flags: list, scratch: Path) -> float:
     if done.returncode:
         sys.exit(f"{' '.join(command)} in {code} failed:\n{done.stderr[-3000:]}")
     return seconds
+
+
+def against_0_2(recipe: str, release: str, flags: list, one_at_a_time: list, rounds: int) -> dict:
+    """{"0.2", "today", "today_1": [seconds per round]}: `recipe` with `flags` by 0.2's code at `release` (a
+    temporary checkout), by today's, and by today's with `one_at_a_time` added, interleaved in `rounds`."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix=f"tflottery-{recipe}-") as tmp:
+        tmp = Path(tmp)
+        commands = {"0.2": (checkout(release, tmp / "release"), flags), "today": (ROOT, flags),
+                    "today_1": (ROOT, flags + one_at_a_time)}
+        times = {name: [] for name in commands}
+        for r in range(rounds):
+            for name, (code, command_flags) in commands.items():
+                times[name].append(time_recipe(code, recipe, command_flags, tmp / f"{name}-{r}"))
+                print(f"round {r + 1}: {name:8s} {times[name][-1]:6.1f} s", flush=True)
+    return times

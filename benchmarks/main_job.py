@@ -17,24 +17,14 @@ Run: python benchmarks/main_job.py [--rounds 2] [--release d3ee56c]
 import argparse
 import os
 import statistics
-import tempfile
-from pathlib import Path
 
-from common import RELEASE_0_2, ROOT, checkout, time_recipe
+from common import RELEASE_0_2, against_0_2
 
 ONE_REPLICATE_AS_0_2 = ["--replicates=1", "--population=1", "--jit_compile=true"]
 
 
 def main(rounds: int, release: str) -> None:
-    with tempfile.TemporaryDirectory(prefix="tflottery-main-job-") as tmp:
-        tmp = Path(tmp)
-        commands = {"0.2": (checkout(release, tmp / "release"), []), "today": (ROOT, []),
-                    "today_1": (ROOT, ONE_REPLICATE_AS_0_2)}
-        times = {name: [] for name in commands}
-        for r in range(rounds):
-            for name, (cwd, flags) in commands.items():
-                times[name].append(time_recipe(cwd, "task2", flags, tmp / f"{name}-{r}"))
-                print(f"round {r + 1}: {name:8s} {times[name][-1]:6.1f} s", flush=True)
+    times = against_0_2("task2", release, [], ONE_REPLICATE_AS_0_2, rounds)
     best = {name: min(t) for name, t in times.items()}
     print(f"\nThe main job (task 2 on the 5,000-digit MNIST sample, ticket exports and figures included), "
           f"{os.cpu_count()} CPUs, {rounds} interleaved rounds, best (median) seconds:")

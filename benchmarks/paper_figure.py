@@ -16,10 +16,8 @@ Run: python benchmarks/paper_figure.py [--rounds 1] [--iterations 1000]
 import argparse
 import os
 import statistics
-import tempfile
-from pathlib import Path
 
-from common import RELEASE_0_2, ROOT, checkout, time_recipe
+from common import RELEASE_0_2, against_0_2
 
 UNITS_TIMED = 5 * (1 + 3)  # replicates x (level 0 + level 1's ticket, reinit, random_prune)
 UNITS_FIGURE = 5 * (1 + 16 * 3)
@@ -28,15 +26,7 @@ ITERATIONS_FIGURE = 50_000
 
 def main(rounds: int, iterations: int, release: str) -> None:
     fraction = ["--paper", "--dataset=fashion_mnist", "--levels=1", f"--steps={iterations}it"]
-    with tempfile.TemporaryDirectory(prefix="tflottery-paper-figure-") as tmp:
-        tmp = Path(tmp)
-        commands = {"0.2": (checkout(release, tmp / "release"), fraction), "today": (ROOT, fraction),
-                    "today_1": (ROOT, fraction + ["--population=1", "--jit_compile=true"])}
-        times = {name: [] for name in commands}
-        for r in range(rounds):
-            for name, (code, flags) in commands.items():
-                times[name].append(time_recipe(code, "lenet_mnist", flags, tmp / f"{name}-{r}"))
-                print(f"round {r + 1}: {name:8s} {times[name][-1]:6.1f} s", flush=True)
+    times = against_0_2("lenet_mnist", release, fraction, ["--population=1", "--jit_compile=true"], rounds)
     print(f"\nlenet_mnist --paper, levels 0-1 of 5 replicates ({UNITS_TIMED} units) at {iterations} iterations a level, "
           f"evaluation every 100, Fashion-MNIST, {os.cpu_count()} CPUs, {rounds} interleaved round(s), start-up included:")
     print(f"{'':44s} {'best s':>7} {'median':>7} {'ms per unit-iteration':>22} {'the figure, projected':>22}")
