@@ -103,7 +103,7 @@ def epochs(units: list, rounds: int, jit) -> dict:
     for r in range(rounds + 1):
         for k, (model, batches) in built.items():
             with timing(times[k], r):
-                model.fit(batches.train_pipeline(r * spe, (r + 1) * spe), steps_per_epoch=spe, epochs=1, verbose=0)
+                model.fit(model.pipeline(batches, r * spe, (r + 1) * spe), steps_per_epoch=spe, epochs=1, verbose=0)
     return times
 
 

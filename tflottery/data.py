@@ -92,11 +92,13 @@ class Data:
                     sizes={k: int(len(v[1])) for k, v in self.arrays.items()})
 
 
-def preprocess(x) -> "object":
-    """uint8 images to float32 in [0, 1]: the one preprocessing every dataset gets (recorded)."""
+def preprocess(x, divisor=255.0) -> "object":
+    """uint8 images to float32 in [0, 1]: the one preprocessing every dataset gets (recorded). A graph that
+    gathers its own batches passes `divisor` as a tensor: given a constant, TensorFlow's graph optimiser turns
+    the division into a product with 1/255, which rounds differently."""
     import tensorflow as tf
 
-    return tf.cast(x, tf.float32) / 255.0
+    return tf.cast(x, tf.float32) / divisor
 
 
 PREPROCESSING = {"rescale": "1/255", "dtype": "float32", "layout": "NHWC"}

@@ -20,7 +20,11 @@ class WarmupPiecewise(keras.optimizers.schedules.LearningRateSchedule):
         self.offset = tf.Variable(0, dtype=tf.int64, trainable=False, name="schedule_offset")
 
     def __call__(self, step):
-        step = tf.cast(step, tf.float32) + tf.cast(self.offset, tf.float32)
+        return self.rate_at(step, self.offset)
+
+    def rate_at(self, step, offset):
+        """The rate at `step` with the offset's value given (a tensor read once, or the variable itself)."""
+        step = tf.cast(step, tf.float32) + tf.cast(offset, tf.float32)
         rate = tf.constant(self.lr)
         for m in self.milestones:
             rate = tf.where(step >= m, rate * self.gamma, rate)

@@ -46,16 +46,54 @@ class FusedAdam(keras.optimizers.Adam):
         shared = getattr(self, "_shared", None)
         scalars = shared.get(dtype) if shared is not None else None
         if scalars is None:
-            step = tf.cast(self.iterations + 1, dtype)
-            beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-            scalars = dict(beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
-                           lr=tf.cast(self.learning_rate, dtype), beta1=beta_1, beta2=beta_2,
-                           epsilon=tf.cast(self.epsilon, dtype))
+            scalars = self._scalars(dtype, self.iterations, self.learning_rate)
             if shared is not None:
                 shared[dtype] = scalars
+        return self._apply(gradient, variable, scalars)
+
+    def _scalars(self, dtype, iteration, lr) -> dict:
+        step = tf.cast(iteration + 1, dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        return dict(beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step), lr=tf.cast(lr, dtype),
+                    beta1=beta_1, beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype))
+
+    def _apply(self, gradient, variable, scalars: dict):
         index = self._index_dict[self._var_key(variable)]
         return tf.raw_ops.ResourceApplyAdam(var=variable.handle, m=self._momentums[index].handle,
                                             v=self._velocities[index].handle, grad=gradient, **scalars)
+
+    def applies_at(self) -> bool:
+        """Whether `apply_at` computes what `apply_gradients` does: no weight decay, clipping, moving average or
+        AMSGrad, a WarmupPiecewise schedule."""
+        return (self.weight_decay is None and not self.amsgrad and not self.use_ema
+                and self.clipnorm is None and self.clipvalue is None and self.global_clipnorm is None
+                and isinstance(self._learning_rate, WarmupPiecewise))
+
+    def build_at(self, variables: list) -> None:
+        """Slots for `variables` and the rate callbacks read (`learning_rate`), before `apply_at` is traced."""
+        with tf.init_scope():
+            self.build(variables)
+            if not hasattr(self, "_current_learning_rate"):
+                self._compute_current_learning_rate()
+
+    def count_at(self, first, count, offset) -> None:
+        """After `count` steps from optimizer step `first` by `apply_at`: the counter and the rate of the last
+        step, as `apply_gradients` leaves them."""
+        self._current_learning_rate.assign(self._learning_rate.rate_at(first + count - 1, offset))
+        self.iterations.assign_add(count)
+
+    def apply_at(self, grads_and_vars, iteration, offset) -> None:
+        """`apply_gradients` at optimizer step `iteration` (the value `iterations` would hold) with the schedule's
+        offset given, touching no variable but the weights' and their slots, and not counting the step: so one
+        unit's steps can run in a loop of their own beside the others' (`PopulationModel`)."""
+        lr = self._learning_rate.rate_at(iteration, offset)
+        scalars = {}
+        for gradient, variable in grads_and_vars:
+            if variable.dtype not in scalars:
+                scalars[variable.dtype] = self._scalars(variable.dtype, iteration, lr)
+            self._apply(gradient, variable, scalars[variable.dtype])
+            if variable.constraint is not None:
+                variable.assign(variable.constraint(variable))
 
 
 def make_optimizer(config: TrainingConfig, steps: TrainingSteps,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 
-CPU_AUTO = 6  # units per program on a CPU: on 2 cores 2 to 10 LeNets train at 0.56-0.62 of one alone per unit,
-# 15 at 0.60-0.70 (their weights and Adam's slots leave the caches; benchmarks/population_speed.py)
+CPU_AUTO = 6  # units per program on a CPU: on 2 cores, each tower in a loop of its own, 2 to 15 LeNets train at
+# 0.40-0.58 of one alone per unit, 10-15 a little faster than 5 (benchmarks/population_speed.py); a program of 15
+# takes 9 s to build and trace against 2.6 s for one of 5, which three groups of 5 share
 GPU_AUTO = 64
 BYTES_PER_WEIGHT = 4 * 6  # weight, mask, gradient, two Adam slots and a copy in flight, float32
 

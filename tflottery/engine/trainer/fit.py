@@ -98,7 +98,7 @@ def train_group(model, population_data, data, steps, *, start: int, end: int, ca
 
     for first, length, count in equal_runs(start, points):
         boundaries = _Boundaries(first, length, at_point, clock)
-        model.fit(population_data.train_pipeline(first, first + length * count), epochs=count,
+        model.fit(model.pipeline(population_data, first, first + length * count), epochs=count,
                   steps_per_epoch=length, verbose=0,
                   callbacks=list(callbacks) + ([clock.callback()] if clock is not None else []) + [boundaries])
         if boundaries.stopped:

@@ -8,8 +8,15 @@ tower's own gradient (the sum passes 1.0 to each term), the optimizer updates ea
 from its own gradient and its own slots, and nothing crosses between towers. So a unit trained
 in a group of K is the unit trained alone (K = 1), bit for bit: the tests check it.
 
-One compiled step for K small networks keeps a multi-core CPU busy where one small network
-cannot, and amortises the per-step cost of Keras and TensorFlow over K units.
+One compiled program for K small networks keeps a multi-core CPU busy where one small network
+cannot, and amortises the per-step cost of Keras and TensorFlow over K units. With the graph's
+fused Adam (the CPU default) each tower's steps run as a while loop of their own, its batches
+gathered inside the program: a summed step makes every tower wait for the slowest twice a step
+(where the losses are summed, and where the optimizer counts the step), which left a core idle
+a third of the time in some epochs. The loops compute each tower's step with the same ops
+(its own loss's gradient is the sum's; Adam at the step the optimizer's counter would hold), so
+the bytes are the summed step's (tests/unit/engine/test_tower_loops.py); elsewhere (XLA, SGD,
+weight decay, a loss or a random draw the towers share) the summed step stays.
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ import tensorflow as tf
 from tflottery.core.keras_compat import keras
 from tflottery.data import batch_indices, preprocess
 from tflottery.engine.trainer.base import Tally
+from tflottery.models.surgery import stochastic_layers
 from tflottery.models.weights import weight_variables
 from tflottery.pruning.wrap import frozen_mask, mask_variables
 
@@ -95,6 +103,68 @@ class PopulationModel(keras.Model):
             accuracy.update_state(y[c], logits[c])
         return {m.name: m.result() for m in self.metrics}
 
+    # ------------------------------------------------------------------ each tower in a loop of its own
+    def pipeline(self, population: "PopulationData", start: int, end: int):
+        """What `fit` reads for steps [start, end): each step's batch indices, gathered by the tower loops, or the
+        batches themselves where the towers train in one step."""
+        if not self._loops_towers():
+            return population.train_pipeline(start, end)
+        self._source = population.data.train_tensors
+        return population.index_pipeline(start, end)
+
+    def _loops_towers(self) -> bool:
+        """Whether each tower's steps run as a loop of their own, side by side: with the graph's fused Adam on one
+        device, and no loss or random draw shared by the towers."""
+        optimizer = self.optimizer
+        return (not self.jit_compile and callable(getattr(optimizer, "applies_at", None)) and optimizer.applies_at()
+                and not tf.distribute.has_strategy() and not self.losses and not stochastic_layers(self))
+
+    def make_train_function(self, force=False):
+        if (self.train_function is not None and not force) or not self._loops_towers():
+            return super().make_train_function(force)
+        loops = tf.function(self._tower_loops, reduce_retracing=True)
+        self.train_function = lambda iterator: loops(iterator, *self._source, tf.constant(255.0))
+        return self.train_function
+
+    def _tower_loops(self, iterator, images, labels, divisor):
+        """`steps_per_execution` steps of every tower, each tower's a while loop of its own: no tower waits at a
+        step's end for the others (a step of K towers has one barrier where the loss is summed, and one where the
+        optimizer counts the step), so the cores stay busy. Each tower computes its step exactly as `train_step`
+        does (its loss's gradient is the sum's; Adam at the step `iterations` would hold)."""
+        count = tf.cast(self._steps_per_execution, tf.int32)
+        batches = tf.TensorArray(tf.int64, size=count)
+        for s in tf.range(count):
+            batches = batches.write(s, tf.cast(next(iterator), tf.int64))
+        batches = batches.stack()
+        optimizer = self.optimizer
+        optimizer.build_at(self.trainable_variables)
+        first, offset = tf.identity(optimizer.iterations), tf.identity(optimizer._learning_rate.offset)
+        for c in range(self.units):
+            for s in tf.range(count):
+                self._tower_step(c, batches[s, c], (images, labels, divisor), first + tf.cast(s, tf.int64), offset)
+        optimizer.count_at(first, tf.cast(count, tf.int64), offset)
+        self._train_counter.assign_add(tf.cast(count, tf.int64))
+        return {m.name: m.result() for m in self.metrics}
+
+    def _tower_step(self, c: int, indices, source: tuple, iteration, offset) -> None:
+        tower = self._towers()[c]
+        images, labels, divisor = source
+        x, y = preprocess(tf.gather(images, indices), divisor), tf.gather(labels, indices)
+        with tf.GradientTape() as tape:
+            logits = tf.cast(tower(x, training=True), tf.float32)
+            loss = self.unit_loss(y, logits)
+        variables = tower.trainable_variables
+        self.optimizer.apply_at(zip(tape.gradient(loss, variables), variables), iteration, offset)
+        mean, accuracy = self.unit_metrics[c]
+        mean.update_state(loss)
+        accuracy.update_state(y, logits)
+
+    def _towers(self) -> list:
+        if getattr(self, "_tower_models", None) is None:
+            object.__setattr__(self, "_tower_models", [keras.Model(self.inputs[c], self.outputs[c])
+                                                       for c in range(self.units)])
+        return self._tower_models
+
     # ------------------------------------------------------------------ one unit's weights
     def get_tower(self, c: int, what: str = "weights") -> dict:
         source = self._weights_of[c] if what == "weights" else self._masks_of[c]
@@ -164,3 +234,9 @@ class PopulationData:
 
         ds = tf.data.Dataset.from_tensor_slices(indices).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
         return ds.prefetch(tf.data.AUTOTUNE)
+
+    def index_pipeline(self, start: int, end: int):
+        """Each step's batch indices, [K, batch]: what `train_pipeline` gathers, for a model that gathers itself."""
+        d = self.data
+        indices = np.stack([batch_indices(d.num_train, d.batch_size, s, start, end) for s in self.seeds], axis=1)
+        return tf.data.Dataset.from_tensor_slices(indices).prefetch(tf.data.AUTOTUNE)
