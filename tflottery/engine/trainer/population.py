@@ -109,7 +109,7 @@ class PopulationModel(keras.Model):
         batches themselves where the towers train in one step."""
         if not self._loops_towers():
             return population.train_pipeline(start, end)
-        self._source = population.data.train_tensors
+        object.__setattr__(self, "_source", population.data.train_tensors)  # out of Keras' tracking
         return population.index_pipeline(start, end)
 
     def _loops_towers(self) -> bool:
