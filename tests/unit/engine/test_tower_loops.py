@@ -12,7 +12,8 @@ def _population(units: int, optimizer: str = "adam", weight_decay: float = 0.0, 
     from tflottery.engine.trainer.population import population_model
 
     keras.utils.set_random_seed(0)
-    layers = [keras.layers.Flatten(input_shape=(28, 28, 1)), keras.layers.Dense(24, activation="relu", name="fc1")]
+    layers = [keras.layers.Flatten(input_shape=(28, 28, 1)), keras.layers.Dense(24, activation="relu", name="fc1"),
+              keras.layers.BatchNormalization(name="bn")]  # its moving statistics update inside the loops too
     layers += [keras.layers.Dropout(0.2, name="drop")] if dropout else []
     base = keras.Sequential(layers + [keras.layers.Dense(10, name="output")])
     training = TrainingConfig(optimizer=optimizer, momentum=0.9 if optimizer == "sgd" else 0.0, lr=1e-2,
@@ -22,6 +23,7 @@ def _population(units: int, optimizer: str = "adam", weight_decay: float = 0.0, 
     rng = np.random.default_rng(1)
     for c in range(units):
         weights = {k: rng.normal(size=v.shape).astype(np.float32) * 0.1 for k, v in model._weights_of[c].items()}
+        weights["bn/moving_variance"] = np.abs(weights["bn/moving_variance"])
         masks = {k: rng.random(weights[k].shape) < 0.4 for k in ("fc1/kernel", "output/kernel")}
         model.set_tower(c, weights, masks)
     reset_optimizer(model, 3)  # the schedule's offset is read as the summed step reads it
