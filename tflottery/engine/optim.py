@@ -24,48 +24,15 @@ def use_xla(jit_compile) -> bool:
     return bool(jit_compile)
 
 
-class FusedAdam(keras.optimizers.Adam):
-    """tf_keras's Adam with each dense update in one kernel (ResourceApplyAdam: the same formula in one
-    pass over a weight, its two slots and its gradient) instead of six elementwise ops, each a pass
-    through memory. The float32 results differ from the op-by-op update in the last bits, which is why
-    a run records the kernels it trains with (`RunStore.kernels`)."""
-
-    def _internal_apply_gradients(self, grads_and_vars):
-        self._shared = {}  # the step's scalars, computed once for all variables (dozens of ops per variable)
-        try:
-            for gradient, variable in grads_and_vars:
-                self._update_step(gradient, variable)
-        finally:
-            self._shared = None
-        return self.iterations.assign_add(1)
-
-    def update_step(self, gradient, variable):
-        if isinstance(gradient, tf.IndexedSlices) or self.amsgrad or getattr(self, "adaptive_epsilon", False):
-            return super().update_step(gradient, variable)
-        dtype = variable.dtype
-        shared = getattr(self, "_shared", None)
-        scalars = shared.get(dtype) if shared is not None else None
-        if scalars is None:
-            scalars = self._scalars(dtype, self.iterations, self.learning_rate)
-            if shared is not None:
-                shared[dtype] = scalars
-        return self._apply(gradient, variable, scalars)
-
-    def _scalars(self, dtype, iteration, lr) -> dict:
-        step = tf.cast(iteration + 1, dtype)
-        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-        return dict(beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step), lr=tf.cast(lr, dtype),
-                    beta1=beta_1, beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype))
-
-    def _apply(self, gradient, variable, scalars: dict):
-        index = self._index_dict[self._var_key(variable)]
-        return tf.raw_ops.ResourceApplyAdam(var=variable.handle, m=self._momentums[index].handle,
-                                            v=self._velocities[index].handle, grad=gradient, **scalars)
+class TowerSteps:
+    """What an optimizer needs for a population's tower loops (`PopulationModel`): its update at a given step,
+    computed with the ops `apply_gradients` uses, touching no variable but the weights' and their slots, and
+    not counting the step, so that each unit's steps can run in a loop of its own beside the others'."""
 
     def applies_at(self) -> bool:
-        """Whether `apply_at` computes what `apply_gradients` does: no weight decay, clipping, moving average or
-        AMSGrad, a WarmupPiecewise schedule."""
-        return (self.weight_decay is None and not self.amsgrad and not self.use_ema
+        """Whether `apply_at` computes what `apply_gradients` does: no weight decay, clipping or moving average,
+        a WarmupPiecewise schedule."""
+        return (self.weight_decay is None and not self.use_ema and self._plain_update()
                 and self.clipnorm is None and self.clipvalue is None and self.global_clipnorm is None
                 and isinstance(self._learning_rate, WarmupPiecewise))
 
@@ -83,17 +50,69 @@ class FusedAdam(keras.optimizers.Adam):
         self.iterations.assign_add(count)
 
     def apply_at(self, grads_and_vars, iteration, offset) -> None:
-        """`apply_gradients` at optimizer step `iteration` (the value `iterations` would hold) with the schedule's
-        offset given, touching no variable but the weights' and their slots, and not counting the step: so one
-        unit's steps can run in a loop of their own beside the others' (`PopulationModel`)."""
+        """`apply_gradients` at optimizer step `iteration` (the value `iterations` would hold), the schedule's
+        offset given."""
         lr = self._learning_rate.rate_at(iteration, offset)
-        scalars = {}
+        shared = {}
         for gradient, variable in grads_and_vars:
-            if variable.dtype not in scalars:
-                scalars[variable.dtype] = self._scalars(variable.dtype, iteration, lr)
-            self._apply(gradient, variable, scalars[variable.dtype])
+            self._update_at(gradient, variable, iteration, lr, shared)
             if variable.constraint is not None:
                 variable.assign(variable.constraint(variable))
+
+    def _plain_update(self) -> bool:
+        return True
+
+    def _update_at(self, gradient, variable, iteration, lr, shared: dict) -> None:
+        raise NotImplementedError
+
+
+class FusedAdam(TowerSteps, keras.optimizers.Adam):
+    """tf_keras's Adam with each dense update in one kernel (ResourceApplyAdam: the same formula in one
+    pass over a weight, its two slots and its gradient) instead of six elementwise ops, each a pass
+    through memory. The float32 results differ from the op-by-op update in the last bits, which is why
+    a run records the kernels it trains with (`RunStore.kernels`)."""
+
+    def _internal_apply_gradients(self, grads_and_vars):
+        self._shared = {}  # the step's scalars, computed once for all variables (dozens of ops per variable)
+        try:
+            for gradient, variable in grads_and_vars:
+                self._update_step(gradient, variable)
+        finally:
+            self._shared = None
+        return self.iterations.assign_add(1)
+
+    def update_step(self, gradient, variable):
+        if isinstance(gradient, tf.IndexedSlices) or not self._plain_update():
+            return super().update_step(gradient, variable)
+        shared = getattr(self, "_shared", None)
+        self._update_at(gradient, variable, self.iterations, self.learning_rate, {} if shared is None else shared)
+
+    def _plain_update(self) -> bool:
+        return not self.amsgrad and not getattr(self, "adaptive_epsilon", False)
+
+    def _update_at(self, gradient, variable, iteration, lr, shared: dict) -> None:
+        dtype = variable.dtype
+        if dtype not in shared:
+            step = tf.cast(iteration + 1, dtype)
+            beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+            shared[dtype] = dict(beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
+                                 lr=tf.cast(lr, dtype), beta1=beta_1, beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype))
+        index = self._index_dict[self._var_key(variable)]
+        tf.raw_ops.ResourceApplyAdam(var=variable.handle, m=self._momentums[index].handle,
+                                     v=self._velocities[index].handle, grad=gradient, **shared[dtype])
+
+
+class TowerSGD(TowerSteps, keras.optimizers.SGD):
+    """tf_keras's SGD (its own update, unchanged) that a population's tower loops can step."""
+
+    def _update_at(self, gradient, variable, iteration, lr, shared: dict) -> None:
+        lr, momentum = tf.cast(lr, variable.dtype), tf.cast(self.momentum, variable.dtype)
+        m = self.momentums[self._index_dict[self._var_key(variable)]]
+        m.assign(-gradient * lr + m * momentum)  # SGD.update_step's dense update, op for op
+        if self.nesterov:
+            variable.assign_add(-gradient * lr + m * momentum)
+        else:
+            variable.assign_add(m)
 
 
 def make_optimizer(config: TrainingConfig, steps: TrainingSteps,
@@ -105,8 +124,8 @@ def make_optimizer(config: TrainingConfig, steps: TrainingSteps,
     if config.optimizer == "adam":
         optimizer = (FusedAdam if fused else keras.optimizers.Adam)(schedule, weight_decay=decay)
     else:
-        optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=config.nesterov,
-                                         weight_decay=decay)
+        optimizer = (TowerSGD if fused else keras.optimizers.SGD)(schedule, momentum=config.momentum,
+                                                                nesterov=config.nesterov, weight_decay=decay)
     if fused:
         optimizer.jit_compile = False
     return optimizer, schedule

@@ -10,13 +10,13 @@ in a group of K is the unit trained alone (K = 1), bit for bit: the tests check 
 
 One compiled program for K small networks keeps a multi-core CPU busy where one small network
 cannot, and amortises the per-step cost of Keras and TensorFlow over K units. With the graph's
-fused Adam (the CPU default) each tower's steps run as a while loop of their own, its batches
+kernels (the CPU default) each tower's steps run as a while loop of their own, its batches
 gathered inside the program: a summed step makes every tower wait for the slowest twice a step
 (where the losses are summed, and where the optimizer counts the step), which left a core idle
 a third of the time in some epochs. The loops compute each tower's step with the same ops
 (its own loss's gradient is the sum's; Adam at the step the optimizer's counter would hold), so
-the bytes are the summed step's (tests/unit/engine/test_tower_loops.py); elsewhere (XLA, SGD,
-weight decay, a loss or a random draw the towers share) the summed step stays.
+the bytes are the summed step's (tests/unit/engine/test_tower_loops.py); elsewhere (XLA, weight
+decay, a loss or a random draw the towers share) the summed step stays.
 """
 from __future__ import annotations
 
@@ -113,8 +113,8 @@ class PopulationModel(keras.Model):
         return population.index_pipeline(start, end)
 
     def _loops_towers(self) -> bool:
-        """Whether each tower's steps run as a loop of their own, side by side: with the graph's fused Adam on one
-        device, and no loss or random draw shared by the towers."""
+        """Whether each tower's steps run as a loop of their own, side by side: with the graph's kernels (an
+        optimizer that `applies_at`) on one device, and no loss or random draw shared by the towers."""
         optimizer = self.optimizer
         return (not self.jit_compile and callable(getattr(optimizer, "applies_at", None)) and optimizer.applies_at()
                 and not tf.distribute.has_strategy() and not self.losses and not stochastic_layers(self))
@@ -130,7 +130,7 @@ class PopulationModel(keras.Model):
         """`steps_per_execution` steps of every tower, each tower's a while loop of its own: no tower waits at a
         step's end for the others (a step of K towers has one barrier where the loss is summed, and one where the
         optimizer counts the step), so the cores stay busy. Each tower computes its step exactly as `train_step`
-        does (its loss's gradient is the sum's; Adam at the step `iterations` would hold)."""
+        does (its loss's gradient is the sum's; the optimizer at the step `iterations` would hold)."""
         count = tf.cast(self._steps_per_execution, tf.int32)
         batches = tf.TensorArray(tf.int64, size=count)
         for s in tf.range(count):
