@@ -140,7 +140,7 @@ class _Root:
             try:
                 with os.scandir(fd) as listing:
                     for entry in listing:
-                        total += self._entry(fd, entry, prefix, depth, found, stack)
+                        total += self._present_entry(fd, entry, prefix, depth, found, stack)
                         if len(found) > fmt.MAX_FILES + 100 or total > fmt.MAX_TOTAL_BYTES:
                             raise TicketError(f"{self.path} holds more than {fmt.MAX_FILES} files or "
                                               f"{fmt.MAX_TOTAL_BYTES >> 30} GiB: not a ticket.")
@@ -151,6 +151,17 @@ class _Root:
             finally:
                 os.close(fd)
         return found
+
+    def _present_entry(self, fd: int, entry, prefix: str, depth: int, found: dict, stack: list) -> int:
+        """`_entry`, where an entry listed but gone when looked at means an export swapped the ticket and removed
+        the old one under this reader (read again), or that a file of it was deleted meanwhile."""
+        try:
+            return self._entry(fd, entry, prefix, depth, found, stack)
+        except FileNotFoundError:
+            if self._replaced():
+                raise _Vanished() from None
+            raise TicketError(f"{self.path / printable(prefix + entry.name)} disappeared while the ticket was "
+                              "read: something is deleting its files. Re-export the ticket.") from None
 
     def _entry(self, fd: int, entry, prefix: str, depth: int, found: dict, stack: list) -> int:
         rel, info = prefix + entry.name, entry.stat(follow_symlinks=False)

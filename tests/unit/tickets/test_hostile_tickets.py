@@ -400,3 +400,32 @@ def test_what_ticket_json_says_never_chooses_a_path(good, tmp_path):
     written = {p for p in tmp_path.rglob("*")}
     assert all(p.is_relative_to(tmp_path / "runs") or p.is_relative_to(crafted) for p in written)
     assert not (tmp_path.parent / "escaped").exists()
+
+
+def _vanishing_once(monkeypatch, replaced: bool):
+    """The first entry looked at is gone by then, as when an export swaps the ticket and deletes the old one."""
+    from tflottery.tickets import read
+
+    entry, calls = read._Root._entry, []
+
+    def gone_once(self, *args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise FileNotFoundError(2, "No such file or directory", "fingerprint.pb")
+        return entry(self, *args)
+
+    monkeypatch.setattr(read._Root, "_entry", gone_once)
+    monkeypatch.setattr(read._Root, "_replaced", lambda self: replaced)
+    return calls
+
+
+def test_a_ticket_swapped_while_its_files_are_listed_is_read_again(good, monkeypatch):
+    calls = _vanishing_once(monkeypatch, replaced=True)
+    assert read_ticket(good).digest == json.loads((good / "ticket.json").read_text())["digest"]
+    assert len(calls) > 1  # listed again after the vanished entry
+
+
+def test_a_file_deleted_while_the_ticket_is_listed_is_refused_in_one_line(good, monkeypatch):
+    _vanishing_once(monkeypatch, replaced=False)
+    with pytest.raises(TicketError, match="disappeared while the ticket was read.*Re-export"):
+        read_ticket(good)
