@@ -92,7 +92,10 @@ class Data:
                     sizes={k: int(len(v[1])) for k, v in self.arrays.items()})
 
 
-def preprocess(x, divisor=255.0) -> "object":
+RESCALE = 255.0  # uint8 images are divided by this
+
+
+def preprocess(x, divisor=RESCALE) -> "object":
     """uint8 images to float32 in [0, 1]: the one preprocessing every dataset gets (recorded). A graph that
     gathers its own batches passes `divisor` as a tensor: given a constant, TensorFlow's graph optimiser turns
     the division into a product with 1/255, which rounds differently."""

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from tflottery.core.keras_compat import keras
-from tflottery.data import batch_indices, preprocess
+from tflottery.data import RESCALE, batch_indices, preprocess
 from tflottery.engine.trainer.base import Tally
 from tflottery.models.surgery import stochastic_layers
 from tflottery.models.weights import weight_variables
@@ -123,7 +123,7 @@ class PopulationModel(keras.Model):
         if (self.train_function is not None and not force) or not self._loops_towers():
             return super().make_train_function(force)
         loops = tf.function(self._tower_loops, reduce_retracing=True)
-        self.train_function = lambda iterator: loops(iterator, *self._source, tf.constant(255.0))
+        self.train_function = lambda iterator: loops(iterator, *self._source, tf.constant(RESCALE))
         return self.train_function
 
     def _tower_loops(self, iterator, images, labels, divisor):
