@@ -42,7 +42,8 @@ def _callbacks(callbacks) -> tuple:
 
 
 def find_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=None, callbacks: tuple = (),
-                executor: str = "local", ray_address: Optional[str] = None) -> Run:
+                executor: str = "local", executor_options: Optional[dict] = None,
+                ray_address: Optional[str] = None) -> Run:
     """Run IMP as configured, extending the run directory of this configuration where it exists.
 
     More levels train only the new levels, another branch only that branch, more replicates
@@ -50,14 +51,18 @@ def find_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=No
     be any Sequential/Functional tf_keras model (default: the zoo's `config.model.name`); each
     replicate re-seeds its initialisers. `plan_ticket` gives the plan without training.
     Other processes may train the same run at once (`run_worker`): each unit trains once.
-    `executor="ray"` trains groups of units as tasks on a Ray cluster (`ray_address`; default: a
-    local one), this process the only writer (`pip install 'tflottery[ray]'`).
+    `executor` says where groups of units train: "local" (this process), "processes" (a pool on
+    this machine, `executor_options={"processes": N}`), "ray" (tasks on a Ray cluster,
+    `executor_options={"address": ...}`; default: a local one; `pip install 'tflottery[ray]'`).
+    `ray_address` is the deprecated spelling of `executor_options={"address": ...}`.
     """
     config = _config(config)  # first: a Keras 3 backend is chosen before the engine loads Keras 3
+    from tflottery.engine.executors import options_dict
+
+    executor_options = options_dict(executor, executor_options, ray_address)
     from tflottery.engine.run import find
 
-    options = {"address": ray_address} if executor == "ray" else {}
-    run = find(config, model, _data(data), _callbacks(callbacks), executor=executor, executor_options=options)
+    run = find(config, model, _data(data), _callbacks(callbacks), executor=executor, executor_options=executor_options)
     write_verdict(run.store)
     return run
 
@@ -208,6 +213,7 @@ def transfer_levels(source: "str | Path", data: "DataConfig | dict | None" = Non
     from tflottery import data as data_lib
     from tflottery.engine import scheduler
     from tflottery.engine.branches import Transfer
+    from tflottery.engine.trainer import trainer_kind
     from tflottery.engine.branches.transfer import HEADS, check_head
     from tflottery.engine.distribute import precision_policy
     from tflottery.engine.units import save_unit
@@ -283,8 +289,8 @@ def transfer_levels(source: "str | Path", data: "DataConfig | dict | None" = Non
                     f"{data_cfg.dataset}{' labels ' + str(data_cfg.labels) if data_cfg.labels else ''}): "
                     + ", ".join(f"{key} = {'the ticket' if i == 'rewind' else 'the reinit control'}"
                                 for i, key in keys.items()))
-                size, _ = scheduler.population_size(setup.config.plan.population,
-                                                    sum(setup.plan.strategy.sizes.values()))
+                size, _ = trainer_kind(setup.config.training).population(setup.config,
+                                                                         sum(setup.plan.strategy.sizes.values()))
                 for group in scheduler.groups(pending, size):
                     for unit, result in zip(group, first.trainer.train(group)):
                         trained.append(save_unit(unit, result))

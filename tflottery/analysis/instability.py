@@ -66,12 +66,11 @@ def instability(run: "str | Path", level: int = 0, rewind: "list | tuple | str" 
         recapture, "recapture")
     check_arguments(level, copies, alphas, threshold, train_examples, force)
     from tflottery.engine.run import open_run, replicate_context
+    from tflottery.engine.trainer import trainer_kind
     from tflottery.engine.stability import measure_point, stability_verdict
 
     setup = open_run(run, verbose)
-    if setup.config.training.keras == 3:
-        raise ConfigError(f"{setup.store.path} trains on Keras 3, and the instability analysis interpolates tf_keras "
-                          "population models: run it on a tf_keras run of the experiment (leave --keras unset).")
+    trainer_kind(setup.config.training).check_analysis("instability", setup.store.path)
     ctx = replicate_context(setup, replicate, callbacks)
     store = ctx.store
     finished = store.levels()

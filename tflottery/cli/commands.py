@@ -17,6 +17,12 @@ def _config_flag(name: str) -> None:
     apply_flag({}, name, None)
 
 
+def _find_flag(name: str) -> None:
+    """find takes config flags and the executor's options (--executor.<option>, checked with the executor)."""
+    if not name.startswith("executor."):
+        _config_flag(name)
+
+
 def _target_flag(name: str) -> None:
     """transfer takes data and training flags only."""
     section = name.split(".")[0] if "." in name else next(
@@ -44,18 +50,18 @@ def find(*, dry_run: bool = False, executor: str = "local", ray_address: Optiona
     --replicates only the new replicates; a killed run resumes where it stopped. Other processes
     may train the run at once (`tflottery worker`): each unit trains once, in one of them.
     --dry_run prints the planned weights remaining per layer and level, and the run directory, without training.
-    --executor=ray trains groups of units as tasks on a Ray cluster (--ray_address, e.g. auto or
-    ray://head:10001; default: a local one), this process writing the run (pip install 'tflottery[ray]').
+    --executor=processes trains groups of units in a pool of processes on this machine
+    (--executor.processes=N, default its cores); --executor=ray as tasks on a Ray cluster
+    (--executor.address, e.g. auto or ray://head:10001; default: a local one; pip install 'tflottery[ray]');
+    this process writes the run. --ray_address is the deprecated spelling of --executor.address.
     Every config field is a flag (field names are unique; dotted paths like --training.steps also work);
     the chosen strategy's own settings are flags too (`tflottery find --strategy=global --help`):
     """
+    options = _executor_flags(flags)
     config = _checked_config(flags)
-    from tflottery.engine.executors import check_executor
+    from tflottery.engine.executors import options_dict
 
-    check_executor(executor)
-    if ray_address is not None and (executor != "ray" or not isinstance(ray_address, str)):
-        raise ConfigError(f"--ray_address={ray_address!r} is the address of a Ray cluster (a string) and goes with "
-                          "--executor=ray.")
+    options = options_dict(executor, options, ray_address)
     from tflottery.api import find_ticket, plan_ticket
     from tflottery.engine.run import describe_plan
 
@@ -64,8 +70,13 @@ def find(*, dry_run: bool = False, executor: str = "local", ray_address: Optiona
         print(describe_plan(plan))
         print(f"run directory: {plan.run_dir}")
         return None
-    run = find_ticket(config, executor=executor, ray_address=ray_address)
+    run = find_ticket(config, executor=executor, executor_options=options)
     return _report(run)
+
+
+def _executor_flags(flags: dict) -> dict:
+    """The --executor.<option> flags, taken out of `flags`."""
+    return {name.split(".", 1)[1]: flags.pop(name) for name in list(flags) if name.startswith("executor.")}
 
 
 def _report(run) -> str:
@@ -383,7 +394,7 @@ def _tune_flag(name: str) -> None:
         _config_flag(name)
 
 
-EXTRA_FLAGS = {find: _config_flag, transfer: _target_flag, tune: _tune_flag, worker: _config_flag}
+EXTRA_FLAGS = {find: _find_flag, transfer: _target_flag, tune: _tune_flag, worker: _config_flag}
 
 
 def main(argv: Optional[list] = None) -> None:

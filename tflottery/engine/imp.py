@@ -20,7 +20,6 @@ import time
 
 from tflottery.core.errors import RunError
 from tflottery.core.files import clean_leftovers
-from tflottery.core.names import layer_of
 from tflottery.engine import scheduler
 from tflottery.engine.context import ReplicateContext, RunSetup
 from tflottery.engine.graph import DONE, PROBE, replicate_units, trains_at, unit_name
@@ -176,7 +175,3 @@ def banner(setup: RunSetup, pending: list, population: str) -> str:
             f"({100 * remaining[plan.levels[-1]]:.1f}% remaining at the last), rewind {config.pruning.rewind} | "
             f"{t.optimizer} lr {t.lr:g}, batch {t.batch_size}, {t.steps} ({plan.steps} steps) per level | "
             f"baselines: {branches} | replicates: {config.plan.replicates} | population {population} | {state}")
-
-
-def pruned_layers(plan) -> list[str]:
-    return [layer_of(k) for k in plan.strategy.kinds]

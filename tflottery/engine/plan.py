@@ -16,8 +16,10 @@ from typing import Optional
 
 from tflottery.config import RunConfig, TrainingConfig, hashed_fields
 from tflottery.core.errors import ConfigError
+from tflottery.core.names import layer_of
 from tflottery.core.steps import Step
 from tflottery.pruning import strategies as strategy_lib
+from tflottery.engine.trainer.registry import trainer_kind
 from tflottery.pruning.resolve import bind
 
 ENGINE = 2  # bump when a change alters what a run trains: old runs then keep their own names
@@ -83,8 +85,7 @@ def training_identity(training: TrainingConfig, steps: TrainingSteps) -> dict:
         out["warmup"] = steps.warmup
     if steps.milestones:
         out.update(milestones=list(steps.milestones), gamma=training.gamma)
-    if training.keras == 3:  # another library's kernels: another run (tf_keras runs keep their names)
-        out.update(keras=3, backend=training.backend)
+    out.update(trainer_kind(training).identity(training))  # tf_keras runs keep their names
     return out
 
 
@@ -106,6 +107,11 @@ class Plan:
     def remaining(self) -> list[float]:
         full = sum(self.strategy.sizes.values())
         return [strategy_lib.total(row) / full for row in self.rows]
+
+    @property
+    def pruned_layers(self) -> list[str]:
+        """The layers whose kernels the plan prunes, in the model's order."""
+        return [layer_of(k) for k in self.strategy.kinds]
 
     def iterations(self, text: "str | int") -> int:
         """A step string of this run ("2ep", "500it") in iterations."""

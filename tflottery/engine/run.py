@@ -13,13 +13,13 @@ from tflottery.core.errors import ConfigError, ModelError, RunError
 from tflottery.core.keras_compat import keras
 from tflottery.core.names import safe_component
 from tflottery.engine import progress as progress_lib
-from tflottery.engine import scheduler
 from tflottery.engine.context import ReplicateContext, RunSetup
 from tflottery.engine.distribute import is_chief, make_strategy, precision_policy, threads_for_towers, worker_index
-from tflottery.engine.imp import WAIT_S, banner, pending_steps, pruned_layers, train_run
+from tflottery.engine.imp import WAIT_S, banner, pending_steps, train_run
 from tflottery.engine.plan import identity, make_plan, run_name
 from tflottery.engine.resolve import resolve
 from tflottery.engine.store import ReplicateStore, RunStore
+from tflottery.engine.trainer.registry import make_trainer, trainer_kind
 from tflottery.models.surgery import stochastic_layers
 from tflottery.pruning import wrap as wrap_lib
 
@@ -72,12 +72,11 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
     if not wrap_lib.prunable_kinds(base):
         raise ModelError(f"Model {base.name!r} has no Dense or Conv layer to prune.")
     plan = make_plan(config, wrap_lib.prunable_kinds(base), wrap_lib.kernel_shapes(base), data.steps_per_epoch)
-    if config.training.keras == 3:
-        check_keras3(config, plan, resolved.branches, stochastic_layers(base))
     runs_dir = Path(config.runs_dir)
     store = RunStore(runs_dir / run_name(config, identity(config, plan, data.info)))
-    return RunSetup(config, store, data, base, plan, resolved.branches, model is not None,
-                    stochastic_layers(base))
+    setup = RunSetup(config, store, data, base, plan, resolved.branches, model is not None, stochastic_layers(base))
+    trainer_kind(config.training).check(setup)
+    return setup
 
 
 def find(config, model: Optional[keras.Model] = None, data=None, callbacks: tuple = (), *, executor: str = "local",
@@ -90,7 +89,7 @@ def find(config, model: Optional[keras.Model] = None, data=None, callbacks: tupl
     from tflottery.engine.executors import check_executor
 
     config = RunConfig.from_dict(config).validate()
-    check_executor(executor)
+    check_executor(executor, executor_options)
     threads_for_towers()
     strategy = make_strategy(config.training)  # multi-worker collectives must start before other TF ops
     setup = prepare(config, model, data)
@@ -113,21 +112,25 @@ def find(config, model: Optional[keras.Model] = None, data=None, callbacks: tupl
 def _train(setup: RunSetup, strategy, callbacks: tuple, executor: str, options: dict, wait: float,
            announce: bool) -> Run:
     from tflottery.engine.executors import make_executor
-    from tflottery.engine.trainer import make_trainer
 
     config, plan, store = setup.config, setup.plan, setup.store
-    if config.training.keras == 3 and (callbacks or executor != "local"):
-        raise ConfigError("--keras=3 trains in this process without Keras callbacks (tf_keras callbacks cannot watch a "
-                          "Keras 3 fit) and without Ray yet: drop callbacks= / --executor, or leave --keras unset.")
+    kind = trainer_kind(config.training)
+    kind.check(setup, callbacks, executor)
     check_captures(setup)
     store.write_spec(identity(config, plan, setup.data.info))
     store.describe(config.to_dict(), setup.data.describe(), plan.to_dict(), setup.base.to_json())
     weights = sum(plan.strategy.sizes.values())
-    size, why = scheduler.population_size(config.plan.population, weights, strategy.num_replicas_in_sync > 1)
-    if config.training.keras == 3 and config.training.backend != "jax":
-        size, why = 1, "1 (Keras 3 on TensorFlow trains one unit at a time)"
-    trainer = make_trainer(setup, pruned_layers(plan), callbacks, size, run_kernels(setup))
-    runner = make_executor(executor, trainer, size, **({"setup": setup, **options} if executor != "local" else {}))
+    size, why = kind.population(config, weights, strategy.num_replicas_in_sync > 1)
+    trainer = kind.create(setup, callbacks, size, run_kernels(setup))
+    runner = make_executor(executor, trainer, size, setup, options)
+    try:
+        return _train_with(setup, runner, executor, why, wait, announce)
+    finally:
+        runner.close()
+
+
+def _train_with(setup: RunSetup, runner, executor: str, why: str, wait: float, announce: bool) -> Run:
+    config, plan, store = setup.config, setup.plan, setup.store
     progress = progress_lib.current(config.training.verbose)
     pending = pending_steps(setup)
     progress.begin(sum(steps for *_, steps in pending))
@@ -156,28 +159,6 @@ def keras3_intake(config: RunConfig, model):
                           "KERAS_BACKEND before importing keras.")
     training.keras, training.backend = 3, keras.backend.backend()
     return translate(model, to=2)
-
-
-KERAS3_NOT_YET = {"supermask": "trains scores, not weights", "set": "rewires masks while training",
-                  "rigl": "rewires masks while training"}
-
-
-def check_keras3(config: RunConfig, plan, branches: list, stochastic: list) -> None:
-    """Refuse, before any work, what the Keras 3 trainer does not train yet (each with its tf_keras way)."""
-    t = config.training
-    problems = [f"branch {b.kind} ({KERAS3_NOT_YET[b.kind]})" for b in branches if b.kind in KERAS3_NOT_YET]
-    if stochastic:
-        problems.append(f"layers that draw random numbers ({', '.join(stochastic)}: their streams are not seeded per "
-                        "unit on Keras 3, so a resumed run would differ)")
-    if plan.rewind_step is None:
-        problems.append("--rewind=auto (its probe evaluates tf_keras populations)")
-    if plan.strategy.name == "early_bird":
-        problems.append("--strategy=early_bird (it stops a unit mid-training)")
-    problems += [flag for flag, on in (("--distribute", t.distribute != "none"), ("--precision", t.precision is not None),
-                                       ("--tensorboard", t.tensorboard)) if on]
-    if problems:
-        raise ConfigError(f"--keras=3 does not train {'; '.join(problems)} yet: leave --keras unset to train this "
-                          "run with tf_keras + tfmot.")
 
 
 def check_captures(setup: RunSetup) -> None:
@@ -248,7 +229,7 @@ def ticket_model(setup: RunSetup, replicate: int = 0, level: Optional[int] = Non
     if not levels:
         return None
     record = store.load_level(levels[-1] if level is None else level)
-    model = wrap_lib.wrap(keras.models.clone_model(setup.base), pruned_layers(setup.plan))
+    model = wrap_lib.wrap(keras.models.clone_model(setup.base), setup.plan.pruned_layers)
     models.set_weights(model, record.final)
     wrap_lib.set_masks(model, record.masks)
     return compile_model(model, setup.config.training, setup.plan.training)
@@ -271,11 +252,9 @@ def open_run(path: "str | Path", verbose: Optional[bool] = None) -> RunSetup:
 def replicate_context(setup: RunSetup, replicate: int, callbacks: tuple = (), progress=None,
                       trainer=None) -> ReplicateContext:
     """A replicate of an existing run with a trainer of its own (or `trainer`, shared by replicates)."""
-    from tflottery.engine.trainer import make_trainer
-
     if isinstance(replicate, bool) or not isinstance(replicate, int) or replicate not in setup.store.replicates():
         raise RunError(f"{setup.store.path} has no replicate {replicate!r}; replicates: {setup.store.replicates()}.")
-    trainer = trainer or make_trainer(setup, pruned_layers(setup.plan), callbacks, capacity=64, jit=run_kernels(setup))
+    trainer = trainer or make_trainer(setup, callbacks, capacity=64, jit=run_kernels(setup))
     return ReplicateContext(setup, replicate, trainer, progress or progress_lib.current(setup.config.training.verbose))
 
 

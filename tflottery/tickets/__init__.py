@@ -40,11 +40,12 @@ def load_ticket(path: "str | Path", weights: str = "trained", trust_code: bool =
     _weights(weights, WEIGHTS[:2])
     if keras not in (2, 3) or isinstance(keras, bool):
         raise TicketError(f"load_ticket keras={keras!r}: 2 (tf_keras, the default) or 3 (Keras 3).")
-    if keras == 3:
+    trust_code = as_literal_true(trust_code, "trust_code")
+    if keras != 2:
         from tflottery.tickets.keras3 import load_ticket as load_keras3
 
-        return load_keras3(path, weights, as_literal_true(trust_code, "trust_code"))
-    ticket = read_ticket(path, as_literal_true(trust_code, "trust_code"))
+        return load_keras3(path, weights, trust_code)
+    ticket = read_ticket(path, trust_code)
     from tflottery.pruning import wrap
 
     wrapped = wrap.wrap(ticket.build(weights), [k.split("/")[0] for k in ticket.masks])

@@ -35,7 +35,11 @@ def made(tmp_path_factory, tiny_run):
 
 FIND = [
     (["--levls=3"], "Unknown flag --levls: it is neither a config field"),
-    (["--executor=slurm"], r"--executor='slurm' is not an executor; choose one of \['local', 'ray'\]"),
+    (["--executor=slurm"], r"--executor='slurm' is not an executor; choose one of \['local', 'processes', 'ray'\]"),
+    (["--executor=local", "--executor.processes=2"], r"--executor=local takes no options; got --executor.processes"),
+    (["--executor=processes", "--executor.address=auto"],
+     r"--executor=processes takes --executor.processes; got --executor.address"),
+    (["--executor=processes", "--executor.processes=0"], r"--executor.processes=0: give a number of processes"),
     (["--ray_address=auto"], "goes with --executor=ray"),
     (["--levels=abc"], "plan.levels='abc' must be an integer"),
     (["--levels=-1"], r"plan.levels=-1 must lie in \[0, 200\]"),

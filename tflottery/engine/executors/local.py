@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from tflottery.engine.executors.base import Executor
 
-class LocalExecutor:
-    """Trains each group with `trainer` here; claims as many units as one program holds (`population`), so
+
+class LocalExecutor(Executor):
+    """Trains each group with the trainer here; claims as many units as one program holds (`population`), so
     that other processes sharing the run take the rest."""
 
-    def __init__(self, trainer, population: int):
-        self.trainer, self.population, self.capacity = trainer, population, population
+    name = "local"
 
     def run(self, groups: list) -> Iterator[tuple]:
         for group in groups:

@@ -1,28 +1,24 @@
 """The Ray executor: groups of units as Ray tasks on a cluster without shared storage; the driver writes the run.
 
 The driver (`find --executor=ray`) claims every ready unit, groups them (a GPU task takes a
-larger group: the population's GPU size), and submits each group as a task carrying what the
-units need (the run's configuration and architecture, each unit's start weights, masks, seeds
-and steps). A task loads the run's data on its node, trains the group exactly as this process
-would (same trainer, same kernels: `numerics.json`), and returns the results; the driver stores
-them as they arrive, so the run's files are the ones a local `find` writes. A task whose worker
-dies is retried by Ray (`max_retries`). Units that read what only the driver has (their own
-data, a watch such as early-bird's, dynamic sparse training's rewiring, TensorBoard logs) and branches with their own training
-train in the driver.
+larger group: the population's GPU size), and submits each group as a task (`remote.train_units`):
+the task loads the run's data on its node and trains the group with the run's trainer kind, with
+the same kernels (`numerics.json`); the driver stores the results as they arrive. A task whose
+worker dies is retried by Ray (`max_retries`). Units that need what only the driver has train in the
+driver (`remote.remote_ok`).
 """
 from __future__ import annotations
 
-import dataclasses
-import os
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Iterator, Optional
 
 from tflottery.core.errors import ConfigError
+from tflottery.engine.executors.base import Executor
+from tflottery.engine.executors.remote import RemoteUnit, remote_ok, run_payload, train_units
 from tflottery.engine.scheduler import GPU_AUTO
 
 MAX_RETRIES = 3
 CPUS_PER_TASK = 1
-_CACHE: dict = {}  # in a Ray worker process: (data, trainer) of the last run it trained
 
 
 def check_ray():
@@ -35,82 +31,40 @@ def check_ray():
     return ray
 
 
-@dataclass
-class RemoteUnit:
-    """What a task needs of a unit: the trainer's view of it, without the run's store or contexts."""
+class RayExecutor(Executor):
+    """Groups of units as Ray tasks. The driver claims every ready unit: Ray spreads them."""
 
-    label: str
-    level: int
-    start: Any  # a BranchStart with its weights drawn, no data, no watch
-    training: Any
-    steps: Any
-    seeds: dict
-    data: Any = None  # set in the task: the run's data, loaded there
+    name = "ray"
+
+    @dataclass
+    class Options:
+        """address: a running cluster's (ray://head:10001 or auto; default: start a local one on this machine);
+        gpus: GPUs per task (default: 1 where the cluster has GPUs, else 0)."""
+
+        address: Optional[str] = None
+        gpus: Optional[int] = None
 
     @classmethod
-    def of(cls, unit) -> "RemoteUnit":
-        start = dataclasses.replace(unit.start, weights=unit.weights())
-        return cls(unit.label, unit.level, start, unit.training, unit.steps,
-                   {p: unit.seed(p) for p in ("keras", "data_order")})
+    def check(cls, options: "RayExecutor.Options") -> None:
+        check_ray()
 
-    def seed(self, purpose: str) -> int:
-        return self.seeds[purpose]
-
-    def weights(self) -> dict:
-        return self.start.weights
-
-    def log_dir(self) -> None:
-        return None
-
-
-def remote_ok(unit) -> bool:
-    """Whether a unit can train in a task: the run's own data and training, nothing watching it, no logs."""
-    start = unit.start
-    return (start.data is None and start.training is None and start.watch is None and start.rewire is None
-            and not unit.training.tensorboard)
-
-
-def train_units(run: dict, units: list) -> list:
-    """In a Ray worker: train one group of units of `run` (config, architecture, pruned layers, kernels)."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-    os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(run["cpus"]))
-    from tflottery import data as data_lib
-    from tflottery.config import RunConfig
-    from tflottery.core.keras_compat import keras
-    from tflottery.engine.distribute import precision_policy
-    from tflottery.engine.trainer.tfkeras import TfKerasTrainer
-
-    config = RunConfig.from_dict(run["config"])
-    with precision_policy(config.training.precision):
-        if _CACHE.get("key") != run["key"]:
-            _CACHE.clear()
-            base = keras.models.model_from_json(run["model"])
-            _CACHE.update(key=run["key"], data=data_lib.load(config.data, config.training.batch_size),
-                          trainer=TfKerasTrainer(base, run["prune"], (), len(units), run["jit"]))
-        for unit in units:
-            unit.data = _CACHE["data"]
-        return _CACHE["trainer"].train(units)
-
-
-class RayExecutor:
-    """Groups of units as Ray tasks (`address`: a running cluster's, e.g. ray://head:10001 or auto; None
-    starts a local one on this machine). The driver claims every ready unit: Ray spreads them."""
-
-    capacity = 1 << 30
-
-    def __init__(self, trainer, population: int, setup=None, address: Optional[str] = None, gpus: Optional[int] = None):
+    def __init__(self, trainer, population: int, setup, options: "RayExecutor.Options"):
+        super().__init__(trainer, population, setup, options)
         ray = check_ray()
-        self.ray, self.trainer, self.setup = ray, trainer, setup
+        self.ray = ray
         if not ray.is_initialized():
-            if address:
-                ray.init(address=address, logging_level="warning", log_to_driver=True)
+            if options.address:
+                ray.init(address=options.address, logging_level="warning", log_to_driver=True)
             else:
                 ray.init(include_dashboard=False, logging_level="warning", log_to_driver=True)
-        self.gpus = gpus if gpus is not None else int(ray.cluster_resources().get("GPU", 0) > 0)
+        self.gpus = options.gpus if options.gpus is not None else int(ray.cluster_resources().get("GPU", 0) > 0)
         auto = setup is not None and setup.config.plan.population == "auto"
         self.population = GPU_AUTO if self.gpus and auto else population  # a GPU task takes a larger group
         self._run = None
+
+    @property
+    def capacity(self) -> int:
+        return 1 << 30
 
     def describe(self) -> str:
         resources = self.ray.cluster_resources()
@@ -120,15 +74,7 @@ class RayExecutor:
     def run_ref(self):
         """The run's payload, put in Ray's object store once."""
         if self._run is None:
-            import hashlib
-
-            from tflottery.engine.imp import pruned_layers
-
-            setup = self.setup
-            run = {"config": setup.config.to_dict(), "model": setup.base.to_json(), "prune": pruned_layers(setup.plan),
-                   "jit": self.trainer.jit, "cpus": CPUS_PER_TASK}
-            run["key"] = hashlib.sha256(repr(sorted(run.items())).encode()).hexdigest()
-            self._run = self.ray.put(run)
+            self._run = self.ray.put(run_payload(self.setup, self.trainer, CPUS_PER_TASK))
         return self._run
 
     def run(self, groups: list) -> Iterator[tuple]:

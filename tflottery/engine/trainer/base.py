@@ -18,9 +18,58 @@ class UnitResult:
 
 
 class Trainer:
-    """Trains groups of units; `capacity` says how many units it trains as one program at most."""
+    """Trains groups of units; `capacity` says how many units it trains as one program at most.
 
+    A subclass is a trainer kind (registered in `registry.TRAINERS`): its class methods answer, before
+    any work and without TensorFlow, what the run needs to know of it."""
+
+    name: str = ""  # its name in the registry
     capacity: int = 1
+
+    # ------------------------------------------------------------------ the kind, asked before any work
+    @classmethod
+    def identity(cls, training) -> dict:
+        """What this trainer adds to a run's training identity (kernels of another library: another run)."""
+        return {}
+
+    @classmethod
+    def check(cls, setup, callbacks: tuple = (), executor: str = "local") -> None:
+        """A ConfigError naming what of the run `setup` this trainer does not train (with `callbacks`, on
+        `executor`), before any work."""
+
+    @classmethod
+    def check_analysis(cls, analysis: str, run) -> None:
+        """A ConfigError if this trainer's runs cannot feed `analysis` (e.g. "instability")."""
+
+    @classmethod
+    def population(cls, config, weights: int, distributed: bool = False) -> "tuple[int, str]":
+        """(units per program, why) for the run `config`'s `--population`, `weights` per unit."""
+        from tflottery.engine import scheduler
+
+        return scheduler.population_size(config.plan.population, weights, distributed)
+
+    @classmethod
+    def options_of(cls, training) -> dict:
+        """This kind's own constructor options from a run's TrainingConfig (plain data: they travel)."""
+        return {}
+
+    @classmethod
+    def create(cls, setup, callbacks: tuple = (), capacity: int = 1, jit: bool = True) -> "Trainer":
+        """The trainer of the run `setup`, for its plan's pruned layers."""
+        return cls(setup.base, setup.plan.pruned_layers, jit=jit, capacity=capacity, callbacks=tuple(callbacks),
+                   **cls.options_of(setup.config.training))
+
+    def payload(self) -> dict:
+        """What another process needs to build this trainer (`from_payload`), as plain data."""
+        return {"trainer": self.name, "prune": list(self.prune), "jit": self.jit, "options": self.options}
+
+    @staticmethod
+    def from_payload(base, payload: dict, capacity: int) -> "Trainer":
+        """The trainer of `payload` over architecture `base` (a plain tf_keras model), in any process."""
+        from tflottery.engine.trainer.registry import trainer_kind
+
+        return trainer_kind(payload["trainer"])(base, payload["prune"], jit=payload["jit"], capacity=capacity,
+                                                **payload["options"])
 
     def train(self, units: list) -> list[UnitResult]:
         raise NotImplementedError

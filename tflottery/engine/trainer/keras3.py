@@ -80,18 +80,68 @@ def training_key(training) -> str:
     return json.dumps(hashed_fields(training), sort_keys=True)
 
 
+KERAS3_NOT_YET = {"supermask": "trains scores, not weights", "set": "rewires masks while training",
+                  "rigl": "rewires masks while training"}
+
+
 class Keras3Trainer(Trainer):
     """Trains units of the run's architecture (`base`, tf_keras) as Keras 3 models on `backend`."""
 
-    def __init__(self, base, prune: list, backend: str, jit: bool = False, capacity: int = 1):
+    name = "keras3"
+
+    def __init__(self, base, prune: list, jit: bool = False, capacity: int = 1, callbacks: tuple = (),
+                 backend: str = "tensorflow"):
         self.base, self.prune, self.backend = base, list(prune), backend
         self.keras = keras_on(backend)
         self.jit = jit or backend == "jax"  # TensorFlow: the run's kernels (numerics.json); JAX compiles always
         self.capacity = capacity if backend == "jax" else 1
-        self.callbacks = ()
+        self.callbacks, self.options = (), {"backend": backend}
         self._models: dict = {}
         self._towers: dict = {}
         self._optimizers: dict = {}
+
+    # ------------------------------------------------------------------ the kind
+    @classmethod
+    def identity(cls, training) -> dict:
+        return {"keras": 3, "backend": training.backend}  # another library's kernels: another run
+
+    @classmethod
+    def options_of(cls, training) -> dict:
+        return {"backend": training.backend}
+
+    @classmethod
+    def population(cls, config, weights: int, distributed: bool = False) -> "tuple[int, str]":
+        if config.training.backend != "jax":
+            return 1, "1 (Keras 3 on TensorFlow trains one unit at a time)"
+        return super().population(config, weights, distributed)
+
+    @classmethod
+    def check(cls, setup, callbacks: tuple = (), executor: str = "local") -> None:
+        """Refuse, before any work, what the Keras 3 trainer does not train yet (each with its tf_keras way)."""
+        if callbacks or executor != "local":
+            raise ConfigError("--keras=3 trains in this process without Keras callbacks (tf_keras callbacks cannot "
+                              "watch a Keras 3 fit) and without other executors yet: drop callbacks= / --executor, "
+                              "or leave --keras unset.")
+        t, plan = setup.config.training, setup.plan
+        problems = [f"branch {b.kind} ({KERAS3_NOT_YET[b.kind]})" for b in setup.branches if b.kind in KERAS3_NOT_YET]
+        if setup.stochastic:
+            problems.append(f"layers that draw random numbers ({', '.join(setup.stochastic)}: their streams are not "
+                            "seeded per unit on Keras 3, so a resumed run would differ)")
+        if plan.rewind_step is None:
+            problems.append("--rewind=auto (its probe evaluates tf_keras populations)")
+        if plan.strategy.name == "early_bird":
+            problems.append("--strategy=early_bird (it stops a unit mid-training)")
+        problems += [flag for flag, on in (("--distribute", t.distribute != "none"),
+                                           ("--precision", t.precision is not None),
+                                           ("--tensorboard", t.tensorboard)) if on]
+        if problems:
+            raise ConfigError(f"--keras=3 does not train {'; '.join(problems)} yet: leave --keras unset to train this "
+                              "run with tf_keras + tfmot.")
+
+    @classmethod
+    def check_analysis(cls, analysis: str, run) -> None:
+        raise ConfigError(f"{run} trains on Keras 3, and the {analysis} analysis interpolates tf_keras population "
+                          "models: run it on a tf_keras run of the experiment (leave --keras unset).")
 
     def model_for(self, *args, **kwargs):
         raise ConfigError("This analysis evaluates tf_keras population models, which a --keras=3 run does not train: "

@@ -1,15 +1,11 @@
-"""The tf_keras + tfmot trainer: groups of units as population models, compiled once per shape."""
+"""The tf_keras + tfmot trainer (the default, `--keras=2`): groups of units as population models,
+compiled once per shape. TensorFlow loads when one is built, not when its kind is asked."""
 from __future__ import annotations
 
 import json
 
 from tflottery.config import hashed_fields
-from tflottery.core.keras_compat import keras
-from tflottery.engine.optim import compile_model, reset_optimizer
 from tflottery.engine.trainer.base import Trainer, UnitResult
-from tflottery.engine.trainer.fit import train_group
-from tflottery.engine.trainer.population import PopulationData, population_model
-from tflottery.models.surgery import with_head
 
 
 class TfKerasTrainer(Trainer):
@@ -17,12 +13,18 @@ class TfKerasTrainer(Trainer):
     on the `prune` layers; `callbacks` (Keras callbacks) see every segment's `fit`; `jit`: the run's kernels
     (`RunStore.kernels`), the same for every unit whatever its group."""
 
-    def __init__(self, base: keras.Model, prune: list, callbacks: tuple = (), capacity: int = 1, jit: bool = True):
+    name = "tf_keras"
+
+    def __init__(self, base, prune: list, jit: bool = True, capacity: int = 1, callbacks: tuple = ()):
         self.base, self.prune, self.callbacks, self.capacity = base, list(prune), tuple(callbacks), capacity
-        self.jit = jit
+        self.jit, self.options = jit, {}
         self._models: dict = {}
 
     def model_for(self, units: int, classes, training, steps):
+        from tflottery.engine.optim import compile_model
+        from tflottery.engine.trainer.population import population_model
+        from tflottery.models.surgery import with_head
+
         key = (units, classes, json.dumps(hashed_fields(training), sort_keys=True), steps)
         if key not in self._models:
             base = self.base if classes is None else with_head(self.base, classes, 0)
@@ -31,6 +33,11 @@ class TfKerasTrainer(Trainer):
         return self._models[key]
 
     def train(self, units: list) -> list[UnitResult]:
+        from tflottery.core.keras_compat import keras
+        from tflottery.engine.optim import reset_optimizer
+        from tflottery.engine.trainer.fit import train_group
+        from tflottery.engine.trainer.population import PopulationData
+
         first = units[0]
         model = self.model_for(len(units), first.start.head_classes, first.training, first.steps)
         for c, unit in enumerate(units):
