@@ -184,7 +184,8 @@ class TransferResult:
 def transfer(source: "str | Path", data: "DataConfig | dict | None" = None,
              training: "TrainingConfig | dict | None" = None, *, level: Optional[int] = None, replicate: int = 0,
              reinit: bool = True, seed: int = 0, head: str = "fresh", runs_dir: "str | Path" = "runs",
-             trust_code: bool = False, callbacks: tuple = ()) -> TransferResult:
+             trust_code: bool = False, callbacks: tuple = (), executor: str = "local",
+             executor_options: Optional[dict] = None, wait: float = 3600.0) -> TransferResult:
     """Retrain a ticket on `data` with `training`; every field not given is the source's own.
 
     `source` is a run directory (then `level`, default its last, and `replicate` choose the
@@ -197,7 +198,8 @@ def transfer(source: "str | Path", data: "DataConfig | dict | None" = None,
     replicate = as_int(replicate, "replicate", 0)
     (result,) = transfer_levels(source, data, training, levels=None if level is None else [level],
                                 replicates=[replicate], reinit=reinit, seed=seed, head=head, runs_dir=runs_dir,
-                                trust_code=trust_code, callbacks=callbacks, last_only=level is None)
+                                trust_code=trust_code, callbacks=callbacks, last_only=level is None, executor=executor,
+                                executor_options=executor_options, wait=wait)
     return result
 
 
@@ -205,20 +207,37 @@ def transfer_levels(source: "str | Path", data: "DataConfig | dict | None" = Non
                     training: "TrainingConfig | dict | None" = None, *, levels: Optional[list] = None,
                     replicates: Optional[list] = None, reinit: bool = True, seed: int = 0, head: str = "fresh",
                     runs_dir: "str | Path" = "runs", trust_code: bool = False, callbacks: tuple = (),
-                    last_only: bool = False) -> list:
+                    last_only: bool = False, executor: str = "local", executor_options: Optional[dict] = None,
+                    wait: float = 3600.0) -> list:
     """`transfer` of every level in `levels` (default: every finished one) of every replicate in
-    `replicates` (default: all), their units trained together in population groups (`--population`
-    of the source run). One TransferResult per (replicate, level), in that order."""
+    `replicates` (default: all), as units of the one level loop: in population groups (`--population` of the
+    source run), on `executor`, beside any other process transferring the same levels (each unit trains once;
+    `wait`: seconds to wait for units others hold). One TransferResult per (replicate, level), in that order."""
+    from tflottery.engine.executors import options_dict
+
+    options, wait = options_dict(executor, executor_options), as_float(wait, "wait", 0.0)
+    setup, wanted, target, branches = _transfer_request(source, data, training, levels, replicates, reinit, seed, head,
+                                                        runs_dir, trust_code, last_only)
+    from tflottery.engine.run import transfer as train_transfer
+
+    trained = train_transfer(setup, wanted, list(branches.values()), target, _callbacks(callbacks), executor, options,
+                             wait)
+    write_verdict(setup.store)
+    keys = {k: b.key() for k, b in branches.items()}
+    return [TransferResult(setup.store, r, level, keys, [t for t in trained if t[0] == r and t[1] == level])
+            for r, chosen in wanted.items() for level in chosen]
+
+
+def _transfer_request(source, data, training, levels, replicates, reinit, seed, head, runs_dir, trust_code,
+                      last_only) -> tuple:
+    """Every argument of a transfer checked, before anything is written: (the source run's setup, replicate ->
+    levels, the target (data config, training config, Data, TrainingConfig), init -> Transfer branch)."""
     _keras_backend_of(source)
     from tflottery import data as data_lib
-    from tflottery.engine import scheduler
+    from tflottery.core.files import check_folder
     from tflottery.engine.branches import Transfer
-    from tflottery.engine.trainer import trainer_kind
     from tflottery.engine.branches.transfer import HEADS, check_head
-    from tflottery.engine.distribute import precision_policy
-    from tflottery.engine.units import save_unit
-    from tflottery.engine.run import open_run, replicate_context
-    from tflottery.engine.units import make_unit
+    from tflottery.engine.run import open_run
     from tflottery.tickets import ticket_config
     from tflottery.tickets.intake import import_ticket, source_of
 
@@ -228,8 +247,6 @@ def transfer_levels(source: "str | Path", data: "DataConfig | dict | None" = Non
     seed = as_int(seed, "seed", 0, 2 ** 31 - 1)
     if head not in HEADS:
         raise ConfigError(f"head={head!r}: use {', '.join(HEADS)} (fresh: a new, unpruned output layer).")
-    from tflottery.core.files import check_folder
-
     check_folder(runs_dir, "runs_dir")
     store, ticket = source_of(Path(source), Path(runs_dir), trust_code)
     source_config = ticket_config(ticket.meta) if ticket is not None else store.run_config()
@@ -264,42 +281,10 @@ def transfer_levels(source: "str | Path", data: "DataConfig | dict | None" = Non
     if tuple(setup.base.input_shape[1:]) != tuple(target_data.input_shape):
         raise TicketError(f"The ticket takes inputs of shape {tuple(setup.base.input_shape[1:])} but {data_cfg.dataset} "
                           f"has {tuple(target_data.input_shape)}: transfer needs the same input shape.")
-    target = (json.loads(json.dumps(dataclasses.asdict(data_cfg))), json.loads(json.dumps(dataclasses.asdict(train_cfg))))
-    branches = {init: Transfer(data=target[0], training=target[1], init=init, seed=seed, head=head)
+    plain = (json.loads(json.dumps(dataclasses.asdict(data_cfg))), json.loads(json.dumps(dataclasses.asdict(train_cfg))))
+    branches = {init: Transfer(data=plain[0], training=plain[1], init=init, seed=seed, head=head)
                 for init in (("rewind", "reinit") if reinit else ("rewind",))}
-    keys = {k: b.key() for k, b in branches.items()}
-    setup.store.lock()
-    trained = []
-    try:
-        with precision_policy(train_cfg.precision):
-            first = None
-            pending = []
-            for r, chosen in wanted.items():
-                ctx = replicate_context(setup, r, _callbacks(callbacks), trainer=first and first.trainer,
-                                        progress=first and first.progress)
-                first = first or ctx
-                ctx.add_target(*target, target_data, train_cfg)
-                pending += [make_unit(ctx, level, b) for level in chosen for b in branches.values()
-                            if not ctx.store.is_done(level, b.key())]
-            if pending:
-                first.progress.begin(sum(u.start.end_step - u.start.start_step for u in pending))
-                first.progress.say(
-                    f"transfer {setup.store.path} levels {sorted({u.level for u in pending})} of replicates "
-                    f"{sorted({u.ctx.replicate_index for u in pending})} ({source_config.data.dataset} -> "
-                    f"{data_cfg.dataset}{' labels ' + str(data_cfg.labels) if data_cfg.labels else ''}): "
-                    + ", ".join(f"{key} = {'the ticket' if i == 'rewind' else 'the reinit control'}"
-                                for i, key in keys.items()))
-                size, _ = trainer_kind(setup.config.training).population(setup.config,
-                                                                         sum(setup.plan.strategy.sizes.values()))
-                for group in scheduler.groups(pending, size):
-                    for unit, result in zip(group, first.trainer.train(group)):
-                        trained.append(save_unit(unit, result))
-        setup.store.write_results()
-        write_verdict(setup.store)
-    finally:
-        setup.store.unlock()
-    return [TransferResult(setup.store, r, level, keys, [t for t in trained if t[0] == r and t[1] == level])
-            for r, chosen in wanted.items() for level in chosen]
+    return setup, wanted, (*plain, target_data, train_cfg), branches
 
 
 def _fields(given, cls, section: str, source: dict) -> dict:

@@ -24,7 +24,9 @@ def _find_flag(name: str) -> None:
 
 
 def _target_flag(name: str) -> None:
-    """transfer takes data and training flags only."""
+    """transfer takes data and training flags only (and the executor's options)."""
+    if name.startswith("executor."):
+        return
     section = name.split(".")[0] if "." in name else next(
         (s for s, c in SECTIONS.items() if name in c.__dataclass_fields__), None)
     if section not in ("data", "training"):
@@ -152,7 +154,8 @@ find.help_text = _find_help
 
 
 def transfer(source: str, *, level: Optional[int] = None, replicate: int = 0, reinit: bool = True, seed: int = 0,
-             head: str = "fresh", runs_dir: str = "runs", trust_code: bool = False, **flags):
+             head: str = "fresh", runs_dir: str = "runs", trust_code: bool = False, executor: str = "local",
+             wait: float = 3600, **flags):
     """Retrain a ticket from its rewind weights on other data, labels or optimizer (Morcos et al. 2019).
 
     SOURCE is a run directory (--level, default its last, and --replicate pick the ticket) or a
@@ -164,15 +167,23 @@ def transfer(source: str, *, level: Optional[int] = None, replicate: int = 0, re
     --head: the target's output layer: fresh (default: new, unpruned, as Morcos et al.),
     fresh_pruned (new, randomly pruned to the ticket's output sparsity), reuse (the ticket's
     own, same class count only) or reuse_mask (its mask on fresh weights).
+    Its units train in the one level loop: --executor and --executor.<option> as for `find`; the same
+    command started in several processes (or machines sharing the runs folder) splits the units, each
+    waiting up to --wait seconds for units the others hold.
     """
+    options = _executor_flags(flags)
     for name in flags:
         _target_flag(name)
     tree = merge_flags(flags)
+    from tflottery.engine.executors import options_dict
+
+    options = options_dict(executor, options)
     from tflottery.api import transfer as run_transfer
 
     result = run_transfer(source, tree.get("data", {}), tree.get("training", {}), level=level, replicate=replicate,
                           reinit=as_bool(reinit, "reinit"), seed=seed, head=head, runs_dir=runs_dir,
-                          trust_code=as_literal_true(trust_code, "trust_code"))
+                          trust_code=as_literal_true(trust_code, "trust_code"), executor=executor,
+                          executor_options=options, wait=as_float(wait, "--wait", 0.0))
     names = {key: ("ticket" if init == "rewind" else "reinit control") for init, key in result.branches.items()}
     for row in result.summary():
         print(json.dumps({**row, "is": names.get(row["branch"])}))

@@ -29,6 +29,24 @@ class RunSetup:
     targets: dict = field(default_factory=dict)  # (data, training) of other tasks, loaded once
 
 
+def target_key(data: dict, training: dict) -> str:
+    """The key of another task (a transfer's target): its data and training configs as plain data."""
+    return json.dumps([data, training], sort_keys=True)
+
+
+def load_target(targets: dict, data: dict, training: dict):
+    """(Data, TrainingConfig) of the task (`data`, `training`), loaded once into `targets` (a RunSetup's, or a
+    remote process's own)."""
+    key = target_key(data, training)
+    if key not in targets:
+        from tflottery import data as data_lib
+
+        train_cfg = build(TrainingConfig, training, "training")
+        train_cfg.validate()
+        targets[key] = (data_lib.load(build(DataConfig, data, "data"), train_cfg.batch_size), train_cfg)
+    return targets[key]
+
+
 class ReplicateContext:
     """One replicate of a run as its branches see it."""
 
@@ -139,20 +157,9 @@ class ReplicateContext:
         return list(self.strategy.kinds)[-1]
 
     # ------------------------------------------------------------------ other tasks (transfer)
-    def add_target(self, data: dict, training: dict, loaded, training_config: TrainingConfig) -> None:
-        """Give `target` data that the caller has loaded and checked already."""
-        self.setup.targets[json.dumps([data, training], sort_keys=True)] = (loaded, training_config)
-
     def target(self, data: dict, training: dict):
         """(Data, TrainingConfig) of a branch's own task, loaded once."""
-        key = json.dumps([data, training], sort_keys=True)
-        if key not in self.setup.targets:
-            from tflottery import data as data_lib
-
-            train_cfg = build(TrainingConfig, training, "training")
-            train_cfg.validate()
-            self.setup.targets[key] = (data_lib.load(build(DataConfig, data, "data"), train_cfg.batch_size), train_cfg)
-        return self.setup.targets[key]
+        return load_target(self.setup.targets, data, training)
 
     def steps_of(self, training: TrainingConfig, data) -> int:
         return training_steps(training, data.steps_per_epoch, self.config.force).steps

@@ -35,6 +35,32 @@ class UnitState:
         return unit_name(self.replicate, self.level, self.branch)
 
 
+@dataclass
+class UnitPlan:
+    """What one call of the level loop trains: per replicate its levels (in order) of every branch in `branches`
+    (`probe`: rewind=auto's probe first; `baseline_levels`: the levels the baselines train at). A run's own plan
+    (`of_run`) and a transfer (the chosen finished levels, transfer branches) are both one of these."""
+
+    levels: dict  # replicate -> its levels
+    branches: list
+    probe: bool = False
+    baseline_levels: Optional[list] = None
+
+    @classmethod
+    def of_run(cls, levels: list, branches: list, replicates: int, probe: bool,
+               baseline_levels: Optional[list] = None) -> "UnitPlan":
+        return cls({r: list(levels) for r in range(replicates)}, list(branches), probe, baseline_levels)
+
+    @property
+    def replicates(self) -> list:
+        return list(self.levels)
+
+    def units(self, replicate_store, replicate: int) -> "list[UnitState]":
+        """Every unit of `replicate` (its ReplicateStore) in training order, with its state."""
+        return replicate_units(replicate_store, replicate, self.levels[replicate], self.branches, self.probe,
+                               self.baseline_levels)
+
+
 def trains_at(branch, level: int, baseline_levels: Optional[list] = None) -> bool:
     """Whether `branch` has a unit at `level` (`plan.baseline_levels` limits the baselines, never the ticket)."""
     return branch.applies(level) and (baseline_levels is None or branch.key() == TICKET or level in baseline_levels)
@@ -66,12 +92,10 @@ def replicate_units(store, replicate: int, levels: list, branches: list, probe: 
     return out
 
 
-def run_units(run_store, levels: list, branches: list, replicates: int, probe: bool,
-              baseline_levels: Optional[list] = None) -> list[UnitState]:
-    """Every planned unit of the run, a unit some live process holds marked RUNNING with its holder."""
+def run_units(run_store, plan: UnitPlan) -> list[UnitState]:
+    """Every unit of `plan` in the run, a unit some live process holds marked RUNNING with its holder."""
     running = run_store.running()
-    units = [u for r in range(replicates)
-             for u in replicate_units(run_store.replicate(r), r, levels, branches, probe, baseline_levels)]
+    units = [u for r in plan.replicates for u in plan.units(run_store.replicate(r), r)]
     for unit in units:
         if unit.state != DONE and unit.name in running:
             unit.state, unit.holder = RUNNING, running[unit.name]
@@ -86,8 +110,8 @@ def status(path) -> dict:
 
     store = RunStore.open(path)
     config, plan = store.run_config(), store.plan()
-    units = run_units(store, plan["levels"], resolve(config).branches, config.plan.replicates,
-                      plan.get("rewind_step") is None, config.plan.baseline_levels)
+    units = run_units(store, UnitPlan.of_run(plan["levels"], resolve(config).branches, config.plan.replicates,
+                                             plan.get("rewind_step") is None, config.plan.baseline_levels))
     counts = {s: sum(u.state == s for u in units) for s in (DONE, RUNNING, READY, WAITING)}
     return {"run": str(store.path), "units": len(units), **counts,
             "running_units": [{"unit": u.name, "holder": u.holder} for u in units if u.state == RUNNING],

@@ -22,7 +22,7 @@ from tflottery.core.errors import RunError
 from tflottery.core.files import clean_leftovers
 from tflottery.engine import scheduler
 from tflottery.engine.context import ReplicateContext, RunSetup
-from tflottery.engine.graph import DONE, PROBE, replicate_units, trains_at, unit_name
+from tflottery.engine.graph import DONE, PROBE, UnitPlan, trains_at, unit_name
 from tflottery.engine.progress import Progress
 from tflottery.engine.store import TICKET
 from tflottery.engine.units import make_unit, ready_units, save_unit
@@ -31,19 +31,21 @@ WAIT_S = 3600.0  # how long a process waits, with nothing it can take, for units
 POLL_S = 1.0
 
 
-def train_run(setup: RunSetup, executor, progress: Progress, wait: float = WAIT_S, announce: bool = False,
-              poll: float = POLL_S) -> list[tuple]:
-    """Train every unfinished unit of the run's plan that no other process holds; the (replicate, level, branch)
-    keys trained here. Waves: claim up to `executor.capacity` ready units, train them (`executor.run`),
-    store them, release them, list again; with nothing to take, wait for the units others hold (`wait`
-    seconds without any unit finishing, then a RunError naming them). `announce`: say what each wave holds."""
-    contexts = [ReplicateContext(setup, r, executor.trainer, progress) for r in range(setup.config.plan.replicates)]
+def train_run(setup: RunSetup, executor, progress: Progress, plan: "UnitPlan | None" = None, wait: float = WAIT_S,
+              announce: bool = False, poll: float = POLL_S) -> list[tuple]:
+    """Train every unfinished unit of `plan` (default: the run's own, `run_plan`) that no other process holds;
+    the (replicate, level, branch) keys trained here. Waves: claim up to `executor.capacity` ready units, train
+    them (`executor.run`), store them, release them, list again; with nothing to take, wait for the units others
+    hold (`wait` seconds without any unit finishing, then a RunError naming them). `announce`: say what each
+    wave holds."""
+    plan = plan or run_plan(setup)
+    contexts = {r: ReplicateContext(setup, r, executor.trainer, progress) for r in plan.replicates}
     trained: list = []
-    idle = Idle(setup, contexts, wait, poll)
+    idle = Idle(setup, plan, contexts, wait, poll)
     while True:
-        if run_probes(setup, contexts):
+        if plan.probe and run_probes(setup, contexts.values()):
             continue
-        held = claim(setup.store, ready_units(contexts, setup.branches), executor.capacity)
+        held = claim(setup.store, ready_units(contexts, plan), executor.capacity)
         if not held:
             if not idle.wait():
                 return trained
@@ -64,6 +66,13 @@ def train_run(setup: RunSetup, executor, progress: Progress, wait: float = WAIT_
         finally:
             for lock, _ in held:
                 lock.release()
+
+
+def run_plan(setup: RunSetup) -> UnitPlan:
+    """The units of the run's own plan: every replicate's levels of every branch (and rewind=auto's probes)."""
+    config = setup.config
+    return UnitPlan.of_run(setup.plan.levels, setup.branches, config.plan.replicates, setup.plan.rewind_step is None,
+                           config.plan.baseline_levels)
 
 
 def claim(store, ready: list, capacity: int) -> list[tuple]:
@@ -111,18 +120,14 @@ def run_probes(setup: RunSetup, contexts: list) -> bool:
 
 
 class Idle:
-    """Waiting, with nothing to take, for the units other processes hold."""
+    """Waiting, with nothing to take, for the units of `plan` other processes hold."""
 
-    def __init__(self, setup: RunSetup, contexts: list, wait: float, poll: float):
-        self.setup, self.contexts, self.wait_s, self.poll = setup, contexts, wait, poll
+    def __init__(self, setup: RunSetup, plan: UnitPlan, contexts: dict, wait: float, poll: float):
+        self.setup, self.plan, self.contexts, self.wait_s, self.poll = setup, plan, contexts, wait, poll
         self.seen, self.since = None, time.monotonic()
 
     def unfinished(self) -> list:
-        probe = self.setup.plan.rewind_step is None
-        plan = self.setup.config.plan
-        return [u for ctx in self.contexts for u in replicate_units(
-            ctx.store, ctx.replicate_index, self.setup.plan.levels, self.setup.branches, probe, plan.baseline_levels)
-            if u.state != DONE]
+        return [u for r, ctx in self.contexts.items() for u in self.plan.units(ctx.store, r) if u.state != DONE]
 
     def wait(self) -> bool:
         """False once the run is finished; else sleep a moment (True), or a RunError after `wait` seconds

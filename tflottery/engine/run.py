@@ -13,9 +13,10 @@ from tflottery.core.errors import ConfigError, ModelError, RunError
 from tflottery.core.keras_compat import keras
 from tflottery.core.names import safe_component
 from tflottery.engine import progress as progress_lib
-from tflottery.engine.context import ReplicateContext, RunSetup
+from tflottery.engine.context import ReplicateContext, RunSetup, target_key
 from tflottery.engine.distribute import is_chief, make_strategy, precision_policy, threads_for_towers, worker_index
-from tflottery.engine.imp import WAIT_S, banner, pending_steps, train_run
+from tflottery.engine.graph import UnitPlan
+from tflottery.engine.imp import WAIT_S, banner, pending_steps, run_plan, train_run
 from tflottery.engine.plan import identity, make_plan, run_name
 from tflottery.engine.resolve import resolve
 from tflottery.engine.store import ReplicateStore, RunStore
@@ -111,36 +112,74 @@ def find(config, model: Optional[keras.Model] = None, data=None, callbacks: tupl
 
 def _train(setup: RunSetup, strategy, callbacks: tuple, executor: str, options: dict, wait: float,
            announce: bool) -> Run:
-    from tflottery.engine.executors import make_executor
-
     config, plan, store = setup.config, setup.plan, setup.store
-    kind = trainer_kind(config.training)
-    kind.check(setup, callbacks, executor)
+    trainer_kind(config.training).check(setup, callbacks, executor)
     check_captures(setup)
     store.write_spec(identity(config, plan, setup.data.info))
     store.describe(config.to_dict(), setup.data.describe(), plan.to_dict(), setup.base.to_json())
-    weights = sum(plan.strategy.sizes.values())
-    size, why = kind.population(config, weights, strategy.num_replicas_in_sync > 1)
+    if plan.strategy.structure.kernel_warning:
+        logging.getLogger("tflottery").warning(plan.strategy.structure.kernel_warning)
+    pending = pending_steps(setup)
+    trained = train_plan(setup, run_plan(setup), callbacks, executor, options, wait, announce,
+                         steps=sum(steps for *_, steps in pending), headline=lambda why: banner(setup, pending, why),
+                         distributed=strategy.num_replicas_in_sync > 1)
+    store.clean()
+    store.write_results()
+    return Run(config, store, setup.data, plan, ticket_model(setup), trained)
+
+
+def train_plan(setup: RunSetup, plan: UnitPlan, callbacks: tuple = (), executor: str = "local",
+               options: Optional[dict] = None, wait: float = WAIT_S, announce: bool = False, *, steps: int,
+               headline, distributed: bool = False) -> list:
+    """Train the units of `plan` in the one level loop (`imp.train_run`) with the run's trainer kind, on
+    `executor`; `steps` of them in all (for the progress line), `headline(population)` the start line (said only
+    when something is left to train). The (replicate, level, branch) keys trained here."""
+    from tflottery.engine.executors import make_executor
+
+    kind = trainer_kind(setup.config.training)
+    kind.check(setup, callbacks, executor)
+    size, why = kind.population(setup.config, sum(setup.plan.strategy.sizes.values()), distributed)
     trainer = kind.create(setup, callbacks, size, run_kernels(setup))
     runner = make_executor(executor, trainer, size, setup, options)
     try:
-        return _train_with(setup, runner, executor, why, wait, announce)
+        progress = progress_lib.current(setup.config.training.verbose)
+        progress.begin(steps)
+        progress.say(headline(why) + ("" if executor == "local" else f" | on {runner.describe()}"))
+        return train_run(setup, runner, progress, plan, wait, announce)
     finally:
         runner.close()
 
 
-def _train_with(setup: RunSetup, runner, executor: str, why: str, wait: float, announce: bool) -> Run:
-    config, plan, store = setup.config, setup.plan, setup.store
-    progress = progress_lib.current(config.training.verbose)
-    pending = pending_steps(setup)
-    progress.begin(sum(steps for *_, steps in pending))
-    progress.say(banner(setup, pending, why) + ("" if executor == "local" else f" | on {runner.describe()}"))
-    if plan.strategy.structure.kernel_warning:
-        logging.getLogger("tflottery").warning(plan.strategy.structure.kernel_warning)
-    trained = train_run(setup, runner, progress, wait, announce)
-    store.clean()
-    store.write_results()
-    return Run(config, store, setup.data, plan, ticket_model(setup), trained)
+def transfer(setup: RunSetup, levels: dict, branches: list, target, callbacks: tuple = (), executor: str = "local",
+             options: Optional[dict] = None, wait: float = WAIT_S) -> list:
+    """Train the transfer `branches` at `levels` (replicate -> finished levels) of the run `setup` as units of the
+    one level loop, on `target` (data config, training config, loaded Data, TrainingConfig): any number of
+    processes may transfer the same levels at once (each unit trains once), on any executor."""
+    from tflottery.engine.plan import training_steps
+
+    data_cfg, train_dict, target_data, train_cfg = target
+    setup.targets[target_key(data_cfg, train_dict)] = (target_data, train_cfg)
+    plan = UnitPlan(levels, list(branches))
+    pending = [(r, level, b) for r, chosen in levels.items() for level in chosen for b in branches
+               if not setup.store.replicate(r).is_done(level, b.key())]
+    steps = training_steps(train_cfg, target_data.steps_per_epoch, setup.config.force).steps
+
+    def headline(population: str) -> str:
+        return (f"transfer {setup.store.path} levels {sorted({level for _, level, _ in pending})} of replicates "
+                f"{sorted({r for r, _, _ in pending})} ({setup.config.data.dataset} -> {data_cfg['dataset']}"
+                f"{' labels ' + str(data_cfg['labels']) if data_cfg.get('labels') else ''}): "
+                + ", ".join(f"{b.key()} = {'the ticket' if b.params.init == 'rewind' else 'the reinit control'}"
+                            for b in branches) + f" | population {population}")
+
+    setup.store.lock(shared=True)
+    try:
+        with precision_policy(train_cfg.precision):
+            trained = train_plan(setup, plan, callbacks, executor, options, wait, steps=steps * len(pending),
+                                 headline=headline) if pending else []
+        setup.store.write_results()
+    finally:
+        setup.store.unlock()
+    return trained
 
 
 def keras3_intake(config: RunConfig, model):

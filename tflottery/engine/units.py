@@ -15,7 +15,7 @@ from typing import Any
 
 from tflottery.config import hashed_fields
 from tflottery.core.errors import RunError
-from tflottery.engine.graph import PROBE, READY, replicate_units
+from tflottery.engine.graph import PROBE, READY
 from tflottery.engine.progress import progress_line
 from tflottery.engine.store import LevelRecord
 from tflottery.pruning import masks as mask_lib
@@ -85,16 +85,15 @@ def make_unit(ctx, level: int, branch) -> Unit:
     return Unit(ctx, level, branch, start, data, training, steps)
 
 
-def ready_units(contexts: list, branches: list) -> list[tuple]:
-    """(ctx, level, branch) of every unfinished unit of the run whose inputs exist, by level and replicate
-    (`tflottery.engine.graph`); `make_unit` draws a unit's start once a process has claimed it."""
+def ready_units(contexts: dict, plan) -> list[tuple]:
+    """(ctx, level, branch) of every unfinished unit of `plan` (a UnitPlan) whose inputs exist, by level and
+    replicate (`contexts`: replicate -> its ReplicateContext); `make_unit` draws a unit's start once a process
+    has claimed it."""
     out = []
-    for ctx in contexts:
-        probe = ctx.plan.rewind_step is None
-        for u in replicate_units(ctx.store, ctx.replicate_index, ctx.plan.levels, branches, probe,
-                                 ctx.config.plan.baseline_levels):
+    for r, ctx in contexts.items():
+        for u in plan.units(ctx.store, r):
             if u.state == READY and u.branch != PROBE:
-                out.append((u.level, ctx.replicate_index, ctx, u.branch_kind))
+                out.append((u.level, r, ctx, u.branch_kind))
     out.sort(key=lambda item: (item[0], item[1]))
     return [(ctx, level, branch) for level, _, ctx, branch in out]
 

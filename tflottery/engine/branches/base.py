@@ -42,6 +42,7 @@ class BranchStart:
     captures: set = field(default_factory=set)
     watch: Any = None  # (every steps, tracker with .check(step, weights) -> stop?): e.g. the early-bird rule
     rewire: Any = None  # (steps, rewirer with .update(step, model)): dynamic sparse training changes the mask
+    task: Optional[tuple] = None  # (data, training) configs, as plain data, that `data` and `training` were loaded from
 
 
 class Branch:

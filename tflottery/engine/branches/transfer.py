@@ -78,7 +78,7 @@ class Transfer(Branch):
             if mode != "reuse":
                 weights.update(ctx.fresh_head(self.seed(ctx, level, "head"), data.num_classes))
         return BranchStart(masks, weights, 0, ctx.steps_of(training, data), data=data, training=training,
-                           head_classes=classes)
+                           head_classes=classes, task=(self.params.data, self.params.training))
 
 
 def check_head(mode: str, source_classes: int, target_classes: int) -> None:

@@ -33,7 +33,7 @@ class RemoteUnit:
 
     @classmethod
     def of(cls, unit) -> "RemoteUnit":
-        start = dataclasses.replace(unit.start, weights=unit.weights())
+        start = dataclasses.replace(unit.start, weights=unit.weights(), data=None)  # data: loaded there
         return cls(unit.label, unit.level, start, unit.training, unit.steps,
                    {p: unit.seed(p) for p in ("keras", "data_order")})
 
@@ -48,10 +48,11 @@ class RemoteUnit:
 
 
 def remote_ok(unit) -> bool:
-    """Whether a unit can train in another process: the run's own data and training, nothing watching it, no logs."""
+    """Whether a unit can train in another process: the run's own data or a task that process can load, nothing
+    watching it, no logs."""
     start = unit.start
-    return (start.data is None and start.training is None and start.watch is None and start.rewire is None
-            and not unit.training.tensorboard)
+    return ((start.data is None and start.training is None) or start.task is not None) and start.watch is None \
+        and start.rewire is None and not unit.training.tensorboard
 
 
 def run_payload(setup, trainer, cpus: int) -> dict:
@@ -69,16 +70,18 @@ def train_units(run: dict, units: list) -> list:
     from tflottery import data as data_lib
     from tflottery.config import RunConfig
     from tflottery.core.keras_compat import keras
+    from tflottery.engine.context import load_target
     from tflottery.engine.distribute import precision_policy
     from tflottery.engine.trainer import Trainer
 
     config = RunConfig.from_dict(run["config"])
-    with precision_policy(config.training.precision):
+    with precision_policy(units[0].training.precision):  # a group shares its training
         if _CACHE.get("key") != run["key"]:
             _CACHE.clear()
             base = keras.models.model_from_json(run["model"])
             _CACHE.update(key=run["key"], data=data_lib.load(config.data, config.training.batch_size),
-                          trainer=Trainer.from_payload(base, run["trainer"], len(units)))
+                          trainer=Trainer.from_payload(base, run["trainer"], len(units)), targets={})
         for unit in units:
-            unit.data = _CACHE["data"]
+            task = unit.start.task
+            unit.data = _CACHE["data"] if task is None else load_target(_CACHE["targets"], *task)[0]
         return _CACHE["trainer"].train(units)
