@@ -13,7 +13,9 @@ FLOORS = {"core": 0, "config": 1, "data": 2, "models": 2, "pruning": 3, "engine"
           "deploy": 6, "api": 7, "plots": 5, "report": 5, "tuning": 8, "recipes": 9, "cli": 10}
 TF_FREE = ["tflottery.core.errors", "tflottery.core.values", "tflottery.core.files", "tflottery.core.runner",
            "tflottery.config", "tflottery.pruning.resolve", "tflottery.engine.resolve", "tflottery.engine.store",
-           "tflottery.engine.plan", "tflottery.engine.graph", "tflottery.engine.executors"]
+           "tflottery.engine.plan", "tflottery.engine.graph", "tflottery.engine.executors",
+           "tflottery.engine.executors.local", "tflottery.engine.executors.processes", "tflottery.engine.executors.ray",
+           "tflottery.engine.trainer.registry", "tflottery.engine.trainer.tfkeras", "tflottery.engine.trainer.keras3"]
 
 
 def modules() -> dict:
