@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from tflottery.core.files import atomic_write  # noqa: E402
-from tflottery.core.stats import CONFIDENCE, interval  # noqa: E402
+from tflottery.core.stats import CONFIDENCE, STABLE_PP, interval  # noqa: E402
 
 STYLE = {"ticket": dict(color="C0", marker="o"), "reinit": dict(color="C3", marker="s", linestyle="--"),
          "random_prune": dict(color="C2", marker="^", linestyle=":"), "supermask": dict(color="C4", marker="D")}
@@ -411,7 +411,7 @@ def _value(value) -> str:
     return str(value).replace("'", "")
 
 
-def instability_figures(points: list, out: "str | Path", threshold: float = 2.0) -> list[Path]:
+def instability_figures(points: list, out: "str | Path", threshold: float = STABLE_PP) -> list[Path]:
     """Error along the interpolation path (one curve per level and rewind point, test and train) and
     instability against rewind step (log-x, the threshold drawn); written beside `out`."""
     out = Path(out)

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Optional
 
 from tflottery.core.errors import ConfigError
+from tflottery.core.stats import STABLE_PP
 from tflottery.core.steps import Step
 
-THRESHOLD = 2.0
+THRESHOLD = STABLE_PP
 KIND = "instability"  # the analysis records' folder in a level
 
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from tflottery.core.names import TICKET
 from tflottery.core.stats import interval, paired
 
 METRICS = {"early_stop_test_accuracy": ("early-stop test acc %", 100.0),
            "final_test_accuracy": ("final test acc %", 100.0),
            "early_stop_step": ("early-stop iteration", 1.0)}
 BASELINES = ("reinit", "random_prune")
-TICKET = "ticket"
 MEASURE = "early_stop_test_accuracy"
 
 

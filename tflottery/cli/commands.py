@@ -10,6 +10,7 @@ from typing import Optional
 
 from tflottery.config import SECTIONS, apply_flag, config_from_flags, describe_flags, merge_flags
 from tflottery.core.errors import ConfigError
+from tflottery.core.stats import STABLE_PP
 from tflottery.core.values import as_bool, as_float, as_literal_true
 
 
@@ -276,7 +277,7 @@ def models():
 
 
 def instability(run: str, *, level: int = 0, rewind: str = "0it", copies: int = 4, alphas: int = 30,
-                threshold: float = 2.0, replicate: int = 0, same_order: bool = False, train_examples: int = 10000,
+                threshold: float = STABLE_PP, replicate: int = 0, same_order: bool = False, train_examples: int = 10000,
                 recapture: bool = False, out: Optional[str] = None, force: bool = False):
     """Linear mode connectivity (Frankle et al. 2020): is LEVEL of RUN stable to SGD noise at each rewind point?
 

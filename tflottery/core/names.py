@@ -12,6 +12,7 @@ import re
 from tflottery.core.errors import ConfigError
 
 MAX_COMPONENT = 120
+TICKET = "ticket"  # the branch key of the IMP ticket itself
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@-]*$")
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 CONFIDENCE = 0.95
+STABLE_PP = 2.0  # stable: test error along the linear path rises less than this (percentage points) over the
+# ends' mean (Frankle et al. 2020's threshold; rewind=auto's probe and the instability analysis)
 
 
 @dataclass(frozen=True)

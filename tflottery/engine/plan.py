@@ -17,6 +17,7 @@ from typing import Optional
 from tflottery.config import RunConfig, TrainingConfig, hashed_fields
 from tflottery.core.errors import ConfigError
 from tflottery.core.names import layer_of
+from tflottery.core.stats import STABLE_PP
 from tflottery.core.steps import Step
 from tflottery.pruning import strategies as strategy_lib
 from tflottery.engine.trainer.registry import trainer_kind
@@ -24,7 +25,6 @@ from tflottery.pruning.resolve import bind
 
 ENGINE = 2  # bump when a change alters what a run trains: old runs then keep their own names
 AUTO_GRID = ("0it", "100it", "500it", "1ep", "2ep")  # rewind=auto's default probe, earliest first
-STABLE_PP = 2.0  # stable: test error along the path rises less than this over the ends' mean (Frankle et al. 2020)
 PROBE_ALPHAS = 11
 PROBE_COPIES = 4  # rewind=auto: 6 pairs, a jackknife interval over 4 copies (0.2: one pair, no interval)
 MAX_STEPS = 10 ** 9  # never: a level this long cannot finish
@@ -128,9 +128,7 @@ class Plan:
 
 def make_plan(config: RunConfig, kinds: dict, shapes: dict, steps_per_epoch: int) -> Plan:
     """Validate everything that depends on the model and data, and plan the levels."""
-    if not kinds:
-        raise ConfigError("The model has no Dense or Conv layer to prune.")
-    strategy = bind(config.pruning, kinds, shapes)
+    strategy = bind(config.pruning, kinds, shapes, config.model.name)
     levels = config.plan.fixed_levels
     if levels is None:
         levels = strategy.levels_for(config.plan.target_remaining)

@@ -9,7 +9,7 @@ from typing import Optional
 from tflottery import data as data_lib
 from tflottery import models
 from tflottery.config import RunConfig
-from tflottery.core.errors import ConfigError, ModelError, RunError
+from tflottery.core.errors import ConfigError, RunError
 from tflottery.core.keras_compat import keras
 from tflottery.core.names import safe_component
 from tflottery.engine import progress as progress_lib
@@ -19,6 +19,7 @@ from tflottery.engine.graph import UnitPlan
 from tflottery.engine.imp import WAIT_S, banner, pending_steps, run_plan, train_run
 from tflottery.engine.plan import identity, make_plan, run_name
 from tflottery.engine.resolve import resolve
+from tflottery.pruning.resolve import prunable
 from tflottery.engine.store import ReplicateStore, RunStore
 from tflottery.engine.trainer.registry import make_trainer, trainer_kind
 from tflottery.models.surgery import stochastic_layers
@@ -70,8 +71,7 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
         base = model or models.build(config.model.name, data.input_shape, data.num_classes, 0)
     models.check_model(base)
     models.check_fits(base, data)
-    if not wrap_lib.prunable_kinds(base):
-        raise ModelError(f"Model {base.name!r} has no Dense or Conv layer to prune.")
+    prunable(wrap_lib.prunable_kinds(base), base.name)
     plan = make_plan(config, wrap_lib.prunable_kinds(base), wrap_lib.kernel_shapes(base), data.steps_per_epoch)
     runs_dir = Path(config.runs_dir)
     store = RunStore(runs_dir / run_name(config, identity(config, plan, data.info)))

@@ -40,10 +40,9 @@ from typing import Optional
 from tflottery.core.errors import ConfigError, RunError
 from tflottery.core.files import (DirectoryLock, atomic_write, clean_leftovers, create_once, json_bytes, read_json,
                                   read_npz, subfolders, write_csv, write_json, write_npz, write_npzs)
-from tflottery.core.names import safe_component
+from tflottery.core.names import TICKET, safe_component
 
 LAYOUT = 2
-TICKET = "ticket"  # the branch key of the IMP ticket itself
 UNITS = ".units"  # the units' lock files
 SUMMARY_KEYS = ("level", "branch", "remaining", "early_stop_step", "early_stop_test_accuracy",
                 "final_test_accuracy", "final_test_loss", "wall_time_s", "mask_at_init_accuracy",

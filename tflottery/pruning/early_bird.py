@@ -30,10 +30,7 @@ def tracker_for(model, target_remaining: float, window: int = 5, threshold: floa
     check_rule(target_remaining, window, threshold, distance)
     config = pruning if isinstance(pruning, PruningConfig) else PruningConfig.from_dict(pruning or {})
     config.validate()
-    kinds = wrap_lib.prunable_kinds(model)
-    if not kinds:
-        raise ConfigError(f"Model {model.name!r} has no Dense or Conv layer to prune.")
-    strategy = bind(config, kinds, wrap_lib.kernel_shapes(model))
+    strategy = bind(config, wrap_lib.prunable_kinds(model), wrap_lib.kernel_shapes(model), model.name)
     counts = strategy.plan(strategy.levels_for(target_remaining))[-1]
     return EarlyBirdTracker(strategy, counts, window, threshold, distance)
 

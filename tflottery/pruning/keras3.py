@@ -111,8 +111,9 @@ class Keras3IMP(keras.callbacks.Callback):
             raise ConfigError("Keras3IMP prunes and rewinds between two steps and must see every step: compile the model "
                               "with steps_per_execution=1.")
         kinds = models3.prunable_kernels(self.model)
-        if not kinds:
-            raise ConfigError(f"Model {self.model.name!r} has no Dense or Conv layer to prune.")
+        from tflottery.pruning.resolve import prunable
+
+        prunable(kinds, self.model.name)
         if self.strategy is None:
             self._bind(kinds)
         if self.done == 0 and masks_of(self.model):

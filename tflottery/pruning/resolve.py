@@ -9,7 +9,7 @@ import dataclasses
 
 from tflottery.config import PruningConfig, build
 from tflottery.config.fields import describe
-from tflottery.core.errors import ConfigError
+from tflottery.core.errors import ConfigError, ModelError
 from tflottery.pruning.strategies import STRATEGIES, PruningStrategy
 from tflottery.pruning.structures import STRUCTURES, structure_kind
 
@@ -71,8 +71,17 @@ def check(pruning: PruningConfig) -> None:
     structure_of(pruning)
 
 
-def bind(pruning: PruningConfig, kinds: dict, shapes: dict) -> PruningStrategy:
-    """The configured strategy, under its structure, for a model's prunable kernels."""
+def prunable(kinds: dict, model_name: str) -> dict:
+    """`kinds` (a model's prunable kernels), or the one error for a model with none."""
+    if not kinds:
+        raise ModelError(f"Model {model_name!r} has no Dense or Conv layer to prune: tflottery prunes the kernels of "
+                         "Dense and Conv layers; give a model with at least one.")
+    return kinds
+
+
+def bind(pruning: PruningConfig, kinds: dict, shapes: dict, model_name: str = "the model") -> PruningStrategy:
+    """The configured strategy, under its structure, for a model's prunable kernels (`prunable`: at least one)."""
+    prunable(kinds, model_name)
     settings = strategy_settings(pruning)
     structure, structure_settings = structure_of(pruning)
     return strategy_class(pruning.strategy)(

@@ -10,6 +10,7 @@ Adding a branch kind: subclass `Branch` in a file of its own (`kind`, `descripti
 dataclass, `start`, and the `train`/`metrics` hooks where it needs them) and `register` it here.
 With `per_level = True` it can be named in `--branches` (with parameters: `{"name": {...}}`).
 """
+from tflottery.core.names import TICKET
 from tflottery.engine.branches.base import Branch, BranchStart
 from tflottery.engine.branches.copy import Copy
 from tflottery.engine.branches.grasp import Grasp
@@ -26,7 +27,6 @@ from tflottery.engine.branches.ticket_ablation import TicketAblation
 from tflottery.engine.branches.transfer import Transfer
 
 BRANCHES: dict[str, type] = {}
-TICKET = "ticket"  # the branch key of the IMP ticket itself
 
 
 def register(cls: type) -> type:
