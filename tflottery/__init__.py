@@ -14,34 +14,32 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.3.0"
 
-_PUBLIC = {
+_PUBLIC = {  # what a user needs: the verbs, the configuration, tickets, the own-fit tools, the errors to catch
     "find_ticket": "tflottery.api", "plan_ticket": "tflottery.api", "transfer": "tflottery.api",
     "verdict": "tflottery.api", "run_worker": "tflottery.api", "run_status": "tflottery.api",
-    "load_ticket": "tflottery.tickets", "read_ticket": "tflottery.tickets", "export_ticket": "tflottery.tickets",
-    "apply_ticket": "tflottery.tickets",
-    "convert": "tflottery.deploy",
-    "RunConfig": "tflottery.config", "DataConfig": "tflottery.config", "ModelConfig": "tflottery.config",
-    "PruningConfig": "tflottery.config", "TrainingConfig": "tflottery.config", "PlanConfig": "tflottery.config",
-    "derive_seed": "tflottery.core.seeds",
-    "TflotteryError": "tflottery.core.errors", "ConfigError": "tflottery.core.errors",
-    "TicketError": "tflottery.core.errors", "ConversionError": "tflottery.core.errors",
-    "DataUnavailableError": "tflottery.core.errors", "RunError": "tflottery.core.errors",
-    "ModelError": "tflottery.core.errors",
-    "Branch": "tflottery.engine.branches", "BranchStart": "tflottery.engine.branches",
-    "PruningStrategy": "tflottery.pruning.strategies", "Structure": "tflottery.pruning.structures",
-    "custom_objects": "tflottery.pruning.wrap",
-    "IMPSchedule": "tflottery.pruning.schedule",
-    "prune_imp": "tflottery.pruning.own_fit", "Rewind": "tflottery.pruning.own_fit",
-    "imp_steps": "tflottery.pruning.own_fit", "WarmupPiecewise": "tflottery.core.schedules",
-    "EarlyBird": "tflottery.pruning.early_bird",
-    "Keras3IMP": "tflottery.pruning.keras3", "TicketMask": "tflottery.pruning.keras3",
     "instability": "tflottery.analysis.instability", "compare": "tflottery.analysis.compare",
+    "load_ticket": "tflottery.tickets", "read_ticket": "tflottery.tickets", "export_ticket": "tflottery.tickets",
+    "apply_ticket": "tflottery.tickets", "convert": "tflottery.deploy",
+    "RunConfig": "tflottery.config",
+    "prune_imp": "tflottery.pruning.own_fit", "Rewind": "tflottery.pruning.own_fit",
+    "imp_steps": "tflottery.pruning.own_fit", "EarlyBird": "tflottery.pruning.early_bird",
+    "Keras3IMP": "tflottery.pruning.keras3", "TicketMask": "tflottery.pruning.keras3",
+    "IMPSchedule": "tflottery.pruning.schedule", "WarmupPiecewise": "tflottery.core.schedules",
+    "custom_objects": "tflottery.pruning.wrap",
+    "TflotteryError": "tflottery.core.errors", "ConfigError": "tflottery.core.errors",
 }
-_REGISTER = {"register_branch": "tflottery.engine.branches", "register_strategy": "tflottery.pruning.strategies",
-             "register_structure": "tflottery.pruning.structures", "register_model": "tflottery.models"}
-SUBPACKAGES = ("analysis", "api", "cli", "config", "core", "data", "deploy", "engine", "models", "plots", "pruning",
-               "recipes", "report", "tickets", "tuning")
-__all__ = sorted([*_PUBLIC, *_REGISTER])
+_MOVED = {  # 0.3's names, kept for one release with a warning: name -> (module, where it lives now)
+    **{n: ("tflottery.config", "tflottery.config")
+       for n in ("DataConfig", "ModelConfig", "PruningConfig", "TrainingConfig", "PlanConfig")},
+    **{n: ("tflottery.core.errors", "tflottery.core.errors")
+       for n in ("TicketError", "ConversionError", "DataUnavailableError", "RunError", "ModelError")},
+    **{n: (None, "tflottery.extend") for n in ("derive_seed", "Branch", "BranchStart", "PruningStrategy", "Structure",
+                                               "register_branch", "register_strategy", "register_structure",
+                                               "register_model")},
+}
+SUBPACKAGES = ("analysis", "api", "cli", "config", "core", "data", "deploy", "engine", "extend", "models", "plots",
+               "pruning", "recipes", "report", "tickets", "tuning")
+__all__ = sorted(_PUBLIC)
 
 
 def __getattr__(name):
@@ -49,8 +47,13 @@ def __getattr__(name):
 
     if name in _PUBLIC:
         return getattr(importlib.import_module(_PUBLIC[name]), name)
-    if name in _REGISTER:
-        return getattr(importlib.import_module(_REGISTER[name]), "register")
+    if name in _MOVED:
+        import warnings
+
+        module, home = _MOVED[name]
+        warnings.warn(f"tflottery.{name} is now {home}.{name}; the old name goes in 0.5.", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(importlib.import_module(module or home), name)
     if name in SUBPACKAGES:
         return importlib.import_module(f"tflottery.{name}")
     raise AttributeError(f"module 'tflottery' has no attribute {name!r}")

@@ -141,7 +141,8 @@ def _find_and_own_fit(sample_data, tmp_path, k: int, steps: int = 120, levels: i
     trains on, level after level (Adam with warm-up and a drop, so the schedule's step matters). Both under
     XLA: on a CPU `find` defaults to the graph with Adam fused into one kernel, which a plain Keras Adam
     matches only to the last bits."""
-    from tflottery import WarmupPiecewise, derive_seed, find_ticket
+    from tflottery import WarmupPiecewise, find_ticket
+    from tflottery.extend import derive_seed
     from tflottery.config import RunConfig
 
     training = {"steps": f"{steps}it", "eval_every": f"{steps}it", "batch_size": 50, "lr": 2e-3, "warmup": "20it",

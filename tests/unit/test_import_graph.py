@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "tflottery"
 FLOORS = {"core": 0, "config": 1, "data": 2, "models": 2, "pruning": 3, "engine": 4, "tickets": 5, "analysis": 6,
-          "deploy": 6, "api": 7, "plots": 5, "report": 5, "tuning": 8, "recipes": 9, "cli": 10}
+          "deploy": 6, "api": 7, "extend": 7, "plots": 5, "report": 5, "tuning": 8, "recipes": 9, "cli": 10}
 TF_FREE = ["tflottery.core.errors", "tflottery.core.values", "tflottery.core.files", "tflottery.core.runner",
            "tflottery.config", "tflottery.pruning.resolve", "tflottery.engine.resolve", "tflottery.engine.store",
            "tflottery.engine.plan", "tflottery.engine.graph", "tflottery.engine.executors",

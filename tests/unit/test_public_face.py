@@ -1,0 +1,38 @@
+"""The public face: about twenty names a user needs at the top, the extension bases in `tflottery.extend`,
+0.3's other top-level names still working for one release with a warning naming their new home."""
+import warnings
+
+import pytest
+
+import tflottery
+import tflottery.extend
+
+
+def test_the_top_level_exports_the_verbs_the_configuration_tickets_and_the_own_fit_tools_and_they_load():
+    assert 20 <= len(tflottery.__all__) <= 25
+    assert {"find_ticket", "transfer", "load_ticket", "RunConfig", "prune_imp", "TflotteryError"} <= set(tflottery.__all__)
+    for name in tflottery.__all__:
+        assert getattr(tflottery, name) is not None
+
+
+def test_extension_authors_find_every_base_and_register_in_extend():
+    from tflottery.engine.branches import Branch, register
+    from tflottery.engine.executors.base import Executor
+    from tflottery.engine.trainer import Trainer
+
+    assert tflottery.extend.Branch is Branch and tflottery.extend.register_branch is register
+    assert tflottery.extend.Trainer is Trainer and tflottery.extend.Executor is Executor
+    for name in tflottery.extend.__all__:
+        assert getattr(tflottery.extend, name) is not None
+    with pytest.raises(AttributeError):
+        tflottery.extend.nosuch  # noqa: B018
+
+
+@pytest.mark.parametrize("name, home", [("Branch", "tflottery.extend"), ("register_branch", "tflottery.extend"),
+                                        ("DataConfig", "tflottery.config"), ("RunError", "tflottery.core.errors")])
+def test_a_moved_name_still_works_with_a_warning_naming_its_home(name, home):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = getattr(tflottery, name)
+    assert value is not None and name not in tflottery.__all__
+    assert any(f"tflottery.{name} is now {home}.{name}" in str(w.message) for w in caught)
