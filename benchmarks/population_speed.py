@@ -118,7 +118,7 @@ def epochs_keras3(units: list, rounds: int, backend: str) -> dict:
     engine.validate()
     base = models.build("lenet_300_100", (28, 28, 1), 10, seed=0)
     kinds = wrap_lib.prunable_kinds(base)
-    trainer = Keras3Trainer(base, [k.split("/")[0] for k in kinds], backend, capacity=max(units))
+    trainer = Keras3Trainer(base, [k.split("/")[0] for k in kinds], capacity=max(units), backend=backend)
     steps = training_steps(engine, spe)
     optimizer, slots = trainer._optimizer(None, engine, steps, 0)
     towers = trainer._towers_for(None, engine)
