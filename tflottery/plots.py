@@ -237,7 +237,7 @@ def _kind(branch: str) -> str:
 
 
 def _experiment(stores, names, summaries, out, metric, branches, ylabel, scale) -> Path:
-    from tflottery.engine.store import TICKET
+    from tflottery.core.names import TICKET
 
     single = len(stores) == 1
     series, styles, references, kinds = {}, {}, {}, {}
@@ -268,7 +268,7 @@ def _experiment(stores, names, summaries, out, metric, branches, ylabel, scale) 
 
 def _untrained(names, summaries, out, metric, ylabel, scale) -> list[Path]:
     """The trained ticket beside its masks with no weight training and the learned supermasks."""
-    from tflottery.engine.store import TICKET
+    from tflottery.core.names import TICKET
 
     series, styles = {}, {}
     single = len(names) == 1

@@ -24,7 +24,7 @@ import keras_tuner
 import numpy as np
 
 from tflottery.config import RunConfig, apply_flag
-from tflottery.engine.store import TICKET
+from tflottery.core.names import TICKET
 from tflottery.core.errors import ConfigError, RunError
 
 OBJECTIVES = ("accuracy_at", "sparsest_within")

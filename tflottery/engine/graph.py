@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from tflottery.engine.store import TICKET
+from tflottery.core.names import TICKET
 
 DONE, RUNNING, READY, WAITING = "done", "running", "ready", "waiting"
 PROBE = "probe"

@@ -24,7 +24,7 @@ from tflottery.engine import scheduler
 from tflottery.engine.context import ReplicateContext, RunSetup
 from tflottery.engine.graph import DONE, PROBE, UnitPlan, trains_at, unit_name
 from tflottery.engine.progress import Progress
-from tflottery.engine.store import TICKET
+from tflottery.core.names import TICKET
 from tflottery.engine.units import make_unit, ready_units, save_unit
 
 WAIT_S = 3600.0  # how long a process waits, with nothing it can take, for units other processes hold

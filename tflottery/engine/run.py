@@ -222,7 +222,7 @@ def list_runs(runs_dir: "str | Path" = "runs") -> list[dict]:
     and where it stands (levels finished per replicate against the plan, branches, the last ticket's
     accuracy, whether a process is writing it). Read only; a folder that is not a run is skipped."""
     from tflottery.core.files import subfolders
-    from tflottery.engine.store import TICKET
+    from tflottery.core.names import TICKET
 
     folder = Path(runs_dir)
     if not folder.is_dir():

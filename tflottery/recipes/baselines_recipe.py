@@ -8,7 +8,7 @@ from tflottery.api import find_ticket, verdict
 from tflottery.core.files import write_csv
 from tflottery.core.stats import interval, paired
 from tflottery.engine.resolve import resolve
-from tflottery.engine.store import TICKET
+from tflottery.core.names import TICKET
 from tflottery.recipes.settings import run_config
 from tflottery.report import markdown_table, write_report
 

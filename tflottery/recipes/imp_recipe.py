@@ -7,7 +7,7 @@ import numpy as np
 
 from tflottery import plots
 from tflottery.api import find_ticket, verdict
-from tflottery.engine.store import TICKET
+from tflottery.core.names import TICKET
 from tflottery.core.files import write_csv
 from tflottery.core.stats import interval
 from tflottery.recipes.settings import run_config
