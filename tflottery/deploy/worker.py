@@ -31,18 +31,10 @@ def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_
     report = {"ticket": str(ticket), "remaining": meta["remaining"]["total"], "eval_examples": int(len(x_eval)),
               "keras_accuracy": None if y_eval is None else float((reference.argmax(1) == y_eval).mean()),
               "files": {}}
-    from tflottery.pruning.resolve import upgrade
-    from tflottery.pruning.structures.blocks import kernel_warning
+    from tflottery.pruning.resolve import deploy_note
 
-    structure = upgrade(meta["pruning"]).get("structure") or {}
-    shape = structure.get("block")
-    warning = kernel_warning(shape) if shape else None
-    if {"n", "m"} <= set(structure):
-        warning = (f"the ticket is {structure['n']}:{structure['m']} sparse, and LiteRT has no N:M kernel: its layers "
-                   "run as their mode's dense or unstructured-sparse kernels (N:M speed needs sparse tensor cores: "
-                   "TensorRT or cuSPARSELt)")
+    found, warning = deploy_note(meta["pruning"]) or ("", None)
     if warning:
-        found = f"in {shape[0]}x{shape[1]} blocks. " if shape else ""
         print(f"[tflottery] warning: the ticket was found {found}{warning}", flush=True)
     for mode in modes:
         source = plain

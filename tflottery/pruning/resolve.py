@@ -65,6 +65,12 @@ def structure_of(pruning: PruningConfig):
     return cls, settings
 
 
+def deploy_note(pruning: dict) -> "tuple[str, str] | None":
+    """What a ticket's structure means on a phone (`Structure.deploy_note`), from its stored pruning config."""
+    cls, settings = structure_of(PruningConfig(structure=upgrade(pruning).get("structure") or None))
+    return cls.deploy_note(settings)
+
+
 def check(pruning: PruningConfig) -> None:
     """Every kind `pruning` names exists and its settings are valid (no model needed)."""
     strategy_settings(pruning)

@@ -49,6 +49,12 @@ class Structure:
     def check_settings(cls, settings) -> None:
         """Ranges and shapes of the settings, before any model is seen."""
 
+    @classmethod
+    def deploy_note(cls, settings) -> "tuple[str, str] | None":
+        """For a ticket found under this structure: (how it is structured, what LiteRT makes of it), or None where
+        LiteRT's kernels serve it as they are."""
+        return None
+
     def identify(self, identity: dict, strategy: str) -> dict:
         """The run identity of the strategy under this structure (unstructured adds nothing)."""
         return identity

@@ -65,6 +65,12 @@ class Blocks(Structure):
                     f"weight with \"unstructured\": [\"{layer_of(k)}\"].")
         self.kernel_warning = kernel_warning(list(settings.block))
 
+    @classmethod
+    def deploy_note(cls, settings) -> "tuple[str, str] | None":
+        block = list(settings.block)
+        warning = kernel_warning(block)
+        return (f"in {block[0]}x{block[1]} blocks. ", warning) if warning else None
+
     def identify(self, identity: dict, strategy: str) -> dict:
         named = {"layerwise": "block", "global": "block_global"}.get(strategy, f"{strategy}+blocks")
         out = {**identity, "strategy": named, "block": list(self.block)}

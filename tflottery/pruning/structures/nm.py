@@ -35,6 +35,12 @@ class NByM(Structure):
             raise ConfigError(f"pruning.structure n={settings.n}, m={settings.m}: need 1 <= n < m <= 64, "
                               "e.g. {\"n\": 2, \"m\": 4}.")
 
+    @classmethod
+    def deploy_note(cls, settings) -> "tuple[str, str] | None":
+        return "", (f"the ticket is {settings.n}:{settings.m} sparse, and LiteRT has no N:M kernel: its layers run as "
+                    "their mode's dense or unstructured-sparse kernels (N:M speed needs sparse tensor cores: TensorRT "
+                    "or cuSPARSELt)")
+
     def identify(self, identity: dict, strategy: str) -> dict:
         return {**identity, "structure": {"kind": self.kind, "n": self.settings.n, "m": self.settings.m}}
 
