@@ -27,12 +27,6 @@ from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 from tflottery.core.files import atomic_write  # noqa: E402
 from tflottery.core.stats import CONFIDENCE, STABLE_PP, interval  # noqa: E402
 
-STYLE = {"ticket": dict(color="C0", marker="o"), "reinit": dict(color="C3", marker="s", linestyle="--"),
-         "random_prune": dict(color="C2", marker="^", linestyle=":"), "supermask": dict(color="C4", marker="D")}
-BRANCH_NAMES = {"ticket": "ticket (IMP, rewound)", "reinit": "reinit (same mask, new init)",
-                "random_prune": "random pruning (same sparsity)"}
-BRANCH_LINES = {"ticket": dict(marker="o", linestyle="-"), "reinit": dict(marker="s", linestyle="--"),
-                "random_prune": dict(marker="^", linestyle=":"), "supermask": dict(marker="D", linestyle="-.")}
 METRICS = {  # metric: (axis label, scale)
     "early_stop_test_accuracy": ("test accuracy at early stop (%)", 100.0),
     "final_test_accuracy": ("test accuracy at the end of the level (%)", 100.0),
@@ -146,8 +140,7 @@ def by_remaining(series: dict, path: "str | Path", metric: str = "early_stop_tes
         x, mean, low, high, n = _curve(rows, metric, scale)
         if not x:
             continue
-        style = dict((styles or {}).get(label) or STYLE.get(label.split(" ")[0],
-                                                            dict(color=f"C{i % 10}", marker="osD^v"[i % 5])))
+        style = dict((styles or {}).get(label) or dict(color=f"C{i % 10}", marker="osD^v"[i % 5]))
         line, = ax.plot(x, mean, label=label, markersize=4, **style)
         if max(n) > 1:
             ax.fill_between(x, low, high, color=line.get_color(), alpha=0.18, linewidth=0)
@@ -190,69 +183,45 @@ def by_iteration(histories: dict, path: "str | Path", metric: str = "test_accura
     return _save(fig, Path(path))
 
 
-ANALYSES = ("copy", "transfer", "supermask")  # branch kinds with figures of their own, never beside the baselines
 UNTRAINED = {"mask_at_init_accuracy": ("mask x init, untrained", "x", "C1"),
              "signed_constant_accuracy": ("signed constant, untrained", "+", "C2")}
-
-
-def plot_runs(runs: "list[str | Path]", out: "str | Path" = "plot.png", metric: str = "early_stop_test_accuracy",
-              branches: "Optional[list]" = None, untrained: bool = True) -> list[Path]:
-    """`metric` against weights remaining for one or more run directories: the figures written.
-
-    The first figure is the experiment: each run's ticket, its per-level baselines and its dense
-    network (level 0), mean and interval band over replicates. Several runs each get a colour, each
-    branch a marker and line, in a compact legend naming each run by what differs between their
-    configurations. Analyses get figures of their own beside `out`: the masks with no training
-    and learned supermasks (`_untrained`), transfers to each target (`_transfer`), instability.
-    """
-    from tflottery.core.errors import ConfigError, RunError
-    from tflottery.engine.store import RunStore
-
-    if metric not in METRICS:
-        raise ConfigError(f"metric={metric!r} is not recorded per level: use one of {', '.join(METRICS)}.")
-    out = check_figure_path(out)
-    stores = [RunStore.open(path) for path in runs]
-    names = run_labels([store.config() for store in stores], [store.name for store in stores])
-    summaries = []
-    for store in stores:
-        rows = store.summary()
-        if not rows:
-            raise RunError(f"{store.path} holds no finished level: pass run directories made by `tflottery find`.")
-        summaries.append(rows)
-    ylabel, scale = METRICS[metric]
-    figures = [_experiment(stores, names, summaries, out, metric, branches, ylabel, scale)]
-    if untrained and metric.endswith("accuracy"):
-        figures += _untrained(names, summaries, out, metric, ylabel, scale)
-    figures += _transfers(stores, names, summaries, out, metric, ylabel, scale)
-    for store in stores:  # runs with instability analyses get their two figures too
-        points = [point for r in store.replicates() for _, point in store.replicate(r).analyses("instability")]
-        if points:
-            suffix = "" if len(stores) == 1 else f"_{store.name}"
-            figures += instability_figures(points, out.with_name(f"{out.stem}{suffix}_instability.png"))
-    return figures
 
 
 def _kind(branch: str) -> str:
     return branch.split("-")[0]
 
 
-def _experiment(stores, names, summaries, out, metric, branches, ylabel, scale) -> Path:
-    from tflottery.core.names import TICKET
+def branch_line(key: str, colour: str) -> tuple:
+    """(legend label, matplotlib style) of a stored branch: its kind's own, `colour` where the kind has none."""
+    from tflottery.engine.branches import kind_of
 
-    single = len(stores) == 1
+    cls = kind_of(key)
+    style = dict(marker="D", linestyle="-.", **{"color": colour}) if cls is None or not cls.style else dict(cls.style)
+    return (cls.legend() if cls is not None and key == cls.kind else key), style
+
+
+def levels_figure(names: list, summaries: list, out: Path, metric: str, branches: "Optional[list]",
+                  ylabel: str, scale: float, elsewhere: "tuple | set" = ()) -> Path:
+    """Each run's ticket, its per-level baselines and its dense network (level 0) against weights remaining;
+    branch kinds in `elsewhere` have figures of their own and are left out."""
+    from tflottery.core.names import TICKET
+    from tflottery.engine.branches import BRANCHES
+
+    single = len(names) == 1
     series, styles, references, kinds = {}, {}, {}, {}
+    order = {b: n for n, b in enumerate(BRANCHES)}
     for i, (name, rows) in enumerate(zip(names, summaries)):
         colour = f"C{i % 10}"
-        order = {b: n for n, b in enumerate(BRANCH_NAMES)}
-        for row in sorted(rows, key=lambda r: (order.get(r["branch"], len(order)), r["branch"])):
+        for row in sorted(rows, key=lambda r: (order.get(_kind(r["branch"]), len(order)), r["branch"])):
             kind = _kind(row["branch"])
-            if kind in ANALYSES or (branches is not None and row["branch"] not in branches):
+            if kind in elsewhere or (branches is not None and row["branch"] not in branches):
                 continue
-            label = BRANCH_NAMES.get(row["branch"], row["branch"]) if single else f"{name}: {row['branch']}"
+            own, style = branch_line(row["branch"], colour)
+            label = own if single else f"{name}: {row['branch']}"
             series.setdefault(label, []).append(row)
-            line = BRANCH_LINES.get(kind, dict(marker="D", linestyle="-."))
-            styles[label] = dict(color=STYLE.get(kind, {}).get("color", colour) if single else colour, **line)
-            kinds[row["branch"]] = line
+            line = {k: v for k, v in style.items() if k != "color"}
+            styles[label] = dict(color=style["color"] if single else colour, **line)
+            kinds[row["branch"]] = (line, own)
         dense = [r[metric] for r in rows if r["level"] == 0 and r["branch"] == TICKET and r.get(metric) is not None]
         if dense:
             references["dense network (level 0)" if single else f"{name}: dense"] = (
@@ -260,13 +229,13 @@ def _experiment(stores, names, summaries, out, metric, branches, ylabel, scale) 
     legend = None
     if not single:  # compact: one entry per run (its colour), one per branch (its line), one for dense
         legend = [(dict(color=f"C{i % 10}", linewidth=6, alpha=0.7), name) for i, name in enumerate(names)]
-        legend += [(dict(color="0.3", **line), BRANCH_NAMES.get(b, b)) for b, line in kinds.items()]
+        legend += [(dict(color="0.3", **line), own) for line, own in kinds.values()]
         legend.append((dict(color="0.3", linestyle=(0, (1, 2))), "dense network (level 0)"))
     return by_remaining(series, out, metric=metric, ylabel=ylabel, scale=scale, styles=styles,
                         references=references, legend=legend)
 
 
-def _untrained(names, summaries, out, metric, ylabel, scale) -> list[Path]:
+def untrained_figures(names: list, summaries: list, out: Path, metric: str, ylabel: str, scale: float) -> list[Path]:
     """The trained ticket beside its masks with no weight training and the learned supermasks."""
     from tflottery.core.names import TICKET
 
@@ -285,16 +254,16 @@ def _untrained(names, summaries, out, metric, ylabel, scale) -> list[Path]:
         learned = [r for r in rows if _kind(r["branch"]) == "supermask"]
         if learned:
             series[f"{prefix}learned supermask, untrained weights"] = learned
-            styles[f"{prefix}learned supermask, untrained weights"] = dict(color="C4" if single else f"C{i % 10}",
-                                                                           marker="D", linestyle="-.")
+            style = branch_line("supermask", "C4")[1]
+            styles[f"{prefix}learned supermask, untrained weights"] = dict(style, **({} if single else {"color": f"C{i % 10}"}))
     if len(series) == len(names):  # nothing untrained recorded
         return []
-    path = out.with_name(f"{out.stem}_untrained.png")
-    return [by_remaining(series, path, metric=metric, ylabel=ylabel, scale=scale, styles=styles,
+    return [by_remaining(series, out, metric=metric, ylabel=ylabel, scale=scale, styles=styles,
                          title="Masks with no weight training beside the trained ticket")]
 
 
-def _transfers(stores, names, summaries, out, metric, ylabel, scale) -> list[Path]:
+def transfer_figures(stores: list, names: list, summaries: list, out: Path, metric: str, ylabel: str,
+                     scale: float) -> list[Path]:
     """One panel per transfer target: the transferred ticket and its reinit control."""
     targets: dict = {}
     for store, name, rows in zip(stores, names, summaries):
@@ -314,9 +283,8 @@ def _transfers(stores, names, summaries, out, metric, ylabel, scale) -> list[Pat
         every = []
         for i, (label, rows) in enumerate(series.items()):
             x, mean, low, high, n = _curve(rows, metric, scale)
-            control = label.endswith("control")
-            line, = ax.plot(x, mean, label=label, marker="s" if control else "o", linestyle="--" if control else "-",
-                            color="C3" if control else "C0", markersize=4)
+            style = branch_line("reinit" if label.endswith("control") else "ticket", f"C{i % 10}")[1]
+            line, = ax.plot(x, mean, label=label, markersize=4, **style)
             if max(n) > 1:
                 ax.fill_between(x, low, high, color=line.get_color(), alpha=0.18, linewidth=0)
             every += [v / 100 for v in x]
@@ -327,7 +295,7 @@ def _transfers(stores, names, summaries, out, metric, ylabel, scale) -> list[Pat
         _title(ax, f"retrained on {target}")
         _legend_outside(ax)
     _caption(fig, axes[0][0], span_caption(counts))
-    return [_save(fig, out.with_name(f"{out.stem}_transfer.png"))]
+    return [_save(fig, out)]
 
 
 def _target_name(params: dict) -> str:

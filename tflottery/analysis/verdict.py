@@ -20,11 +20,12 @@ from typing import Optional
 
 from tflottery.core.names import TICKET
 from tflottery.core.stats import interval, paired
+from tflottery.engine.branches import controls
 
 METRICS = {"early_stop_test_accuracy": ("early-stop test acc %", 100.0),
            "final_test_accuracy": ("final test acc %", 100.0),
            "early_stop_step": ("early-stop iteration", 1.0)}
-BASELINES = ("reinit", "random_prune")
+BASELINES = controls()  # the branch kinds marked `control` (reinit, random_prune)
 MEASURE = "early_stop_test_accuracy"
 
 

@@ -12,16 +12,13 @@ from tflottery.core.names import TICKET
 from tflottery.recipes.settings import run_config
 from tflottery.report import markdown_table, write_report
 
-NAMES = {TICKET: "IMP ticket (rewound)", "reinit": "ticket mask, reinitialised", "random_prune": "random pruning",
-         "snip": "SNIP", "grasp": "GraSP", "synflow": "SynFlow", "magnitude_init": "magnitude at init",
-         "set": "SET", "rigl": "RigL", "ticket_ablation": "ticket"}
 ABLATED = {"shuffle": "shuffled", "reinit": "reinitialised", "invert": "inverted"}
 
 
 def label(branch) -> str:
     """A branch as the table names it: 'SNIP', 'SNIP, inverted', 'RigL (steps_multiplier=5)'."""
     params = branch.param_values()
-    name = NAMES.get(branch.kind, branch.kind)
+    name = branch.table_name()
     ablation = params.pop("ablation", None) or (branch.params.ablation if branch.kind == "ticket_ablation" else None)
     text = name + (f", {ABLATED[ablation]}" if ablation else "")
     return text + (f" ({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})" if params else "")
@@ -62,7 +59,7 @@ def run(name: str, cfg: dict, out: Path) -> dict:
     run_ = find_ticket(run_config(cfg))
     config = run_.config
     branches = resolve(config).branches
-    keys = {b.key(): label(b) if b.key() != TICKET else NAMES[TICKET] for b in branches}
+    keys = {b.key(): label(b) for b in branches}
     rows = [dict(row, run=run_.path.name) for row in run_.summary()]
     levels = sorted({r["level"] for r in rows if r["branch"] != TICKET})
     remaining = {lv: next(r["remaining"] for r in rows if r["level"] == lv) for lv in levels}

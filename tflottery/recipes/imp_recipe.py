@@ -14,8 +14,6 @@ from tflottery.recipes.settings import run_config
 from tflottery.report import markdown_table, write_report
 from tflottery.tickets import export_ticket
 
-LABELS = {TICKET: "ticket (rewound)", "reinit": "reinit (random reinitialisation)",
-          "random_prune": "random_prune (random mask)", "supermask": "supermask (learned on frozen weights)"}
 UNTRAINED = {"mask_at_init_accuracy": "mask x initial weights (no training)",
              "signed_constant_accuracy": "mask x signed constants (no training)"}
 
@@ -51,7 +49,9 @@ def run(name: str, cfg: dict, out: Path) -> dict:
     config = run_.config
     rows = [dict(row, run=run_.path.name) for row in run_.summary()]
     branches = [TICKET, *config.plan.branches]
-    series = {LABELS.get(b, b): [r for r in rows if r["branch"] == b] for b in branches}
+    lines = {b: plots.branch_line(b, f"C{i % 10}") for i, b in enumerate(branches)}
+    series = {lines[b][0]: [r for r in rows if r["branch"] == b] for b in branches}
+    styles = dict(lines.values())
     untrained = {label: [dict(r, early_stop_test_accuracy=r[key]) for r in rows if r["branch"] == TICKET
                          and r.get(key) is not None] for key, label in UNTRAINED.items()}
     model, dataset = config.model.name, run_.data.info["dataset"]
@@ -62,14 +62,15 @@ def run(name: str, cfg: dict, out: Path) -> dict:
     first = run_.replicate(0)
     figures = {
         f"Test accuracy against weights remaining.{spread}": plots.by_remaining(
-            series, out / "accuracy_vs_remaining.png", title=title),
+            series, out / "accuracy_vs_remaining.png", title=title, styles=styles),
         "Test accuracy of the masks with no weight training (supermasks), beside the trained ticket": plots.by_remaining(
-            {LABELS[TICKET]: series[LABELS[TICKET]], **untrained}, out / "untrained_vs_remaining.png", title=title,
-            styles={label: dict(color=f"C{4 + i}", marker="x", linestyle=":") for i, label in enumerate(untrained)}),
+            {lines[TICKET][0]: series[lines[TICKET][0]], **untrained}, out / "untrained_vs_remaining.png", title=title,
+            styles={lines[TICKET][0]: lines[TICKET][1],
+                    **{label: dict(color=f"C{4 + i}", marker="x", linestyle=":") for i, label in enumerate(untrained)}}),
         "Test accuracy against training iterations, per level (ticket, replicate 0)": plots.by_iteration(
             histories(first), out / "accuracy_vs_iterations.png", title=title, branch="ticket, replicate 0"),
         f"Early-stopping iteration against weights remaining.{spread}": plots.by_remaining(
-            series, out / "early_stop_vs_remaining.png", metric="early_stop_step", scale=1.0,
+            series, out / "early_stop_vs_remaining.png", metric="early_stop_step", scale=1.0, styles=styles,
             ylabel="early-stop iteration (min. validation loss)", title=title),
         "Test loss against training iterations, per level (ticket, replicate 0)": plots.by_iteration(
             histories(first), out / "loss_vs_iterations.png", metric="test_loss", ylabel="test loss", title=title,

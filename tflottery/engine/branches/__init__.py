@@ -43,5 +43,15 @@ def level_branch_kinds() -> list[str]:
     return [k for k, cls in BRANCHES.items() if cls.per_level]
 
 
+def kind_of(key: str) -> "type | None":
+    """The branch class of a stored branch key ('reinit', 'transfer-8111eb2e7c'); None for an unregistered kind."""
+    return BRANCHES.get(key.split("-")[0])
+
+
+def controls() -> tuple:
+    """The kinds a ticket must beat to be called one (Frankle & Carbin's: reinit and random pruning)."""
+    return tuple(k for k, cls in BRANCHES.items() if cls.control)
+
+
 __all__ = ["BRANCHES", "TICKET", "Branch", "BranchStart", "Copy", "RandomPrune", "Reinit", "Supermask", "Ticket",
-           "Transfer", "level_branch_kinds", "register"]
+           "Transfer", "controls", "kind_of", "level_branch_kinds", "register"]

@@ -50,6 +50,10 @@ class Branch:
     description: ClassVar[str] = ""
     per_level: ClassVar[bool] = False  # a baseline at every pruned level, nameable in plan.branches
     needs_trained_ticket: ClassVar[bool] = False  # starts only once the ticket of its level has trained
+    label: ClassVar[str] = ""  # how figures' legends name it (default: its kind)
+    method: ClassVar[str] = ""  # how tables of methods name it (default: its label)
+    style: ClassVar[dict] = {}  # its matplotlib line in figures (color, marker, linestyle)
+    control: ClassVar[bool] = False  # one of the controls a ticket must beat to be called one (the verdict's)
 
     @dataclass
     class Params:
@@ -96,6 +100,14 @@ class Branch:
 
     def metrics(self, ctx, unit, result) -> dict:
         return {}
+
+    @classmethod
+    def legend(cls) -> str:
+        return cls.label or cls.kind
+
+    @classmethod
+    def table_name(cls) -> str:
+        return cls.method or cls.legend()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.param_values()})"

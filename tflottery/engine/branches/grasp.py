@@ -10,6 +10,7 @@ from tflottery.engine.branches.scored import ScoredMask, batches, kernels, loss_
 
 class Grasp(ScoredMask):
     kind = "grasp"
+    method = "GraSP"
     description = "pruning at initialisation preserving gradient flow, by -w . Hg (Wang et al. 2020)"
 
     @dataclass

@@ -8,6 +8,7 @@ from tflottery.engine.branches.scored import ScoredMask
 
 class MagnitudeInit(ScoredMask):
     kind = "magnitude_init"
+    method = "magnitude at init"
     description = "pruning at initialisation: the largest initial weights by magnitude, at the level's counts"
 
     def scores(self, ctx, level: int, weights: dict, masks: dict) -> dict:

@@ -7,6 +7,10 @@ from tflottery.pruning import masks as mask_lib
 
 class RandomPrune(Branch):
     kind = "random_prune"
+    label = "random pruning (same sparsity)"
+    method = "random pruning"
+    style = dict(color="C2", marker="^", linestyle=":")
+    control = True
     per_level = True
     description = "a random mask of the same per-layer sparsity, on the rewind weights"
 

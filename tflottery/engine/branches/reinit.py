@@ -6,6 +6,10 @@ from tflottery.engine.branches.base import Branch, BranchStart
 
 class Reinit(Branch):
     kind = "reinit"
+    label = "reinit (same mask, new init)"
+    method = "ticket mask, reinitialised"
+    style = dict(color="C3", marker="s", linestyle="--")
+    control = True
     per_level = True
     description = "the same mask, weights drawn afresh from the model's initialisers"
 

@@ -9,6 +9,7 @@ class Rigl(DynamicSparse):
     the batch the unit trains on next (its own data order), at the masked weights."""
 
     kind = "rigl"
+    method = "RigL"
     description = "dynamic sparse training: drop the smallest weights, regrow by dense-gradient magnitude (Evci et al. 2020)"
 
     def grow_scores(self, rewirer, step: int, weights: dict) -> dict:

@@ -8,6 +8,7 @@ from tflottery.engine.branches.dynamic import DynamicSparse
 
 class Set(DynamicSparse):
     kind = "set"
+    method = "SET"
     description = "dynamic sparse training: drop the smallest weights, regrow at random (Mocanu et al. 2018)"
 
     def grow_scores(self, rewirer, step: int, weights: dict) -> dict:

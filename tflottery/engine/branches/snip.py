@@ -9,6 +9,7 @@ from tflottery.engine.branches.scored import ScoredMask, batches, dense_gradient
 
 class Snip(ScoredMask):
     kind = "snip"
+    method = "SNIP"
     description = "pruning at initialisation by connection sensitivity |g . w| (Lee et al. 2019)"
 
     @dataclass

@@ -17,6 +17,9 @@ class Supermask(Branch):
     ticket like any branch. It trains its own model (scores, not weights): about 6x a ticket level."""
 
     kind = "supermask"
+    label = "supermask (learned on frozen weights)"
+    method = "supermask"
+    style = dict(color="C4", marker="D", linestyle="-.")
     per_level = True
     description = "a mask learned on frozen random weights (edge-popup), at the level's sparsity"
 

@@ -15,6 +15,7 @@ class Synflow(ScoredMask):
     level's counts on an exponential schedule: round i keeps size x (count / size)^(i / rounds)."""
 
     kind = "synflow"
+    method = "SynFlow"
     _model = None
     description = "iterative data-free pruning at initialisation by synaptic flow (Tanaka et al. 2020)"
 

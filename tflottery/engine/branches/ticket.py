@@ -7,6 +7,9 @@ from tflottery.engine.branches.base import Branch, BranchStart
 
 class Ticket(Branch):
     kind = "ticket"
+    label = "ticket (IMP, rewound)"
+    method = "IMP ticket (rewound)"
+    style = dict(color="C0", marker="o", linestyle="-")
 
     def applies(self, level: int) -> bool:
         return True

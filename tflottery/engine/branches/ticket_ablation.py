@@ -17,6 +17,7 @@ class TicketAblation(ScoredMask):
     mask on fresh weights (reinit's distribution)."""
 
     kind = "ticket_ablation"
+    method = "ticket"
     description = "the ticket's mask inverted (keep the smallest trained weights), shuffled or reinitialised"
 
     @dataclass

@@ -1,0 +1,46 @@
+"""The branch registry's contract, parametrised over every registered kind: a kind is tested the moment its
+line is added. Every per-level branch starts at its level's sparsity, layer by layer, from the level's
+seeds alone (the same start twice), and carries its own legend and style."""
+import numpy as np
+import pytest
+
+from tflottery.engine.branches import BRANCHES, kind_of, level_branch_kinds
+from tflottery.pruning import masks as mask_lib
+
+STYLE_KEYS = {"color", "marker", "linestyle"}
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_run):
+    """Replicate 0 of the session's tiny run (3 levels), as branches see it."""
+    from tflottery.engine.run import open_run, replicate_context
+
+    return replicate_context(open_run(tiny_run.path, verbose=False), 0)
+
+
+@pytest.mark.parametrize("kind", sorted(BRANCHES))
+def test_every_branch_kind_says_how_figures_and_tables_name_and_draw_it(kind):
+    cls = BRANCHES[kind]
+    assert cls.kind == kind and kind_of(kind) is cls and kind_of(f"{kind}-0123456789") is cls
+    assert "-" not in kind  # a stored key is <kind>-<hash>
+    assert isinstance(cls.legend(), str) and cls.legend() and isinstance(cls.table_name(), str) and cls.table_name()
+    assert set(cls.style) <= STYLE_KEYS and (not cls.style or "color" in cls.style)
+    assert not cls.control or cls.per_level  # a control the verdict asks for must be nameable in --branches
+
+
+def _weights(start):
+    return start.weights() if callable(start.weights) else start.weights
+
+
+@pytest.mark.parametrize("kind", level_branch_kinds())
+def test_every_per_level_branch_starts_at_its_levels_sparsity_from_its_seeds(ctx, kind):
+    branch = BRANCHES[kind]()
+    for level in (1, 2):
+        wanted = mask_lib.counts(ctx.level_masks(level))
+        first, again = branch.start(ctx, level), branch.start(ctx, level)
+        assert mask_lib.counts(first.masks) == wanted, (kind, level)
+        assert all(np.array_equal(first.masks[k], again.masks[k]) for k in wanted), (kind, level)
+        one, two = _weights(first), _weights(again)
+        assert all(np.array_equal(one[k], two[k]) for k in one), (kind, level)
+        assert first.end_step > first.start_step >= 0
+    assert not branch.applies(0) and branch.applies(1)
