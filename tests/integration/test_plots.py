@@ -4,6 +4,7 @@ import pytest
 
 from helpers import tiny_config
 from tflottery import find_ticket, plots
+from tflottery.analysis.registry import plot_runs
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +45,7 @@ def test_one_run_with_analyses_gets_the_experiment_and_its_analyses_apart(in_tmp
     real = plots._save
     monkeypatch.setattr(plots, "_save", lambda fig, path: figures.update({path.name: fig}) or outside.update(
         {path.name: _legends_outside(fig)}) or real(fig, path))
-    paths = plots.plot_runs([run.path], in_tmp / "fig.png")
+    paths = plot_runs([run.path], in_tmp / "fig.png")
     assert [p.name for p in paths] == ["fig.png", "fig_untrained.png", "fig_transfer.png"]
     main = figures["fig.png"].axes[0]
     labels = main.get_legend_handles_labels()[1]
@@ -68,12 +69,12 @@ def test_many_runs_get_a_compact_legend_outside_the_axes(in_tmp, sample_data, mo
     real = plots._save
     monkeypatch.setattr(plots, "_save", lambda fig, path: figures.update({path.name: fig}) or outside.update(
         {path.name: _legends_outside(fig)}) or real(fig, path))
-    plots.plot_runs(runs, in_tmp / "many.png", untrained=False)
+    plot_runs(runs, in_tmp / "many.png", untrained=False)
     fig = figures["many.png"]
     labels = fig.axes[0].get_legend().get_texts()
     assert [t.get_text() for t in labels] == ["dense_rate=0.2", "dense_rate=0.3", "dense_rate=0.4", "dense_rate=0.5",
                                               "ticket (IMP, rewound)", "reinit (same mask, new init)",
                                               "dense network (level 0)"]  # 4 runs x 2 branches in 7 entries
     assert outside["many.png"]
-    plots.plot_runs(runs[:1], in_tmp / "loss.png", metric="final_test_loss")
+    plot_runs(runs[:1], in_tmp / "loss.png", metric="final_test_loss")
     assert figures["loss.png"].axes[0].get_ylabel().startswith("test loss")

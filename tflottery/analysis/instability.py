@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from tflottery.analysis.base import Analysis
 from tflottery.core.errors import ConfigError
 from tflottery.core.stats import STABLE_PP
 from tflottery.core.steps import Step
@@ -192,3 +193,23 @@ def stored(run: "str | Path") -> list[dict]:
         for level, point in store.replicate(r).analyses(KIND):
             out.append({**point, "replicate": r})
     return out
+
+
+
+class Instability(Analysis):
+    name = "instability"
+    description = "linear mode connectivity: error along the path between copies, and instability against rewind step"
+    suffix = "_instability"
+    kinds = ("copy",)
+    command = "instability"
+
+    def figures(self, runs, out: Path, metric: str, **options) -> list:
+        from tflottery import plots
+
+        figures = []
+        for store in runs.stores:
+            points = [point for r in store.replicates() for _, point in store.replicate(r).analyses(KIND)]
+            if points:
+                name = "" if len(runs.stores) == 1 else f"_{store.name}"
+                figures += plots.instability_figures(points, out.with_name(f"{out.stem}{name}{self.suffix}.png"))
+        return figures

@@ -240,7 +240,7 @@ def plot(*runs: str, out: str = "plot.png", metric: str = "early_stop_test_accur
     beside --out: masks with no training and supermasks (_untrained; --untrained=false skips it),
     transfers (_transfer), instability (_instability_path, _instability_barrier).
     """
-    from tflottery.plots import plot_runs
+    from tflottery.analysis.registry import plot_runs
 
     if not runs:
         raise ConfigError("plot needs at least one run directory: tflottery plot runs/<name> [runs/<other>] --out=fig.png")
@@ -261,11 +261,14 @@ def recipes():
 
 
 def data(*, data_dir: Optional[str] = None):
-    """List the datasets and whether each can be had offline here."""
-    from tflottery.data import list_datasets
+    """List the datasets and whether each can be had offline here, then the sources (--source)."""
+    from tflottery.data import SOURCES, list_datasets
 
     for row in list_datasets(data_dir):
         print(f"{row['dataset']:<14} offline: {row['offline']}")
+    print("sources (--source; auto tries those marked *, in order):")
+    for name, source in SOURCES.items():
+        print(f"  {name:<12}{'*' if source.auto else ' '} {source.description}")
 
 
 def models():
