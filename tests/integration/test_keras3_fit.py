@@ -18,11 +18,11 @@ import json, sys
 import numpy as np
 import keras
 from tflottery import Keras3IMP, export_ticket, load_ticket, models
-from tflottery.data import _read_sample
+from tflottery.data import read_sample
 from tflottery.models.keras3 import get_weights, translate
 
 LEVEL_STEPS, LEVELS, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-(x, y), (x_test, _) = _read_sample()
+(x, y), (x_test, _) = read_sample()
 x, x_test = x.astype("float32") / 255.0, x_test[:64].astype("float32") / 255.0
 
 

@@ -15,7 +15,8 @@ TF_FREE = ["tflottery.core.errors", "tflottery.core.values", "tflottery.core.fil
            "tflottery.config", "tflottery.pruning.resolve", "tflottery.engine.resolve", "tflottery.engine.store",
            "tflottery.engine.plan", "tflottery.engine.graph", "tflottery.engine.executors",
            "tflottery.engine.executors.local", "tflottery.engine.executors.processes", "tflottery.engine.executors.ray",
-           "tflottery.engine.trainer.registry", "tflottery.engine.trainer.tfkeras", "tflottery.engine.trainer.keras3"]
+           "tflottery.engine.trainer.registry", "tflottery.engine.trainer.tfkeras", "tflottery.engine.trainer.keras3",
+           "tflottery.data.sources", "tflottery.analysis.registry"]
 
 
 def modules() -> dict:

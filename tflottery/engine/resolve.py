@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from tflottery.config import RunConfig
 from tflottery.core.errors import ConfigError
+from tflottery.data.sources import check_source
 from tflottery.engine.branches import BRANCHES, Branch, level_branch_kinds
 from tflottery.pruning import resolve as pruning_resolve
 
@@ -35,6 +36,7 @@ def branch(entry) -> Branch:
 def resolve(config: RunConfig) -> Resolved:
     """Every kind `config` names, checked; the branches built (the ticket first)."""
     pruning_resolve.check(config.pruning)
+    check_source(config.data.source)
     branches = [BRANCHES["ticket"]()] + [branch(entry) for entry in config.plan.branches]
     keys = [b.key() for b in branches]
     if len(set(keys)) != len(keys):

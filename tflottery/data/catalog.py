@@ -1,0 +1,14 @@
+"""The datasets tflottery knows by name: input shape, classes and class names; the split seed every source shares."""
+from __future__ import annotations
+
+SPLIT_SEED = 0  # the validation/fraction split never changes with the run seed
+
+FASHION_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+DATASETS = {  # name: (input shape, number of classes, class names or None)
+    "mnist": ((28, 28, 1), 10, [str(i) for i in range(10)]),
+    "fashion_mnist": ((28, 28, 1), 10, FASHION_NAMES),
+    "kmnist": ((28, 28, 1), 10, None),
+    "cifar10": ((32, 32, 3), 10, ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]),
+    "cifar100": ((32, 32, 3), 100, None),
+    "svhn_cropped": ((32, 32, 3), 10, [str(i) for i in range(10)]),
+}
