@@ -2,7 +2,8 @@
 `sparsity_types`: structure as its own axis). Any strategy prunes under any structure.
 
 Adding a structure: subclass `Structure` in a file of its own, give it `kind`, a `Settings`
-dataclass and `keys` (the settings keys that name it in a config), and `register` it here.
+dataclass, `keys` (the settings keys that name it in a config) and an `example` (a structure value
+that chooses it: the contract tests prune under it with every strategy), and `register` it here.
 """
 from tflottery.pruning.structures.base import STRUCTURES, Structure, register, structure_kind
 from tflottery.pruning.structures.blocks import Blocks

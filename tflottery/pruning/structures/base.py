@@ -41,6 +41,7 @@ class Structure:
     kind: ClassVar[str]
     keys: ClassVar[set] = set()
     description: ClassVar[str] = ""
+    example: ClassVar[dict]  # a pruning.structure value that chooses this kind, e.g. {"n": 2, "m": 4}
 
     def __init__(self, settings, kinds: dict, shapes: dict, pruned: list):
         self.settings, self.kinds, self.shapes, self.pruned = settings, dict(kinds), dict(shapes), list(pruned)

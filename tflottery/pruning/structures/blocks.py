@@ -30,6 +30,7 @@ def kernel_warning(block: list) -> Optional[str]:
 
 class Blocks(Structure):
     kind = "blocks"
+    example = {"block": [1, 4]}  # a pruning.structure that chooses it (its contract tests use it)
     keys = {"block"}
     description = "whole blocks of TFLite's [out, in] weights (1x4 float, 1x16 int8 kernels)"
 

@@ -21,6 +21,7 @@ from tflottery.pruning.structures.base import Structure
 
 class NByM(Structure):
     kind = "nm"
+    example = {"n": 2, "m": 4}  # a pruning.structure that chooses it (its contract tests use it)
     keys = {"n", "m"}
     description = "at most n of every m consecutive inputs of each output (2:4 for sparse tensor cores)"
 

@@ -8,6 +8,7 @@ from tflottery.pruning.structures.base import Structure
 
 class Unstructured(Structure):
     kind = "unstructured"
+    example = {}  # a pruning.structure that chooses it (its contract tests use it)
     description = "weight by weight"
 
     @dataclass
