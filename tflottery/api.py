@@ -185,7 +185,7 @@ def transfer(source: "str | Path", data: "DataConfig | dict | None" = None,
              training: "TrainingConfig | dict | None" = None, *, level: Optional[int] = None, replicate: int = 0,
              reinit: bool = True, seed: int = 0, head: str = "fresh", runs_dir: "str | Path" = "runs",
              trust_code: bool = False, callbacks: tuple = (), executor: str = "local",
-             executor_options: Optional[dict] = None, wait: float = 3600.0) -> TransferResult:
+             executor_options: Optional[dict] = None, wait: float = 3600.0, queue: bool = False) -> TransferResult:
     """Retrain a ticket on `data` with `training`; every field not given is the source's own.
 
     `source` is a run directory (then `level`, default its last, and `replicate` choose the
@@ -193,13 +193,14 @@ def transfer(source: "str | Path", data: "DataConfig | dict | None" = None,
     `reinit`, the same mask from a fresh initialisation (one population); a finished branch is
     not trained again. `head`: the target's output layer, `fresh` (new and unpruned, as Morcos
     et al. 2019), `fresh_pruned`, `reuse` or `reuse_mask` (see `engine.branches.transfer`).
-    `transfer_levels` moves many levels and replicates at once.
+    `transfer_levels` moves many levels and replicates at once. `queue`: record the transfer in the run's work
+    queue and train nothing here (`tflottery worker` processes of the run train it).
     """
     replicate = as_int(replicate, "replicate", 0)
     (result,) = transfer_levels(source, data, training, levels=None if level is None else [level],
                                 replicates=[replicate], reinit=reinit, seed=seed, head=head, runs_dir=runs_dir,
                                 trust_code=trust_code, callbacks=callbacks, last_only=level is None, executor=executor,
-                                executor_options=executor_options, wait=wait)
+                                executor_options=executor_options, wait=wait, queue=queue)
     return result
 
 
@@ -208,11 +209,12 @@ def transfer_levels(source: "str | Path", data: "DataConfig | dict | None" = Non
                     replicates: Optional[list] = None, reinit: bool = True, seed: int = 0, head: str = "fresh",
                     runs_dir: "str | Path" = "runs", trust_code: bool = False, callbacks: tuple = (),
                     last_only: bool = False, executor: str = "local", executor_options: Optional[dict] = None,
-                    wait: float = 3600.0) -> list:
+                    wait: float = 3600.0, queue: bool = False) -> list:
     """`transfer` of every level in `levels` (default: every finished one) of every replicate in
     `replicates` (default: all), as units of the one level loop: in population groups (`--population` of the
-    source run), on `executor`, beside any other process transferring the same levels (each unit trains once;
-    `wait`: seconds to wait for units others hold). One TransferResult per (replicate, level), in that order."""
+    source run), on `executor`, beside any other process transferring the same levels or working on the run
+    (each unit trains once; `wait`: seconds to wait for units others hold; `queue`: only record the transfer for
+    the run's workers). One TransferResult per (replicate, level), in that order."""
     from tflottery.engine.executors import options_dict
 
     options, wait = options_dict(executor, executor_options), as_float(wait, "wait", 0.0)
@@ -221,7 +223,7 @@ def transfer_levels(source: "str | Path", data: "DataConfig | dict | None" = Non
     from tflottery.engine.run import transfer as train_transfer
 
     trained = train_transfer(setup, wanted, list(branches.values()), target, _callbacks(callbacks), executor, options,
-                             wait)
+                             wait, as_bool(queue, "queue"))
     write_verdict(setup.store)
     keys = {k: b.key() for k, b in branches.items()}
     return [TransferResult(setup.store, r, level, keys, [t for t in trained if t[0] == r and t[1] == level])

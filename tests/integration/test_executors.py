@@ -1,6 +1,7 @@
 """The executors' contract: every registered executor writes the files `local` writes, for `find` and for a
 `transfer` (the units of one loop), and transfers started in two processes train each unit once and write
 the files of one. The commands run as users run them, in processes of their own."""
+import json
 import shutil
 import subprocess
 import sys
@@ -73,3 +74,20 @@ def test_two_transfer_processes_train_each_unit_once_and_write_the_files_of_one(
     assert_same_run(run, reference[1])
     trained = [line for out in outs for line in out.splitlines() if line.startswith("[tflottery] r0 level")]
     assert len(trained) == 2, outs
+
+
+def test_a_queued_transfer_trains_on_two_workers_and_writes_the_files_of_one(tmp_path, reference):
+    """`transfer --queue` records the transfer in the run's work queue; `status` counts its units; two
+    `tflottery worker` processes train them, each unit once, into the files one transfer process writes."""
+    run = tmp_path / "runs" / reference[0].name
+    shutil.copytree(reference[0], run)
+    finished(cli("transfer", str(run), *TARGET, f"--runs_dir={tmp_path / 'runs'}", "--queue", cwd=tmp_path))
+    assert_same_run(run, reference[0])  # queued: nothing trained, nothing of the results written
+    status = json.loads(finished(cli("status", str(run))).splitlines()[-1])
+    assert (status["ready"], status["finished"]) == (2, False), status
+    workers = [cli("worker", str(run), "--wait=600", cwd=tmp_path) for _ in range(2)]
+    outs = [finished(p) for p in workers]
+    assert_same_run(run, reference[1])
+    trained = [line for out in outs for line in out.splitlines() if " transfer-" in line and "weights remaining" in line]
+    assert len(trained) == 2, outs
+    assert json.loads(finished(cli("status", str(run))).splitlines()[-1])["finished"]

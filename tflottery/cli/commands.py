@@ -6,6 +6,7 @@ taken as true) and checks every config flag before TensorFlow loads.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Optional
 
 from tflottery.config import SECTIONS, apply_flag, config_from_flags, describe_flags, merge_flags
@@ -156,7 +157,7 @@ find.help_text = _find_help
 
 def transfer(source: str, *, level: Optional[int] = None, replicate: int = 0, reinit: bool = True, seed: int = 0,
              head: str = "fresh", runs_dir: str = "runs", trust_code: bool = False, executor: str = "local",
-             wait: float = 3600, **flags):
+             wait: float = 3600, queue: bool = False, **flags):
     """Retrain a ticket from its rewind weights on other data, labels or optimizer (Morcos et al. 2019).
 
     SOURCE is a run directory (--level, default its last, and --replicate pick the ticket) or a
@@ -170,7 +171,8 @@ def transfer(source: str, *, level: Optional[int] = None, replicate: int = 0, re
     own, same class count only) or reuse_mask (its mask on fresh weights).
     Its units train in the one level loop: --executor and --executor.<option> as for `find`; the same
     command started in several processes (or machines sharing the runs folder) splits the units, each
-    waiting up to --wait seconds for units the others hold.
+    waiting up to --wait seconds for units the others hold. The transfer is recorded in the run's work
+    queue, so `tflottery worker RUN` processes train its units too; --queue only records it.
     """
     options = _executor_flags(flags)
     for name in flags:
@@ -184,7 +186,10 @@ def transfer(source: str, *, level: Optional[int] = None, replicate: int = 0, re
     result = run_transfer(source, tree.get("data", {}), tree.get("training", {}), level=level, replicate=replicate,
                           reinit=as_bool(reinit, "reinit"), seed=seed, head=head, runs_dir=runs_dir,
                           trust_code=as_literal_true(trust_code, "trust_code"), executor=executor,
-                          executor_options=options, wait=as_float(wait, "--wait", 0.0))
+                          executor_options=options, wait=as_float(wait, "--wait", 0.0),
+                          queue=as_bool(queue, "queue"))
+    if as_bool(queue, "queue"):
+        print(f"queued: start `tflottery worker {result.path}` to train it", file=sys.stderr)
     names = {key: ("ticket" if init == "rewind" else "reinit control") for init, key in result.branches.items()}
     for row in result.summary():
         print(json.dumps({**row, "is": names.get(row["branch"])}))

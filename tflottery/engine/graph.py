@@ -103,15 +103,18 @@ def run_units(run_store, plan: UnitPlan) -> list[UnitState]:
 
 
 def status(path) -> dict:
-    """Where a run stands, from its directory: counts of done / running / ready / waiting units, the running
-    ones with their holders (host and pid), and the next ready ones. Reads only."""
+    """Where a run stands, from its directory: counts of done / running / ready / waiting units (queued transfers'
+    included), the running ones with their holders (host and pid), and the next ready ones. Reads only."""
     from tflottery.engine.resolve import resolve
     from tflottery.engine.store import RunStore
+    from tflottery.engine.transfers import queued
 
     store = RunStore.open(path)
     config, plan = store.run_config(), store.plan()
     units = run_units(store, UnitPlan.of_run(plan["levels"], resolve(config).branches, config.plan.replicates,
                                              plan.get("rewind_step") is None, config.plan.baseline_levels))
+    for levels, branches in queued(store, pending_only=False):  # transfers in the run's work queue
+        units += run_units(store, UnitPlan(levels, branches))
     counts = {s: sum(u.state == s for u in units) for s in (DONE, RUNNING, READY, WAITING)}
     return {"run": str(store.path), "units": len(units), **counts,
             "running_units": [{"unit": u.name, "holder": u.holder} for u in units if u.state == RUNNING],

@@ -13,6 +13,7 @@ from tflottery.core.errors import ConfigError, RunError
 from tflottery.core.keras_compat import keras
 from tflottery.core.names import safe_component
 from tflottery.engine import progress as progress_lib
+from tflottery.engine import transfers
 from tflottery.engine.context import ReplicateContext, RunSetup, target_key
 from tflottery.engine.distribute import is_chief, make_strategy, precision_policy, threads_for_towers, worker_index
 from tflottery.engine.graph import UnitPlan
@@ -123,6 +124,7 @@ def _train(setup: RunSetup, strategy, callbacks: tuple, executor: str, options: 
     trained = train_plan(setup, run_plan(setup), callbacks, executor, options, wait, announce,
                          steps=sum(steps for *_, steps in pending), headline=lambda why: banner(setup, pending, why),
                          distributed=strategy.num_replicas_in_sync > 1)
+    trained += train_queued(setup, callbacks, executor, options, wait)
     store.clean()
     store.write_results()
     return Run(config, store, setup.data, plan, ticket_model(setup), trained)
@@ -151,17 +153,43 @@ def train_plan(setup: RunSetup, plan: UnitPlan, callbacks: tuple = (), executor:
 
 
 def transfer(setup: RunSetup, levels: dict, branches: list, target, callbacks: tuple = (), executor: str = "local",
-             options: Optional[dict] = None, wait: float = WAIT_S) -> list:
-    """Train the transfer `branches` at `levels` (replicate -> finished levels) of the run `setup` as units of the
-    one level loop, on `target` (data config, training config, loaded Data, TrainingConfig): any number of
-    processes may transfer the same levels at once (each unit trains once), on any executor."""
+             options: Optional[dict] = None, wait: float = WAIT_S, queue_only: bool = False) -> list:
+    """Record the transfer `branches` at `levels` (replicate -> finished levels) of the run `setup` in its work queue,
+    then (unless `queue_only`) train them as units of the one level loop on `target` (data config, training config,
+    loaded Data, TrainingConfig): any number of processes may transfer the same levels at once, and every
+    `tflottery worker` of the run trains them too (each unit trains once), on any executor."""
+    setup.store.queue_transfer(transfers.request_of(levels, branches))
+    if queue_only:
+        return []
+    setup.store.lock(shared=True)
+    try:
+        trained = _transfer_units(setup, levels, branches, target, callbacks, executor, options, wait)
+        setup.store.write_results()
+    finally:
+        setup.store.unlock()
+    return trained
+
+
+def train_queued(setup: RunSetup, callbacks: tuple = (), executor: str = "local", options: Optional[dict] = None,
+                 wait: float = WAIT_S) -> list:
+    """Train the units left of every transfer in the run's work queue (the run held shared by the caller)."""
+    trained = []
+    for levels, branches in transfers.queued(setup.store):
+        trained += _transfer_units(setup, levels, branches, transfers.target_of(setup, branches), callbacks,
+                                   executor, options, wait)
+    return trained
+
+
+def _transfer_units(setup: RunSetup, levels: dict, branches: list, target, callbacks: tuple, executor: str,
+                    options: Optional[dict], wait: float) -> list:
     from tflottery.engine.plan import training_steps
 
     data_cfg, train_dict, target_data, train_cfg = target
     setup.targets[target_key(data_cfg, train_dict)] = (target_data, train_cfg)
-    plan = UnitPlan(levels, list(branches))
     pending = [(r, level, b) for r, chosen in levels.items() for level in chosen for b in branches
                if not setup.store.replicate(r).is_done(level, b.key())]
+    if not pending:
+        return []
     steps = training_steps(train_cfg, target_data.steps_per_epoch, setup.config.force).steps
 
     def headline(population: str) -> str:
@@ -171,15 +199,9 @@ def transfer(setup: RunSetup, levels: dict, branches: list, target, callbacks: t
                 + ", ".join(f"{b.key()} = {'the ticket' if b.params.init == 'rewind' else 'the reinit control'}"
                             for b in branches) + f" | population {population}")
 
-    setup.store.lock(shared=True)
-    try:
-        with precision_policy(train_cfg.precision):
-            trained = train_plan(setup, plan, callbacks, executor, options, wait, steps=steps * len(pending),
-                                 headline=headline) if pending else []
-        setup.store.write_results()
-    finally:
-        setup.store.unlock()
-    return trained
+    with precision_policy(train_cfg.precision):
+        return train_plan(setup, UnitPlan(levels, list(branches)), callbacks, executor, options, wait,
+                          steps=steps * len(pending), headline=headline)
 
 
 def keras3_intake(config: RunConfig, model):

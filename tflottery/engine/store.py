@@ -20,8 +20,9 @@ branch and never reads a half-written file.
 Locks: processes that train units (`find`, `tflottery worker`) hold the run shared, and each
 unit they train exclusively (`claim`: `.units/<unit>.lock`, dropped by the kernel when its
 holder dies, kill -9 included), so any number of them share one run and no unit trains twice;
-a command that rewrites what units read (instability's replay, transfer, intake) holds the
-run alone (`lock()`). Files every process writes alike (config, plan) are rewritten whole;
+a command that rewrites what units read (instability's replay, intake) holds the run alone
+(`lock()`). The work queue beside the unit locks (`.units/transfers/`) holds the transfers
+requested of the run, so that every process training it trains their units too. Files every process writes alike (config, plan) are rewritten whole;
 the ones fixed at the start (spec.json, numerics.json) are created once (`create_once`).
 
 A run folder may be shared (workers on one file system): every file is written and read
@@ -292,6 +293,32 @@ class RunStore:
         """The unit's lock if this process could take it now, else None (another process trains it)."""
         lock = self.unit_lock(name)
         return lock if lock.claim() else None
+
+    def queue_transfer(self, request: dict) -> Path:
+        """Record a transfer's units (replicate -> levels, Transfer branch parameters) in the run's work queue
+        (`.units/transfers/<digest>.json`, beside the unit locks: bookkeeping, not results), so that every
+        process training the run (`tflottery worker`) trains them too. Written once; the same request again is
+        the same file."""
+        import hashlib
+
+        data = json_bytes(request)
+        path = self.path / UNITS / "transfers" / f"{hashlib.sha256(data).hexdigest()[:16]}.json"
+        create_once(path, data, self.anchor)
+        return path
+
+    def queued_transfers(self) -> list[tuple[Path, dict]]:
+        """(file, request) of every transfer recorded in the work queue, in file order (untrusted: the engine
+        checks each request before it trains anything)."""
+        folder = self.path / UNITS / "transfers"
+        out = []
+        for name in sorted(subfolders(folder, "", self.anchor)):
+            if name.endswith(".json"):
+                try:
+                    out.append((folder / name, read_json(folder / name, self.anchor)))
+                except ValueError:
+                    raise RunError(f"{folder / name} is not a transfer request (not JSON): delete it and request the "
+                                   "transfer again with `tflottery transfer`.") from None
+        return out
 
     def running(self) -> dict:
         """{unit name: its holder's line} of every unit a live process trains now (reads only)."""
