@@ -7,7 +7,6 @@ from typing import Optional
 
 from tflottery.core.errors import ConfigError, ConversionError
 
-BLOCKS = {"block_float": 4, "block_int8": 16}  # the inputs per block of TFLite's sparse kernels (1x4, 1x16)
 ERROR_PREFIX = "ConversionError: "  # how the conversion subprocess reports a user error
 
 

@@ -38,11 +38,8 @@ from typing import Optional
 
 from tflottery.core.errors import ConfigError, ConversionError, TicketError
 from tflottery.core.values import as_bool, as_literal_true
-
-from tflottery.deploy.checks import BLOCKS, ERROR_PREFIX, check_blocks, check_output, representative_arrays
-
-MODES = ("float", "sparse", "int8", "int8_qat", "block_float", "block_int8")
-
+from tflottery.deploy.checks import ERROR_PREFIX, check_blocks, check_output, representative_arrays
+from tflottery.deploy.modes import MODES, block_modes as registered_block_modes
 
 def convert(ticket: "str | Path", modes: "list[str] | tuple | str" = ("float", "sparse", "int8"),
             representative: Optional[str] = None, qat_steps: int = 0, block_sparse: bool = False,
@@ -69,7 +66,7 @@ def convert(ticket: "str | Path", modes: "list[str] | tuple | str" = ("float", "
     if isinstance(min_agreement, bool) or not isinstance(min_agreement, (int, float)) \
             or not math.isfinite(min_agreement) or not 0.0 <= min_agreement <= 1.0:
         raise ConfigError(f"min_agreement={min_agreement!r} must be a fraction in [0, 1], e.g. 0.95.")
-    if "int8_qat" in modes and qat_steps < 1:
+    if any(MODES[m].trains for m in modes) and qat_steps < 1:
         qat_steps = finetune_steps
     if representative is not None and (not isinstance(representative, (str, Path)) or not str(representative)
                                        or not Path(representative).is_file()):
@@ -84,10 +81,10 @@ def convert(ticket: "str | Path", modes: "list[str] | tuple | str" = ("float", "
         shape = tuple(keras.models.model_from_json(verified.architecture).input_shape[1:])
         representative_arrays(representative, shape, len(verified.meta.get("class_names") or []) or None)
     if block_sparse:
-        modes += block_modes(verified.masks, [m for m in BLOCKS if m not in modes])
+        modes += block_modes(verified.masks, [m for m in registered_block_modes() if m not in modes])
     for mode in modes:
-        if mode in BLOCKS:
-            check_blocks(verified.masks, BLOCKS[mode], mode)
+        if MODES[mode].block:
+            check_blocks(verified.masks, MODES[mode].block, mode)
     args = [str(ticket), modes, representative, qat_steps, str(out) if out else None, finetune_steps,
             float(min_agreement), trust_code]
     if in_process:
@@ -103,16 +100,16 @@ def block_modes(masks: dict, wanted: list) -> list:
     fitting = []
     for mode in wanted:
         try:
-            check_blocks(masks, BLOCKS[mode], mode)
+            check_blocks(masks, MODES[mode].block, mode)
             fitting.append(mode)
         except ConversionError:
             pass
     if wanted and not fitting:
-        check_blocks(masks, BLOCKS[wanted[0]], wanted[0])  # raises, naming the fix
+        check_blocks(masks, MODES[wanted[0]].block, wanted[0])  # raises, naming the fix
     skipped = [m for m in wanted if m not in fitting]
     if skipped:
         print(f"[tflottery] --block_sparse: {', '.join(skipped)} skipped (its kernel needs 1x"
-              f"{BLOCKS[skipped[0]]} blocks; this ticket's masks are in narrower ones)", flush=True)
+              f"{MODES[skipped[0]].block} blocks; this ticket's masks are in narrower ones)", flush=True)
     return fitting
 
 

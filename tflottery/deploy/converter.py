@@ -3,20 +3,22 @@ from __future__ import annotations
 
 import warnings
 
-from tflottery.deploy.verify import interpreter
 from tflottery.core.errors import ConversionError
+from tflottery.deploy.modes import MODES
+from tflottery.deploy.verify import interpreter
 
 
 def converter_blob(model, mode: str, x_cal, sparse: bool = True) -> bytes:
     import tensorflow as tf
 
+    kind = MODES[mode]
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     optimizations = []
-    if mode != "float" and sparse:
+    if kind.sparse and sparse:
         optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
-    if "int8" in mode:
+    if kind.int8:
         optimizations.append(tf.lite.Optimize.DEFAULT)
-        if mode != "int8_qat":  # a QAT model carries its own ranges
+        if kind.calibrated:  # a quantization-aware model carries its own ranges
             def representative_dataset():
                 for i in range(len(x_cal)):
                     yield [x_cal[i:i + 1]]
@@ -53,8 +55,8 @@ def convert_checked(model, mode: str, x_cal, x_check=None) -> tuple[bytes, list]
             return blob, notes
         notes.append(problem)
     except Exception as error:  # noqa: BLE001
-        if mode == "float":
-            raise ConversionError(f"The dense float file does not load in LiteRT: {error}") from None
+        if not MODES[mode].sparse:
+            raise ConversionError(f"The dense {mode} file does not load in LiteRT: {error}") from None
         notes.append(f"sparse encoding failed in the default interpreter ({readable(error)}); "
                      "rebuilt without EXPERIMENTAL_SPARSITY")
     blob = converter_blob(model, mode, x_cal, sparse=False)
@@ -80,7 +82,7 @@ def _sparse_int8_disagrees(model, mode: str, x_cal, x_check, blob: bytes):
 
     from tflottery.deploy.verify import op_report, run
 
-    if "int8" not in mode or x_check is None:
+    if not MODES[mode].int8 or x_check is None:
         return None
     if not any(op["weights"].startswith("sparse") for op in op_report(blob)):
         return None

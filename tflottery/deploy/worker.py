@@ -9,9 +9,9 @@ from typing import Optional
 import numpy as np
 
 import tflottery  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads, also in the subprocess)
-from tflottery.deploy.checks import BLOCKS, ERROR_PREFIX, check_blocks, representative_arrays
+from tflottery.deploy.checks import ERROR_PREFIX, check_blocks, representative_arrays
 from tflottery.deploy.converter import convert_checked
-from tflottery.deploy.finetune import prune_preserving_qat
+from tflottery.deploy.modes import MODES
 from tflottery.deploy.verify import measure
 from tflottery.core.errors import ConversionError, TflotteryError
 from tflottery.core.files import atomic_write, write_json
@@ -37,22 +37,21 @@ def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_
     if warning:
         print(f"[tflottery] warning: the ticket was found {found}{warning}", flush=True)
     for mode in modes:
-        source = plain
-        notes = [f"warning: {warning}"] if warning and mode != "float" else []
-        if mode == "int8_qat":
-            source = prune_preserving_qat(plain, masks, train, qat_steps)
-        elif mode in BLOCKS:
-            widths = check_blocks(masks, BLOCKS[mode], mode)
-            loose = [k.split("/")[0] for k, w in widths.items() if w % BLOCKS[mode]]
+        kind = MODES[mode]
+        notes = [f"warning: {warning}"] if warning and kind.sparse else []
+        source = kind.prepare(plain, masks, train, qat_steps)
+        if kind.block:
+            widths = check_blocks(masks, kind.block, mode)
+            loose = [k.split("/")[0] for k, w in widths.items() if w % kind.block]
             if loose:
-                notes.append(f"{', '.join(loose)} not in 1x{BLOCKS[mode]} blocks: no block kernel for "
+                notes.append(f"{', '.join(loose)} not in 1x{kind.block} blocks: no block kernel for "
                              f"{'it' if len(loose) == 1 else 'them'}")
         blob, converted = convert_checked(source, mode, x_cal, x_eval)
         notes += converted
         path = atomic_write(out_dir / f"{mode}.tflite", blob, anchor)
         record = measure(path, x_eval, y_eval, reference, source if source is not plain else None,
                          layer_names=[layer.name for layer in plain.layers])
-        if not record["sparse_kernel"] and mode != "float":
+        if not record["sparse_kernel"] and kind.sparse:
             notes.append("no sparse kernel ran: under the default interpreter XNNPACK computes every layer densely"
                          if not any(op["kernel"].startswith("builtin sparse") for op in record["ops"]) else "")
         notes = [n for n in notes if n]
@@ -89,7 +88,7 @@ def summary(mode: str, record: dict) -> str:
             f"{accuracy}agreement {100 * record['top1_agreement']:5.1f}%  "
             f"{1000 * record['latency_ms']:6.1f} us default, {1000 * record['latency_ms_builtin']:6.1f} us builtin: "
             f"run it with {faster}; weights run on {', '.join(kernels)}")
-    return text + ("" if record["sparse_kernel"] or mode == "float" else " (no sparse kernel ran)")
+    return text + ("" if record["sparse_kernel"] or not MODES[mode].sparse else " (no sparse kernel ran)")
 
 
 def _data(meta: dict, representative: Optional[str], input_shape=()):
