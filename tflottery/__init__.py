@@ -22,7 +22,7 @@ _PUBLIC = {  # what a user needs: the verbs, the configuration, tickets, the own
     "apply_ticket": "tflottery.tickets", "convert": "tflottery.deploy",
     "RunConfig": "tflottery.config",
     "prune_imp": "tflottery.pruning.own_fit", "Rewind": "tflottery.pruning.own_fit",
-    "imp_steps": "tflottery.pruning.own_fit", "EarlyBird": "tflottery.pruning.early_bird",
+    "imp_steps": "tflottery.pruning.own_fit", "EarlyBirdCallback": "tflottery.pruning.early_bird",
     "Keras3IMP": "tflottery.pruning.keras3", "TicketMask": "tflottery.pruning.keras3",
     "IMPSchedule": "tflottery.pruning.schedule", "WarmupPiecewise": "tflottery.core.schedules",
     "custom_objects": "tflottery.pruning.wrap",
@@ -37,6 +37,7 @@ _MOVED = {  # 0.3's names, kept for one release with a warning: name -> (module,
                                                "register_branch", "register_strategy", "register_structure",
                                                "register_model")},
 }
+_RENAMED = {"EarlyBird": ("tflottery.pruning.early_bird", "EarlyBirdCallback")}  # 0.3's name -> (module, 0.4's name)
 SUBPACKAGES = ("analysis", "api", "cli", "config", "core", "data", "deploy", "engine", "extend", "models", "plots",
                "pruning", "recipes", "report", "tickets", "tuning")
 __all__ = sorted(_PUBLIC)
@@ -54,6 +55,10 @@ def __getattr__(name):
         warnings.warn(f"tflottery.{name} is now {home}.{name}; the old name goes in 0.5.", DeprecationWarning,
                       stacklevel=2)
         return getattr(importlib.import_module(module or home), name)
+    if name in _RENAMED:
+        from tflottery.core.deprecation import renamed
+
+        return renamed("tflottery", _RENAMED)(name)
     if name in SUBPACKAGES:
         return importlib.import_module(f"tflottery.{name}")
     raise AttributeError(f"module 'tflottery' has no attribute {name!r}")

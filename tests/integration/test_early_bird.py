@@ -8,7 +8,7 @@ from tflottery.core.errors import ConfigError, RunError
 from tflottery.core.keras_compat import keras
 from tflottery.engine.resolve import check
 from tflottery.models import get_weights, set_weights
-from tflottery.pruning.early_bird import EarlyBird, tracker_for
+from tflottery.pruning.early_bird import EarlyBirdCallback as EarlyBird, tracker_for
 from tflottery.pruning.strategies.early_bird import hamming, jaccard
 
 

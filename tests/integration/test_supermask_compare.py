@@ -19,7 +19,7 @@ def run(tmp_path_factory, sample_data):
 
 def test_every_level_reports_its_mask_on_untrained_weights(run):
     from tflottery import models
-    from tflottery.engine.supermask import signed_constant
+    from tflottery.engine.edge_popup import signed_constant
     from tflottery.pruning import wrap
 
     rows = [r for r in run.summary() if r["branch"] == "ticket"]
@@ -39,7 +39,7 @@ def test_every_level_reports_its_mask_on_untrained_weights(run):
 
 
 def test_a_learned_supermask_never_changes_a_frozen_weight_and_keeps_the_levels_sparsity(run):
-    from tflottery.engine.supermask import signed_constant
+    from tflottery.engine.edge_popup import signed_constant
 
     rep = run.replicate(0)
     for level in (1, 2):

@@ -36,3 +36,30 @@ def test_a_moved_name_still_works_with_a_warning_naming_its_home(name, home):
         value = getattr(tflottery, name)
     assert value is not None and name not in tflottery.__all__
     assert any(f"tflottery.{name} is now {home}.{name}" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("module, old, new", [("tflottery", "EarlyBird", "tflottery.pruning.early_bird.EarlyBirdCallback"),
+                                              ("tflottery.pruning.strategies", "EarlyBird",
+                                               "tflottery.pruning.strategies.early_bird.EarlyBirdStrategy")])
+def test_a_renamed_name_still_works_with_a_warning_naming_the_new_one(module, old, new):
+    import importlib
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = getattr(importlib.import_module(module), old)
+    home, name = new.rsplit(".", 1)
+    assert value is getattr(importlib.import_module(home), name)
+    assert any(f"{module}.{old} is now {new}" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("old, new", [("tflottery.engine.imp", "tflottery.engine.loop"),
+                                      ("tflottery.engine.supermask", "tflottery.engine.edge_popup")])
+def test_a_renamed_module_still_imports_with_a_warning_naming_the_new_one(old, new):
+    import subprocess
+    import sys
+
+    code = (f"import warnings; warnings.simplefilter('always')\nimport {old} as m, {new} as n\n"
+            "assert all(getattr(m, k) is v for k, v in vars(n).items() if not k.startswith('_'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"{old} is now {new}" in done.stderr

@@ -40,6 +40,7 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 
 from tflottery.core.errors import RunError, StorageError
+from tflottery.core.names import storage_key, weight_key
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -198,7 +199,7 @@ def npz_bytes(arrays: dict) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for key, value in arrays.items():
-            entry = zipfile.ZipInfo(key.replace("/", "__") + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            entry = zipfile.ZipInfo(storage_key(key) + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
             entry.compress_type = zipfile.ZIP_DEFLATED
             setattr(entry, "compress_level" if hasattr(entry, "compress_level") else "_compresslevel", 1)  # 3.13's name
             with archive.open(entry, "w", force_zip64=True) as out:
@@ -224,7 +225,7 @@ def write_npzs(files: dict, anchor=None) -> None:
 def read_npz(path, anchor=None) -> dict:
     """Arrays from an .npz file written by tflottery, never unpickling anything."""
     with np.load(io.BytesIO(read_bytes(path, anchor)), allow_pickle=False) as f:
-        return {k.replace("__", "/"): f[k] for k in f.files}
+        return {weight_key(k): f[k] for k in f.files}
 
 
 def write_csv(path, rows: list[dict], anchor=None) -> Path:

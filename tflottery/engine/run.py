@@ -17,7 +17,7 @@ from tflottery.engine import transfers
 from tflottery.engine.context import ReplicateContext, RunSetup, target_key
 from tflottery.engine.distribute import is_chief, make_strategy, precision_policy, threads_for_towers, worker_index
 from tflottery.engine.graph import UnitPlan
-from tflottery.engine.imp import WAIT_S, banner, pending_steps, run_plan, train_run
+from tflottery.engine.loop import WAIT_S, banner, pending_steps, run_plan, train_run
 from tflottery.engine.plan import identity, make_plan, run_name
 from tflottery.engine.resolve import resolve
 from tflottery.pruning.resolve import prunable

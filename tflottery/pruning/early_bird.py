@@ -9,11 +9,12 @@ default, You et al.'s normalised Hamming distance with `distance="hamming"` (see
 `tflottery.pruning.strategies.early_bird` for why). (You et al. prune channels by their
 batch-norm scales; this is the unstructured magnitude version, the lottery-ticket one.)
 
-`EarlyBirdTracker` holds the rule; `EarlyBird` is the Keras callback for any plain `model.fit`
+`EarlyBirdTracker` holds the rule; `EarlyBirdCallback` is the Keras callback for any plain `model.fit`
 of a tf_keras model; the IMP engine uses the tracker for `--strategy=early_bird`.
 """
 from __future__ import annotations
 
+from tflottery.core.deprecation import renamed
 from tflottery.core.errors import ConfigError, RunError
 from tflottery.core.keras_compat import keras
 from tflottery.pruning.strategies.early_bird import EarlyBirdTracker, check_rule
@@ -35,7 +36,7 @@ def tracker_for(model, target_remaining: float, window: int = 5, threshold: floa
     return EarlyBirdTracker(strategy, counts, window, threshold, distance)
 
 
-class EarlyBird(keras.callbacks.Callback):
+class EarlyBirdCallback(keras.callbacks.Callback):
     """A Keras callback that draws an early-bird ticket in any `model.fit` of a tf_keras model.
 
     It only reads weights: every `every` (an epoch, or steps such as "200it") it draws the mask
@@ -115,3 +116,6 @@ class EarlyBird(keras.callbacks.Callback):
                 self.drawn_step, self.drawn_epoch, self.masks = self.step, epoch, self.tracker.drawn["masks"]
             if self.stop:
                 self.model.stop_training = True
+
+
+__getattr__ = renamed(__name__, {"EarlyBird": (__name__, "EarlyBirdCallback")})

@@ -30,7 +30,7 @@ from typing import Optional
 import numpy as np
 
 from tflottery.core.errors import ConfigError, TicketError
-from tflottery.core.names import printable, safe_component
+from tflottery.core.names import printable, safe_component, weight_key
 from tflottery.tickets import format as fmt
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -416,7 +416,7 @@ def _read_arrays(root: _Root, name: str) -> dict:
                 if dtype.kind == "b" and array.size and array.view(np.uint8).max() > 1:
                     raise TicketError(f"{path}: {printable(member.filename)} holds bytes other than 0 and 1: not a "
                                       "boolean mask; refused.")
-                arrays[member.filename[:-4].replace("__", "/")] = array
+                arrays[weight_key(member.filename[:-4])] = array
             return arrays
     except TicketError:
         raise
@@ -578,11 +578,3 @@ def _check_outputs(model, weights: dict, where: Path) -> None:
     if not np.all(np.isfinite(outputs)):
         raise TicketError(f"{where}: the network computes NaN or infinite outputs at its trained weights (a layer "
                           "that divides by zero or by a negative variance?): refused.")
-
-
-def architecture_shapes(text: str, where: Path, trust_code: bool = False, budget: Optional[int] = None) -> dict:
-    """{"<layer>/<variable>": shape} of an architecture, built within a weight budget."""
-    from tflottery.models.weights import weight_variables
-
-    model = build_architecture(text, where, trust_code, budget)
-    return {k: tuple(int(d) for d in v.shape) for k, v in weight_variables(model).items()}

@@ -111,7 +111,7 @@ def test_import_takes_no_network():
     code = ("import socket\n"
             "def refuse(*a, **k): raise AssertionError('network used')\n"
             "socket.socket.connect = refuse; socket.create_connection = refuse; socket.getaddrinfo = refuse\n"
-            "import tflottery, tflottery.models, tflottery.data, tflottery.engine.imp\n"
+            "import tflottery, tflottery.models, tflottery.data, tflottery.engine.loop\n"
             "from tflottery.data import list_datasets; list_datasets()\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                             env={**__import__("os").environ, "TFLOTTERY_OFFLINE": "0"})

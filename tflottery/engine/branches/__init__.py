@@ -3,7 +3,7 @@
 The ticket itself is a branch (`ticket`), and so are its baselines (`reinit`, `random_prune`,
 `supermask`; pruning at initialisation: `snip`, `grasp`, `synflow`, `magnitude_init`, with the
 ablations of `scored.py`, and `ticket_ablation`; dynamic sparse training: `set`, `rigl`), its retraining on another task (`transfer`) and the copies of an instability
-analysis (`copy`). The level loop (`tflottery.engine.imp`) trains every branch through the same
+analysis (`copy`). The level loop (`tflottery.engine.loop`) trains every branch through the same
 hooks and stores it under `replicate_<r>/level_<L>/<branch key>/`.
 
 Adding a branch kind: subclass `Branch` in a file of its own (`kind`, `description`, a `Params`

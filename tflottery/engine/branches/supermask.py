@@ -32,7 +32,7 @@ class Supermask(Branch):
             raise ConfigError(f"supermask init={self.params.init!r}: use one of {', '.join(INITS)}.")
 
     def start(self, ctx, level: int) -> BranchStart:
-        from tflottery.engine.supermask import frozen_weights
+        from tflottery.engine.edge_popup import frozen_weights
 
         masks = ctx.level_masks(level)
         kept = {k: float(m.mean()) for k, m in masks.items()}
@@ -40,6 +40,6 @@ class Supermask(Branch):
         return BranchStart(masks, weights, 0, ctx.end_step)
 
     def train(self, ctx, unit):
-        from tflottery.engine.supermask import train_supermask
+        from tflottery.engine.edge_popup import train_supermask
 
         return train_supermask(ctx, unit, self.seed(ctx, unit.level, "keras"))

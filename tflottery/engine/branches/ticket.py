@@ -23,7 +23,7 @@ class Ticket(Branch):
     def metrics(self, ctx, unit, result) -> dict:
         """The mask with no training (on the initial weights and their signed constants), and at
         level 0 of an early-bird run, the draw."""
-        from tflottery.engine.supermask import untrained_accuracies
+        from tflottery.engine.edge_popup import untrained_accuracies
 
         out = untrained_accuracies(ctx, unit.start.masks)
         watch = unit.start.watch

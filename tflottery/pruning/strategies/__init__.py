@@ -4,8 +4,9 @@ Adding a strategy: subclass `PruningStrategy` in a file of its own with `name`, 
 dataclass, `identity`, `next_counts` and `select`, and `register` it here. Its plan serves
 `--dry_run`, `--target_remaining` and `--one_shot` at once, under every structure.
 """
+from tflottery.core.deprecation import renamed
 from tflottery.pruning.strategies.base import GLOBAL, PruningStrategy, describe, total
-from tflottery.pruning.strategies.early_bird import EarlyBird
+from tflottery.pruning.strategies.early_bird import EarlyBirdStrategy
 from tflottery.pruning.strategies.global_threshold import Global
 from tflottery.pruning.strategies.layerwise import Layerwise
 
@@ -17,8 +18,9 @@ def register(cls: type) -> type:
     return cls
 
 
-for _cls in (Layerwise, Global, EarlyBird):
+for _cls in (Layerwise, Global, EarlyBirdStrategy):
     register(_cls)
 
-__all__ = ["GLOBAL", "STRATEGIES", "EarlyBird", "Global", "Layerwise", "PruningStrategy", "describe", "register",
+__all__ = ["GLOBAL", "STRATEGIES", "EarlyBirdStrategy", "Global", "Layerwise", "PruningStrategy", "describe", "register",
            "total"]
+__getattr__ = renamed(__name__, {"EarlyBird": ("tflottery.pruning.strategies.early_bird", "EarlyBirdStrategy")})

@@ -23,7 +23,7 @@ from tflottery.pruning import masks as mask_lib
 from tflottery.pruning.strategies.layerwise import Layerwise
 
 
-class EarlyBird(Layerwise):
+class EarlyBirdStrategy(Layerwise):
     name = "early_bird"
     description = "draw the ticket during dense training once its mask stops changing (You et al. 2020)"
 
