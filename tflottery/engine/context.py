@@ -68,11 +68,15 @@ class ReplicateContext:
             else:
                 from tflottery import models
 
-                seed = derive_seed(self.config.seed, self.replicate_index, None, None, "init")
+                seed = self.seed(None, None, "init")
                 s = self.setup
                 self._init = models.fresh_weights(s.base, seed) if s.user_model else models.get_weights(
                     models.build(s.config.model.name, s.data.input_shape, s.data.num_classes, seed))
         return self._init
+
+    def seed(self, level: "int | None", key: "str | None", purpose: str) -> int:
+        """The seed of one random choice of this replicate: from the run's seed alone, whatever trained before."""
+        return derive_seed(self.plan.seed, self.replicate_index, level, key, purpose)
 
     def all_ones(self) -> dict:
         return mask_lib.ones_like(self.init, self.strategy.sizes)
@@ -115,7 +119,7 @@ class ReplicateContext:
     def ticket_weights(self, level: int) -> dict:
         """The weights a pruned level's ticket starts from: the rewind step's (or, with lr_rewind, the
         trained weights of the level it was pruned from)."""
-        return self.record(self.pruned_from(level)).final if self.config.pruning.lr_rewind else self.rewind_weights()
+        return self.record(self.pruned_from(level)).final if self.plan.lr_rewind else self.rewind_weights()
 
     def record(self, level: int, branch: str = TICKET) -> LevelRecord:
         return self.store.load_level(level, branch)

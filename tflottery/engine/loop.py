@@ -70,9 +70,8 @@ def train_run(setup: RunSetup, executor, progress: Progress, plan: "UnitPlan | N
 
 def run_plan(setup: RunSetup) -> UnitPlan:
     """The units of the run's own plan: every replicate's levels of every branch (and rewind=auto's probes)."""
-    config = setup.config
-    return UnitPlan.of_run(setup.plan.levels, setup.branches, config.plan.replicates, setup.plan.rewind_step is None,
-                           config.plan.baseline_levels)
+    return UnitPlan.of_run(setup.plan.levels, setup.branches, setup.plan.replicates, setup.plan.rewind_step is None,
+                           setup.plan.baseline_levels)
 
 
 def claim(store, ready: list, capacity: int) -> list[tuple]:
@@ -150,11 +149,11 @@ class Idle:
 def pending_steps(setup: RunSetup) -> list[tuple]:
     """(replicate, level, branch key, steps) of every unit the plan has yet to train."""
     out = []
-    for r in range(setup.config.plan.replicates):
+    for r in range(setup.plan.replicates):
         store = setup.store.replicate(r)
         for level in setup.plan.levels:
             for branch in setup.branches:
-                if trains_at(branch, level, setup.config.plan.baseline_levels) and not store.is_done(level, branch.key()):
+                if trains_at(branch, level, setup.plan.baseline_levels) and not store.is_done(level, branch.key()):
                     start = 0 if level == 0 else setup.plan.rewind_step or 0
                     out.append((r, level, branch.key(), setup.plan.steps - start))
     return out

@@ -102,6 +102,10 @@ class Plan:
     training: TrainingSteps
     grid: tuple = ()  # rewind=auto: the steps its probe tries, in order
     captures: tuple = field(default_factory=tuple)  # plan.capture, in iterations
+    replicates: int = 1
+    baseline_levels: Optional[list] = None  # the pruned levels the baselines train at (None: every one)
+    seed: int = 0  # the run's seed: every random choice derives from it (`ReplicateContext.seed`)
+    lr_rewind: bool = False  # pruned levels keep the trained weights and rewind only the learning rate
 
     @property
     def remaining(self) -> list[float]:
@@ -148,7 +152,8 @@ def make_plan(config: RunConfig, kinds: dict, shapes: dict, steps_per_epoch: int
     trained = [0, levels] if strategy.from_dense and levels else list(range(levels + 1))
     captures = tuple(sorted({Step.parse(c).to_steps(steps_per_epoch) for c in config.plan.capture}))
     return Plan(strategy, strategy.plan(levels), trained, steps.steps, None if auto else resolved[0],
-                steps_per_epoch, steps, grid, captures)
+                steps_per_epoch, steps, grid, captures, config.plan.replicates, config.plan.baseline_levels,
+                config.seed, config.pruning.lr_rewind)
 
 
 def identity(config: RunConfig, plan: Plan, data_info: dict) -> dict:

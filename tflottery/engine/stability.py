@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 from tflottery.core.keras_compat import keras
-from tflottery.core.seeds import derive_seed
 from tflottery.engine.branches import Copy
 from tflottery.core.stats import Interval, jackknife_pairs
 from tflottery.engine.plan import PROBE_ALPHAS, PROBE_COPIES, STABLE_PP
@@ -82,7 +81,7 @@ def measure_point(ctx, level: int, step: int, copies: int = 2, alphas: int = 30,
     model = ctx.trainer.model_for(1, None, ctx.config.training, ctx.plan.training)
     x, y = ctx.data.arrays["train"]
     subset = data_lib.eval_pipeline(x[:train_examples], y[:train_examples])
-    bn = list(ctx.data.train_pipeline(derive_seed(ctx.config.seed, ctx.replicate_index, level, "bn", "data_order"),
+    bn = list(ctx.data.train_pipeline(ctx.seed(level, "bn", "data_order"),
                                       BN_BATCHES)) if has_batch_norm(model) else None
     pairs = []
     for i in range(copies):

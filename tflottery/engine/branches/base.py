@@ -9,8 +9,9 @@ defaults keeps the plain name) and hooks the level loop calls:
   result of its own training (a supermask trains scores on frozen weights);
 * `metrics(ctx, unit, result)`: numbers it adds to its level's metrics.
 
-Seeds: a branch draws every random choice from `derive_seed(seed, replicate, level, key,
-purpose)`, so it can be reproduced alone, in any order, in any process, in any group.
+Seeds: a branch draws every random choice from `ctx.seed(level, key, purpose)` (`derive_seed` of the
+run's seed, the replicate, level, key and purpose), so it can be reproduced alone, in any order, in any
+process, in any group.
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
 from tflottery.config import build
-from tflottery.core.seeds import derive_seed
 
 
 @dataclass
@@ -89,7 +89,7 @@ class Branch:
         return level >= 1
 
     def seed(self, ctx, level: int, purpose: str) -> int:
-        return derive_seed(ctx.config.seed, ctx.replicate_index, level, self.key(), purpose)
+        return ctx.seed(level, self.key(), purpose)
 
     def start(self, ctx, level: int) -> BranchStart:
         raise NotImplementedError

@@ -6,7 +6,6 @@ from typing import Optional
 
 from tflottery.config.fields import required, setting
 from tflottery.core.errors import ConfigError
-from tflottery.core.seeds import derive_seed
 from tflottery.engine.branches.base import Branch, BranchStart
 
 
@@ -36,7 +35,7 @@ class Copy(Branch):
 
     def seed(self, ctx, level: int, purpose: str) -> int:
         p = self.params
-        return derive_seed(ctx.config.seed, ctx.replicate_index, level, f"copy@{p.rewind_step}#{p.order}", purpose)
+        return ctx.seed(level, f"copy@{p.rewind_step}#{p.order}", purpose)
 
     def start(self, ctx, level: int) -> BranchStart:
         step = self.params.rewind_step

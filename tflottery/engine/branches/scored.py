@@ -57,10 +57,8 @@ class ScoredMask(Branch):
         what it names (SNIP reinitialised keeps SNIP's mask)."""
         import dataclasses
 
-        from tflottery.core.seeds import derive_seed
-
         plain = type(self)(dataclasses.replace(self.params, ablation=type(self).Params().ablation))
-        return derive_seed(ctx.config.seed, ctx.replicate_index, level, plain.key(), "score_data")
+        return ctx.seed(level, plain.key(), "score_data")
 
     def within(self, ctx, level: int) -> dict:
         """The mask the level's selection stays inside."""
