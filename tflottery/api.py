@@ -68,12 +68,13 @@ def find_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=No
 
 
 def run_worker(source: "str | Path | RunConfig | dict", *, wait: float = 3600.0, model=None, data=None,
-               callbacks: tuple = ()) -> Run:
+               callbacks: tuple = (), create: bool = False) -> Run:
     """Train units of a run beside any other processes training it (on this machine or others sharing the
     folder): `source` is the run's directory or its configuration. Claims ready units (a population's
     worth at a time), trains them, and repeats until the run is finished, waiting for units others hold
     (a RunError after `wait` seconds in which no unit finished). Any number of workers write exactly the
-    files one `find_ticket` would (wall times apart); a worker killed at any moment frees its units."""
+    files one `find_ticket` would (wall times apart); a worker killed at any moment frees its units. Its runs folder
+    must exist (a worker on a node without the shared folder would train a private copy); `create=True` makes it."""
     wait = as_float(wait, "wait", 0.0, hint="seconds to wait for units other processes hold, e.g. 3600.")
     expected = None
     if isinstance(source, (str, Path)):
@@ -88,6 +89,9 @@ def run_worker(source: "str | Path | RunConfig | dict", *, wait: float = 3600.0,
             model = keras.models.model_from_json(store.architecture())
     else:
         config = _config(source)
+        if not as_bool(create, "create") and not Path(config.runs_dir).is_dir():
+            raise RunError(f"runs_dir={config.runs_dir!r} is not a folder here: a worker trains runs in an existing "
+                           "runs folder (is the shared folder mounted on this node?); pass --create to make it.")
     from tflottery.engine.run import find
 
     run = find(config, model, _data(data), _callbacks(callbacks), wait=wait, announce=True, expected=expected)
@@ -101,6 +105,21 @@ def run_status(run: "str | Path") -> dict:
     from tflottery.engine.graph import status
 
     return status(run)
+
+
+def verify_run(run: "str | Path") -> dict:
+    """Check every committed unit of a run against its manifest (each file's size and sha256): {"run", "units" (how
+    many were checked), "unverified" (0.3's units, written without a manifest), "damaged": [{"unit", "problem"}]}.
+    Reads only; `find_ticket` or a worker retrains the damaged units."""
+    from tflottery.engine.graph import unit_name
+
+    store = RunStore.open(run)
+    committed = [(r, level, branch) for r in store.replicates() for level in store.replicate(r).level_numbers()
+                 for branch in store.replicate(r).branches(level)]
+    damaged = [{"unit": unit_name(r, level, branch), "problem": problem} for r, level, branch, problem in store.damaged()]
+    unverified = sum(not (store.replicate(r).level_dir(level, branch) / "manifest.json").exists()
+                     for r, level, branch in committed)
+    return {"run": str(store.path), "units": len(committed), "unverified": unverified, "damaged": damaged}
 
 
 def verdict(run: "str | Path | object"):

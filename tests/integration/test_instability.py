@@ -128,7 +128,7 @@ def test_bad_requests_are_one_clear_error(run, kwargs, error, message):
 
 def test_a_run_without_a_finished_dense_level_is_refused(in_tmp, sample_data):
     run = find_ticket(tiny_config(levels=1), data=sample_data)
-    (run.path / "replicate_0" / "level_0" / "ticket" / "metrics.json").unlink()
+    (run.path / "replicate_0" / "level_0" / "ticket" / "manifest.json").unlink()  # the commit record: not finished
     with pytest.raises(ConfigError, match="Level 0 .* is not finished; finished levels: \\[1\\]"):
         instability(run.path, 0, "0it", verbose=False)
 

@@ -10,7 +10,7 @@ import sys
 from typing import Optional
 
 from tflottery.config import SECTIONS, apply_flag, config_from_flags, describe_flags, merge_flags
-from tflottery.core.errors import ConfigError
+from tflottery.core.errors import ConfigError, RunError
 from tflottery.core.stats import STABLE_PP
 from tflottery.core.values import as_bool, as_float, as_literal_true
 
@@ -94,7 +94,7 @@ def _report(run) -> str:
 
 
 def worker(run: Optional[str] = None, *, wait: float = 3600, check_locks: Optional[str] = None, hold: float = 0,
-           **flags):
+           create: bool = False, **flags):
     """Train units of one run beside any other workers and finds of it, on this machine or on others that
     share the runs folder: RUN (a run directory) or the same flags as `find`. A worker claims ready units
     (as many as one population program holds), trains them, stores them, and repeats until the run is
@@ -104,6 +104,8 @@ def worker(run: Optional[str] = None, *, wait: float = 3600, check_locks: Option
     --check_locks=DIR checks DIR's file system (atomic renames, locks that exclude and that a killed
     process releases) and trains nothing; with --hold=S it keeps a lock S seconds so that the same
     check on another machine meanwhile shows the lock reaches it. `tflottery status RUN` shows who holds what.
+    Its --runs_dir must exist (a node without the shared folder would train a private copy): one line
+    otherwise; --create makes it.
     """
     wait, hold = as_float(wait, "--wait", 0.0), as_float(hold, "--hold", 0.0)
     if check_locks is not None:
@@ -122,7 +124,7 @@ def worker(run: Optional[str] = None, *, wait: float = 3600, check_locks: Option
     source = run if run is not None else _checked_config(flags)  # first: Keras 3's backend before tfmot loads it
     from tflottery.api import run_worker
 
-    return _report(run_worker(source, wait=wait))
+    return _report(run_worker(source, wait=wait, create=as_bool(create, "create")))
 
 
 def status(run: str):
@@ -134,6 +136,23 @@ def status(run: str):
     report = run_status(run)
     print(status_text(report))
     print(json.dumps(report))
+    return None
+
+
+def verify(run: str):
+    """Check every finished unit of run directory RUN against its manifest (each file's size and sha256) and name
+    the damaged ones: `tflottery find` (or a worker) retrains them. Reads only; exits 2 when any is damaged."""
+    from tflottery.api import verify_run
+
+    report = verify_run(run)
+    for unit in report["damaged"]:
+        print(f"damaged {unit['unit']}: {unit['problem']}")
+    checked = report["units"] - report["unverified"]
+    print(f"{report['run']}: {checked} of {report['units']} finished units checked against their manifests"
+          + (f" ({report['unverified']} written by tflottery 0.3, without one)" if report["unverified"] else ""))
+    if report["damaged"]:
+        raise RunError(f"{len(report['damaged'])} damaged unit(s) in {report['run']}: `tflottery find` with the run's "
+                       f"flags, or `tflottery worker {report['run']}`, retrains them.")
     return None
 
 
@@ -404,7 +423,8 @@ tune.help_text = _tune_help
 
 COMMANDS = {"find": find, "transfer": transfer, "export": export, "convert": convert, "plot": plot,
             "instability": instability, "compare": compare, "recipes": recipes, "data": data, "models": models,
-            "tune": tune, "runs": runs, "summary": summary, "worker": worker, "status": status}
+            "tune": tune, "runs": runs, "summary": summary, "worker": worker, "status": status,
+            "verify": verify}
 
 
 def _tune_flag(name: str) -> None:

@@ -37,3 +37,8 @@ class ModelError(TflotteryError, TypeError):
 class StorageError(TflotteryError, OSError):
     """A folder or file cannot be used safely: a planted link, a file that is not a plain file, a file
     system that cannot do what the write needs; the message names the path."""
+
+
+class DamagedError(StorageError, ValueError):
+    """A file of a run or ticket is cut short or altered: not valid JSON, or not the bytes its unit's manifest
+    lists; the message names the file and what to do (a run retrains the unit: `tflottery find` or a worker)."""

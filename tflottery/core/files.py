@@ -39,7 +39,7 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
-from tflottery.core.errors import RunError, StorageError
+from tflottery.core.errors import DamagedError, RunError, StorageError
 from tflottery.core.names import storage_key, weight_key
 
 _UMASK = os.umask(0)
@@ -186,7 +186,13 @@ def write_json(path, obj, anchor=None) -> Path:
 
 
 def read_json(path, anchor=None) -> dict:
-    return json.loads(read_bytes(path, anchor))
+    """A JSON file's contents; one that is cut short or altered is a DamagedError naming it."""
+    data = read_bytes(path, anchor)
+    try:
+        return json.loads(data)
+    except ValueError as error:
+        raise DamagedError(f"{path} is not valid JSON ({type(error).__name__} at byte "
+                           f"{getattr(error, 'pos', '?')} of {len(data)}): the file was cut short or altered.") from None
 
 
 def npz_bytes(arrays: dict) -> bytes:
@@ -211,15 +217,16 @@ def write_npz(path, arrays: dict, anchor=None) -> Path:
     return atomic_write(path, npz_bytes(arrays), anchor)
 
 
-def write_npzs(files: dict, anchor=None) -> None:
+def write_npzs(files: dict, anchor=None) -> dict:
     """{path: arrays} written as `write_npz` does, in that order, compressed side by side (zlib lets go of
-    the GIL: a unit's masks, start and final weights take a core each)."""
+    the GIL: a unit's masks, start and final weights take a core each); {path: the bytes written}."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max(1, min(len(files), os.cpu_count() or 1))) as pool:
         contents = list(pool.map(npz_bytes, files.values()))
     for path, data in zip(files, contents):
         atomic_write(path, data, anchor)
+    return dict(zip(files, contents))
 
 
 def read_npz(path, anchor=None) -> dict:
@@ -228,13 +235,28 @@ def read_npz(path, anchor=None) -> dict:
         return {weight_key(k): f[k] for k in f.files}
 
 
-def write_csv(path, rows: list[dict], anchor=None) -> Path:
+def csv_bytes(rows: list[dict]) -> bytes:
     buffer = io.StringIO()
     fields = list(dict.fromkeys(k for row in rows for k in row))
     writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)
-    return atomic_write(path, buffer.getvalue().encode(), anchor)
+    return buffer.getvalue().encode()
+
+
+def write_csv(path, rows: list[dict], anchor=None) -> Path:
+    return atomic_write(path, csv_bytes(rows), anchor)
+
+
+def remove_file(path: "str | Path", anchor: "str | Path | None" = None) -> bool:
+    """Remove a regular file (never through a link below `anchor`); whether it was there."""
+    path = Path(path)
+    with folder(path.parent, anchor if anchor is not None else path.parent) as fd:
+        try:
+            os.unlink(path.name, dir_fd=fd)
+            return True
+        except FileNotFoundError:
+            return False
 
 
 def _jsonable(value):

@@ -13,7 +13,7 @@ from typing import Optional
 
 from tflottery.core.names import TICKET
 
-DONE, RUNNING, READY, WAITING = "done", "running", "ready", "waiting"
+DONE, RUNNING, READY, WAITING, DAMAGED = "done", "running", "ready", "waiting", "damaged"
 PROBE = "probe"
 
 
@@ -115,16 +115,25 @@ def status(path) -> dict:
                                              plan.get("rewind_step") is None, config.plan.baseline_levels))
     for levels, branches in queued(store, pending_only=False):  # transfers in the run's work queue
         units += run_units(store, UnitPlan(levels, branches))
-    counts = {s: sum(u.state == s for u in units) for s in (DONE, RUNNING, READY, WAITING)}
+    damaged = {unit_name(r, level, branch): problem for r, level, branch, problem in store.damaged()}
+    for unit in units:
+        if unit.state == DONE and unit.name in damaged:
+            unit.state = DAMAGED
+    counts = {s: sum(u.state == s for u in units) for s in (DONE, RUNNING, READY, WAITING, DAMAGED)}
     return {"run": str(store.path), "units": len(units), **counts,
             "running_units": [{"unit": u.name, "holder": u.holder} for u in units if u.state == RUNNING],
             "ready_units": [u.name for u in units if u.state == READY],
+            "damaged_units": [{"unit": name, "problem": problem} for name, problem in damaged.items()],
             "finished": counts[DONE] == len(units)}
 
 
 def status_text(report: dict) -> str:
     lines = [f"{report['run']}: {report['done']}/{report['units']} units done, {report['running']} running, "
-             f"{report['ready']} ready, {report['waiting']} waiting" + (" (finished)" if report["finished"] else "")]
+             f"{report['ready']} ready, {report['waiting']} waiting"
+             + (f", {report['damaged']} damaged" if report["damaged"] else "")
+             + (" (finished)" if report["finished"] else "")]
+    lines += [f"  damaged {u['unit']}: {u['problem']} (`tflottery find` or a worker retrains it)"
+              for u in report["damaged_units"]]
     lines += [f"  running {u['unit']}: {u['holder']}" for u in report["running_units"]]
     ready = report["ready_units"]
     if ready:

@@ -117,6 +117,7 @@ def _train(setup: RunSetup, strategy, callbacks: tuple, executor: str, options: 
     trainer_kind(config.training).check(setup, callbacks, executor)
     check_captures(setup)
     store.write_spec(identity(config, plan, setup.data.info))
+    retrain_damaged(store)
     store.describe(config.to_dict(), setup.data.describe(), plan.to_dict(), setup.base.to_json())
     if plan.strategy.structure.kernel_warning:
         logging.getLogger("tflottery").warning(plan.strategy.structure.kernel_warning)
@@ -128,6 +129,17 @@ def _train(setup: RunSetup, strategy, callbacks: tuple, executor: str, options: 
     store.clean()
     store.write_results()
     return Run(config, store, setup.data, plan, ticket_model(setup), trained)
+
+
+def retrain_damaged(store: RunStore) -> list:
+    """Every committed unit whose files are not what it wrote, taken back to unfinished (a line each), so that the
+    loop trains it again; the (replicate, level, branch) taken back."""
+    damaged = store.damaged()
+    for r, level, branch, problem in damaged:
+        logging.getLogger("tflottery").warning("%s: replicate %d, level %d, %s is damaged and trains again", problem, r,
+                                               level, branch)
+        store.replicate(r).uncommit(level, branch)
+    return [(r, level, branch) for r, level, branch, _ in damaged]
 
 
 def train_plan(setup: RunSetup, plan: UnitPlan, callbacks: tuple = (), executor: str = "local",

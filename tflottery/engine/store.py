@@ -32,18 +32,22 @@ line, and a record counts only where its own metrics say it belongs (replicate, 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from tflottery.core.errors import ConfigError, RunError
-from tflottery.core.files import (DirectoryLock, atomic_write, clean_leftovers, create_once, json_bytes, read_json,
-                                  read_npz, subfolders, write_csv, write_json, write_npz, write_npzs)
-from tflottery.core.names import TICKET, safe_component
+from tflottery.core.errors import ConfigError, DamagedError, RunError, StorageError
+from tflottery.core.files import (DirectoryLock, atomic_write, clean_leftovers, create_once, csv_bytes, json_bytes,
+                                  read_bytes, read_json, read_npz, remove_file, subfolders, write_csv, write_json,
+                                  write_npz, write_npzs)
+from tflottery.core.names import TICKET, printable, safe_component
 
-LAYOUT = 2
+LAYOUT = 3  # 3: every unit commits with a manifest (0.4); 2: 0.3's units, finished when metrics.json exists
+READABLE = (2, 3)
+MANIFEST = "manifest.json"  # a unit's commit record: its files and their sha256, written last
 UNITS = ".units"  # the units' lock files
 SUMMARY_KEYS = ("level", "branch", "remaining", "early_stop_step", "early_stop_test_accuracy",
                 "final_test_accuracy", "final_test_loss", "wall_time_s", "mask_at_init_accuracy",
@@ -63,45 +67,135 @@ def _numbered(folder: Path, prefix: str, anchor: Path) -> list[int]:
     return sorted(int(name[n:]) for name in subfolders(folder, prefix, anchor) if name[n:].isdigit())
 
 
+def manifest(replicate: int, level: int, branch: str, files: dict) -> dict:
+    """A unit's commit record: which unit, and every file it wrote with its size and sha256."""
+    return {"unit": {"replicate": replicate, "level": level, "branch": branch}, "tflottery": _version(),
+            "files": {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                      for name, data in sorted(files.items())}}
+
+
+_VERIFIED: set = set()  # units this process checked whole, by their files' (path, inode, mtime, size): hashed once
+
+
+def _version() -> str:
+    from tflottery import __version__
+
+    return __version__
+
+
+def _verified_key(folder: Path, names: list):
+    """What a unit's files are now, as the file system says without reading them (None if one is gone)."""
+    key = [str(folder)]
+    for name in names:
+        try:
+            st = os.stat(folder / name, follow_symlinks=False)
+        except OSError:
+            return None
+        key += [name, st.st_ino, st.st_mtime_ns, st.st_size]
+    return tuple(key)
+
+
 class ReplicateStore:
     """One replicate of a run: its captures, its rewind choice, its levels and their analyses."""
 
-    def __init__(self, path: Path, index: int, anchor: Optional[Path] = None):
+    def __init__(self, path: Path, index: int, anchor: Optional[Path] = None, legacy: bool = False):
         self.path, self.index = Path(path), index
         self.anchor = Path(anchor) if anchor is not None else self.path.parent.parent
+        self.legacy = legacy  # a layout-2 run: units without a manifest are finished when metrics.json exists
 
     def level_dir(self, level: int, branch: str = TICKET) -> Path:
         return self.path / f"level_{int(level)}" / safe_component(branch, "branch")
 
     def is_done(self, level: int, branch: str = TICKET) -> bool:
-        return (self.level_dir(level, branch) / "metrics.json").exists()
+        """Committed: its manifest is written (checked against its files by `check_unit` before it is read)."""
+        d = self.level_dir(level, branch)
+        return (d / MANIFEST).exists() or (self.legacy and (d / "metrics.json").exists())
 
     def save_level(self, level: int, branch: str, record: LevelRecord, meta: Optional[dict] = None,
                    model_json: Optional[str] = None, data_info: Optional[dict] = None) -> None:
-        """Write one finished branch of one level; `metrics.json` last, marking it finished."""
+        """Write one finished branch of one level; its manifest last, the commit that marks it finished."""
         d, a = self.level_dir(level, branch), self.anchor
-        if meta is not None:
-            write_json(d / "branch.json", meta, a)
-        if model_json is not None:
-            write_json(d / "model.json", json.loads(model_json), a)
-        if data_info is not None:
-            write_json(d / "data.json", data_info, a)
-        write_npzs({d / "masks.npz": record.masks, d / "start.npz": record.start, d / "final.npz": record.final}, a)
-        write_csv(d / "history.csv", record.metrics["history"], a)
-        write_json(d / "metrics.json", record.metrics, a)
+        files = {}
+        for name, value in (("branch.json", meta), ("data.json", data_info),
+                            ("model.json", None if model_json is None else json.loads(model_json))):
+            if value is not None:
+                files[name] = json_bytes(value)
+                atomic_write(d / name, files[name], a)
+        written = write_npzs({d / "masks.npz": record.masks, d / "start.npz": record.start,
+                              d / "final.npz": record.final}, a)
+        files.update({path.name: data for path, data in written.items()})
+        files["history.csv"] = csv_bytes(record.metrics["history"])
+        atomic_write(d / "history.csv", files["history.csv"], a)
+        files["metrics.json"] = json_bytes(record.metrics)
+        atomic_write(d / "metrics.json", files["metrics.json"], a)
+        write_json(d / MANIFEST, manifest(self.index, level, branch, files), a)
+
+    def check_unit(self, level: int, branch: str = TICKET) -> None:
+        """A DamagedError naming the file, unless every file the unit's manifest lists is there with its bytes."""
+        problem = self.damage(level, branch)
+        if problem:
+            raise DamagedError(f"{problem}: replicate {self.index}, level {level}, {branch} is damaged; `tflottery "
+                               "find` (or a worker) retrains it, `tflottery verify RUN` lists every damaged unit.")
+
+    def damage(self, level: int, branch: str = TICKET) -> Optional[str]:
+        """What is wrong with a committed unit's files (the first fault, naming the file), or None."""
+        d = self.level_dir(level, branch)
+        if not (d / MANIFEST).exists():
+            return None  # a layout-2 unit: nothing to check it against
+        try:
+            record = read_json(d / MANIFEST, self.anchor)
+            unit, files = record["unit"], record["files"]
+        except (DamagedError, StorageError, KeyError, TypeError) as error:
+            return f"{d / MANIFEST} is not a unit's manifest ({error})"
+        if unit != {"replicate": self.index, "level": level, "branch": branch}:
+            return f"{d / MANIFEST} is the manifest of {unit}, not of this folder"
+        if not isinstance(files, dict) or "metrics.json" not in files:
+            return f"{d / MANIFEST} lists no metrics.json"
+        for name, entry in files.items():
+            try:
+                safe_component(name, "file")
+            except ConfigError:
+                return f"{d / MANIFEST} lists {printable(name)}, not a file of this folder"
+            if not isinstance(entry, dict):
+                return f"{d / MANIFEST} lists {name!r} without its size and sha256"
+        key = _verified_key(d, [MANIFEST, *files])
+        if key is not None and key in _VERIFIED:
+            return None
+        for name, entry in sorted(files.items()):
+            try:
+                data = read_bytes(d / name, self.anchor)
+            except FileNotFoundError:
+                return f"{d / name} is missing"
+            except OSError as error:
+                return f"{d / name} cannot be read ({error})"
+            if len(data) != entry.get("bytes") or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+                return (f"{d / name} is not the file its unit wrote ({len(data)} bytes, "
+                        f"{entry.get('bytes')} recorded; sha256 differs)")
+        if key is not None:
+            _VERIFIED.add(key)
+        return None
+
+    def uncommit(self, level: int, branch: str) -> None:
+        """Take a damaged unit back to unfinished (its manifest and metrics removed), so that it trains again."""
+        d = self.level_dir(level, branch)
+        remove_file(d / MANIFEST, self.anchor)
+        remove_file(d / "metrics.json", self.anchor)
 
     def load_level(self, level: int, branch: str = TICKET) -> LevelRecord:
         if not self.is_done(level, branch):
             raise RunError(f"Level {level} ({branch}) of {self.path} is not finished; finished levels: "
                            f"{self.levels(branch)}.")
+        self.check_unit(level, branch)
         d, a = self.level_dir(level, branch), self.anchor
         return LevelRecord(read_npz(d / "masks.npz", a), read_npz(d / "start.npz", a), read_npz(d / "final.npz", a),
                            self.metrics(level, branch))
 
     def metrics(self, level: int, branch: str = TICKET) -> Optional[dict]:
-        """A finished branch's metrics, checked to be the record of this replicate, level and branch."""
+        """A finished branch's metrics, checked against its manifest and to be the record of this replicate, level
+        and branch."""
         if not self.is_done(level, branch):
             return None
+        self.check_unit(level, branch)
         path = self.level_dir(level, branch) / "metrics.json"
         metrics = read_json(path, self.anchor)
         found = (metrics.get("replicate"), metrics.get("level"), metrics.get("branch")) if isinstance(metrics, dict) \
@@ -130,6 +224,10 @@ class ReplicateStore:
     def levels(self, branch: str = TICKET) -> list[int]:
         return [level for level in _numbered(self.path, "level_", self.anchor) if self.is_done(level, branch)]
 
+    def level_numbers(self) -> list[int]:
+        """Every level folder of this replicate, finished or not."""
+        return _numbered(self.path, "level_", self.anchor)
+
     def branches_begun(self, level: int) -> list[str]:
         """Every folder of a level, finished or not (the clean-up after a dead writer walks them)."""
         return subfolders(self.path / f"level_{int(level)}", "", self.anchor)
@@ -138,7 +236,8 @@ class ReplicateStore:
         """Finished branches of one level, the ticket first."""
         folder = self.path / f"level_{level}"
         names = subfolders(folder, "", self.anchor)
-        done = [n for n in names if (folder / n / "metrics.json").exists()]
+        done = [n for n in names if (folder / n / MANIFEST).exists()
+                or (self.legacy and (folder / n / "metrics.json").exists())]
         return ([TICKET] if TICKET in done else []) + [n for n in done if n != TICKET]
 
     def summary(self) -> list[dict]:
@@ -201,6 +300,7 @@ class RunStore:
         self.path = Path(path)
         self.anchor = self.path.parent  # the folder that holds the run: the user's own, trusted
         self._lock: Optional[DirectoryLock] = None
+        self._layout: Optional[int] = None
 
     @classmethod
     def open(cls, path: "str | Path") -> "RunStore":
@@ -218,10 +318,15 @@ class RunStore:
                            "Remove the link, or pass the folder it points to.")
         spec = self.path / "spec.json"
         if spec.exists():
-            layout = read_json(spec, self.anchor).get("layout")
-            if layout != LAYOUT:
-                raise RunError(f"{self.path} has run layout {layout!r}; this tflottery reads layout {LAYOUT}. "
-                               "Use the tflottery version that wrote it, or run the experiment again.")
+            found = read_json(spec, self.anchor)
+            layout = found.get("layout") if isinstance(found, dict) else None
+            if layout not in READABLE:
+                written = f" (written by tflottery {found['tflottery']})" if isinstance(found.get("tflottery"), str) \
+                    else ""
+                raise RunError(f"{self.path} has run layout {layout!r}{written}; this tflottery "
+                               f"{_version()} reads layouts {', '.join(map(str, READABLE))}. Use the tflottery version "
+                               "that wrote it, or run the experiment again.")
+            self._layout = layout
         elif (self.path / "level_0").is_dir() or (self.path / "config.json").exists():
             raise RunError(f"{self.path} was written by tflottery 0.1 (levels at the top, one directory per "
                            "replicate); this version keeps replicates, levels and branches beneath one run and "
@@ -258,7 +363,26 @@ class RunStore:
         return read_bytes(self.path / "model.json", self.anchor).decode()
 
     def replicate(self, index: int) -> ReplicateStore:
-        return ReplicateStore(self.path / f"replicate_{int(index)}", int(index), self.anchor)
+        return ReplicateStore(self.path / f"replicate_{int(index)}", int(index), self.anchor, self.legacy)
+
+    @property
+    def legacy(self) -> bool:
+        """A run of layout 2 (tflottery 0.3): its units carry no manifest."""
+        if self._layout is None and (self.path / "spec.json").exists():
+            self.check_layout()
+        return self._layout == 2
+
+    def damaged(self) -> list[tuple]:
+        """(replicate, level, branch, what is wrong) of every committed unit whose files are not what it wrote."""
+        out = []
+        for r in self.replicates():
+            store = self.replicate(r)
+            for level in store.level_numbers():
+                for branch in store.branches(level):
+                    problem = store.damage(level, branch)
+                    if problem:
+                        out.append((r, level, branch, problem))
+        return out
 
     def replicates(self) -> list[int]:
         return _numbered(self.path, "replicate_", self.anchor)
@@ -355,7 +479,7 @@ class RunStore:
     def write_spec(self, identity: dict) -> None:
         """Create the run's identity file, or check that an existing one is the same run."""
         path = self.path / "spec.json"
-        spec = {"layout": LAYOUT, "name": self.name, "identity": identity}
+        spec = {"layout": LAYOUT, "name": self.name, "identity": identity, "tflottery": _version()}
         if not path.exists() and create_once(path, json_bytes(spec), self.anchor):
             return
         found = read_json(path, self.anchor).get("identity")

@@ -99,7 +99,7 @@ def ready_units(contexts: dict, plan) -> list[tuple]:
 
 
 def save_unit(unit: Unit, own) -> tuple:
-    """Store a trained unit: captures, then its level record (metrics.json last); print its line."""
+    """Store a trained unit: captures, then its level record (its manifest last, the commit); print its line."""
     ctx, branch, start, result = unit.ctx, unit.branch, unit.start, own.result
     check_finite(unit, result.history)
     for step, weights in result.captured.items():

@@ -102,6 +102,8 @@ OTHERS = [
     (["worker", "RUN", "--wait=-1"], "--wait=-1.0 must"),
     (["worker", "--levls=3"], "Unknown flag --levls"),
     (["worker", "--check_locks=FILE"], "check_locks"),
+    (["worker", "--runs_dir=no/such/folder", "--levels=1"], "runs_dir='no/such/folder' is not a folder here"),
+    (["verify", "no/such/run"], "is not a run directory"),
     (["status", "no/such/run"], "is not a run directory"),
     (["export", "no/such/run"], "is not a run directory"),
     (["export", "RUN", "--level=9"], r"Level 9 \(ticket\) .* is not finished"),

@@ -27,10 +27,74 @@ def test_levels_round_trip_and_metrics_mark_them_finished(tmp_path):
     assert np.array_equal(again.masks["fc1/kernel"], record.masks["fc1/kernel"]) and again.masks["fc1/kernel"].dtype == bool
     assert again.metrics == record.metrics and rep.levels() == [1] and rep.is_done(1)
     assert rep.branch_meta(1, "ticket") == {"kind": "ticket", "params": {}}
-    (rep.level_dir(1) / "metrics.json").unlink()  # no metrics.json: not finished, never read
+    (rep.level_dir(1) / "manifest.json").unlink()  # no manifest, the commit record: not finished, never read
     assert not rep.is_done(1) and rep.levels() == []
     with pytest.raises(RunError, match="is not finished"):
         rep.load_level(1)
+
+
+def _cut(path, size):
+    path.write_bytes(path.read_bytes()[:size])
+
+
+def _flip(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda d: (d / "final.npz").unlink(), "final.npz is missing"),
+    (lambda d: _cut(d / "masks.npz", 100), "masks.npz is not the file its unit wrote (100 bytes"),
+    (lambda d: _flip(d / "start.npz"), "start.npz is not the file its unit wrote"),
+    (lambda d: _cut(d / "metrics.json", 40), "metrics.json is not the file its unit wrote (40 bytes"),
+    (lambda d: _cut(d / "manifest.json", 30), "manifest.json is not a unit's manifest"),
+])
+def test_a_damaged_unit_is_named_in_one_line_never_read_as_finished_and_can_train_again(tmp_path, damage, named):
+    from tflottery.core.errors import DamagedError
+
+    store = RunStore(tmp_path / "run")
+    store.write_spec({"seed": 0})
+    rep = store.replicate(0)
+    for level in (0, 1):
+        rep.save_level(level, "ticket", _record(level))
+    assert store.damaged() == [] and rep.damage(1) is None
+    damage(rep.level_dir(1))
+    fresh = RunStore(tmp_path / "run").replicate(0)  # another process: nothing verified yet
+    assert named in fresh.damage(1) and "\n" not in fresh.damage(1)
+    assert [(r, level, branch) for r, level, branch, _ in RunStore(tmp_path / "run").damaged()] == [(0, 1, "ticket")]
+    for read in (fresh.load_level, fresh.metrics):
+        with pytest.raises(DamagedError, match="replicate 0, level 1, ticket is damaged; `tflottery find`"):
+            read(1)
+    fresh.load_level(0)  # the undamaged unit still reads
+    fresh.uncommit(1, "ticket")
+    assert not fresh.is_done(1) and fresh.levels() == [0]
+
+
+def test_a_run_of_layout_2_keeps_its_finished_units_without_manifests(tmp_path):
+    import json
+
+    store = RunStore(tmp_path / "run")
+    store.write_spec({"seed": 0})
+    store.replicate(0).save_level(0, "ticket", _record(0))
+    (store.replicate(0).level_dir(0) / "manifest.json").unlink()
+    spec = json.loads((store.path / "spec.json").read_text())
+    (store.path / "spec.json").write_text(json.dumps({**spec, "layout": 2}))
+    old = RunStore.open(store.path)
+    assert old.legacy and old.replicate(0).is_done(0) and old.replicate(0).load_level(0).metrics["level"] == 0
+    (store.path / "spec.json").write_text(json.dumps({**spec, "layout": 4, "tflottery": "9.0"}))
+    with pytest.raises(RunError, match=r"layout 4 \(written by tflottery 9.0\); this tflottery .* reads layouts 2, 3"):
+        RunStore.open(store.path)
+
+
+def test_truncated_json_anywhere_in_a_run_is_one_line_naming_the_file(tmp_path):
+    from tflottery.core.errors import DamagedError
+
+    store = RunStore(tmp_path / "run")
+    store.write_spec({"seed": 0})
+    _cut(store.path / "spec.json", 20)
+    with pytest.raises(DamagedError, match="spec.json is not valid JSON .*cut short or altered"):
+        RunStore.open(store.path)
 
 
 def test_summary_captures_the_rewind_choice_and_analyses(tmp_path):
