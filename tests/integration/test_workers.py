@@ -34,7 +34,7 @@ def reference(tmp_path_factory, sample_data):
 
 
 def workers(where, count, verbose=False):
-    flags = FLAGS + [f"--runs_dir={where}", f"--verbose={str(verbose).lower()}"]
+    flags = FLAGS + [f"--runs_dir={where}", f"--verbose={str(verbose).lower()}", "--create"]
     return [subprocess.Popen([sys.executable, "-m", "tflottery.cli", "worker", *flags, "--wait=300"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(count)]
 

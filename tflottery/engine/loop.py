@@ -14,8 +14,9 @@ order, the grouping or the process, so any of them writes the same bytes.
 """
 from __future__ import annotations
 
-import socket
 import os
+import random
+import socket
 import time
 
 from tflottery.core.errors import RunError
@@ -28,7 +29,9 @@ from tflottery.core.names import TICKET
 from tflottery.engine.units import make_unit, ready_units, save_unit
 
 WAIT_S = 3600.0  # how long a process waits, with nothing it can take, for units other processes hold
-POLL_S = 1.0
+POLL_S = 1.0  # the first pause of an idle process; each listing that finds nothing new doubles it ...
+MAX_POLL_S = 60.0  # ... up to this, with jitter; a unit committed anywhere in the run ends the pause early (a unit
+# that a dead worker let go, which commits nothing, is seen within this)
 
 
 def train_run(setup: RunSetup, executor, progress: Progress, plan: "UnitPlan | None" = None, wait: float = WAIT_S,
@@ -123,7 +126,8 @@ class Idle:
 
     def __init__(self, setup: RunSetup, plan: UnitPlan, contexts: dict, wait: float, poll: float):
         self.setup, self.plan, self.contexts, self.wait_s, self.poll = setup, plan, contexts, wait, poll
-        self.seen, self.since = None, time.monotonic()
+        self.seen, self.since, self.pause = None, time.monotonic(), poll
+        self.random = random.Random(os.getpid())  # jitter: idle workers started together drift apart
 
     def unfinished(self) -> list:
         return [u for r, ctx in self.contexts.items() for u in self.plan.units(ctx.store, r) if u.state != DONE]
@@ -135,15 +139,26 @@ class Idle:
         if not left:
             return False
         if len(left) != self.seen:
-            self.seen, self.since = len(left), time.monotonic()
+            self.seen, self.since, self.pause = len(left), time.monotonic(), self.poll
         elif time.monotonic() - self.since > self.wait_s:
             running = self.setup.store.running()
             held = "; ".join(f"{name}: {line}" for name, line in sorted(running.items())) or "no live process"
             raise RunError(f"{self.setup.store.path}: nothing this process can take became ready in {self.wait_s:g} s "
                            f"({len(left)} units unfinished; held by others: {held}). This process stops; the run "
                            "resumes with any `tflottery worker` or `find` of it (raise --wait to wait longer).")
-        time.sleep(self.poll)
+        self.sleep(self.random.uniform(self.poll, max(self.poll, self.pause)))
+        self.pause = min(2 * self.pause, MAX_POLL_S)
         return True
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep up to `seconds`, looking every 2 `poll`s at one file only: the run's commit stamp, which every
+        committed unit changes (then list again at once)."""
+        stamp, end = self.setup.store.commit_stamp(), time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(2 * self.poll, left))
+            if self.setup.store.commit_stamp() != stamp:
+                self.pause = self.poll
+                return
 
 
 def pending_steps(setup: RunSetup) -> list[tuple]:

@@ -49,6 +49,7 @@ LAYOUT = 3  # 3: every unit commits with a manifest (0.4); 2: 0.3's units, finis
 READABLE = (2, 3)
 MANIFEST = "manifest.json"  # a unit's commit record: its files and their sha256, written last
 UNITS = ".units"  # the units' lock files
+COMMITS = "commits"  # in .units/: rewritten by every unit's commit, so that idle workers watch one file
 SUMMARY_KEYS = ("level", "branch", "remaining", "early_stop_step", "early_stop_test_accuracy",
                 "final_test_accuracy", "final_test_loss", "wall_time_s", "mask_at_init_accuracy",
                 "signed_constant_accuracy")
@@ -129,6 +130,7 @@ class ReplicateStore:
         files["metrics.json"] = json_bytes(record.metrics)
         atomic_write(d / "metrics.json", files["metrics.json"], a)
         write_json(d / MANIFEST, manifest(self.index, level, branch, files), a)
+        atomic_write(self.path.parent / UNITS / COMMITS, f"r{self.index}-level_{level}-{branch}\n".encode(), a)
 
     def check_unit(self, level: int, branch: str = TICKET) -> None:
         """A DamagedError naming the file, unless every file the unit's manifest lists is there with its bytes."""
@@ -443,6 +445,14 @@ class RunStore:
                     raise RunError(f"{folder / name} is not a transfer request (not JSON): delete it and request the "
                                    "transfer again with `tflottery transfer`.") from None
         return out
+
+    def commit_stamp(self) -> Optional[tuple]:
+        """What the run's last commit left (inode and time of `.units/commits`): it changes with every commit."""
+        try:
+            st = os.stat(self.path / UNITS / COMMITS, follow_symlinks=False)
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns
 
     def running(self) -> dict:
         """{unit name: its holder's line} of every unit a live process trains now (reads only)."""
