@@ -43,7 +43,7 @@ def _callbacks(callbacks) -> tuple:
 
 def find_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=None, callbacks: tuple = (),
                 executor: str = "local", executor_options: Optional[dict] = None,
-                ray_address: Optional[str] = None) -> Run:
+                ray_address: Optional[str] = None, dry_run: bool = False) -> Run:
     """Run IMP as configured, extending the run directory of this configuration where it exists.
 
     More levels train only the new levels, another branch only that branch, more replicates
@@ -54,8 +54,11 @@ def find_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=No
     `executor` says where groups of units train: "local" (this process), "processes" (a pool on
     this machine, `executor_options={"processes": N}`), "ray" (tasks on a Ray cluster,
     `executor_options={"address": ...}`; default: a local one; `pip install 'tflottery[ray]'`).
-    `ray_address` is the deprecated spelling of `executor_options={"address": ...}`.
+    `ray_address` is the deprecated spelling of `executor_options={"address": ...}`. `dry_run=True` trains
+    nothing and returns `plan_ticket`'s plan, as `tflottery find --dry_run` prints it.
     """
+    if as_bool(dry_run, "dry_run"):
+        return plan_ticket(config, model=model, data=data)
     config = _config(config)  # first: a Keras 3 backend is chosen before the engine loads Keras 3
     from tflottery.engine.executors import options_dict
 
@@ -277,6 +280,9 @@ def _transfer_request(source, data, training, levels, replicates, reinit, seed, 
                                               dataclasses.asdict(source_config.training)), "training")
     train_cfg.validate()
     target_data = data_lib.load(data_cfg, train_cfg.batch_size)  # every check before anything is written
+    from tflottery.engine.plan import training_steps
+
+    training_steps(train_cfg, target_data.steps_per_epoch)  # --steps=0it, a warm-up past the end: before the intake
     source_info = ticket.meta["data"] if ticket is not None else store.data_info()
     check_head(head, len(source_info.get("class_names") or []), target_data.num_classes)
     if ticket is not None:

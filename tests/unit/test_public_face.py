@@ -63,3 +63,9 @@ def test_a_renamed_module_still_imports_with_a_warning_naming_the_new_one(old, n
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"{old} is now {new}" in done.stderr
+
+
+def test_find_ticket_dry_run_is_the_plan_and_writes_nothing(tmp_path, sample_data):
+    plan = tflottery.find_ticket({"plan": {"levels": 2}, "runs_dir": str(tmp_path / "runs")}, data=sample_data,
+                                 dry_run=True)
+    assert plan.levels == [0, 1, 2] and plan.run_dir.parent == tmp_path / "runs" and not (tmp_path / "runs").exists()

@@ -58,6 +58,13 @@ def training_steps(training: TrainingConfig, steps_per_epoch: int, force: bool =
                                                           else "."))
     resolved = TrainingSteps(steps, min(max(1, it(training.eval_every, "eval_every")), steps), it(training.warmup, "warmup"),
                              tuple(sorted(it(m, "milestones") for m in training.milestones)), steps_per_epoch)
+    late = [(f"training.warmup={training.warmup}", resolved.warmup)] if resolved.warmup >= steps else []
+    late += [(f"training.milestones has {m}", it(m, "milestones")) for m in training.milestones
+             if it(m, "milestones") >= steps]
+    if late:
+        what, at = late[0]
+        raise ConfigError(f"{what} (step {at}) is not before the end of training (training.steps={training.steps}, "
+                          f"{steps} steps): it would never take effect; give a step before {steps}.")
     check_memory(resolved, training.batch_size)
     return resolved
 
@@ -151,7 +158,19 @@ def make_plan(config: RunConfig, kinds: dict, shapes: dict, steps_per_epoch: int
     strategy.check_plan(config.plan.target_remaining, steps.steps, steps_per_epoch)
     trained = [0, levels] if strategy.from_dense and levels else list(range(levels + 1))
     captures = tuple(sorted({Step.parse(c).to_steps(steps_per_epoch) for c in config.plan.capture}))
-    return Plan(strategy, strategy.plan(levels), trained, steps.steps, None if auto else resolved[0],
+    late = [c for c in config.plan.capture if Step.parse(c).to_steps(steps_per_epoch) >= steps.steps]
+    if late:
+        raise ConfigError(f"plan.capture has {late[0]}, not before the end of the dense run (training.steps="
+                          f"{config.training.steps}, {steps.steps} steps): capture a step the dense run passes.")
+    rows = strategy.plan(levels)
+    for level, row in enumerate(rows):
+        empty = [k.split("/")[0] for k in strategy.pruned if row.get(k) == 0]
+        empty += ["every pruned layer"] if row.get(strategy_lib.GLOBAL) == 0 else []
+        if empty:
+            raise ConfigError(f"Level {level} of the plan leaves {', '.join(empty)} with no weights (each level keeps "
+                              "1 - rate of a layer's survivors): lower the rate or the levels; a layer without "
+                              "weights cuts the network.")
+    return Plan(strategy, rows, trained, steps.steps, None if auto else resolved[0],
                 steps_per_epoch, steps, grid, captures, config.plan.replicates, config.plan.baseline_levels,
                 config.seed, config.pruning.lr_rewind)
 

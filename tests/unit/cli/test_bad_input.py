@@ -34,6 +34,12 @@ def made(tmp_path_factory, tiny_run):
 
 
 FIND = [
+    (["--warmup=500it"], r"training.warmup=500it \(step 500\) is not before the end of training"),
+    (["--milestones=['10it','40it']"], r"training.milestones has 40it \(step 40\) is not before the end"),
+    (["--capture=['30it']"], r"plan.capture has 30it, not before the end of the dense run"),
+    (["--conv_rate=0.2"], r"pruning.conv_rate=0.2 is for conv layers, and this model has none"),
+    (["--strategy=global", "--rate=0"], r"pruning.rate=0 removes nothing"),
+    (["--dense_rate=0.999", "--levels=3"], r"Level 2 of the plan leaves fc1, fc2 with no weights"),
     (["--levls=3"], "Unknown flag --levls: it is neither a config field"),
     (["--executor=slurm"], r"--executor='slurm' is not an executor; choose one of \['local', 'processes', 'ray'\]"),
     (["--executor=local", "--executor.processes=2"], r"--executor=local takes no options; got --executor.processes"),

@@ -23,6 +23,9 @@ class Global(PruningStrategy):
     @classmethod
     def check_settings(cls, s) -> None:
         check_rate("rate", s.rate)
+        if s.rate == 0:
+            raise ConfigError("pruning.rate=0 removes nothing: every level would be the dense network again; "
+                              "give the fraction removed per level, e.g. --rate=0.2.")
 
     def __init__(self, settings, kinds, shapes, structure, unpruned=(), one_shot=False):
         super().__init__(settings, kinds, shapes, structure, unpruned, one_shot)

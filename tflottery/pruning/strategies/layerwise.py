@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from tflottery.config import setting
+from tflottery.core.errors import ConfigError
 from tflottery.pruning import masks as mask_lib
 from tflottery.pruning.strategies.base import PruningStrategy, check_rate, in_units
 
@@ -31,6 +32,11 @@ class Layerwise(PruningStrategy):
 
     def __init__(self, settings, kinds, shapes, structure, unpruned=(), one_shot=False):
         super().__init__(settings, kinds, shapes, structure, unpruned, one_shot)
+        for name, kind in (("dense_rate", "dense"), ("conv_rate", "conv")):  # a rate for layers the model lacks
+            if getattr(settings, name) != getattr(type(settings)(), name) and kind not in kinds.values():
+                raise ConfigError(f"pruning.{name}={getattr(settings, name)} is for {kind} layers, and this model has "
+                                  f"none (its prunable layers: {', '.join(k.split('/')[0] for k in kinds)}): leave it "
+                                  "out, or set the rate of the kind it has.")
         output = list(kinds)[-1]
         layers = {k.split("/")[0]: k for k in kinds}
         self.rates = {}
