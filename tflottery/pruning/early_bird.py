@@ -36,6 +36,20 @@ def tracker_for(model, target_remaining: float, window: int = 5, threshold: floa
     return EarlyBirdTracker(strategy, counts, window, threshold, distance)
 
 
+def _pruning_config(pruning):
+    """`pruning` as a PruningConfig, checked now (strategy, settings, structure): not at the first epoch's end."""
+    from tflottery.config import PruningConfig
+    from tflottery.pruning.resolve import check
+
+    if pruning is not None and not isinstance(pruning, (dict, PruningConfig)):
+        raise ConfigError(f"early bird: pruning={pruning!r} must be a dict of pruning settings, e.g. "
+                          "{'strategy': 'global', 'rate': 0.2}, or a PruningConfig.")
+    config = pruning if isinstance(pruning, PruningConfig) else PruningConfig.from_dict(pruning or {})
+    config.validate()
+    check(config)
+    return config
+
+
 class EarlyBirdCallback(keras.callbacks.Callback):
     """A Keras callback that draws an early-bird ticket in any `model.fit` of a tf_keras model.
 
@@ -63,7 +77,7 @@ class EarlyBirdCallback(keras.callbacks.Callback):
         if self.every.epochs and self.every.iterations:
             raise ConfigError(f"early bird: every={every!r}: give whole epochs ('1ep') or steps ('200it'), not both.")
         self.target_remaining, self.window, self.threshold, self.distance = target_remaining, window, threshold, distance
-        self.pruning, self.stop = pruning, as_literal_true(stop, "stop")
+        self.pruning, self.stop = _pruning_config(pruning), as_literal_true(stop, "stop")
         self.fallback = as_literal_true(fallback, "fallback")
         self.tracker = None
         self.drawn_step = self.drawn_epoch = self.masks = None

@@ -42,6 +42,9 @@ class IMPSchedule(tfmot.sparsity.keras.PruningSchedule):
         if kept is not None and (not isinstance(kept, (list, tuple)) or len(kept) != levels + 1 or any(
                 isinstance(k, bool) or not isinstance(k, (int, float)) or not 0.0 <= k <= 1.0 for k in kept)):
             raise ConfigError(f"IMPSchedule kept={kept!r} must give the fraction kept at each of levels 0..{levels}.")
+        if kept is not None and any(b > a for a, b in zip(kept, kept[1:])):
+            raise ConfigError(f"IMPSchedule kept={list(kept)!r} grows from one level to the next: a pruned weight "
+                              "never comes back, so give fractions that never increase.")
         self.rate, self.level_steps, self.levels = float(rate), int(level_steps), int(levels)
         self.rewind_step = int(rewind_step)
         self.kept = [float(k) for k in kept] if kept is not None else [(1.0 - self.rate) ** lv for lv in range(levels + 1)]

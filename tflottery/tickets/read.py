@@ -569,12 +569,15 @@ def _check_outputs(model, weights: dict, where: Path) -> None:
     from tflottery.models.weights import set_weights
 
     set_weights(model, weights)
-    shape = tuple(int(d) if d is not None else 1 for d in model.input_shape[1:])
-    probe = np.stack([np.zeros(shape, np.float32), np.full(shape, 0.5, np.float32)])
+    inputs = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
+    probes = []
+    for input_shape in inputs:  # a network may take several inputs
+        shape = tuple(int(d) if d is not None else 1 for d in input_shape[1:])
+        probes.append(np.stack([np.zeros(shape, np.float32), np.full(shape, 0.5, np.float32)]))
     try:
-        outputs = np.asarray(model(probe, training=False))
+        outputs = model(probes if len(probes) > 1 else probes[0], training=False)
     except Exception as error:  # noqa: BLE001
         raise TicketError(f"{where}: the network does not run ({type(error).__name__}): refused.") from None
-    if not np.all(np.isfinite(outputs)):
+    if not all(np.all(np.isfinite(np.asarray(o))) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])):
         raise TicketError(f"{where}: the network computes NaN or infinite outputs at its trained weights (a layer "
                           "that divides by zero or by a negative variance?): refused.")

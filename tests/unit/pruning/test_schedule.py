@@ -23,3 +23,22 @@ def test_without_levels_it_never_prunes():
 def test_a_rewind_step_outside_the_first_level_is_refused(k):
     with pytest.raises(ConfigError, match="rewind_step"):
         IMPSchedule(0.2, level_steps=10, levels=2, rewind_step=k)
+
+
+def test_a_schedule_whose_kept_fractions_grow_is_refused_at_construction():
+    from tflottery.core.errors import ConfigError
+    from tflottery.pruning.schedule import IMPSchedule
+
+    with pytest.raises(ConfigError, match=r"kept=\[1.0, 0.5, 0.8\] grows from one level to the next"):
+        IMPSchedule(rate=0.2, levels=2, kept=[1.0, 0.5, 0.8])
+
+
+@pytest.mark.parametrize("pruning, message", [({"strategy": "nosuch"}, "pruning.strategy='nosuch' is unknown"),
+                                              ("global", "pruning='global' must be a dict"),
+                                              ({"strategy": "global", "rate": 0}, "pruning.rate=0 removes nothing")])
+def test_an_early_bird_callbacks_pruning_is_checked_at_construction(pruning, message):
+    from tflottery.core.errors import ConfigError
+    from tflottery.pruning.early_bird import EarlyBirdCallback
+
+    with pytest.raises(ConfigError, match=message):
+        EarlyBirdCallback(0.3, pruning=pruning)

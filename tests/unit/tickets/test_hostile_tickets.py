@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -429,3 +430,18 @@ def test_a_file_deleted_while_the_ticket_is_listed_is_refused_in_one_line(good, 
     _vanishing_once(monkeypatch, replaced=False)
     with pytest.raises(TicketError, match="disappeared while the ticket was read.*Re-export"):
         read_ticket(good)
+
+
+def test_the_output_check_runs_a_network_of_two_inputs():
+    """0.3 probed `model.input_shape[1:]` and crashed on a list; a two-input network (no new weights) loads."""
+    from tflottery.core.keras_compat import keras
+    from tflottery.models.weights import get_weights
+    from tflottery.tickets.read import _check_outputs
+
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    model = keras.Model([a, b], keras.layers.Dense(3, name="output")(keras.layers.Add()([a, b])))
+    _check_outputs(model, get_weights(model), Path("ticket"))
+    weights = get_weights(model)
+    weights["output/kernel"] = weights["output/kernel"] * np.inf
+    with pytest.raises(TicketError, match="NaN or infinite outputs"):
+        _check_outputs(model, weights, Path("ticket"))
