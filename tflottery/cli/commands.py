@@ -56,7 +56,8 @@ def find(*, dry_run: bool = False, executor: str = "local", ray_address: Optiona
     --dry_run prints the planned weights remaining per layer and level, and the run directory, without training.
     --executor=processes trains groups of units in a pool of processes on this machine
     (--executor.processes=N, default its cores); --executor=ray as tasks on a Ray cluster
-    (--executor.address, e.g. auto or ray://head:10001; default: a local one; pip install 'tflottery[ray]');
+    (--executor.address, e.g. auto or ray://head:10001; default: a local one; --executor.connect_timeout=60:
+    seconds the address has to answer; pip install 'tflottery[ray]');
     this process writes the run. --ray_address is the deprecated spelling of --executor.address.
     Every config field is a flag (field names are unique; dotted paths like --training.steps also work);
     the chosen strategy's own settings are flags too (`tflottery find --strategy=global --help`):

@@ -47,3 +47,26 @@ def test_every_executor_kind_has_typed_options_with_defaults(name):
     if name == "ray":
         pytest.importorskip("ray")
     assert executor_options(name, {}) == kind.Options()
+
+
+def test_a_ray_address_where_nothing_listens_is_refused_in_one_line_within_the_bound():
+    """Ray itself waits minutes for a head that is not there (and ignores SIGINT meanwhile); the check is a TCP
+    connect bounded by --executor.connect_timeout, made before any work."""
+    import socket
+    import time
+
+    pytest.importorskip("ray")
+    from tflottery.core.errors import ConfigError, RunError
+    from tflottery.engine.executors import check_executor
+
+    with socket.socket() as probe:  # a port nothing listens on: bound, then closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(RunError, match=f"nothing answers at 127.0.0.1:{port} within 5 s"):
+        check_executor("ray", {"address": f"127.0.0.1:{port}", "connect_timeout": 5})
+    assert time.monotonic() - start < 10
+    with pytest.raises(ConfigError, match="connect_timeout=0"):
+        check_executor("ray", {"address": "auto", "connect_timeout": 0})
+    with pytest.raises(ConfigError, match="give host:port"):
+        check_executor("ray", {"address": "headnode"})

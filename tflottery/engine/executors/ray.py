@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
-from tflottery.core.errors import ConfigError
+from tflottery.core.errors import ConfigError, RunError
 from tflottery.engine.executors.base import Executor
 from tflottery.engine.executors.remote import RemoteUnit, remote_ok, run_payload, train_units
 from tflottery.engine.scheduler import GPU_AUTO
@@ -31,6 +31,24 @@ def check_ray():
     return ray
 
 
+def check_reachable(address: str, timeout: float) -> None:
+    """A RunError in one line, within `timeout` seconds, unless something answers at the address's host and port
+    (Ray itself waits minutes for a head that is not there, deaf to SIGINT)."""
+    import socket
+
+    where = address.split("://", 1)[-1]
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--executor.address={address!r}: give host:port (the head's GCS, e.g. 10.0.0.1:6379), "
+                          "ray://host:10001 (Ray Client) or auto.")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise RunError(f"--executor.address={address!r}: nothing answers at {host}:{port} within {timeout:g} s "
+                       f"({error.strerror or type(error).__name__}); start the cluster there (`ray start --head`), "
+                       "or give the address it prints.") from None
+
+
 class RayExecutor(Executor):
     """Groups of units as Ray tasks. The driver claims every ready unit: Ray spreads them."""
 
@@ -39,14 +57,21 @@ class RayExecutor(Executor):
     @dataclass
     class Options:
         """address: a running cluster's (ray://head:10001 or auto; default: start a local one on this machine);
-        gpus: GPUs per task (default: 1 where the cluster has GPUs, else 0)."""
+        gpus: GPUs per task (default: 1 where the cluster has GPUs, else 0); connect_timeout: seconds an address
+        has to answer before the run is refused."""
 
         address: Optional[str] = None
         gpus: Optional[int] = None
+        connect_timeout: float = 60.0
 
     @classmethod
     def check(cls, options: "RayExecutor.Options") -> None:
         check_ray()
+        timeout = options.connect_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 3600:
+            raise ConfigError(f"--executor.connect_timeout={timeout!r}: give seconds in (0, 3600], e.g. 60.")
+        if options.address and options.address != "auto":
+            check_reachable(options.address, float(timeout))
 
     def __init__(self, trainer, population: int, setup, options: "RayExecutor.Options"):
         super().__init__(trainer, population, setup, options)
