@@ -11,11 +11,13 @@
             rewind.json                      rewind=auto: the probe's choice
             level_<L>/<branch>/              ticket, reinit, random_prune, transfer-<hash>, copy-<hash>, ...
                 masks.npz  start.npz  final.npz  history.csv  metrics.json  [branch.json model.json data.json]
+                manifest.json                the unit's commit: each file above with its size and sha256
             level_<L>/<analysis>/<key>.json  analyses of a level (instability curves)
 
-A branch of a level is finished when its `metrics.json` exists: it is written last, and every
+A branch of a level is finished when its `manifest.json` exists: it is written last, and every
 file is written atomically, so a run killed at any moment resumes at the first unfinished
-branch and never reads a half-written file.
+branch and never reads a half-written file; a finished unit is read only once its files are
+the ones its manifest lists (`check_unit`), and one that is not is retrained (`damaged`).
 
 Locks: processes that train units (`find`, `tflottery worker`) hold the run shared, and each
 unit they train exclusively (`claim`: `.units/<unit>.lock`, dropped by the kernel when its
