@@ -13,6 +13,7 @@ import numpy as np
 from tflottery import plots
 from tflottery.analysis.compare import compare_masks
 from tflottery.api import find_ticket, plan_ticket, transfer_levels
+from tflottery.core.errors import ConfigError
 from tflottery.core.files import write_csv
 from tflottery.core.stats import interval, paired
 from tflottery.recipes.settings import run_config
@@ -70,9 +71,28 @@ def expect_work(cfg: dict, progress) -> None:
             progress.expect(2 * plans[target].steps)  # each level's transfer and its reinit control
 
 
+def check(name: str, cfg: dict) -> None:
+    """The recipe's pairs and sides, before any work: each pair a [source, target] of sides that have a table
+    of their own flags and a name in [sides]."""
+    pairs, sides = cfg.get("pairs"), cfg.get("sides")
+    if not isinstance(pairs, list) or not pairs or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+        raise ConfigError(f"recipe {name}: pairs={pairs!r} must list [source, target] sides, e.g. "
+                          "pairs = [[\"source\", \"target\"]].")
+    if not isinstance(sides, dict) or not sides:
+        raise ConfigError(f"recipe {name}: a transfer recipe names each side in a [sides] table, e.g. "
+                          "[sides] source = \"labels 0-4\"; it has none.")
+    for side in dict.fromkeys(s for pair in pairs for s in pair):
+        if not isinstance(side, str) or not isinstance(cfg.get(side), dict):
+            raise ConfigError(f"recipe {name}: pairs names the side {side!r}, which has no table of its own flags "
+                              f"(e.g. [{side}.data]).")
+        if side not in sides:
+            raise ConfigError(f"recipe {name}: the side {side!r} has no name in [sides]: add {side} = \"...\".")
+
+
 def run(name: str, cfg: dict, out: Path) -> dict:
     from tflottery.engine import progress as progress_lib
 
+    check(name, cfg)
     with progress_lib.command(run_config(cfg).training.verbose) as progress:
         expect_work(cfg, progress)
         return _run(name, cfg, out)

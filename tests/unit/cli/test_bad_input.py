@@ -29,6 +29,10 @@ def made(tmp_path_factory, tiny_run):
     (recipes / "broken.toml").write_text("kind = \"imp\"\n[run\n")
     (recipes / "utf16.toml").write_bytes("kind = 'imp'".encode("utf-16"))
     (recipes / "strange.toml").write_text("kind = \"magic\"\n")
+    (recipes / "nosides.toml").write_text("kind = \"transfer\"\npairs = [[\"a\", \"b\"]]\n[a.data]\nlabels = [0, 1]\n"
+                                         "[b.data]\nlabels = [2, 3]\n")
+    (recipes / "missing.toml").write_text("kind = \"transfer\"\npairs = [[\"a\", \"c\"]]\n[sides]\na = \"A\"\n"
+                                         "c = \"C\"\n[a.data]\nlabels = [0, 1]\n")
     return {"RUN": str(run.path), "TICKET": str(ticket), "OTHER": str(other), "FILE": str(where / "a_file"),
             "WHERE": str(where)}
 
@@ -178,6 +182,8 @@ RECIPES = [
     ("broken", "is not valid TOML"),
     ("utf16", "is not UTF-8 text"),
     ("strange", "kind='magic' is unknown"),
+    ("nosides", "a transfer recipe names each side in a \\[sides\\] table"),
+    ("missing", "pairs names the side 'c', which has no table of its own flags"),
     ("../../etc", "recipe='../../etc' cannot name a file or folder"),
 ]
 
@@ -220,6 +226,7 @@ def test_recipe_files_that_cannot_be_read_are_one_line(made, in_tmp, capsys, mon
     from tflottery.recipes.common import cli
 
     monkeypatch.setenv("TFLOTTERY_RECIPES", made["WHERE"] + "/recipes")
+    monkeypatch.setattr("sys.argv", [f"tflottery.recipes.{recipe}"])  # no flags: the recipe as written
     _walk(made, [], message, in_tmp, capsys, entry=lambda args: cli(recipe))
 
 
