@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import inspect
 import os
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 from typing import Callable, Optional
 
@@ -113,12 +115,41 @@ def run_fire(component, name: str, argv: Optional[list] = None, extra_flags: Opt
         fire.Fire(component, command=args, name=name)
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM (or SIGHUP), raised where the main thread is, so that it unwinds as Ctrl-C does: every lock released
+    by its holder, nothing half-written kept."""
+
+
+def _stop(signum, frame) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
 @contextmanager
-def one_line_errors():
-    """A user error is one line and exit 2; Ctrl-C one line and exit 130; a file-system error one line
-    naming the path and the cause. Anything else is a bug and keeps its traceback."""
+def stop_on_signals():
+    """SIGTERM and SIGHUP end the command as Ctrl-C does (`Stopped`), in the main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def one_line_errors():
+    """A user error is one line and exit 2; Ctrl-C one line and exit 130, SIGTERM 143 (locks released, nothing
+    half-written kept); a file-system error one line naming the path and the cause. Anything else is a bug and
+    keeps its traceback."""
+    try:
+        with stop_on_signals():
+            yield
+    except Stopped as stop:
+        print(f"tflottery: stopped by {stop}: its units are released and everything finished so far is kept; the "
+              "same command resumes where it stopped.", file=sys.stderr)
+        sys.exit(128 + getattr(signal, str(stop), signal.SIGTERM).value)
     except TflotteryError as error:
         print(f"tflottery: error: {error}", file=sys.stderr)
         sys.exit(2)
