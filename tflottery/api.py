@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Optional
 from tflottery.config import DataConfig, RunConfig, TrainingConfig, build
 from tflottery.core.errors import ConfigError, RunError, TicketError
 from tflottery.core.values import as_bool, as_float, as_int, as_literal_true
+from tflottery.engine.leases import LEASE_S, TRIES, WAIT_S, Sharing
 from tflottery.engine.store import LevelRecord, RunStore
 
 if TYPE_CHECKING:
@@ -43,7 +44,8 @@ def _callbacks(callbacks) -> tuple:
 
 def find_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=None, callbacks: tuple = (),
                 executor: str = "local", executor_options: Optional[dict] = None,
-                ray_address: Optional[str] = None, dry_run: bool = False) -> Run:
+                ray_address: Optional[str] = None, dry_run: bool = False, lease: float = LEASE_S, tries: int = TRIES,
+                retry_failed: bool = False) -> Run:
     """Run IMP as configured, extending the run directory of this configuration where it exists.
 
     More levels train only the new levels, another branch only that branch, more replicates
@@ -55,30 +57,44 @@ def find_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=No
     this machine, `executor_options={"processes": N}`), "ray" (tasks on a Ray cluster,
     `executor_options={"address": ...}`; default: a local one; `pip install 'tflottery[ray]'`).
     `ray_address` is the deprecated spelling of `executor_options={"address": ...}`. `dry_run=True` trains
-    nothing and returns `plan_ticket`'s plan, as `tflottery find --dry_run` prints it.
+    nothing and returns `plan_ticket`'s plan, as `tflottery find --dry_run` prints it. `lease`: seconds a process
+    training a unit may go without renewing its lease before another takes the unit over
+    (`tflottery.engine.leases`); `tries`: failures before a unit is marked failed and skipped (then a RunError
+    names it); `retry_failed`: clear those marks first.
     """
     if as_bool(dry_run, "dry_run"):
         return plan_ticket(config, model=model, data=data)
+    sharing = _sharing(lease=lease, tries=tries, retry_failed=retry_failed)
     config = _config(config)  # first: a Keras 3 backend is chosen before the engine loads Keras 3
     from tflottery.engine.executors import options_dict
 
     executor_options = options_dict(executor, executor_options, ray_address)
     from tflottery.engine.run import find
 
-    run = find(config, model, _data(data), _callbacks(callbacks), executor=executor, executor_options=executor_options)
+    run = find(config, model, _data(data), _callbacks(callbacks), executor=executor, executor_options=executor_options,
+               sharing=sharing)
     write_verdict(run.store)
     return run
 
 
-def run_worker(source: "str | Path | RunConfig | dict", *, wait: float = 3600.0, model=None, data=None,
-               callbacks: tuple = (), create: bool = False) -> Run:
+def _sharing(wait: float = WAIT_S, lease: float = LEASE_S, tries: int = TRIES, retry_failed: bool = False,
+             announce: bool = False) -> Sharing:
+    return Sharing(as_float(wait, "wait", 0.0, hint="seconds to wait for units other processes hold, e.g. 3600."),
+                   as_float(lease, "lease", 1.0, hint=f"seconds a holder may go without renewing, e.g. {LEASE_S:g}."),
+                   as_int(tries, "tries", 1, 100), as_bool(retry_failed, "retry_failed"), announce).check()
+
+
+def run_worker(source: "str | Path | RunConfig | dict", *, wait: float = WAIT_S, model=None, data=None,
+               callbacks: tuple = (), create: bool = False, lease: float = LEASE_S, tries: int = TRIES,
+               retry_failed: bool = False) -> Run:
     """Train units of a run beside any other processes training it (on this machine or others sharing the
     folder): `source` is the run's directory or its configuration. Claims ready units (a population's
     worth at a time), trains them, and repeats until the run is finished, waiting for units others hold
     (a RunError after `wait` seconds in which no unit finished). Any number of workers write exactly the
-    files one `find_ticket` would (wall times apart); a worker killed at any moment frees its units. Its runs folder
-    must exist (a worker on a node without the shared folder would train a private copy); `create=True` makes it."""
-    wait = as_float(wait, "wait", 0.0, hint="seconds to wait for units other processes hold, e.g. 3600.")
+    files one `find_ticket` would (wall times apart); a worker killed at any moment frees its units, one stuck
+    loses them after `lease` seconds. Its runs folder must exist (a worker on a node without the shared folder would
+    train a private copy); `create=True` makes it. `tries`, `retry_failed`: as `find_ticket`'s."""
+    sharing = _sharing(wait, lease, tries, retry_failed, announce=True)
     expected = None
     if isinstance(source, (str, Path)):
         store = RunStore.open(source)
@@ -97,7 +113,7 @@ def run_worker(source: "str | Path | RunConfig | dict", *, wait: float = 3600.0,
                            "runs folder (is the shared folder mounted on this node?); pass --create to make it.")
     from tflottery.engine.run import find
 
-    run = find(config, model, _data(data), _callbacks(callbacks), wait=wait, announce=True, expected=expected)
+    run = find(config, model, _data(data), _callbacks(callbacks), sharing=sharing, expected=expected)
     write_verdict(run.store)
     return run
 
@@ -207,7 +223,7 @@ def transfer(source: "str | Path", data: "DataConfig | dict | None" = None,
              training: "TrainingConfig | dict | None" = None, *, level: Optional[int] = None, replicate: int = 0,
              reinit: bool = True, seed: int = 0, head: str = "fresh", runs_dir: "str | Path" = "runs",
              trust_code: bool = False, callbacks: tuple = (), executor: str = "local",
-             executor_options: Optional[dict] = None, wait: float = 3600.0, queue: bool = False) -> TransferResult:
+             executor_options: Optional[dict] = None, wait: float = WAIT_S, queue: bool = False) -> TransferResult:
     """Retrain a ticket on `data` with `training`; every field not given is the source's own.
 
     `source` is a run directory (then `level`, default its last, and `replicate` choose the
@@ -231,7 +247,7 @@ def transfer_levels(source: "str | Path", data: "DataConfig | dict | None" = Non
                     replicates: Optional[list] = None, reinit: bool = True, seed: int = 0, head: str = "fresh",
                     runs_dir: "str | Path" = "runs", trust_code: bool = False, callbacks: tuple = (),
                     last_only: bool = False, executor: str = "local", executor_options: Optional[dict] = None,
-                    wait: float = 3600.0, queue: bool = False) -> list:
+                    wait: float = WAIT_S, queue: bool = False) -> list:
     """`transfer` of every level in `levels` (default: every finished one) of every replicate in
     `replicates` (default: all), as units of the one level loop: in population groups (`--population` of the
     source run), on `executor`, beside any other process transferring the same levels or working on the run
@@ -239,13 +255,13 @@ def transfer_levels(source: "str | Path", data: "DataConfig | dict | None" = Non
     the run's workers). One TransferResult per (replicate, level), in that order."""
     from tflottery.engine.executors import options_dict
 
-    options, wait = options_dict(executor, executor_options), as_float(wait, "wait", 0.0)
+    options, sharing = options_dict(executor, executor_options), _sharing(wait)
     setup, wanted, target, branches = _transfer_request(source, data, training, levels, replicates, reinit, seed, head,
                                                         runs_dir, trust_code, last_only)
     from tflottery.engine.run import transfer as train_transfer
 
     trained = train_transfer(setup, wanted, list(branches.values()), target, _callbacks(callbacks), executor, options,
-                             wait, as_bool(queue, "queue"))
+                             sharing, as_bool(queue, "queue"))
     write_verdict(setup.store)
     keys = {k: b.key() for k, b in branches.items()}
     return [TransferResult(setup.store, r, level, keys, [t for t in trained if t[0] == r and t[1] == level])

@@ -133,3 +133,102 @@ def test_the_ray_executor_writes_the_files_one_find_writes_even_when_a_task_is_k
     assert killed is not None, err[-3000:]
     assert driver.returncode == 0 and "Traceback" not in err, err[-3000:]
     assert_same_run(runs / reference.path.name, reference.path)
+
+
+def wait_for_holder(runs, processes, pruned=False, timeout=300):
+    """(store, unit name, holder pid) once one of `processes` holds a unit (of a pruned level if `pruned`)."""
+    by_pid, store, deadline = {p.pid: p for p in processes}, None, time.time() + timeout
+    while time.time() < deadline and all(p.poll() is None for p in processes):
+        folders = list(runs.glob("*")) if runs.is_dir() else []
+        store = store or (RunStore(folders[0]) if folders else None)
+        held = store.running() if store is not None and (store.path / ".units").is_dir() else {}
+        for name, line in held.items():
+            pid = int(line.split()[1])
+            if pid in by_pid and (not pruned or "level_0" not in name):
+                return store, name, pid
+        time.sleep(0.05)
+    raise AssertionError("no process was seen holding a unit: "
+                         + " | ".join(p.communicate(timeout=60)[1][-2000:] for p in processes if p.poll() is not None))
+
+
+def test_a_stopped_worker_loses_its_units_after_the_lease_and_its_late_results_are_refused(tmp_path, reference):
+    runs = tmp_path / "runs"
+    flags = FLAGS + [f"--runs_dir={runs}", "--verbose=false", "--create", "--lease=4"]
+    stopped = subprocess.Popen([sys.executable, "-m", "tflottery.cli", "worker", *flags], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    taker = None
+    try:
+        store, name, _ = wait_for_holder(runs, [stopped])
+        stopped.send_signal(signal.SIGSTOP)  # alive, holding its units, renewing nothing
+        started = time.time()
+        taker = subprocess.Popen([sys.executable, "-m", "tflottery.cli", "worker", *flags, "--wait=300"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = taker.communicate(timeout=900)
+        assert taker.returncode == 0, err[-3000:]
+        assert f"unit {name}: its holder (process {stopped.pid} on" in err and "this process takes it over" in err
+        assert time.time() - started > 4  # not before the lease ran out
+        stopped.send_signal(signal.SIGCONT)
+        late_out, late_err = stopped.communicate(timeout=600)
+    finally:
+        for p in (stopped, taker):
+            if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.kill()
+    assert stopped.returncode == 0, late_err[-3000:]
+    assert f"unit {name}: another process took it over" in late_err and "result of it is dropped" in late_err
+    assert_same_run(runs / reference.path.name, reference.path)
+    assert not store.running()
+
+
+def test_a_unit_that_always_raises_is_marked_failed_after_its_tries_and_named(tmp_path, reference, monkeypatch):
+    from tflottery.core.errors import RunError
+    from tflottery.engine.trainer.tfkeras import TfKerasTrainer
+
+    train = TfKerasTrainer.train
+
+    def broken(self, units):
+        if any((u.replicate, u.level, u.branch.key()) == (1, 1, "reinit") for u in units):
+            raise FloatingPointError("a unit that always fails")
+        return train(self, units)
+
+    c = config()
+    c.runs_dir = str(tmp_path / "runs")
+    monkeypatch.setattr(TfKerasTrainer, "train", broken)
+    with pytest.raises(RunError, match=r"1 unit\(s\) failed and 0 wait for them: r1-level_1-reinit after 2 tries: "
+                                       r"FloatingPointError: a unit that always fails.*--retry_failed"):
+        find_ticket(c)
+    path = tmp_path / "runs" / reference.path.name
+    status = subprocess.run([sys.executable, "-m", "tflottery.cli", "status", str(path)], capture_output=True,
+                            text=True, timeout=120)
+    assert status.returncode == 0 and "19/20 units done" in status.stdout and ", 1 failed" in status.stdout
+    assert "failed r1-level_1-reinit after 2 tries: FloatingPointError: a unit that always fails" in status.stdout
+    again = subprocess.run([sys.executable, "-m", "tflottery.cli", "find", *FLAGS, f"--runs_dir={tmp_path / 'runs'}",
+                            "--verbose=false"], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 2 and "r1-level_1-reinit after 2 tries" in again.stderr  # skipped, named, non-zero
+    monkeypatch.setattr(TfKerasTrainer, "train", train)
+    find_ticket(c, retry_failed=True)
+    assert_same_run(path, reference.path)
+
+
+def test_sigterm_mid_group_releases_everything_and_the_restart_writes_the_same_bytes(tmp_path, reference):
+    runs = tmp_path / "runs"
+    command = [sys.executable, "-m", "tflottery.cli", "find", *FLAGS, f"--runs_dir={runs}", "--verbose=false"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        store, _, _ = wait_for_holder(runs, [first], pruned=True)
+        time.sleep(0.5)  # mid-group
+        sent = time.time()
+        first.send_signal(signal.SIGTERM)
+        out, err = first.communicate(timeout=60)
+        took = time.time() - sent
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert "stopped by SIGTERM: its units are released" in err and "Traceback" not in err
+    assert took < 15, took
+    assert not store.running() and store.holder() is None  # every lock released
+    assert not list(store.path.rglob("*.tmp"))  # nothing half-written
+    again = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert_same_run(runs / reference.path.name, reference.path)

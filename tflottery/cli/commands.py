@@ -47,7 +47,8 @@ def _checked_config(flags: dict):
     return config
 
 
-def find(*, dry_run: bool = False, executor: str = "local", ray_address: Optional[str] = None, **flags):
+def find(*, dry_run: bool = False, executor: str = "local", ray_address: Optional[str] = None, lease: float = 300,
+         tries: int = 2, retry_failed: bool = False, **flags):
     """Run iterative magnitude pruning with rewinding, extending the run of this configuration.
 
     More --levels train only the new levels, another --branches entry only that branch, more
@@ -59,6 +60,10 @@ def find(*, dry_run: bool = False, executor: str = "local", ray_address: Optiona
     (--executor.address, e.g. auto or ray://head:10001; default: a local one; --executor.connect_timeout=60:
     seconds the address has to answer; pip install 'tflottery[ray]');
     this process writes the run. --ray_address is the deprecated spelling of --executor.address.
+    A unit that fails --tries times (default 2) is marked failed and skipped, and find exits non-zero naming it
+    (`tflottery status RUN` shows its error); --retry_failed tries such units again. --lease=S (default 300): a
+    process training a unit renews its lease every S/10 seconds; one that stops renewing for S seconds loses the
+    unit to another process (set it above the file system's own lock recovery: NFSv4 90 s, Lustre about 150 s).
     Every config field is a flag (field names are unique; dotted paths like --training.steps also work);
     the chosen strategy's own settings are flags too (`tflottery find --strategy=global --help`):
     """
@@ -75,7 +80,8 @@ def find(*, dry_run: bool = False, executor: str = "local", ray_address: Optiona
         print(describe_plan(plan))
         print(f"run directory: {plan.run_dir}")
         return None
-    run = find_ticket(config, executor=executor, executor_options=options)
+    run = find_ticket(config, executor=executor, executor_options=options, lease=lease, tries=tries,
+                      retry_failed=retry_failed)
     return _report(run)
 
 
@@ -95,7 +101,7 @@ def _report(run) -> str:
 
 
 def worker(run: Optional[str] = None, *, wait: float = 3600, check_locks: Optional[str] = None, hold: float = 0,
-           create: bool = False, **flags):
+           create: bool = False, lease: float = 300, tries: int = 2, retry_failed: bool = False, **flags):
     """Train units of one run beside any other workers and finds of it, on this machine or on others that
     share the runs folder: RUN (a run directory) or the same flags as `find`. A worker claims ready units
     (as many as one population program holds), trains them, stores them, and repeats until the run is
@@ -106,7 +112,8 @@ def worker(run: Optional[str] = None, *, wait: float = 3600, check_locks: Option
     process releases) and trains nothing; with --hold=S it keeps a lock S seconds so that the same
     check on another machine meanwhile shows the lock reaches it. `tflottery status RUN` shows who holds what.
     Its --runs_dir must exist (a node without the shared folder would train a private copy): one line
-    otherwise; --create makes it.
+    otherwise; --create makes it. A worker stopped but alive (SIGSTOP, a hung node) loses its units after
+    --lease seconds (default 300) without renewing; --tries and --retry_failed as for `find`.
     """
     wait, hold = as_float(wait, "--wait", 0.0), as_float(hold, "--hold", 0.0)
     if check_locks is not None:
@@ -125,7 +132,8 @@ def worker(run: Optional[str] = None, *, wait: float = 3600, check_locks: Option
     source = run if run is not None else _checked_config(flags)  # first: Keras 3's backend before tfmot loads it
     from tflottery.api import run_worker
 
-    return _report(run_worker(source, wait=wait, create=as_bool(create, "create")))
+    return _report(run_worker(source, wait=wait, create=as_bool(create, "create"), lease=lease, tries=tries,
+                              retry_failed=retry_failed))
 
 
 def status(run: str):

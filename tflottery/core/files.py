@@ -369,6 +369,9 @@ def _alive(pid: int) -> bool:
 
 
 # --------------------------------------------------------------------------- locks
+LINE = 128  # bytes of a lock file's holder line
+
+
 class DirectoryLock:
     """A lock on a directory (flock on `<dir>/.lock`, or `<dir>/<name>`), released when the process ends.
 
@@ -377,13 +380,18 @@ class DirectoryLock:
     `claim` takes a lock if it is free and says whether it did (a unit's, `RunStore.claim`). The kernel drops the lock when its holder dies, even by kill -9. The lock
     file is opened without following a link and must be a plain file of one link: a planted
     link to another file is refused, so nothing outside the folder is ever truncated.
+
+    A lease on top (a unit's, `tflottery.engine.leases`): the holder's line carries a beat count it
+    renews (`renew`); a process that saw the same line for longer than the lease takes the lock over
+    (`take_over`: a fresh file renamed over the old one, which the stuck holder keeps locked), and the
+    stuck holder, should it wake, finds the file at the path is no longer its own (`owns`).
     """
 
     def __init__(self, folder_path: "str | Path", what: str = "run", anchor: "str | Path | None" = None,
                  name: str = ".lock"):
         self.folder, self.what, self.name = Path(folder_path), what, name
         self.anchor = Path(anchor) if anchor is not None else self.folder.parent
-        self.path, self.fd = self.folder / name, None
+        self.path, self.fd, self.beats, self.since = self.folder / name, None, 0, ""
 
     def acquire(self, wait: float = 1.0, shared: bool = False) -> "DirectoryLock":
         """Take the lock, retrying for `wait` seconds (a reader's probe holds it for an instant)."""
@@ -423,13 +431,73 @@ class DirectoryLock:
                     continue
                 os.close(fd)
                 return False
-        line = f"process {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}"
+        self.fd, self.beats, self.since = fd, 0, time.strftime('%H:%M:%S')
         if shared:
-            line += " (with any other workers of it)"
+            os.pwrite(fd, f"{self.line()} (with any other workers of it)".ljust(LINE).encode(), 0)
         else:
             os.ftruncate(fd, 0)
-        os.pwrite(fd, line.ljust(96).encode(), 0)
-        self.fd = fd
+            os.pwrite(fd, self.line().ljust(LINE).encode(), 0)
+        return True
+
+    def line(self) -> str:
+        """This holder's line in the lock file: who, since when, and (renewed) how many beats of its lease."""
+        return (f"process {os.getpid()} on {socket.gethostname()} since {self.since}"
+                + (f", lease beat {self.beats}" if self.beats else ""))
+
+    def renew(self) -> None:
+        """One beat of the holder's lease: its line rewritten with the next count, flushed to the file's server
+        (another machine reading it sees the change)."""
+        fd = self.fd
+        if fd is None:
+            return
+        self.beats += 1
+        try:
+            os.pwrite(fd, self.line().ljust(LINE).encode(), 0)
+            os.fsync(fd)
+        except OSError:
+            pass  # released meanwhile, or a file system that cannot sync: the next beat tries again
+
+    def owns(self) -> bool:
+        """Whether the lock file at the path is still the one this holder locked (False once another process took
+        the lease over, or the file was removed)."""
+        if self.fd is None:
+            return False
+        try:
+            with folder(self.folder, self.anchor) as dir_fd:
+                found = os.stat(self.name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            return False
+        mine = os.fstat(self.fd)
+        return (found.st_dev, found.st_ino) == (mine.st_dev, mine.st_ino)
+
+    def take_over(self, stale: str) -> bool:
+        """Take the lock from a holder whose line has stayed `stale` (its lease ran out): under a guard lock, so
+        that two takers never both win, and only while the line is still `stale`; a fresh lock file locked by
+        this process is renamed over the old one. Whether this process holds the lock now (a free lock is
+        simply claimed)."""
+        guard = DirectoryLock(self.folder, self.what, self.anchor, f"{self.name}.takeover")
+        if not guard.claim():
+            return False
+        try:
+            line = self.holder()
+            if line is None:
+                return self.claim()
+            if line != stale:
+                return False
+            return self._replace()
+        finally:
+            guard.release()
+
+    def _replace(self) -> bool:
+        temporary = temporary_name(self.name)
+        with folder(self.folder, self.anchor) as dir_fd:
+            fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666,
+                         dir_fd=dir_fd)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.fd, self.beats, self.since = fd, 0, time.strftime('%H:%M:%S')
+            os.pwrite(fd, self.line().ljust(LINE).encode(), 0)
+            os.fsync(fd)
+            os.rename(temporary, self.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         return True
 
     def holder(self) -> "str | None":

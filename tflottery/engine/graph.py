@@ -13,7 +13,7 @@ from typing import Optional
 
 from tflottery.core.names import TICKET
 
-DONE, RUNNING, READY, WAITING, DAMAGED = "done", "running", "ready", "waiting", "damaged"
+DONE, RUNNING, READY, WAITING, DAMAGED, FAILED = "done", "running", "ready", "waiting", "damaged", "failed"
 PROBE = "probe"
 
 
@@ -55,10 +55,11 @@ class UnitPlan:
     def replicates(self) -> list:
         return list(self.levels)
 
-    def units(self, replicate_store, replicate: int) -> "list[UnitState]":
-        """Every unit of `replicate` (its ReplicateStore) in training order, with its state."""
+    def units(self, replicate_store, replicate: int, failed=frozenset()) -> "list[UnitState]":
+        """Every unit of `replicate` (its ReplicateStore) in training order, with its state (`failed`: the names of
+        the run's units marked failed)."""
         return replicate_units(replicate_store, replicate, self.levels[replicate], self.branches, self.probe,
-                               self.baseline_levels)
+                               self.baseline_levels, failed)
 
 
 def trains_at(branch, level: int, baseline_levels: Optional[list] = None) -> bool:
@@ -67,9 +68,10 @@ def trains_at(branch, level: int, baseline_levels: Optional[list] = None) -> boo
 
 
 def replicate_units(store, replicate: int, levels: list, branches: list, probe: bool,
-                    baseline_levels: Optional[list] = None) -> list[UnitState]:
+                    baseline_levels: Optional[list] = None, failed=frozenset()) -> list[UnitState]:
     """Every planned unit of one replicate (`store`: its ReplicateStore), in training order, with its state
-    done / ready / waiting (`probe`: rewind=auto, whose choice every pruned level waits for)."""
+    done / ready / waiting / failed (`probe`: rewind=auto, whose choice every pruned level waits for; `failed`:
+    names of units marked failed, which the units after them wait for until `--retry_failed`)."""
     rewind_known = not probe or store.rewind_choice() is not None
     out = []
     if probe:
@@ -84,6 +86,8 @@ def replicate_units(store, replicate: int, levels: list, branches: list, probe: 
             key = branch.key()
             if store.is_done(level, key):
                 state = DONE
+            elif unit_name(replicate, level, key) in failed:
+                state = FAILED
             elif blocked or (branch.needs_trained_ticket and not store.is_done(level, TICKET)):
                 state = WAITING
             else:
@@ -94,8 +98,8 @@ def replicate_units(store, replicate: int, levels: list, branches: list, probe: 
 
 def run_units(run_store, plan: UnitPlan) -> list[UnitState]:
     """Every unit of `plan` in the run, a unit some live process holds marked RUNNING with its holder."""
-    running = run_store.running()
-    units = [u for r in plan.replicates for u in plan.units(run_store.replicate(r), r)]
+    running, failed = run_store.running(), set(run_store.failed())
+    units = [u for r in plan.replicates for u in plan.units(run_store.replicate(r), r, failed)]
     for unit in units:
         if unit.state != DONE and unit.name in running:
             unit.state, unit.holder = RUNNING, running[unit.name]
@@ -119,19 +123,31 @@ def status(path) -> dict:
     for unit in units:
         if unit.state == DONE and unit.name in damaged:
             unit.state = DAMAGED
-    counts = {s: sum(u.state == s for u in units) for s in (DONE, RUNNING, READY, WAITING, DAMAGED)}
+    failed = store.failed()
+    counts = {s: sum(u.state == s for u in units) for s in (DONE, RUNNING, READY, WAITING, DAMAGED, FAILED)}
     return {"run": str(store.path), "units": len(units), **counts,
             "running_units": [{"unit": u.name, "holder": u.holder} for u in units if u.state == RUNNING],
             "ready_units": [u.name for u in units if u.state == READY],
             "damaged_units": [{"unit": name, "problem": problem} for name, problem in damaged.items()],
+            "failed_units": [{"unit": u.name, "tries": failed[u.name].get("tries"),
+                              "error": (failed[u.name].get("errors") or ["?"])[-1]}
+                             for u in units if u.state == FAILED],
             "finished": counts[DONE] == len(units)}
+
+
+def failed_text(failed: list) -> list[str]:
+    """A line per failed unit (`status`'s `failed_units`): its name, tries and last error's first line."""
+    return [f"  failed {u['unit']} after {u['tries']} tries: {str(u['error']).splitlines()[0] if u['error'] else '?'} "
+            "(`tflottery find --retry_failed` tries it again)" for u in failed]
 
 
 def status_text(report: dict) -> str:
     lines = [f"{report['run']}: {report['done']}/{report['units']} units done, {report['running']} running, "
              f"{report['ready']} ready, {report['waiting']} waiting"
              + (f", {report['damaged']} damaged" if report["damaged"] else "")
+             + (f", {report['failed']} failed" if report.get("failed") else "")
              + (" (finished)" if report["finished"] else "")]
+    lines += failed_text(report.get("failed_units", []))
     lines += [f"  damaged {u['unit']}: {u['problem']} (`tflottery find` or a worker retrains it)"
               for u in report["damaged_units"]]
     lines += [f"  running {u['unit']}: {u['holder']}" for u in report["running_units"]]

@@ -14,61 +14,63 @@ order, the grouping or the process, so any of them writes the same bytes.
 """
 from __future__ import annotations
 
+import logging
+import math
 import os
 import random
 import socket
 import time
+import traceback
 
-from tflottery.core.errors import RunError
+from tflottery.core.errors import DamagedError, RunError
 from tflottery.core.files import clean_leftovers
 from tflottery.engine import scheduler
 from tflottery.engine.context import ReplicateContext, RunSetup
-from tflottery.engine.graph import DONE, PROBE, UnitPlan, trains_at, unit_name
+from tflottery.engine.graph import DONE, FAILED, PROBE, READY, UnitPlan, trains_at, unit_name
+from tflottery.engine.leases import WAIT_S, LeaseLost, Leases, Sharing
 from tflottery.engine.progress import Progress
 from tflottery.core.names import TICKET
 from tflottery.engine.units import make_unit, ready_units, save_unit
 
-WAIT_S = 3600.0  # how long a process waits, with nothing it can take, for units other processes hold
 POLL_S = 1.0  # the first pause of an idle process; each listing that finds nothing new doubles it ...
-MAX_POLL_S = 60.0  # ... up to this, with jitter; a unit committed anywhere in the run ends the pause early (a unit
-# that a dead worker let go, which commits nothing, is seen within this)
+MAX_POLL_S = 60.0  # ... up to this (and half the lease), with jitter; a unit committed anywhere in the run ends the
+# pause early (a unit that a dead worker let go, which commits nothing, is seen within this)
+_log = logging.getLogger("tflottery")
 
 
-def train_run(setup: RunSetup, executor, progress: Progress, plan: "UnitPlan | None" = None, wait: float = WAIT_S,
-              announce: bool = False, poll: float = POLL_S) -> list[tuple]:
+def train_run(setup: RunSetup, executor, progress: Progress, plan: "UnitPlan | None" = None,
+              sharing: "Sharing | None" = None, poll: float = POLL_S) -> list[tuple]:
     """Train every unfinished unit of `plan` (default: the run's own, `run_plan`) that no other process holds;
-    the (replicate, level, branch) keys trained here. Waves: claim up to `executor.capacity` ready units, train
-    them (`executor.run`), store them, release them, list again; with nothing to take, wait for the units others
-    hold (`wait` seconds without any unit finishing, then a RunError naming them). `announce`: say what each
-    wave holds."""
+    the (replicate, level, branch) keys trained here. Claim this process's fair share of the ready units
+    (`claim`), submit them to `executor` in groups, store each group as it comes back and release its units,
+    list again; with nothing to take, wait for the units others hold (`Idle`). `sharing`: the lease, the
+    tries before a unit is marked failed, the wait; a unit that failed `tries` times is skipped, and once only
+    failed units and those after them are left, a RunError names them."""
     plan = plan or run_plan(setup)
+    sharing = (sharing or Sharing()).check()
+    store = setup.store
+    if sharing.retry_failed:
+        for name in store.clear_failures():
+            progress.say(f"{name}: its failures are cleared (--retry_failed); it trains again")
     contexts = {r: ReplicateContext(setup, r, executor.trainer, progress) for r in plan.replicates}
+    leases = Leases(store, sharing.lease)
+    idle = Idle(setup, plan, contexts, sharing, poll)
     trained: list = []
-    idle = Idle(setup, plan, contexts, wait, poll)
-    while True:
-        if plan.probe and run_probes(setup, contexts.values()):
-            continue
-        held = claim(setup.store, ready_units(contexts, plan), executor.capacity)
-        if not held:
-            if not idle.wait():
+    try:
+        while True:
+            if plan.probe and run_probes(setup, contexts.values(), leases):
+                continue
+            room = executor.capacity - executor.in_flight
+            new = claim(store, leases, ready_units(contexts, plan, set(store.failed())), room) if room > 0 else []
+            if new:
+                trained += submit(executor, new, leases, sharing, progress)
+            if executor.in_flight:
+                trained += collect(executor, leases, sharing)
+                continue
+            if not new and not idle.wait():
                 return trained
-            continue
-        try:
-            units = [make_unit(ctx, level, branch) for _, (ctx, level, branch) in held]
-            if announce:
-                progress.say(f"{os.getpid()}@{socket.gethostname()} holds {', '.join(u.label for u in units)}")
-            grouped = []
-            for unit in units:
-                own = unit.branch.train(unit.ctx, unit)
-                if own is None:
-                    grouped.append(unit)
-                else:
-                    trained.append(save_unit(unit, own))
-            for group, results in executor.run(scheduler.groups(grouped, executor.population)):
-                trained += [save_unit(unit, result) for unit, result in zip(group, results)]
-        finally:
-            for lock, _ in held:
-                lock.release()
+    finally:
+        leases.close()
 
 
 def run_plan(setup: RunSetup) -> UnitPlan:
@@ -77,27 +79,130 @@ def run_plan(setup: RunSetup) -> UnitPlan:
                            setup.plan.baseline_levels)
 
 
-def claim(store, ready: list, capacity: int) -> list[tuple]:
-    """(lock, (ctx, level, branch)) of up to `capacity` ready units this process could claim, each checked
-    unfinished after its claim and its folder cleared of what an earlier holder (dead) left half-written."""
-    held = []
+def claim(store, leases: Leases, ready: list, room: int) -> list[tuple]:
+    """(ctx, level, branch) of the ready units this process takes now: its fair share (ready units no one holds,
+    over the run's active workers: at least 1, at most `room`), then units whose holder's lease expired. Each is
+    checked unfinished after its claim, and its folder cleared of what an earlier holder left half-written."""
+    free, expired = [], []
     for ctx, level, branch in ready:
-        if len(held) >= capacity:
+        name = unit_name(ctx.replicate_index, level, branch.key())
+        if name in leases.held:
+            continue
+        if leases.probe(name) is None:
+            free.append((name, (ctx, level, branch)))
+        elif leases.expired(name):
+            expired.append((name, (ctx, level, branch)))
+    if not free and not expired:
+        return []
+    share = min(room, max(1, math.ceil(len(free) / store.active_workers())) if free else room)
+    held, free_names = [], {name for name, _ in free}
+    for name, item in free + expired:
+        if len(held) >= share:
             break
-        lock = store.claim(unit_name(ctx.replicate_index, level, branch.key()))
+        lock = store.claim(name) if name in free_names else leases.take_over(name)
         if lock is None:
             continue
+        ctx, level, branch = item
         if ctx.store.is_done(level, branch.key()):  # finished between the listing and the claim
             lock.release()
             continue
+        leases.hold(name, lock)
         clean_leftovers(ctx.store.level_dir(level, branch.key()), any_owner=True)
         if level == 0 and branch.key() == TICKET:
             clean_leftovers(ctx.store.path / "captures", any_owner=True)
-        held.append((lock, (ctx, level, branch)))
+        held.append(item)
     return held
 
 
-def run_probes(setup: RunSetup, contexts: list) -> bool:
+def submit(executor, held: list, leases: Leases, sharing: Sharing, progress: Progress) -> list:
+    """Draw the starts of the claimed units and submit them to `executor` in groups (a unit that failed before
+    trains alone, so that a group's failure is pinned on the unit that causes it); units whose branch trains
+    them itself train here. The keys stored here."""
+    units, trained = [], []
+    for ctx, level, branch in held:
+        name = unit_name(ctx.replicate_index, level, branch.key())
+        try:
+            unit = make_unit(ctx, level, branch)
+        except DamagedError as error:  # a parent read now is not what it wrote: it trains again
+            _log.warning("%s", error)
+            retrain_damaged(ctx.setup.store)
+            leases.release(name)
+            continue
+        except Exception as error:
+            fail(ctx.setup.store, name, error, sharing)
+            leases.release(name)
+            continue
+        unit.alone = ctx.setup.store.failure(name) is not None
+        units.append(unit)
+    if sharing.announce and units:
+        progress.say(f"{os.getpid()}@{socket.gethostname()} holds {', '.join(u.label for u in units)}")
+    grouped = []
+    for unit in units:
+        try:
+            own = unit.branch.train(unit.ctx, unit)
+        except Exception as error:
+            fail(unit.ctx.setup.store, unit.name, error, sharing)
+            leases.release(unit.name)
+            continue
+        if own is None:
+            grouped.append(unit)
+        else:
+            trained += store_unit(unit, own, leases, sharing)
+            leases.release(unit.name)
+    for group in scheduler.groups(grouped, executor.population):
+        executor.submit(group)
+    return trained
+
+
+def collect(executor, leases: Leases, sharing: Sharing) -> list:
+    """Take one finished group back from `executor`: store its units (or count its failure against each),
+    release them; the keys stored."""
+    group, results, error = executor.next_done()
+    trained = []
+    try:
+        for i, unit in enumerate(group):
+            if error is None:
+                trained += store_unit(unit, results[i], leases, sharing)
+            else:
+                fail(unit.ctx.setup.store, unit.name, error, sharing)
+    finally:
+        for unit in group:
+            leases.release(unit.name)
+    return trained
+
+
+def store_unit(unit, result, leases: Leases, sharing: Sharing) -> list:
+    """[its key] once `unit` is stored; [] if its lease was taken over meanwhile (one line) or it failed."""
+    try:
+        return [save_unit(unit, result, leases.fence(unit.name))]
+    except LeaseLost as error:
+        _log.warning("%s", error)
+    except Exception as error:
+        fail(unit.ctx.setup.store, unit.name, error, sharing)
+    return []
+
+
+def fail(store, name: str, error: BaseException, sharing: Sharing) -> None:
+    """Count a failed try of unit `name` (its error and traceback kept in `.units/<unit>.failed`); one line."""
+    text = f"{type(error).__name__}: {error}"
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    record = store.record_failure(name, text + "\n" + trace, sharing.tries)
+    _log.warning("unit %s failed (try %d of %d): %s%s", name, record["tries"], sharing.tries, text.splitlines()[0],
+                 "; it is marked failed and skipped (`tflottery status` shows its error; --retry_failed tries it "
+                 "again)" if record["failed"] else "; it trains again, alone")
+
+
+def retrain_damaged(store) -> list:
+    """Every committed unit whose files are not what it wrote, taken back to unfinished (a line each), so that the
+    loop trains it again; the (replicate, level, branch) taken back."""
+    damaged = store.damaged()
+    for r, level, branch, problem in damaged:
+        _log.warning("%s: replicate %d, level %d, %s is damaged and trains again", problem, r, level, branch)
+        store.replicate(r).uncommit(level, branch)
+    return [(r, level, branch) for r, level, branch, _ in damaged]
+
+
+def run_probes(setup: RunSetup, contexts: list, leases: Leases) -> bool:
     """rewind=auto: run the probe of every replicate whose dense level is trained and whose probe no one
     holds; whether any ran."""
     from tflottery.engine.stability import probe_rewind
@@ -106,48 +211,55 @@ def run_probes(setup: RunSetup, contexts: list) -> bool:
     for ctx in contexts:
         if setup.plan.rewind_step is not None or not ctx.store.is_done(0) or ctx.rewind_known():
             continue
-        lock = setup.store.claim(unit_name(ctx.replicate_index, None, PROBE))
+        name = unit_name(ctx.replicate_index, None, PROBE)
+        lock = setup.store.claim(name)
         if lock is None:
             continue
+        leases.hold(name, lock)
         try:
             if not ctx.rewind_known():
                 clean_leftovers(ctx.store.path, "rewind.json", any_owner=True)
-                for name in ctx.store.branches_begun(0):
-                    clean_leftovers(ctx.store.level_dir(0, name), any_owner=True)
+                for branch in ctx.store.branches_begun(0):
+                    clean_leftovers(ctx.store.level_dir(0, branch), any_owner=True)
                 probe_rewind(ctx)
                 ran = True
         finally:
-            lock.release()
+            leases.release(name)
     return ran
 
 
 class Idle:
     """Waiting, with nothing to take, for the units of `plan` other processes hold."""
 
-    def __init__(self, setup: RunSetup, plan: UnitPlan, contexts: dict, wait: float, poll: float):
-        self.setup, self.plan, self.contexts, self.wait_s, self.poll = setup, plan, contexts, wait, poll
+    def __init__(self, setup: RunSetup, plan: UnitPlan, contexts: dict, sharing: Sharing, poll: float):
+        self.setup, self.plan, self.contexts, self.sharing, self.poll = setup, plan, contexts, sharing, poll
         self.seen, self.since, self.pause = None, time.monotonic(), poll
+        self.longest = max(poll, min(MAX_POLL_S, sharing.lease / 2))  # a lease that ran out is seen in time
         self.random = random.Random(os.getpid())  # jitter: idle workers started together drift apart
 
     def unfinished(self) -> list:
-        return [u for r, ctx in self.contexts.items() for u in self.plan.units(ctx.store, r) if u.state != DONE]
+        failed = set(self.setup.store.failed())
+        return [u for r, ctx in self.contexts.items() for u in self.plan.units(ctx.store, r, failed) if u.state != DONE]
 
     def wait(self) -> bool:
-        """False once the run is finished; else sleep a moment (True), or a RunError after `wait` seconds
-        in which no unit finished anywhere."""
+        """False once the run is finished; else sleep a moment (True); a RunError once only failed units and the
+        units after them are left, or after `wait` seconds in which no unit finished anywhere."""
         left = self.unfinished()
         if not left:
             return False
+        if any(u.state == FAILED for u in left) and not any(u.state == READY for u in left):
+            raise failed_error(self.setup.store, left)
         if len(left) != self.seen:
             self.seen, self.since, self.pause = len(left), time.monotonic(), self.poll
-        elif time.monotonic() - self.since > self.wait_s:
+        elif time.monotonic() - self.since > self.sharing.wait:
             running = self.setup.store.running()
             held = "; ".join(f"{name}: {line}" for name, line in sorted(running.items())) or "no live process"
-            raise RunError(f"{self.setup.store.path}: nothing this process can take became ready in {self.wait_s:g} s "
-                           f"({len(left)} units unfinished; held by others: {held}). This process stops; the run "
-                           "resumes with any `tflottery worker` or `find` of it (raise --wait to wait longer).")
+            raise RunError(f"{self.setup.store.path}: nothing this process can take became ready in "
+                           f"{self.sharing.wait:g} s ({len(left)} units unfinished; held by others: {held}). This "
+                           "process stops; the run resumes with any `tflottery worker` or `find` of it (raise --wait "
+                           "to wait longer).")
         self.sleep(self.random.uniform(self.poll, max(self.poll, self.pause)))
-        self.pause = min(2 * self.pause, MAX_POLL_S)
+        self.pause = min(2 * self.pause, self.longest)
         return True
 
     def sleep(self, seconds: float) -> None:
@@ -159,6 +271,17 @@ class Idle:
             if self.setup.store.commit_stamp() != stamp:
                 self.pause = self.poll
                 return
+
+
+def failed_error(store, left: list) -> RunError:
+    """The error that ends a call once only failed units, and the units that wait for them, are left."""
+    failed = store.failed()
+    names = [u.name for u in left if u.state == FAILED]
+    lines = "; ".join(f"{name} after {failed.get(name, {}).get('tries', '?')} tries: "
+                      f"{(failed.get(name, {}).get('errors') or ['?'])[-1].splitlines()[0]}" for name in names)
+    return RunError(f"{store.path}: {len(names)} unit(s) failed and {len(left) - len(names)} wait for them: {lines}. "
+                    f"Fix the cause (the tracebacks are in {store.path}/.units/<unit>.failed), then `tflottery find "
+                    "--retry_failed` (or a worker with --retry_failed) trains them again.")
 
 
 def pending_steps(setup: RunSetup) -> list[tuple]:

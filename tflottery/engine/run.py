@@ -17,7 +17,8 @@ from tflottery.engine import transfers
 from tflottery.engine.context import ReplicateContext, RunSetup, target_key
 from tflottery.engine.distribute import is_chief, make_strategy, precision_policy, threads_for_towers, worker_index
 from tflottery.engine.graph import UnitPlan
-from tflottery.engine.loop import WAIT_S, banner, pending_steps, run_plan, train_run
+from tflottery.engine.leases import Sharing
+from tflottery.engine.loop import banner, pending_steps, retrain_damaged, run_plan, train_run
 from tflottery.engine.plan import identity, make_plan, run_name
 from tflottery.engine.resolve import resolve
 from tflottery.pruning.resolve import prunable
@@ -82,15 +83,17 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
 
 
 def find(config, model: Optional[keras.Model] = None, data=None, callbacks: tuple = (), *, executor: str = "local",
-         executor_options: Optional[dict] = None, wait: float = WAIT_S, announce: bool = False,
+         executor_options: Optional[dict] = None, sharing: Optional[Sharing] = None,
          expected: Optional[Path] = None) -> Run:
     """Train the run of `config` as far as its plan goes, extending its directory where it exists: every unit no
-    other process holds, waiting (`wait` seconds without progress) for those others train. `executor`: where
-    groups train (`tflottery.engine.executors`); `announce`: say which units each wave holds (workers);
-    `expected`: the run directory this configuration must name (a worker given a directory)."""
+    other process holds, waiting for those others train (`sharing`: the wait, the lease, the tries before a unit is
+    marked failed, whether to say which units each claim holds). `executor`: where groups train
+    (`tflottery.engine.executors`); `expected`: the run directory this configuration must name (a worker given a
+    directory)."""
     from tflottery.engine.executors import check_executor
 
     config = RunConfig.from_dict(config).validate()
+    sharing = (sharing or Sharing()).check()
     check_executor(executor, executor_options)
     threads_for_towers()
     strategy = make_strategy(config.training)  # multi-worker collectives must start before other TF ops
@@ -106,13 +109,12 @@ def find(config, model: Optional[keras.Model] = None, data=None, callbacks: tupl
     store.lock(shared=True)
     try:
         with precision_policy(setup.config.training.precision), strategy.scope():
-            return _train(setup, strategy, callbacks, executor, executor_options or {}, wait, announce)
+            return _train(setup, strategy, callbacks, executor, executor_options or {}, sharing)
     finally:
         store.unlock()
 
 
-def _train(setup: RunSetup, strategy, callbacks: tuple, executor: str, options: dict, wait: float,
-           announce: bool) -> Run:
+def _train(setup: RunSetup, strategy, callbacks: tuple, executor: str, options: dict, sharing: Sharing) -> Run:
     config, plan, store = setup.config, setup.plan, setup.store
     trainer_kind(config.training).check(setup, callbacks, executor)
     check_captures(setup)
@@ -122,28 +124,17 @@ def _train(setup: RunSetup, strategy, callbacks: tuple, executor: str, options: 
     if plan.strategy.structure.kernel_warning:
         logging.getLogger("tflottery").warning(plan.strategy.structure.kernel_warning)
     pending = pending_steps(setup)
-    trained = train_plan(setup, run_plan(setup), callbacks, executor, options, wait, announce,
+    trained = train_plan(setup, run_plan(setup), callbacks, executor, options, sharing,
                          steps=sum(steps for *_, steps in pending), headline=lambda why: banner(setup, pending, why),
                          distributed=strategy.num_replicas_in_sync > 1)
-    trained += train_queued(setup, callbacks, executor, options, wait)
+    trained += train_queued(setup, callbacks, executor, options, sharing)
     store.clean()
     store.write_results()
     return Run(config, store, setup.data, plan, ticket_model(setup), trained)
 
 
-def retrain_damaged(store: RunStore) -> list:
-    """Every committed unit whose files are not what it wrote, taken back to unfinished (a line each), so that the
-    loop trains it again; the (replicate, level, branch) taken back."""
-    damaged = store.damaged()
-    for r, level, branch, problem in damaged:
-        logging.getLogger("tflottery").warning("%s: replicate %d, level %d, %s is damaged and trains again", problem, r,
-                                               level, branch)
-        store.replicate(r).uncommit(level, branch)
-    return [(r, level, branch) for r, level, branch, _ in damaged]
-
-
 def train_plan(setup: RunSetup, plan: UnitPlan, callbacks: tuple = (), executor: str = "local",
-               options: Optional[dict] = None, wait: float = WAIT_S, announce: bool = False, *, steps: int,
+               options: Optional[dict] = None, sharing: Optional[Sharing] = None, *, steps: int,
                headline, distributed: bool = False) -> list:
     """Train the units of `plan` in the one level loop (`imp.train_run`) with the run's trainer kind, on
     `executor`; `steps` of them in all (for the progress line), `headline(population)` the start line (said only
@@ -159,13 +150,13 @@ def train_plan(setup: RunSetup, plan: UnitPlan, callbacks: tuple = (), executor:
         progress = progress_lib.current(setup.config.training.verbose)
         progress.begin(steps)
         progress.say(headline(why) + ("" if executor == "local" else f" | on {runner.describe()}"))
-        return train_run(setup, runner, progress, plan, wait, announce)
+        return train_run(setup, runner, progress, plan, sharing)
     finally:
         runner.close()
 
 
 def transfer(setup: RunSetup, levels: dict, branches: list, target, callbacks: tuple = (), executor: str = "local",
-             options: Optional[dict] = None, wait: float = WAIT_S, queue_only: bool = False) -> list:
+             options: Optional[dict] = None, sharing: Optional[Sharing] = None, queue_only: bool = False) -> list:
     """Record the transfer `branches` at `levels` (replicate -> finished levels) of the run `setup` in its work queue,
     then (unless `queue_only`) train them as units of the one level loop on `target` (data config, training config,
     loaded Data, TrainingConfig): any number of processes may transfer the same levels at once, and every
@@ -175,7 +166,7 @@ def transfer(setup: RunSetup, levels: dict, branches: list, target, callbacks: t
         return []
     setup.store.lock(shared=True)
     try:
-        trained = _transfer_units(setup, levels, branches, target, callbacks, executor, options, wait)
+        trained = _transfer_units(setup, levels, branches, target, callbacks, executor, options, sharing)
         setup.store.write_results()
     finally:
         setup.store.unlock()
@@ -183,17 +174,17 @@ def transfer(setup: RunSetup, levels: dict, branches: list, target, callbacks: t
 
 
 def train_queued(setup: RunSetup, callbacks: tuple = (), executor: str = "local", options: Optional[dict] = None,
-                 wait: float = WAIT_S) -> list:
+                 sharing: Optional[Sharing] = None) -> list:
     """Train the units left of every transfer in the run's work queue (the run held shared by the caller)."""
     trained = []
     for levels, branches in transfers.queued(setup.store):
         trained += _transfer_units(setup, levels, branches, transfers.target_of(setup, branches), callbacks,
-                                   executor, options, wait)
+                                   executor, options, sharing)
     return trained
 
 
 def _transfer_units(setup: RunSetup, levels: dict, branches: list, target, callbacks: tuple, executor: str,
-                    options: Optional[dict], wait: float) -> list:
+                    options: Optional[dict], sharing: Optional[Sharing]) -> list:
     from tflottery.engine.plan import training_steps
 
     data_cfg, train_dict, target_data, train_cfg = target
@@ -212,7 +203,7 @@ def _transfer_units(setup: RunSetup, levels: dict, branches: list, target, callb
                             for b in branches) + f" | population {population}")
 
     with precision_policy(train_cfg.precision):
-        return train_plan(setup, UnitPlan(levels, list(branches)), callbacks, executor, options, wait,
+        return train_plan(setup, UnitPlan(levels, list(branches)), callbacks, executor, options, sharing,
                           steps=steps * len(pending), headline=headline)
 
 

@@ -115,9 +115,12 @@ class ReplicateStore:
         return (d / MANIFEST).exists() or (self.legacy and (d / "metrics.json").exists())
 
     def save_level(self, level: int, branch: str, record: LevelRecord, meta: Optional[dict] = None,
-                   model_json: Optional[str] = None, data_info: Optional[dict] = None) -> None:
-        """Write one finished branch of one level; its manifest last, the commit that marks it finished."""
+                   model_json: Optional[str] = None, data_info: Optional[dict] = None, fence=None) -> None:
+        """Write one finished branch of one level; its manifest last, the commit that marks it finished. `fence`
+        (the holder's lease check) is called before the first write and again before the commit."""
         d, a = self.level_dir(level, branch), self.anchor
+        fence = fence or (lambda: None)
+        fence()
         files = {}
         for name, value in (("branch.json", meta), ("data.json", data_info),
                             ("model.json", None if model_json is None else json.loads(model_json))):
@@ -131,6 +134,7 @@ class ReplicateStore:
         atomic_write(d / "history.csv", files["history.csv"], a)
         files["metrics.json"] = json_bytes(record.metrics)
         atomic_write(d / "metrics.json", files["metrics.json"], a)
+        fence()
         write_json(d / MANIFEST, manifest(self.index, level, branch, files), a)
         atomic_write(self.path.parent / UNITS / COMMITS, f"r{self.index}-level_{level}-{branch}\n".encode(), a)
 
@@ -304,6 +308,7 @@ class RunStore:
         self.path = Path(path)
         self.anchor = self.path.parent  # the folder that holds the run: the user's own, trusted
         self._lock: Optional[DirectoryLock] = None
+        self._worker: Optional[DirectoryLock] = None
         self._layout: Optional[int] = None
 
     @classmethod
@@ -396,10 +401,11 @@ class RunStore:
 
     # ------------------------------------------------------------------ writing
     def lock(self, shared: bool = False) -> "RunStore":
-        """Hold the run for this process, alone or `shared` with other workers (see the module's doc), and
-        clear what killed writers of this machine left."""
+        """Hold the run for this process, alone or `shared` with other workers (see the module's doc; a shared
+        holder counts among the active workers), and clear what killed writers of this machine left."""
         self.check_layout()
         self._lock = DirectoryLock(self.path, "run", self.anchor).acquire(shared=shared)
+        self._worker = self.join() if shared else None
         self.clean()
         return self
 
@@ -448,6 +454,64 @@ class RunStore:
                                    "transfer again with `tflottery transfer`.") from None
         return out
 
+    # ------------------------------------------------------------------ failed units, active workers
+    def failure(self, name: str) -> Optional[dict]:
+        """A unit's failure record (`.units/<unit>.failed`: tries, errors, failed), or None if it never failed."""
+        path = self.path / UNITS / f"{safe_component(name, 'unit')}.failed"
+        if not path.exists():
+            return None
+        try:
+            record = read_json(path, self.anchor)
+        except DamagedError:
+            return {"tries": 1, "errors": [f"{path} is damaged"], "failed": False}
+        return record if isinstance(record, dict) else None
+
+    def record_failure(self, name: str, error: str, tries: int) -> dict:
+        """Count one failed try of unit `name` (held by the caller); marked failed once it failed `tries` times."""
+        record = self.failure(name) or {"tries": 0, "errors": []}
+        count = int(record.get("tries", 0)) + 1
+        errors = [*record.get("errors", [])[-4:], error[:2000]]
+        record = {"unit": name, "tries": count, "errors": errors, "failed": count >= tries}
+        write_json(self.path / UNITS / f"{safe_component(name, 'unit')}.failed", record, self.anchor)
+        return record
+
+    def failed(self) -> dict:
+        """{unit name: its record} of every unit marked failed."""
+        names = [n[:-7] for n in subfolders(self.path / UNITS, "", self.anchor) if n.endswith(".failed")]
+        records = {name: self.failure(name) for name in names}
+        return {name: r for name, r in sorted(records.items()) if r and r.get("failed")}
+
+    def clear_failures(self) -> list[str]:
+        """Forget every unit's failures (`--retry_failed`); the units cleared."""
+        names = [n for n in subfolders(self.path / UNITS, "", self.anchor) if n.endswith(".failed")]
+        for name in names:
+            remove_file(self.path / UNITS / name, self.anchor)
+        return [n[:-7] for n in names]
+
+    def join(self) -> DirectoryLock:
+        """Count this process among the run's active workers (`.units/workers/`) while it trains the run."""
+        import secrets
+
+        lock = DirectoryLock(self.path / UNITS / "workers", f"worker of run {self.name}", self.anchor,
+                             f"{os.getpid()}-{secrets.token_hex(4)}.lock")
+        lock.claim()
+        return lock
+
+    def active_workers(self) -> int:
+        """How many processes train the run now (at least 1: the caller); the files of dead ones removed."""
+        folder = self.path / UNITS / "workers"
+        alive = 0
+        for name in subfolders(folder, "", self.anchor):
+            if not name.endswith(".lock"):
+                continue
+            lock = DirectoryLock(folder, "worker", self.anchor, name)
+            if lock.holder() is not None:
+                alive += 1
+            elif lock.claim():
+                remove_file(folder / name, self.anchor)
+                lock.release()
+        return max(1, alive)
+
     def commit_stamp(self) -> Optional[tuple]:
         """What the run's last commit left (inode and time of `.units/commits`): it changes with every commit."""
         try:
@@ -463,6 +527,10 @@ class RunStore:
         return {name: line for name, line in holders.items() if line}
 
     def unlock(self) -> None:
+        if self._worker is not None:
+            remove_file(self._worker.path, self.anchor)
+            self._worker.release()
+            self._worker = None
         if self._lock:
             self._lock.release()
             self._lock = None

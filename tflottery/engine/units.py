@@ -15,7 +15,7 @@ from typing import Any
 
 from tflottery.config import hashed_fields
 from tflottery.core.errors import RunError
-from tflottery.engine.graph import PROBE, READY
+from tflottery.engine.graph import PROBE, READY, unit_name
 from tflottery.engine.progress import progress_line
 from tflottery.engine.store import LevelRecord
 from tflottery.pruning import masks as mask_lib
@@ -30,6 +30,7 @@ class Unit:
     data: Any
     training: Any  # TrainingConfig
     steps: Any  # TrainingSteps
+    alone: bool = False  # it failed before: it trains in a group of its own
 
     @property
     def replicate(self) -> int:
@@ -38,6 +39,11 @@ class Unit:
     @property
     def key(self) -> tuple:
         return (self.replicate, self.level, self.branch.key())
+
+    @property
+    def name(self) -> str:
+        """Its lock's name (`r0-level_3-ticket`)."""
+        return unit_name(self.replicate, self.level, self.branch.key())
 
     @property
     def label(self) -> str:
@@ -57,7 +63,8 @@ class Unit:
 
     def group_key(self) -> tuple:
         """Units with equal keys can train as one program; a unit that must train alone gets its own."""
-        alone = self.start.watch is not None or self.start.rewire is not None or bool(self.ctx.setup.stochastic)
+        alone = (self.alone or self.start.watch is not None or self.start.rewire is not None
+                 or bool(self.ctx.setup.stochastic))
         return (self.start.head_classes, id(self.data), json.dumps(hashed_fields(self.training), sort_keys=True),
                 self.start.start_step, self.start.end_step, self.key if alone else None)
 
@@ -85,23 +92,26 @@ def make_unit(ctx, level: int, branch) -> Unit:
     return Unit(ctx, level, branch, start, data, training, steps)
 
 
-def ready_units(contexts: dict, plan) -> list[tuple]:
-    """(ctx, level, branch) of every unfinished unit of `plan` (a UnitPlan) whose inputs exist, by level and
-    replicate (`contexts`: replicate -> its ReplicateContext); `make_unit` draws a unit's start once a process
-    has claimed it."""
+def ready_units(contexts: dict, plan, failed=frozenset()) -> list[tuple]:
+    """(ctx, level, branch) of every unfinished unit of `plan` (a UnitPlan) whose inputs exist and that is not
+    marked failed (`failed`: names), by level and replicate (`contexts`: replicate -> its ReplicateContext);
+    `make_unit` draws a unit's start once a process has claimed it."""
     out = []
     for r, ctx in contexts.items():
-        for u in plan.units(ctx.store, r):
+        for u in plan.units(ctx.store, r, failed):
             if u.state == READY and u.branch != PROBE:
                 out.append((u.level, r, ctx, u.branch_kind))
     out.sort(key=lambda item: (item[0], item[1]))
     return [(ctx, level, branch) for level, _, ctx, branch in out]
 
 
-def save_unit(unit: Unit, own) -> tuple:
-    """Store a trained unit: captures, then its level record (its manifest last, the commit); print its line."""
+def save_unit(unit: Unit, own, fence=None) -> tuple:
+    """Store a trained unit: captures, then its level record (its manifest last, the commit); print its line.
+    `fence` (the holder's lease check) is called before the first write and before the commit."""
     ctx, branch, start, result = unit.ctx, unit.branch, unit.start, own.result
     check_finite(unit, result.history)
+    if fence is not None:
+        fence()
     for step, weights in result.captured.items():
         ctx.store.save_capture(step, weights)
     remaining = mask_lib.remaining(own.masks)
@@ -122,7 +132,7 @@ def save_unit(unit: Unit, own) -> tuple:
     params = branch.param_values()
     meta = {"kind": branch.kind, "params": params} if params else None
     ctx.store.save_level(unit.level, branch.key(), LevelRecord(own.masks, own.started, own.final, metrics), meta,
-                         own_model, own_data)
+                         own_model, own_data, fence)
     if ctx.progress is not None:
         eta = ctx.progress.finished(start.end_step - start.start_step, result.wall_time_s)
         if unit.training.verbose:

@@ -1,8 +1,6 @@
 """The local executor: groups trained one after another in this process."""
 from __future__ import annotations
 
-from typing import Iterator
-
 from tflottery.engine.executors.base import Executor
 
 
@@ -11,10 +9,6 @@ class LocalExecutor(Executor):
     that other processes sharing the run take the rest."""
 
     name = "local"
-
-    def run(self, groups: list) -> Iterator[tuple]:
-        for group in groups:
-            yield group, self.trainer.train(group)
 
     def describe(self) -> str:
         return "this process"

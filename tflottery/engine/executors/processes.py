@@ -12,7 +12,7 @@ import multiprocessing
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Optional
 
 from tflottery.core.errors import ConfigError
 from tflottery.engine.executors.base import Executor
@@ -63,23 +63,27 @@ class ProcessExecutor(Executor):
             self._run = run_payload(self.setup, self.trainer, self.cores_each)
         return self._pool
 
-    def run(self, groups: list) -> Iterator[tuple]:
-        pending = {}
-        try:
-            for group in groups:
-                if all(remote_ok(u) for u in group):
-                    pending[self.pool().submit(train_units, self._run, [RemoteUnit.of(u) for u in group])] = group
-                else:
-                    yield group, self.trainer.train(group)
-            while pending:
-                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield pending.pop(future), future.result()
-        finally:
-            for future in pending:
-                future.cancel()
+    def remote(self, group: list) -> bool:
+        return all(remote_ok(u) for u in group)
+
+    def start(self, group: list):
+        pool = self.pool()
+        return pool.submit(train_units, self._run, [RemoteUnit.of(u) for u in group])
+
+    def wait_one(self):
+        done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
+        return next(iter(done))
+
+    def result(self, future) -> list:
+        return future.result()
 
     def close(self) -> None:
+        """Shut the pool down; groups still training (a stop: SIGTERM, Ctrl-C) end with their processes."""
+        stopped = bool(self._futures)
+        super().close()
         if self._pool is not None:
+            if stopped:
+                for process in list(getattr(self._pool, "_processes", {}).values()):
+                    process.terminate()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

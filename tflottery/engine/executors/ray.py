@@ -1,7 +1,8 @@
 """The Ray executor: groups of units as Ray tasks on a cluster without shared storage; the driver writes the run.
 
 The driver (`find --executor=ray`) claims every ready unit, groups them (a GPU task takes a
-larger group: the population's GPU size), and submits each group as a task (`remote.train_units`):
+larger group: the population's GPU size), and submits each group as a task (`remote.train_units`)
+the moment its units are ready (a level's group as soon as its parent's finishes: no wave waits for another):
 the task loads the run's data on its node and trains the group with the run's trainer kind, with
 the same kernels (`numerics.json`); the driver stores the results as they arrive. A task whose
 worker dies is retried by Ray (`max_retries`). Units that need what only the driver has train in the
@@ -10,7 +11,7 @@ driver (`remote.remote_ok`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Optional
 
 from tflottery.core.errors import ConfigError, RunError
 from tflottery.engine.executors.base import Executor
@@ -49,6 +50,22 @@ def check_reachable(address: str, timeout: float) -> None:
                        "or give the address it prints.") from None
 
 
+def keep_signal_handlers(ray, options) -> None:
+    """Start or join the cluster keeping this process's SIGTERM and SIGINT handlers (Ray's driver replaces them
+    with an exit that skips the run's clean-up)."""
+    import signal
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)} if main else {}
+    if options.address:
+        ray.init(address=options.address, logging_level="warning", log_to_driver=True)
+    else:
+        ray.init(include_dashboard=False, logging_level="warning", log_to_driver=True)
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+
+
 class RayExecutor(Executor):
     """Groups of units as Ray tasks. The driver claims every ready unit: Ray spreads them."""
 
@@ -78,10 +95,7 @@ class RayExecutor(Executor):
         ray = check_ray()
         self.ray = ray
         if not ray.is_initialized():
-            if options.address:
-                ray.init(address=options.address, logging_level="warning", log_to_driver=True)
-            else:
-                ray.init(include_dashboard=False, logging_level="warning", log_to_driver=True)
+            keep_signal_handlers(ray, options)
         self.gpus = options.gpus if options.gpus is not None else int(ray.cluster_resources().get("GPU", 0) > 0)
         auto = setup is not None and setup.config.plan.population == "auto"
         self.population = GPU_AUTO if self.gpus and auto else population  # a GPU task takes a larger group
@@ -102,17 +116,26 @@ class RayExecutor(Executor):
             self._run = self.ray.put(run_payload(self.setup, self.trainer, CPUS_PER_TASK))
         return self._run
 
-    def run(self, groups: list) -> Iterator[tuple]:
-        ray = self.ray
-        task = ray.remote(max_retries=MAX_RETRIES)(train_units).options(
+    def remote(self, group: list) -> bool:
+        return all(remote_ok(u) for u in group)
+
+    def start(self, group: list):
+        task = self.ray.remote(max_retries=MAX_RETRIES)(train_units).options(
             num_cpus=CPUS_PER_TASK, num_gpus=self.gpus, name="tflottery_train_units")
-        pending = {}
-        for group in groups:
-            if all(remote_ok(u) for u in group):
-                pending[task.remote(self.run_ref(), [RemoteUnit.of(u) for u in group])] = group
-            else:
-                yield group, self.trainer.train(group)
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            group = pending.pop(done[0])
-            yield group, ray.get(done[0])
+        return task.remote(self.run_ref(), [RemoteUnit.of(u) for u in group])
+
+    def wait_one(self):
+        done, _ = self.ray.wait(list(self._futures), num_returns=1)
+        return done[0]
+
+    def result(self, future) -> list:
+        return self.ray.get(future)
+
+    def close(self) -> None:
+        """Cancel the tasks still running (a stopped driver leaves nothing training on the cluster)."""
+        for future in self._futures:
+            try:
+                self.ray.cancel(future, force=True)
+            except Exception:  # finished meanwhile, or the cluster is gone: nothing left to cancel
+                pass
+        super().close()
