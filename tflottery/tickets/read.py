@@ -507,12 +507,34 @@ def check_architecture(config, where: Path) -> None:
                     raise TicketError(f"{where}: layer or object class {printable(name, 60)} is not a built-in Keras "
                                       "class tflottery rebuilds from shared files; pass trust_code=True (--trust_code) "
                                       "only for a ticket whose author you trust.")
+            if node.get("class_name") in STOCHASTIC and isinstance(node.get("config"), dict):
+                _check_stochastic(node["class_name"], node["config"], where)
             if node.get("activity_regularizer") is not None:
                 raise TicketError(f"{where}: a layer has an activity regulariser, which tickets do not carry (it adds "
                                   "to the loss of whoever trains it): refused.")
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
+
+
+STOCHASTIC = {"Dropout": "rate", "SpatialDropout1D": "rate", "SpatialDropout2D": "rate", "SpatialDropout3D": "rate",
+              "AlphaDropout": "rate", "GaussianDropout": "rate", "GaussianNoise": "stddev"}
+MAX_NOISE = 1e3  # a noise stddev in units of inputs scaled to [0, 1]: beyond this the layer erases its input
+
+
+def _check_stochastic(name: str, config: dict, where: Path) -> None:
+    """A dropout rate in [0, 1) and a noise stddev in [0, MAX_NOISE]: what the layer computes while training (a
+    forward pass at inference, which the ticket's check runs, never sees it)."""
+    field = STOCHASTIC[name]
+    value = config.get(field)
+    high, closed = (MAX_NOISE, True) if field == "stddev" else (1.0, False)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value \
+        and (value <= high if closed else value < high)
+    if not ok:
+        shown = repr(value) if isinstance(value, (int, float)) else printable(str(value), 40)
+        raise TicketError(f"{where}: layer {printable(str(config.get('name')), 60)} ({name}) has {field}="
+                          f"{shown}, outside {'[0, %g]' % high if closed else '[0, 1)'}: whoever "
+                          "trains this ticket would train on noise; refused.")
 
 
 def build_architecture(text: str, where: Path, trust_code: bool = False, budget: Optional[int] = None):

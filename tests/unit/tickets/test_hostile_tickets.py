@@ -314,6 +314,12 @@ CRAFTED = {
     "weights longdouble": (lambda p: dtype_weights(p, np.longdouble), "holds only <f4"),
     "weights big-endian": (lambda p: dtype_weights(p, ">f4"), "holds only <f4"),
     "Normalization(variance=-1): NaN outputs": (sabotage_normalization, "computes NaN or infinite outputs"),
+    # round three: what only training would compute
+    "GaussianNoise(1e30)": (lambda p: insert_layer(p, {"class_name": "GaussianNoise", "name": "noise", "config": {
+        "name": "noise", "trainable": True, "dtype": "float32", "stddev": 1e30}}),
+                            r"'noise' \(GaussianNoise\) has stddev=1e\+30, outside \[0, 1000\]"),
+    "Dropout(rate=1.5)": (lambda p: insert_layer(p, {"class_name": "Dropout", "name": "drop", "config": {
+        "name": "drop", "trainable": True, "dtype": "float32", "rate": 1.5}}), r"has rate=1.5, outside \[0, 1\)"),
 }
 
 
