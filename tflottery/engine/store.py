@@ -314,6 +314,8 @@ class RunStore:
     @classmethod
     def open(cls, path: "str | Path") -> "RunStore":
         """An existing run directory, checked: a run of this layout, not an older one."""
+        if not isinstance(path, (str, Path)) or not str(path):
+            raise RunError(f"run={path!r} is not a path: pass a run directory, e.g. runs/lenet_300_100-mnist-<hash>.")
         store = cls(path)
         store.check_layout()
         if not (store.path / "spec.json").exists():
@@ -330,8 +332,8 @@ class RunStore:
             found = read_json(spec, self.anchor)
             layout = found.get("layout") if isinstance(found, dict) else None
             if layout not in READABLE:
-                written = f" (written by tflottery {found['tflottery']})" if isinstance(found.get("tflottery"), str) \
-                    else ""
+                written = f" (written by tflottery {found['tflottery']})" if isinstance(found, dict) \
+                    and isinstance(found.get("tflottery"), str) else ""
                 raise RunError(f"{self.path} has run layout {layout!r}{written}; this tflottery "
                                f"{_version()} reads layouts {', '.join(map(str, READABLE))}. Use the tflottery version "
                                "that wrote it, or run the experiment again.")
@@ -358,13 +360,26 @@ class RunStore:
         from tflottery.pruning.resolve import upgrade
 
         stored = self.config()
-        return RunConfig.from_dict({**stored, "pruning": upgrade(stored.get("pruning", {}))})
+        try:
+            if not isinstance(stored, dict):
+                raise ConfigError(f"it holds {type(stored).__name__}, not the run's configuration")
+            return RunConfig.from_dict({**stored, "pruning": upgrade(stored.get("pruning", {}))})
+        except ConfigError as error:
+            raise DamagedError(f"{self.path / 'config.json'} is not a configuration this run can use ({error}): the file "
+                               "was altered; `tflottery find` with the run's flags writes it again.") from None
 
     def data_info(self) -> dict:
         return read_json(self.path / "data.json", self.anchor)
 
     def plan(self) -> dict:
-        return read_json(self.path / "plan.json", self.anchor)
+        """plan.json: the levels and their remaining fractions (checked to be a plan: a DamagedError otherwise)."""
+        plan = read_json(self.path / "plan.json", self.anchor)
+        levels = plan.get("levels") if isinstance(plan, dict) else None
+        if not isinstance(levels, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in levels) \
+                or not isinstance(plan.get("remaining"), (list, dict)):
+            raise DamagedError(f"{self.path / 'plan.json'} is not a run's plan (levels and remaining): the file was "
+                               "altered; `tflottery find` with the run's flags writes it again.")
+        return plan
 
     def architecture(self) -> str:
         from tflottery.core.files import read_bytes

@@ -54,8 +54,18 @@ def read_recipe(name: str) -> dict:
         raise ConfigError(f"{path} is not UTF-8 text (TOML files are UTF-8): save it as UTF-8.") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path} is not valid TOML ({error}): fix the line it names.") from None
-    if cfg.get("kind", "imp") not in KINDS:
+    if "kind" not in cfg:
+        raise ConfigError(f"{path} names no kind: write kind = \"imp\" (or one of {', '.join(KINDS)}) at its top.")
+    if cfg["kind"] not in KINDS:
         raise ConfigError(f"{path}: kind={cfg.get('kind')!r} is unknown: recipes are of kind {', '.join(KINDS)}.")
+    sides = set(cfg.get("sides") if isinstance(cfg.get("sides"), dict) else ())
+    pairs = cfg.get("pairs") if isinstance(cfg.get("pairs"), list) else []
+    sides |= {side for pair in pairs if isinstance(pair, list) for side in pair if isinstance(side, str)}
+    unknown = sorted(set(cfg) - RECIPE_KEYS - {"run", "paper"} - sides)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown}: a recipe holds {', '.join(sorted(RECIPE_KEYS))}, the "
+                          "[run] and [paper] tables and one table per side of a transfer (a misspelt key would be "
+                          "ignored).")
     return cfg
 
 

@@ -33,6 +33,14 @@ def made(tmp_path_factory, tiny_run):
                                          "[b.data]\nlabels = [2, 3]\n")
     (recipes / "missing.toml").write_text("kind = \"transfer\"\npairs = [[\"a\", \"c\"]]\n[sides]\na = \"A\"\n"
                                          "c = \"C\"\n[a.data]\nlabels = [0, 1]\n")
+    (recipes / "empty.toml").write_text("")
+    (recipes / "kindint.toml").write_text("kind = 1\n")
+    (recipes / "unknownkey.toml").write_text("kind = \"imp\"\nfrobnicate = 3\n")
+    (recipes / "levels.toml").write_text("kind = \"imp\"\n[run.plan]\nlevels = \"many\"\n")
+    (recipes / "pairsstr.toml").write_text("kind = \"transfer\"\npairs = \"a,b\"\n[sides]\na = \"A\"\nb = \"B\"\n"
+                                          "[a.data]\nlabels = [0, 1]\n[b.data]\nlabels = [2, 3]\n")
+    (recipes / "section.toml").write_text("kind = \"imp\"\n[run.nosuch]\nx = 1\n")
+    (recipes / "lr.toml").write_text("kind = \"imp\"\n[run.training]\nlr = -1\n")
     return {"RUN": str(run.path), "TICKET": str(ticket), "OTHER": str(other), "FILE": str(where / "a_file"),
             "WHERE": str(where)}
 
@@ -185,6 +193,13 @@ RECIPES = [
     ("nosides", "a transfer recipe names each side in a \\[sides\\] table"),
     ("missing", "pairs names the side 'c', which has no table of its own flags"),
     ("../../etc", "recipe='../../etc' cannot name a file or folder"),
+    ("empty", "names no kind: write kind"),
+    ("kindint", "kind=1 is unknown"),
+    ("unknownkey", r"unknown key\(s\) \['frobnicate'\]"),
+    ("levels", "plan.levels='many' must be an integer"),
+    ("pairsstr", "pairs='a,b' must list \\[source, target\\] sides"),
+    ("section", r"run: unknown field\(s\) \['nosuch'\]"),
+    ("lr", r"training.lr=-1.0 must lie in \(0, 10\]"),
 ]
 
 

@@ -84,6 +84,10 @@ class RayExecutor(Executor):
     @classmethod
     def check(cls, options: "RayExecutor.Options") -> None:
         check_ray()
+        gpus = options.gpus
+        if gpus is not None and (isinstance(gpus, bool) or not isinstance(gpus, int) or not 0 <= gpus <= 64):
+            raise ConfigError(f"--executor.gpus={gpus!r}: give the GPUs each task takes, 0 to 64 (default: 1 where the "
+                              "cluster has GPUs, else 0).")
         timeout = options.connect_timeout
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 3600:
             raise ConfigError(f"--executor.connect_timeout={timeout!r}: give seconds in (0, 3600], e.g. 60.")
