@@ -120,8 +120,12 @@ class Stopped(KeyboardInterrupt):
     by its holder, nothing half-written kept."""
 
 
+_RECEIVED: list = []  # the signals `_stop` turned into Stopped (a library may re-raise it as a plain KeyboardInterrupt)
+
+
 def _stop(signum, frame) -> None:
-    raise Stopped(signal.Signals(signum).name)
+    _RECEIVED.append(signal.Signals(signum).name)
+    raise Stopped(_RECEIVED[-1])
 
 
 @contextmanager
@@ -146,17 +150,18 @@ def one_line_errors():
     try:
         with stop_on_signals():
             yield
-    except Stopped as stop:
-        print(f"tflottery: stopped by {stop}: its units are released and everything finished so far is kept; the "
+    except KeyboardInterrupt as stop:
+        name = str(stop) if isinstance(stop, Stopped) else (_RECEIVED[-1] if _RECEIVED else None)
+        if name is None:
+            print("tflottery: interrupted: everything finished so far is kept; the same command resumes where it "
+                  "stopped.", file=sys.stderr)
+            sys.exit(130)
+        print(f"tflottery: stopped by {name}: its units are released and everything finished so far is kept; the "
               "same command resumes where it stopped.", file=sys.stderr)
-        sys.exit(128 + getattr(signal, str(stop), signal.SIGTERM).value)
+        sys.exit(128 + getattr(signal, name, signal.SIGTERM).value)
     except TflotteryError as error:
         print(f"tflottery: error: {error}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("tflottery: interrupted: everything finished so far is kept; the same command resumes where it "
-              "stopped.", file=sys.stderr)
-        sys.exit(130)
     except BrokenPipeError:  # the reader went away (`tflottery summary RUN | head`): nothing to say to it
         sys.stderr.close()
         os._exit(0)

@@ -30,7 +30,7 @@ from tflottery.engine.graph import DONE, FAILED, PROBE, READY, UnitPlan, trains_
 from tflottery.engine.leases import WAIT_S, LeaseLost, Leases, Sharing
 from tflottery.engine.progress import Progress
 from tflottery.core.names import TICKET
-from tflottery.engine.units import make_unit, ready_units, save_unit
+from tflottery.engine.units import make_unit, ready_units, save_unit, unit_states
 
 POLL_S = 1.0  # the first pause of an idle process; each listing that finds nothing new doubles it ...
 MAX_POLL_S = 60.0  # ... up to this (and half the lease), with jitter; a unit committed anywhere in the run ends the
@@ -54,20 +54,21 @@ def train_run(setup: RunSetup, executor, progress: Progress, plan: "UnitPlan | N
             progress.say(f"{name}: its failures are cleared (--retry_failed); it trains again")
     contexts = {r: ReplicateContext(setup, r, executor.trainer, progress) for r in plan.replicates}
     leases = Leases(store, sharing.lease)
-    idle = Idle(setup, plan, contexts, sharing, poll)
+    idle = Idle(setup, sharing, poll)
     trained: list = []
     try:
         while True:
             if plan.probe and run_probes(setup, contexts.values(), leases):
                 continue
+            states = unit_states(contexts, plan, set(store.failed()))  # the run listed once per pass
             room = executor.capacity - executor.in_flight
-            new = claim(store, leases, ready_units(contexts, plan, set(store.failed())), room) if room > 0 else []
+            new = claim(store, leases, ready_units(states), room) if room > 0 else []
             if new:
                 trained += submit(executor, new, leases, sharing, progress)
             if executor.in_flight:
                 trained += collect(executor, leases, sharing)
                 continue
-            if not new and not idle.wait():
+            if not new and not idle.wait([u for _, u in states if u.state != DONE]):
                 return trained
     finally:
         leases.close()
@@ -229,22 +230,18 @@ def run_probes(setup: RunSetup, contexts: list, leases: Leases) -> bool:
 
 
 class Idle:
-    """Waiting, with nothing to take, for the units of `plan` other processes hold."""
+    """Waiting, with nothing to take, for the units other processes hold."""
 
-    def __init__(self, setup: RunSetup, plan: UnitPlan, contexts: dict, sharing: Sharing, poll: float):
-        self.setup, self.plan, self.contexts, self.sharing, self.poll = setup, plan, contexts, sharing, poll
+    def __init__(self, setup: RunSetup, sharing: Sharing, poll: float):
+        self.setup, self.sharing, self.poll = setup, sharing, poll
         self.seen, self.since, self.pause = None, time.monotonic(), poll
         self.longest = max(poll, min(MAX_POLL_S, sharing.lease / 2))  # a lease that ran out is seen in time
         self.random = random.Random(os.getpid())  # jitter: idle workers started together drift apart
 
-    def unfinished(self) -> list:
-        failed = set(self.setup.store.failed())
-        return [u for r, ctx in self.contexts.items() for u in self.plan.units(ctx.store, r, failed) if u.state != DONE]
-
-    def wait(self) -> bool:
-        """False once the run is finished; else sleep a moment (True); a RunError once only failed units and the
-        units after them are left, or after `wait` seconds in which no unit finished anywhere."""
-        left = self.unfinished()
+    def wait(self, left: list) -> bool:
+        """False once the run is finished (`left`: its unfinished units); else sleep a moment (True); a RunError
+        once only failed units and the units after them are left, or after `wait` seconds in which no unit
+        finished anywhere."""
         if not left:
             return False
         if any(u.state == FAILED for u in left) and not any(u.state == READY for u in left):

@@ -92,15 +92,17 @@ def make_unit(ctx, level: int, branch) -> Unit:
     return Unit(ctx, level, branch, start, data, training, steps)
 
 
-def ready_units(contexts: dict, plan, failed=frozenset()) -> list[tuple]:
-    """(ctx, level, branch) of every unfinished unit of `plan` (a UnitPlan) whose inputs exist and that is not
-    marked failed (`failed`: names), by level and replicate (`contexts`: replicate -> its ReplicateContext);
-    `make_unit` draws a unit's start once a process has claimed it."""
-    out = []
-    for r, ctx in contexts.items():
-        for u in plan.units(ctx.store, r, failed):
-            if u.state == READY and u.branch != PROBE:
-                out.append((u.level, r, ctx, u.branch_kind))
+def unit_states(contexts: dict, plan, failed=frozenset()) -> list[tuple]:
+    """(ctx, UnitState) of every unit of `plan` (a UnitPlan), read from the run once (`contexts`: replicate -> its
+    ReplicateContext; `failed`: names of the units marked failed)."""
+    return [(ctx, u) for r, ctx in contexts.items() for u in plan.units(ctx.store, r, failed)]
+
+
+def ready_units(states: list) -> list[tuple]:
+    """(ctx, level, branch) of every unit of `states` (`unit_states`) whose inputs exist and that is not marked
+    failed, by level and replicate; `make_unit` draws a unit's start once a process has claimed it."""
+    out = [(u.level, ctx.replicate_index, ctx, u.branch_kind) for ctx, u in states
+           if u.state == READY and u.branch != PROBE]
     out.sort(key=lambda item: (item[0], item[1]))
     return [(ctx, level, branch) for level, _, ctx, branch in out]
 
