@@ -135,7 +135,8 @@ def verify_run(run: "str | Path") -> dict:
     store = RunStore.open(run)
     committed = [(r, level, branch) for r in store.replicates() for level in store.replicate(r).level_numbers()
                  for branch in store.replicate(r).branches(level)]
-    damaged = [{"unit": unit_name(r, level, branch), "problem": problem} for r, level, branch, problem in store.damaged()]
+    damaged = [{"unit": unit_name(r, level, branch), "problem": problem}
+               for r, level, branch, problem in store.damaged(full=True)]
     unverified = sum(not (store.replicate(r).level_dir(level, branch) / "manifest.json").exists()
                      for r, level, branch in committed)
     return {"run": str(store.path), "units": len(committed), "unverified": unverified, "damaged": damaged}

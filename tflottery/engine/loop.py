@@ -196,7 +196,7 @@ def fail(store, name: str, error: BaseException, sharing: Sharing) -> None:
 def retrain_damaged(store) -> list:
     """Every committed unit whose files are not what it wrote, taken back to unfinished (a line each), so that the
     loop trains it again; the (replicate, level, branch) taken back."""
-    damaged = store.damaged()
+    damaged = store.damaged(remember=True)
     for r, level, branch, problem in damaged:
         _log.warning("%s: replicate %d, level %d, %s is damaged and trains again", problem, r, level, branch)
         store.replicate(r).uncommit(level, branch)

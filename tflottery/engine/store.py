@@ -51,6 +51,7 @@ LAYOUT = 3  # 3: every unit commits with a manifest (0.4); 2: 0.3's units, finis
 READABLE = (2, 3)
 MANIFEST = "manifest.json"  # a unit's commit record: its files and their sha256, written last
 UNITS = ".units"  # the units' lock files
+VERIFIED = "verified"  # in .units/: a stamp per unit some process checked whole, so that others need not read it
 COMMITS = "commits"  # in .units/: rewritten by every unit's commit, so that idle workers watch one file
 SUMMARY_KEYS = ("level", "branch", "remaining", "early_stop_step", "early_stop_test_accuracy",
                 "final_test_accuracy", "final_test_loss", "wall_time_s", "mask_at_init_accuracy",
@@ -136,6 +137,9 @@ class ReplicateStore:
         atomic_write(d / "metrics.json", files["metrics.json"], a)
         fence()
         write_json(d / MANIFEST, manifest(self.index, level, branch, files), a)
+        stamp = self._stamp(level, branch, [MANIFEST, *sorted(files)])
+        if stamp is not None:  # this process wrote these bytes: no one need read them to trust them
+            atomic_write(self.stamp_path(level, branch), stamp.encode(), a)
         atomic_write(self.path.parent / UNITS / COMMITS, f"r{self.index}-level_{level}-{branch}\n".encode(), a)
 
     def check_unit(self, level: int, branch: str = TICKET) -> None:
@@ -145,8 +149,32 @@ class ReplicateStore:
             raise DamagedError(f"{problem}: replicate {self.index}, level {level}, {branch} is damaged; `tflottery "
                                "find` (or a worker) retrains it, `tflottery verify RUN` lists every damaged unit.")
 
-    def damage(self, level: int, branch: str = TICKET) -> Optional[str]:
-        """What is wrong with a committed unit's files (the first fault, naming the file), or None."""
+    def stamp_path(self, level: int, branch: str) -> Path:
+        return self.path.parent / UNITS / VERIFIED / f"r{self.index}-level_{int(level)}-{safe_component(branch, 'branch')}"
+
+    def _stamp(self, level: int, branch: str, names: list) -> Optional[str]:
+        """What the file system says of a unit's files without reading them (inode, change time, size of each): a
+        file rewritten, cut, copied or touched gets another change time (None if one is gone)."""
+        d, parts = self.level_dir(level, branch), []
+        for name in names:
+            try:
+                st = os.stat(d / name, follow_symlinks=False)
+            except OSError:
+                return None
+            parts.append([name, st.st_ino, st.st_ctime_ns, st.st_size])
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+    def _stamped(self, level: int, branch: str) -> Optional[str]:
+        try:
+            return read_bytes(self.stamp_path(level, branch), self.anchor, limit=256).decode(errors="replace")
+        except (OSError, StorageError):
+            return None
+
+    def damage(self, level: int, branch: str = TICKET, full: bool = False, remember: bool = False) -> Optional[str]:
+        """What is wrong with a committed unit's files (the first fault, naming the file), or None. Each file is
+        hashed unless a process verified the unit (its stamp in `.units/verified/`) and no file changed since;
+        `full`: hash every file regardless (`tflottery verify`); `remember`: stamp the unit once it checks out
+        (only a process that writes the run)."""
         d = self.level_dir(level, branch)
         if not (d / MANIFEST).exists():
             return None  # a layout-2 unit: nothing to check it against
@@ -167,7 +195,10 @@ class ReplicateStore:
             if not isinstance(entry, dict):
                 return f"{d / MANIFEST} lists {name!r} without its size and sha256"
         key = _verified_key(d, [MANIFEST, *files])
-        if key is not None and key in _VERIFIED:
+        if not full and key is not None and key in _VERIFIED:
+            return None
+        stamp = self._stamp(level, branch, [MANIFEST, *sorted(files)])
+        if not full and stamp is not None and self._stamped(level, branch) == stamp:
             return None
         for name, entry in sorted(files.items()):
             try:
@@ -181,6 +212,8 @@ class ReplicateStore:
                         f"{entry.get('bytes')} recorded; sha256 differs)")
         if key is not None:
             _VERIFIED.add(key)
+        if remember and stamp is not None:
+            atomic_write(self.stamp_path(level, branch), stamp.encode(), self.anchor)
         return None
 
     def uncommit(self, level: int, branch: str) -> None:
@@ -188,6 +221,8 @@ class ReplicateStore:
         d = self.level_dir(level, branch)
         remove_file(d / MANIFEST, self.anchor)
         remove_file(d / "metrics.json", self.anchor)
+        if self.stamp_path(level, branch).exists():
+            remove_file(self.stamp_path(level, branch), self.anchor)
 
     def load_level(self, level: int, branch: str = TICKET) -> LevelRecord:
         if not self.is_done(level, branch):
@@ -396,14 +431,15 @@ class RunStore:
             self.check_layout()
         return self._layout == 2
 
-    def damaged(self) -> list[tuple]:
-        """(replicate, level, branch, what is wrong) of every committed unit whose files are not what it wrote."""
+    def damaged(self, full: bool = False, remember: bool = False) -> list[tuple]:
+        """(replicate, level, branch, what is wrong) of every committed unit whose files are not what it wrote
+        (`full`, `remember`: as `ReplicateStore.damage`)."""
         out = []
         for r in self.replicates():
             store = self.replicate(r)
             for level in store.level_numbers():
                 for branch in store.branches(level):
-                    problem = store.damage(level, branch)
+                    problem = store.damage(level, branch, full, remember)
                     if problem:
                         out.append((r, level, branch, problem))
         return out

@@ -155,3 +155,32 @@ def test_another_identity_under_the_same_name_is_refused(tmp_path):
     store.write_spec({"seed": 0})  # the same run: fine
     with pytest.raises(RunError, match="holds another run"):
         store.write_spec({"seed": 1})
+
+
+def test_a_unit_verified_once_is_not_read_again_until_a_file_of_it_changes(tmp_path, monkeypatch):
+    import os
+
+    from tflottery.engine import store as store_lib
+
+    store = RunStore(tmp_path / "run")
+    store.write_spec({"seed": 0})
+    rep = store.replicate(0)
+    for level in (0, 1, 2):
+        rep.save_level(level, "ticket", _record(level))
+    reads = []
+    real = store_lib.read_bytes
+    monkeypatch.setattr(store_lib, "read_bytes", lambda path, *a, **k: (reads.append(path.name), real(path, *a, **k))[1])
+    monkeypatch.setattr(store_lib, "_VERIFIED", set())  # another process: it trusts the writer's stamps
+    assert RunStore(tmp_path / "run").damaged() == []
+    assert [name for name in reads if name.endswith((".npz", ".csv"))] == []  # stamps and stats only
+    reads.clear()
+    final = rep.level_dir(2) / "final.npz"
+    before = final.stat()
+    _flip(final)
+    os.utime(final, ns=(before.st_atime_ns, before.st_mtime_ns))  # the same size and time: only the change time moved
+    damaged = RunStore(tmp_path / "run").damaged()
+    assert [(level, "final.npz is not the file its unit wrote" in problem) for _, level, _, problem in damaged] == \
+        [(2, True)]
+    reads.clear()
+    RunStore(tmp_path / "run").damaged(full=True)  # `tflottery verify`: every file read
+    assert reads.count("final.npz") == 3 and reads.count("masks.npz") == 2  # level 2 stops at its damaged file
