@@ -210,52 +210,50 @@ def test_a_unit_that_always_raises_is_marked_failed_after_its_tries_and_named(tm
     assert_same_run(path, reference.path)
 
 
-def test_sigterm_mid_group_releases_everything_and_the_restart_writes_the_same_bytes(tmp_path, reference):
+def stopped_then_resumed(command, mid_work, limit, tmp_path, reference):
+    """SIGTERM `command` once `mid_work(process)` returns: it ends within `limit` seconds with exit 143 and one
+    line, holds no lock and leaves nothing half-written; the same command again writes the bytes of one find."""
     runs = tmp_path / "runs"
-    command = [sys.executable, "-m", "tflottery.cli", "find", *FLAGS, f"--runs_dir={runs}", "--verbose=false"]
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
-        store, _, _ = wait_for_holder(runs, [first], pruned=True)
-        time.sleep(0.5)  # mid-group
+        mid_work(first)
         sent = time.time()
         first.send_signal(signal.SIGTERM)
-        out, err = first.communicate(timeout=60)
+        _, err = first.communicate(timeout=120)
         took = time.time() - sent
     finally:
         if first.poll() is None:
             first.kill()
     assert first.returncode == 128 + signal.SIGTERM, err[-3000:]
     assert "stopped by SIGTERM: its units are released" in err and "Traceback" not in err
-    assert took < 15, took
+    assert took < limit, took
+    store = RunStore(runs / reference.path.name)
     assert not store.running() and store.holder() is None  # every lock released
     assert not list(store.path.rglob("*.tmp"))  # nothing half-written
-    again = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    again = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert_same_run(runs / reference.path.name, reference.path)
+
+
+def test_sigterm_mid_group_releases_everything_and_the_restart_writes_the_same_bytes(tmp_path, reference):
+    def mid_group(process):
+        wait_for_holder(tmp_path / "runs", [process], pruned=True)
+        time.sleep(0.5)
+
+    command = [sys.executable, "-m", "tflottery.cli", "find", *FLAGS, f"--runs_dir={tmp_path / 'runs'}",
+               "--verbose=false"]
+    stopped_then_resumed(command, mid_group, 15, tmp_path, reference)
 
 
 def test_sigterm_ends_the_ray_driver_cleanly_and_the_restart_writes_the_same_bytes(tmp_path, reference):
     pytest.importorskip("ray", reason="the Ray executor's test needs the extra: pip install 'tflottery[ray]'")
-    runs = tmp_path / "runs"
-    command = [sys.executable, "-m", "tflottery.cli", "find", *FLAGS, f"--runs_dir={runs}", "--verbose=false",
-               "--executor=ray"]
-    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    try:
+
+    def mid_task(driver):
         deadline = time.time() + 300
         while time.time() < deadline and driver.poll() is None and not ray_tasks():
             time.sleep(0.1)
-        time.sleep(1.0)  # mid-task
-        sent = time.time()
-        driver.send_signal(signal.SIGTERM)
-        out, err = driver.communicate(timeout=120)
-        took = time.time() - sent
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-    assert driver.returncode == 128 + signal.SIGTERM, err[-3000:]
-    assert "stopped by SIGTERM" in err and took < 30, (took, err[-2000:])
-    store = RunStore(runs / reference.path.name)
-    assert not store.running() and store.holder() is None and not list(store.path.rglob("*.tmp"))
-    again = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert_same_run(runs / reference.path.name, reference.path)
+        time.sleep(1.0)
+
+    command = [sys.executable, "-m", "tflottery.cli", "find", *FLAGS, f"--runs_dir={tmp_path / 'runs'}",
+               "--verbose=false", "--executor=ray"]
+    stopped_then_resumed(command, mid_task, 30, tmp_path, reference)
