@@ -142,23 +142,27 @@ def verify_run(run: "str | Path") -> dict:
     return {"run": str(store.path), "units": len(committed), "unverified": unverified, "damaged": damaged}
 
 
-def verdict(run: "str | Path | object"):
+def verdict(run: "str | Path | object", margin: float = 1.0):
     """The verdict of a run (a directory or a `Run`): per level and branch the mean and 95% interval over
     replicates of the early-stop and final test accuracy and early-stop iteration, the paired
-    differences ticket - reinit and ticket - random_prune, and the line naming the sparsest level at
-    which the ticket matches dense and beats both (`tflottery.analysis.verdict`). Written to the run's
+    differences ticket - dense, ticket - reinit and ticket - random_prune, and the line naming the sparsest
+    level at which the ticket matches dense (the paired interval above -`margin` points of accuracy) and beats
+    both (above 0), given at least 3 replicates (`tflottery.analysis.verdict`). Written to the run's
     results.csv, summary.json and report.md unless another process is writing the run."""
     from tflottery.engine.store import RunStore
 
+    margin = as_float(margin, "margin", 0.0, 50.0, hint="points of accuracy, e.g. 1.")
     store = getattr(run, "store", None) or RunStore.open(run)
-    return write_verdict(store, if_free=True)
+    return write_verdict(store, if_free=True, margin=margin / 100)
 
 
-def write_verdict(store, if_free: bool = False):
-    """Compute the verdict of `store` and write it (if_free: only when no process holds the run)."""
+def write_verdict(store, if_free: bool = False, margin: Optional[float] = None):
+    """Compute the verdict of `store` and write it (if_free: only when no process holds the run; `margin`: a
+    fraction of accuracy, default the verdict's 1 point)."""
+    from tflottery.analysis.verdict import MARGIN
     from tflottery.analysis.verdict import verdict as make_verdict
 
-    result = make_verdict(store.summary())
+    result = make_verdict(store.summary(), MARGIN if margin is None else margin)
     if if_free and store.holder() is not None:
         return result
     config = store.config()

@@ -2,16 +2,18 @@
 
 Per level and branch: the mean and t interval over replicates of the early-stop test accuracy
 (Frankle & Carbin's measure: test accuracy at the iteration of minimum validation loss), the
-final test accuracy and the early-stop iteration. Per level: the paired differences ticket -
-reinit and ticket - random_prune (paired by replicate, which shares the initialisation and data
-order; see `tflottery.core.stats`). The line names the sparsest level at which the ticket
+final test accuracy and the early-stop iteration. Per pruned level: the paired differences (by
+replicate, which shares the initialisation and data order; see `tflottery.core.stats`) ticket -
+dense, ticket - reinit and ticket - random_prune. The line names the sparsest level at which the
+ticket
 
-* is within the interval of dense: its mean is at or above the low end of the dense network's
-  (level 0) interval, and
-* beats both baselines: the interval of each paired difference lies above zero,
+* matches dense, an equivalence statement with a stated margin: the 95% interval of the paired
+  difference ticket - dense lies above -margin (default 1 point), and
+* beats both baselines: the 95% interval of each paired difference lies above zero,
 
-or says that no level is, and why (one replicate has no interval; a run without baselines
-cannot tell a ticket from a random mask).
+or says that no level does, and why. With fewer than 3 replicates there is no verdict, only the
+numbers: two replicates give a t interval with one degree of freedom (12.7 standard errors wide),
+under which "matches" would hold for almost anything. The line names its criterion and n.
 """
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ METRICS = {"early_stop_test_accuracy": ("early-stop test acc %", 100.0),
            "early_stop_step": ("early-stop iteration", 1.0)}
 BASELINES = controls()  # the branch kinds marked `control` (reinit, random_prune)
 MEASURE = "early_stop_test_accuracy"
+MARGIN = 0.01  # matches dense: the paired interval of ticket - dense lies above -MARGIN (1 point of accuracy)
+MIN_REPLICATES = 3  # fewer give the numbers and no verdict
+DENSE = "dense"  # the paired difference ticket - dense (level 0's ticket of the same replicate)
 
 
 @dataclass
@@ -35,9 +40,15 @@ class Verdict:
     differences: list = field(default_factory=list)  # per level and baseline: the paired Interval
     line: str = ""
     level: Optional[int] = None  # the sparsest level the line names, or None
+    margin: float = MARGIN
+
+    def criterion(self) -> str:
+        return (f"matches dense: the paired ticket - dense 95% interval lies above -{100 * self.margin:g} points; "
+                f"beats a baseline: its paired 95% interval lies above 0; at least {MIN_REPLICATES} replicates")
 
     def to_dict(self) -> dict:
         return {"measure": MEASURE, "confidence": 0.95, "verdict": self.line, "level": self.level,
+                "criterion": self.criterion(), "margin": self.margin, "min_replicates": MIN_REPLICATES,
                 "levels": [{**{k: v for k, v in r.items() if k not in METRICS},
                             **{k: r[k].to_dict() for k in METRICS if r.get(k)}} for r in self.rows],
                 "paired": [{"level": d["level"], "baseline": d["baseline"], "ticket_minus_baseline": d["interval"].to_dict()}
@@ -68,15 +79,19 @@ class Verdict:
                 lines.append(f"| {d['level']} | {d['baseline']}: {d['interval'].text(100.0)} | {d['interval'].n} |")
         return "\n".join(lines + ["", f"**Verdict:** {self.line}", "",
                                   "Means ± the half-width of the 95% t interval over replicates; differences paired "
-                                  "by replicate."])
+                                  f"by replicate. Criterion: {self.criterion()}."])
 
 
-def verdict(summary: list[dict]) -> Verdict:
-    """The verdict of a run's summary rows (`RunStore.summary()`: one per replicate, level and branch)."""
+def verdict(summary: list[dict], margin: float = MARGIN) -> Verdict:
+    """The verdict of a run's summary rows (`RunStore.summary()`: one per replicate, level and branch); `margin`:
+    how far below dense (a fraction of accuracy, paired interval) a ticket may reach and still match it."""
+    from tflottery.core.values import as_float
+
+    margin = as_float(margin, "margin", 0.0, 0.5, hint="a fraction of accuracy, e.g. 0.01 for 1 point.")
     cells: dict = {}
     for row in summary:
         cells.setdefault((row["level"], row["branch"]), {})[row["replicate"]] = row
-    out = Verdict()
+    out = Verdict(margin=margin)
     for (level, branch), by_rep in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1] != TICKET, kv[0][1])):
         first = next(iter(by_rep.values()))
         entry = {"level": level, "branch": branch, "remaining": first["remaining"], "n": len(by_rep)}
@@ -86,10 +101,11 @@ def verdict(summary: list[dict]) -> Verdict:
         out.rows.append(entry)
     accuracy = {cell: {rep: r[MEASURE] for rep, r in by_rep.items() if r.get(MEASURE) is not None}
                 for cell, by_rep in cells.items()}
+    dense = accuracy.get((0, TICKET), {})
     for level in sorted({lvl for lvl, b in cells if b == TICKET and lvl > 0}):
-        for baseline in BASELINES:
-            if (level, baseline) in accuracy:
-                diff = paired(accuracy[(level, TICKET)], accuracy[(level, baseline)])
+        for baseline, theirs in ((DENSE, dense), *((b, accuracy.get((level, b))) for b in BASELINES)):
+            if theirs:
+                diff = paired(accuracy[(level, TICKET)], theirs)
                 if diff is not None:
                     out.differences.append({"level": level, "baseline": baseline, "interval": diff})
     out.line, out.level = _line(out, cells)
@@ -103,33 +119,45 @@ def _line(out: Verdict, cells: dict) -> "tuple[str, Optional[int]]":
                     key=lambda r: r["remaining"])
     if dense is None or not pruned:
         return "no verdict: the run has no dense level and pruned ticket to compare yet.", None
-    if dense.n < 2:
-        return (f"no verdict: n={dense.n}: one replicate has no interval. Run --replicates=3 or more "
-                "(the finished replicate is kept) and `tflottery summary` again."), None
+    n = min([dense.n] + [r[MEASURE].n for r in pruned])
+    if n < MIN_REPLICATES:
+        return (f"no verdict: n={n}: a verdict needs at least {MIN_REPLICATES} replicates (with {n} the 95% interval "
+                f"{'does not exist' if n < 2 else 'is 12.7 standard errors wide'}, and 'matches dense' would hold for "
+                f"almost anything); the numbers above are all there is. Run --replicates={MIN_REPLICATES} or more "
+                "(the finished replicates are kept) and `tflottery summary` again."), None
     diffs = {(d["level"], d["baseline"]): d["interval"] for d in out.differences}
+    margin = 100 * out.margin
+
+    def matches(r) -> bool:
+        diff = diffs.get((r["level"], DENSE))
+        return diff is not None and diff.above(-out.margin)
+
     baselines = [b for b in BASELINES if any(br == b for _, br in cells)]
     for r in pruned:  # sparsest first
-        ticket = r[MEASURE]
-        if ticket.mean < dense.low:
+        if not matches(r):
             continue
         beaten = [b for b in baselines if (r["level"], b) in diffs and diffs[(r["level"], b)].above(0)]
         if baselines and len(beaten) == len(BASELINES):
             against = " and ".join(f"{b} by {diffs[(r['level'], b)].text(100.0)} points" for b in BASELINES)
             return (f"level {r['level']} ({100 * r['remaining']:.1f}% of weights remain) is the sparsest winning "
-                    f"ticket: {ticket.text(100.0)}% against dense {dense.text(100.0)}% ({ticket.n} replicates), "
-                    f"beating {against} (paired, 95%)."), r["level"]
-    matching = [r for r in pruned if r[MEASURE].mean >= dense.low]
+                    f"ticket: {r[MEASURE].text(100.0)}% against dense {dense.text(100.0)}%, ticket - dense "
+                    f"{diffs[(r['level'], DENSE)].text(100.0)} points (above -{margin:g}: matches dense), beating "
+                    f"{against} (paired by replicate, 95%, n={n})."), r["level"]
+    matching = [r for r in pruned if matches(r)]
     if not matching:
-        return (f"no level: every pruned ticket is below dense's interval ({dense.text(100.0)}%); the densest, "
-                f"level {pruned[-1]['level']}, has {pruned[-1][MEASURE].text(100.0)}%."), None
+        densest = pruned[-1]
+        return (f"no level matches dense (paired ticket - dense 95% interval above -{margin:g} points, n={n}): the "
+                f"densest pruned ticket, level {densest['level']}, is "
+                f"{diffs[(densest['level'], DENSE)].text(100.0)} points from dense."), None
     sparsest = matching[0]
     where = f"level {sparsest['level']} ({100 * sparsest['remaining']:.1f}% remain)"
     if len(baselines) < len(BASELINES):
         missing = ",".join(b for b in BASELINES if b not in baselines)
-        return (f"no winning ticket can be named: {where} matches dense, but the run has no {missing} baseline to "
-                f"tell it from a random subnetwork. Add --branches=reinit,random_prune (the trained levels are "
-                "kept)."), None
+        return (f"no winning ticket can be named: {where} matches dense (paired ticket - dense above -{margin:g} "
+                f"points, n={n}), but the run has no {missing} baseline to tell it from a random subnetwork. Add "
+                "--branches=reinit,random_prune (the trained levels are kept)."), None
     short = [f"{b} {diffs[(sparsest['level'], b)].text(100.0)}" for b in BASELINES
              if (sparsest["level"], b) in diffs and not diffs[(sparsest["level"], b)].above(0)]
-    return (f"no level: the tickets that match dense do not beat both baselines beyond their intervals (at {where}, "
-            f"ticket - {', '.join(short) or 'a baseline missing'} points)."), None
+    return (f"no level: the tickets that match dense (paired ticket - dense above -{margin:g} points, n={n}) do not "
+            f"beat both baselines beyond their intervals (at {where}, ticket - "
+            f"{', '.join(short) or 'a baseline missing'} points)."), None

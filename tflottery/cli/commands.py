@@ -379,15 +379,16 @@ def runs(*, runs_dir: str = "runs"):
     return None
 
 
-def summary(run: str):
+def summary(run: str, margin: float = 1.0):
     """The verdict of run directory RUN: per level and branch the mean and 95% interval over replicates of the
-    early-stop test accuracy, final accuracy and early-stop iteration; the paired differences ticket -
-    reinit and ticket - random_prune; and one line naming the sparsest level at which the ticket matches
-    dense and beats both baselines, or why none does. Also written to RUN's results.csv, summary.json and
-    report.md (unless a process is writing the run)."""
+    early-stop test accuracy, final accuracy and early-stop iteration; the paired differences ticket - dense,
+    ticket - reinit and ticket - random_prune; and one line naming the sparsest level at which the ticket
+    matches dense (its paired interval above -MARGIN points, --margin, default 1) and beats both baselines
+    (above 0), or why none does; fewer than 3 replicates give the numbers and no verdict. Also written to
+    RUN's results.csv, summary.json and report.md (unless a process is writing the run)."""
     from tflottery.api import verdict
 
-    print(verdict(run).text())
+    print(verdict(run, margin=as_float(margin, "--margin", 0.0, hint="points of accuracy, e.g. 1.")).text())
     return None
 
 
