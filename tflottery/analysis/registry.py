@@ -12,6 +12,7 @@ from typing import Optional
 from tflottery.analysis.base import Analysis, Runs
 from tflottery.analysis.instability import Instability
 from tflottery.analysis.levels import Levels
+from tflottery.analysis.successive import SuccessiveLevels
 from tflottery.analysis.transfer import Transfer
 from tflottery.analysis.untrained import Untrained
 
@@ -25,7 +26,7 @@ def register(cls: type) -> type:
     return cls
 
 
-for _cls in (Levels, Untrained, Transfer, Instability):
+for _cls in (Levels, Untrained, Transfer, Instability, SuccessiveLevels):
     register(_cls)
 
 

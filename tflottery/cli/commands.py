@@ -431,10 +431,28 @@ def _tune_help(args: list) -> str:
 tune.help_text = _tune_help
 
 
+def analyze(what: str, run: str, *, alphas: int = 11, train_examples: int = 10000, verbose: bool = False):
+    """Analyses of a finished run that `find` does not compute. `tflottery analyze levels RUN`: the linear-path
+    test-error barrier between the trained solutions of successive levels (level L masked to level L+1's mask,
+    Paul et al. 2023), with the angle and distance between them, per pair of levels with its 95% interval over
+    replicates; stored in the run (a second call measures only new levels) and drawn by `tflottery plot`
+    (<out>_successive.png). --alphas: points on each path (default 11); --train_examples: the training subset
+    the train-error barrier uses."""
+    if what != "levels":
+        raise ConfigError(f"analyze {what!r}: the analyses are: levels (the barrier between successive levels); "
+                          "instability has its own command, `tflottery instability`.")
+    from tflottery.analysis.successive import level_barriers, text
+    from tflottery.core.values import as_bool
+
+    rows = level_barriers(run, alphas, train_examples, verbose=as_bool(verbose, "verbose"))
+    print(text(rows))
+    return None
+
+
 COMMANDS = {"find": find, "transfer": transfer, "export": export, "convert": convert, "plot": plot,
             "instability": instability, "compare": compare, "recipes": recipes, "data": data, "models": models,
             "tune": tune, "runs": runs, "summary": summary, "worker": worker, "status": status,
-            "verify": verify}
+            "verify": verify, "analyze": analyze}
 
 
 def _tune_flag(name: str) -> None:
