@@ -38,13 +38,7 @@ def drop_smallest_global(weights: dict, masks: dict, names: list, n: int) -> dic
 
 def random_like(masks: dict, seed: int) -> dict:
     """Random masks with exactly the same number of survivors per layer (Frankle & Carbin's baseline)."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name, mask in sorted(masks.items()):
-        flat = np.zeros(mask.size, bool)
-        flat[rng.choice(mask.size, int(mask.sum()), replace=False)] = True
-        out[name] = flat.reshape(mask.shape)
-    return out
+    return random_counts({k: m.shape for k, m in masks.items()}, {k: int(m.sum()) for k, m in masks.items()}, seed)
 
 
 def ones_like(weights: dict, names) -> dict:
@@ -60,3 +54,15 @@ def remaining(masks: dict) -> dict:
 
 def counts(masks: dict) -> dict:
     return {k: int(m.sum()) for k, m in masks.items()}
+
+
+def random_counts(shapes: dict, counts: dict, seed: int) -> dict:
+    """Random masks of `shapes` with exactly `counts[layer]` survivors each."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name in sorted(shapes):
+        size = int(np.prod(shapes[name]))
+        flat = np.zeros(size, bool)
+        flat[rng.choice(size, int(counts[name]), replace=False)] = True
+        out[name] = flat.reshape(shapes[name])
+    return out

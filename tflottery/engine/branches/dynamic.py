@@ -1,6 +1,7 @@
 """The base of dynamic sparse training: a sparse network whose connections move while it trains.
 
-The branch starts from a random mask with the level's per-layer counts on the rewind weights and
+The branch starts from a random mask with the level's total (per layer: the ticket's counts, uniform or
+ERK: `density`) on the rewind weights and
 trains for the ticket's steps (x `steps_multiplier`, RigL's longer budgets stretch the schedule).
 Every `delta_t` steps until `end_fraction` of training, each layer drops the fraction
 `drop_fraction / 2 x (1 + cos(pi t / t_end))` of its active weights with the smallest magnitude and
@@ -19,6 +20,7 @@ import numpy as np
 from tflottery.config import setting
 from tflottery.core.errors import ConfigError
 from tflottery.engine.branches.base import Branch, BranchStart
+from tflottery.engine.branches.random_prune import check_density, random_mask
 from tflottery.pruning import masks as mask_lib
 
 
@@ -69,6 +71,20 @@ class Rewirer:
                              "counts": mask_lib.counts(self.masks)})
 
 
+def stretched(training, factor: int, steps_per_epoch: int):
+    """`training` for `factor` times its steps with its schedule stretched alike (Evci et al.'s 2x and 5x budgets:
+    the learning-rate milestones and warm-up at `factor` times their steps; the mask updates follow the steps)."""
+    import dataclasses
+
+    from tflottery.core.steps import Step
+
+    def scaled(text: str) -> str:
+        return f"{factor * Step.parse(text).to_steps(steps_per_epoch)}it"
+
+    return dataclasses.replace(training, steps=scaled(training.steps), warmup=scaled(training.warmup),
+                               milestones=[scaled(m) for m in training.milestones])
+
+
 class DynamicSparse(Branch):
     per_level = True
 
@@ -79,6 +95,7 @@ class DynamicSparse(Branch):
                                             "(cosine-decayed)")
         end_fraction: float = setting(0.75, "updates stop at this fraction of training")
         steps_multiplier: int = setting(1, "train this many times the ticket's steps (RigL's 2x, 5x budgets)")
+        density: str = setting("ticket", "per-layer counts: ticket (the ticket's), uniform, erk (Evci et al. 2020)")
 
     def check(self) -> None:
         p = self.params
@@ -89,19 +106,18 @@ class DynamicSparse(Branch):
                               f"{p.end_fraction} in (0, 1].")
         if not 1 <= p.steps_multiplier <= 10:
             raise ConfigError(f"{self.kind} steps_multiplier={p.steps_multiplier} must lie in [1, 10] (RigL: 2 or 5).")
+        check_density(self.kind, p.density)
 
     def grow_scores(self, rewirer: Rewirer, step: int, weights: dict) -> dict:
         raise NotImplementedError
 
     def start(self, ctx, level: int) -> BranchStart:
-        import dataclasses
-
-        masks = mask_lib.random_like(ctx.level_masks(level), self.seed(ctx, level, "mask"))
+        masks = random_mask(ctx, level, self.params.density, self.seed(ctx, level, "mask"))
         begin, end = ctx.rewind_step, ctx.end_step
         training = None
         if self.params.steps_multiplier > 1:
+            training = stretched(ctx.config.training, self.params.steps_multiplier, ctx.data.steps_per_epoch)
             end = ctx.end_step * self.params.steps_multiplier
-            training = dataclasses.replace(ctx.config.training, steps=f"{end}it")
         rewirer = Rewirer(self, ctx, level, masks, begin, end)
         return BranchStart(masks, ctx.rewind_weights(), begin, end, training=training,
                            rewire=(rewirer.steps, rewirer))
