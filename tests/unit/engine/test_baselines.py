@@ -72,6 +72,46 @@ def test_grasp_scores_are_w_times_the_hessian_gradient_product(tiny):
         np.testing.assert_allclose(scores[k], p[name] * hg, rtol=2e-3, atol=1e-6)
 
 
+def test_snip_and_grasp_over_several_batches_score_from_the_sum_of_the_per_batch_gradients(tiny):
+    """Three batches: SNIP is |w . (g1 + g2 + g3)|, GraSP w . (H1 + H2 + H3)(g1 + g2 + g3), each batch's g and H
+    computed by hand; summing or averaging the batches ranks the weights alike (the mask is the same)."""
+    model, p, x, y = tiny
+    rng = np.random.default_rng(1)
+    data = [(x, y), (rng.normal(size=(5, 4)), np.array([1, 1, 0, 0, 1])), (rng.normal(size=(4, 4)), np.array([0, 0, 1, 0]))]
+    keys = {"fc1/kernel": "W1", "output/kernel": "W2"}
+    T, eps = 2.0, 1e-5
+
+    def total(q, temperature):
+        grads = [numpy_gradients(q, a, b, temperature) for a, b in data]
+        return {k: sum(g[k] for g in grads) for k in keys}
+
+    g = total(p, 1.0)
+    snip = snip_scores(model, NAMES, [(a.astype(np.float32), b) for a, b in data])
+    for k, name in keys.items():
+        np.testing.assert_allclose(snip[k], np.abs(g[k] * p[name]), rtol=1e-4, atol=1e-7)
+    g = total(p, T)
+
+    def shifted(sign):
+        return total({**p, **{name: p[name] + sign * eps * g[k] for k, name in keys.items()}}, T)
+
+    plus, minus = shifted(1), shifted(-1)
+    grasp = grasp_scores(model, NAMES, [(a.astype(np.float32), b) for a, b in data], T)
+    for k, name in keys.items():
+        np.testing.assert_allclose(grasp[k], p[name] * (plus[k] - minus[k]) / (2 * eps), rtol=2e-3, atol=1e-6)
+
+
+def test_class_balanced_score_data_holds_as_many_examples_of_every_class(ctx):
+    from tflottery.engine.branches.scored import balanced
+
+    data = balanced(ctx, seed=3, per_class=7)
+    labels = np.concatenate([np.asarray(b) for _, b in data])
+    assert sorted(np.bincount(labels).tolist()) == [7] * ctx.data.num_classes
+    again = np.concatenate([np.asarray(b) for _, b in balanced(ctx, seed=3, per_class=7)])
+    other = np.concatenate([np.asarray(a).ravel() for a, _ in balanced(ctx, seed=4, per_class=7)])
+    first = np.concatenate([np.asarray(a).ravel() for a, _ in data])
+    assert np.array_equal(labels, again) and not np.array_equal(first, other)  # seeded: another seed, other examples
+
+
 def test_synflow_scores_are_the_synaptic_flow_of_the_absolute_network_on_ones(tiny):
     model, p, _, _ = tiny
     a = {k: np.abs(v) for k, v in p.items()}

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from tflottery.config import setting
 from tflottery.core.errors import ConfigError
-from tflottery.engine.branches.scored import ScoredMask, batches, kernels, loss_fn, plain_model
+from tflottery.engine.branches.scored import ScoredMask, kernels, loss_fn, plain_model, score_data
 
 
 class Grasp(ScoredMask):
@@ -17,16 +17,19 @@ class Grasp(ScoredMask):
     class Params(ScoredMask.Params):
         batches: int = setting(1, "training batches for g and Hg")
         temperature: float = setting(200.0, "the logits' temperature (GraSP's code: 200)")
+        samples_per_class: int = setting(0, "score from this many examples of each class instead (GraSP's code: "
+                                            "10); 0: `batches` training batches")
 
     def check(self) -> None:
         super().check()
         if not 1 <= self.params.batches <= 1000 or not self.params.temperature > 0:
             raise ConfigError(f"grasp batches={self.params.batches} must lie in [1, 1000] and temperature="
                               f"{self.params.temperature} be > 0.")
+        if not 0 <= self.params.samples_per_class <= 10000:
+            raise ConfigError(f"grasp samples_per_class={self.params.samples_per_class} must lie in [0, 10000].")
 
     def scores(self, ctx, level: int, weights: dict, masks: dict) -> dict:
-        return grasp_scores(plain_model(ctx, weights, masks), list(masks),
-                            batches(ctx, self.score_seed(ctx, level), self.params.batches),
+        return grasp_scores(plain_model(ctx, weights, masks), list(masks), score_data(self, ctx, level),
                             self.params.temperature)
 
 

@@ -121,6 +121,29 @@ def batches(ctx, seed: int, count: int) -> list:
     return list(ctx.data.train_pipeline(seed, count))
 
 
+def balanced(ctx, seed: int, per_class: int) -> list:
+    """`per_class` training examples of every class, drawn by `seed`, as batches (GraSP's code scores from
+    `samples_per_class` examples of each class: 10 by default, 100 examples on a 10-class dataset)."""
+    from tflottery import data as data_lib
+
+    x, y = ctx.data.arrays["train"]
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(y):
+        where = np.flatnonzero(y == label)
+        chosen += list(rng.choice(where, min(per_class, where.size), replace=False))
+    chosen = np.array(sorted(chosen))
+    return list(data_lib.eval_pipeline(x[chosen], y[chosen]))
+
+
+def score_data(branch, ctx, level: int) -> list:
+    """The data a gradient score reads: class-balanced samples (`samples_per_class` > 0) or `batches` training
+    batches of the score's own order."""
+    seed = branch.score_seed(ctx, level)
+    p = branch.params
+    return balanced(ctx, seed, p.samples_per_class) if p.samples_per_class else batches(ctx, seed, p.batches)
+
+
 def loss_fn(model, x, y, temperature: float = 1.0):
     import tensorflow as tf
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tflottery.config.fields import in_range, setting
-from tflottery.engine.branches.scored import ScoredMask, batches, dense_gradients, kernels, plain_model
+from tflottery.engine.branches.scored import ScoredMask, dense_gradients, kernels, plain_model, score_data
 
 
 class Snip(ScoredMask):
@@ -14,15 +14,17 @@ class Snip(ScoredMask):
 
     @dataclass
     class Params(ScoredMask.Params):
-        batches: int = setting(1, "training batches whose summed gradient scores the weights")
+        batches: int = setting(1, "training batches whose summed gradient scores the weights (Lee et al.: one)")
+        samples_per_class: int = setting(0, "score from this many examples of each class instead (GraSP's code "
+                                            "scores SNIP from 10 per class); 0: `batches` training batches")
 
     def check(self) -> None:
         super().check()
         in_range("snip batches", self.params.batches, 1, 1000)
+        in_range("snip samples_per_class", self.params.samples_per_class, 0, 10000)
 
     def scores(self, ctx, level: int, weights: dict, masks: dict) -> dict:
-        return snip_scores(plain_model(ctx, weights, masks), list(masks),
-                           batches(ctx, self.score_seed(ctx, level), self.params.batches))
+        return snip_scores(plain_model(ctx, weights, masks), list(masks), score_data(self, ctx, level))
 
 
 def snip_scores(model, names: list, data: list) -> dict:
