@@ -108,12 +108,28 @@ def test_baselines_recipe_at_tiny_size(in_tmp):
                          branches=quick, **TINY)
     out = Path(results["output"])
     assert sorted(p.name for p in out.glob("*.png")) == ["ablations.png", "baselines.png"]
-    methods = [row["method"].replace(" (rounds=5)", "") for row in results["table"]]
-    assert methods[:9] == ["IMP ticket (rewound)", "ticket mask, reinitialised", "random pruning", "SNIP", "GraSP",
-                           "SynFlow", "magnitude at init", "SET", "RigL"]
-    assert {"ticket, inverted", "SNIP, shuffled", "SNIP, reinitialised", "SNIP, inverted", "SynFlow, shuffled",
-            "SynFlow, reinitialised", "SynFlow, inverted"} <= set(methods)
+    methods = [row["method"].replace(" (rounds=5)", "").replace(" (samples_per_class=10)", "")
+               for row in results["table"]]
+    assert methods[:7] == ["IMP ticket (rewound)", "ticket mask, reinitialised", "random pruning", "SynFlow",
+                           "magnitude at init", "SNIP", "GraSP"]
+    assert {"ticket, inverted", "SNIP, shuffled", "SNIP, reinitialised", "SNIP, inverted", "GraSP, shuffled",
+            "GraSP, reinitialised", "GraSP, inverted", "SynFlow, shuffled", "SynFlow, reinitialised",
+            "SynFlow, inverted", "magnitude at init, shuffled", "magnitude at init, reinitialised"} <= set(methods)
     assert all(row["acc_1"] and "±" in row["acc_1"] for row in results["table"])  # 2 replicates: intervals
     assert all(row["diff_1"] for row in results["table"][1:])
     report = (out / "report.md").read_text()
-    assert "| method |" in report and "**Verdict:**" in report
+    assert "| method |" in report and "**Verdict:**" in report and "global pruning" in report
+
+
+def test_dst_recipe_at_tiny_size(in_tmp):
+    results = run_recipe("dst", verbose=False, dataset="mnist", replicates=2, baseline_levels=[1], **TINY)
+    methods = [row["method"] for row in results["table"]]
+    assert methods == ["IMP ticket (rewound)"] + [f"{m} (density=erk{b})" for b in ("", ", steps_multiplier=2",
+                                                                                    ", steps_multiplier=5")
+                                                  for m in ("random pruning", "SET", "RigL")]
+    assert all(row["acc_1"] and "±" in row["acc_1"] for row in results["table"])
+    from tflottery.engine.store import RunStore
+
+    replicate = RunStore.open(results["runs"][0]).replicate(0)
+    ends = {b.split("-")[0] + str(replicate.metrics(1, b).get("end_step")): b for b in replicate.branches(1)}
+    assert {"ticket20", "random_prune20", "set40", "rigl100"} <= set(ends)  # 1x, 2x, 5x the ticket's 20 steps

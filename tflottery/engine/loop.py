@@ -22,7 +22,7 @@ import socket
 import time
 import traceback
 
-from tflottery.core.errors import DamagedError, RunError
+from tflottery.core.errors import DamagedError, RunError, TflotteryError
 from tflottery.core.files import clean_leftovers
 from tflottery.engine import scheduler
 from tflottery.engine.context import ReplicateContext, RunSetup
@@ -184,7 +184,11 @@ def store_unit(unit, result, leases: Leases, sharing: Sharing) -> list:
 
 
 def fail(store, name: str, error: BaseException, sharing: Sharing) -> None:
-    """Count a failed try of unit `name` (its error and traceback kept in `.units/<unit>.failed`); one line."""
+    """Count a failed try of unit `name` (its error and traceback kept in `.units/<unit>.failed`); one line. A
+    user error (a TflotteryError: a setting to fix, said with its fix, the same on every try) is raised as it is,
+    counted nowhere: the run resumes once it is fixed."""
+    if isinstance(error, TflotteryError):
+        raise error
     text = f"{type(error).__name__}: {error}"
     trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     record = store.record_failure(name, text + "\n" + trace, sharing.tries)

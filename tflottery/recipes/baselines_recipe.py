@@ -82,7 +82,7 @@ def run(name: str, cfg: dict, out: Path) -> dict:
         f"The ticket against every baseline at the levels they train at. {spread}": plots.by_remaining(
             {keys[k]: series[keys[k]] for k in main}, out / "baselines.png", title=title, styles=styles,
             references={"dense": (dense, dict(color="k"))}),
-        f"Frankle et al. 2021's ablations of SNIP, SynFlow and the ticket. {spread}": plots.by_remaining(
+        f"Frankle et al. 2021's ablations of the scored methods and the ticket. {spread}": plots.by_remaining(
             {keys[k]: series[keys[k]] for k in ablations}, out / "ablations.png", title=title, styles=styles,
             references={"dense": (dense, dict(color="k"))}),
     }
@@ -90,9 +90,14 @@ def run(name: str, cfg: dict, out: Path) -> dict:
     t = config.training
     what = (f"`{config.model.name}` on {run_.data.info['dataset']}: IMP with {config.pruning.strategy} pruning "
             f"to level {run_.plan.levels[-1]}, {t.optimizer} lr {t.lr}, batch {t.batch_size}, {t.steps} per level, "
-            f"rewind to {config.pruning.rewind}; every baseline at levels {levels}, with the ticket's per-layer "
-            f"counts and steps; {replicates} replicates. Early-stop test accuracy (%): mean ± the half-width of the "
-            "95% t interval over replicates; '- ticket': the paired difference from the ticket (points).")
+            f"rewind to {config.pruning.rewind}; every baseline at levels {levels} with the ticket's total sparsity "
+            + ("(each scored method ranks every layer together with the run's global strategy, so it chooses its own "
+               "per-layer proportions; random pruning and reinit keep the ticket's counts)"
+               if config.pruning.strategy == "global" else "and its per-layer counts (layerwise: every method only "
+               "chooses positions inside each layer)")
+            + f" and the ticket's steps unless a branch says otherwise; {replicates} replicates. Early-stop test "
+            "accuracy (%): mean ± the half-width of the 95% t interval over replicates; '- ticket': the paired "
+            "difference from the ticket (points).")
     judged = verdict(run_)
     write_report(out, f"{name}: {title}", what, run_.data.describe(), markdown_table(table, columns), figures,
                  notes=f"Dense: {interval(dense).text(100.0)}. **Verdict:** {judged.line}")

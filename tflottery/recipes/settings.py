@@ -17,7 +17,7 @@ RECIPE_KEYS = {"runs_dir", "tickets_dir", "description", "kind", "title", "pairs
                "sparse_points", "sparse_level", "copies", "alphas", "targets", "window", "threshold", "every", "distance",
                "modes"}
 RECIPES = ["task1", "task2", "task3", "fc1_mnist", "lenet5_mnist", "lenet_mnist", "conv_cifar10", "instability",
-           "early_bird", "supermask", "deploy", "baselines"]
+           "early_bird", "supermask", "deploy", "baselines", "baselines_layerwise", "dst"]
 
 
 KINDS = ("imp", "transfer", "instability", "early_bird", "deploy", "baselines")

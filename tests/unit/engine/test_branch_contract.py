@@ -63,7 +63,7 @@ def test_random_and_dynamic_sparse_masks_take_erk_or_uniform_counts_at_the_level
 def test_rigl_at_2x_trains_twice_the_steps_with_its_schedule_stretched(ctx):
     import dataclasses
 
-    from tflottery.engine.branches.dynamic import stretched
+    from tflottery.engine.branches.random_prune import stretched
 
     one, two = BRANCHES["rigl"](delta_t=5).start(ctx, 1), BRANCHES["rigl"](delta_t=5, steps_multiplier=2).start(ctx, 1)
     assert one.training is None and two.end_step == 2 * one.end_step == 60 and two.start_step == one.start_step == 0
@@ -72,6 +72,8 @@ def test_rigl_at_2x_trains_twice_the_steps_with_its_schedule_stretched(ctx):
     assert (one.rewire[0], two.rewire[0]) == ([5, 10, 15, 20], [5, 10, 15, 20, 25, 30, 35, 40, 45])
     assert (one.rewire[1].t_end, two.rewire[1].t_end) == (22, 45)  # updates end at 75% of each budget
     assert two.rewire[1].fraction(0) == one.rewire[1].fraction(0) == 0.3 and two.rewire[1].fraction(45) == 0.0
+    static = BRANCHES["random_prune"](steps_multiplier=5).start(ctx, 1)  # Evci et al.'s static baseline at 5x
+    assert static.end_step == 150 and static.training.steps == "150it"
     schedule = dataclasses.replace(ctx.config.training, steps="100it", warmup="10it", milestones=["50it", "1ep"])
     got = stretched(schedule, 5, ctx.data.steps_per_epoch)
     assert (got.steps, got.warmup, got.milestones) == ("500it", "50it", ["250it", f"{5 * ctx.data.steps_per_epoch}it"])

@@ -20,7 +20,7 @@ import numpy as np
 from tflottery.config import setting
 from tflottery.core.errors import ConfigError
 from tflottery.engine.branches.base import Branch, BranchStart
-from tflottery.engine.branches.random_prune import check_density, random_mask
+from tflottery.engine.branches.random_prune import budget, check_density, check_multiplier, random_mask
 from tflottery.pruning import masks as mask_lib
 
 
@@ -71,20 +71,6 @@ class Rewirer:
                              "counts": mask_lib.counts(self.masks)})
 
 
-def stretched(training, factor: int, steps_per_epoch: int):
-    """`training` for `factor` times its steps with its schedule stretched alike (Evci et al.'s 2x and 5x budgets:
-    the learning-rate milestones and warm-up at `factor` times their steps; the mask updates follow the steps)."""
-    import dataclasses
-
-    from tflottery.core.steps import Step
-
-    def scaled(text: str) -> str:
-        return f"{factor * Step.parse(text).to_steps(steps_per_epoch)}it"
-
-    return dataclasses.replace(training, steps=scaled(training.steps), warmup=scaled(training.warmup),
-                               milestones=[scaled(m) for m in training.milestones])
-
-
 class DynamicSparse(Branch):
     per_level = True
 
@@ -104,8 +90,7 @@ class DynamicSparse(Branch):
         if not 0 < p.drop_fraction < 1 or not 0 < p.end_fraction <= 1:
             raise ConfigError(f"{self.kind}: drop_fraction={p.drop_fraction} must lie in (0, 1) and end_fraction="
                               f"{p.end_fraction} in (0, 1].")
-        if not 1 <= p.steps_multiplier <= 10:
-            raise ConfigError(f"{self.kind} steps_multiplier={p.steps_multiplier} must lie in [1, 10] (RigL: 2 or 5).")
+        check_multiplier(self.kind, p.steps_multiplier)
         check_density(self.kind, p.density)
 
     def grow_scores(self, rewirer: Rewirer, step: int, weights: dict) -> dict:
@@ -113,11 +98,8 @@ class DynamicSparse(Branch):
 
     def start(self, ctx, level: int) -> BranchStart:
         masks = random_mask(ctx, level, self.params.density, self.seed(ctx, level, "mask"))
-        begin, end = ctx.rewind_step, ctx.end_step
-        training = None
-        if self.params.steps_multiplier > 1:
-            training = stretched(ctx.config.training, self.params.steps_multiplier, ctx.data.steps_per_epoch)
-            end = ctx.end_step * self.params.steps_multiplier
+        begin = ctx.rewind_step
+        end, training = budget(ctx, self.params.steps_multiplier)
         rewirer = Rewirer(self, ctx, level, masks, begin, end)
         return BranchStart(masks, ctx.rewind_weights(), begin, end, training=training,
                            rewire=(rewirer.steps, rewirer))
