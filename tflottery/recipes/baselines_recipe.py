@@ -25,14 +25,17 @@ def label(branch) -> str:
 
 
 def family_styles(branches: list, keys: dict) -> dict:
-    """A colour per method and a line and marker per ablation, so that a method's ablations read as its family."""
+    """A colour per method and a line and marker per ablation or budget, so that a method's variants read as its
+    family."""
     kinds = list(dict.fromkeys("ticket" if b.kind == "ticket_ablation" else b.kind for b in branches))
-    lines = {None: ("-", "o"), "shuffle": ("--", "s"), "reinit": ("-.", "D"), "invert": (":", "v")}
+    lines = {None: ("-", "o"), "shuffle": ("--", "s"), "reinit": ("-.", "D"), "invert": (":", "v"),
+             2: ("--", "s"), 5: (":", "D")}
     out = {}
     for b in branches:
         kind = "ticket" if b.kind == "ticket_ablation" else b.kind
         ablation = getattr(b.params, "ablation", None)
-        line, marker = lines[None if ablation in (None, "none") else ablation]
+        variant = ablation if ablation not in (None, "none") else getattr(b.params, "steps_multiplier", 1)
+        line, marker = lines.get(variant, lines[None])
         out[keys[b.key()]] = dict(color=f"C{kinds.index(kind) % 10}", linestyle=line, marker=marker)
     return out
 
@@ -72,20 +75,21 @@ def run(name: str, cfg: dict, out: Path) -> dict:
               for key, name in keys.items()}
     replicates = config.plan.replicates
     title = f"{config.model.name} on {run_.data.info['dataset']}, {replicates} replicates"
-    main = [k for k in keys if "-" not in k or k.startswith("ticket_ablation")]
-    ablated = [k for k in keys if "-" in k or k.startswith("ticket_ablation")]
+    ablated = [b.key() for b in branches if b.kind == "ticket_ablation"
+               or getattr(b.params, "ablation", "none") != "none"]
+    main = [k for k in keys if k not in ablated or k.startswith("ticket_ablation")]
     sources = {b.kind for b in branches if b.key() in ablated}
-    ablations = [k for k in keys if k in (TICKET, "random_prune") or k in sources] + ablated
+    originals = [b.key() for b in branches if b.kind in sources and b.key() not in ablated]
+    ablations = [k for k in keys if k in (TICKET, "random_prune") or k in originals] + ablated
     spread = plots.span_caption([replicates])
     styles = family_styles(branches, keys)
-    figures = {
-        f"The ticket against every baseline at the levels they train at. {spread}": plots.by_remaining(
-            {keys[k]: series[keys[k]] for k in main}, out / "baselines.png", title=title, styles=styles,
-            references={"dense": (dense, dict(color="k"))}),
-        f"Frankle et al. 2021's ablations of the scored methods and the ticket. {spread}": plots.by_remaining(
+    figures = {f"The ticket against every baseline at the levels they train at. {spread}": plots.by_remaining(
+        {keys[k]: series[keys[k]] for k in main}, out / "baselines.png", title=title, styles=styles,
+        references={"dense": (dense, dict(color="k"))})}
+    if len(ablated) > 1:
+        figures[f"Frankle et al. 2021's ablations of the scored methods and the ticket. {spread}"] = plots.by_remaining(
             {keys[k]: series[keys[k]] for k in ablations}, out / "ablations.png", title=title, styles=styles,
-            references={"dense": (dense, dict(color="k"))}),
-    }
+            references={"dense": (dense, dict(color="k"))})
     write_csv(out / "results.csv", rows)
     t = config.training
     what = (f"`{config.model.name}` on {run_.data.info['dataset']}: IMP with {config.pruning.strategy} pruning "
