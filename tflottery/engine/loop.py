@@ -312,9 +312,12 @@ def banner(setup: RunSetup, pending: list, population: str) -> str:
     else:
         state = f"{len(pending)} branch-levels to train"
     structure = setup.plan.strategy.structure.kind
+    dense = [f"{k.split('/')[0]} (--unpruned)" for k in setup.plan.strategy.exempt]
+    dense += [f"{name} ({what})" for name, what in setup.plan.strategy.left_dense.items()]
     return (f"run {store.path} | {data.info['dataset']} ({data.info['source']}, {data.num_train} train) | "
             f"{config.model.name} | {config.pruning.strategy} pruning"
             f"{'' if structure == 'unstructured' else ' in ' + structure}, levels {plan.levels[0]}-{plan.levels[-1]} "
             f"({100 * remaining[plan.levels[-1]]:.1f}% remaining at the last), rewind {config.pruning.rewind} | "
+            + (f"left dense: {', '.join(dense)} | " if dense else "") +
             f"{t.optimizer} lr {t.lr:g}, batch {t.batch_size}, {t.steps} ({plan.steps} steps) per level | "
             f"baselines: {branches} | replicates: {config.plan.replicates} | population {population} | {state}")

@@ -137,9 +137,11 @@ class Plan:
                 "steps_per_epoch": self.steps_per_epoch, "rows": self.rows, "remaining": self.remaining}
 
 
-def make_plan(config: RunConfig, kinds: dict, shapes: dict, steps_per_epoch: int) -> Plan:
-    """Validate everything that depends on the model and data, and plan the levels."""
-    strategy = bind(config.pruning, kinds, shapes, config.model.name)
+def make_plan(config: RunConfig, kinds: dict, shapes: dict, steps_per_epoch: int,
+              uncovered: Optional[dict] = None) -> Plan:
+    """Validate everything that depends on the model and data, and plan the levels (`uncovered`: the model's
+    layers with weights no rule prunes, each to be left dense by name)."""
+    strategy = bind(config.pruning, kinds, shapes, config.model.name, uncovered)
     levels = config.plan.fixed_levels
     if levels is None:
         levels = strategy.levels_for(config.plan.target_remaining)

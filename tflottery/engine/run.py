@@ -74,7 +74,8 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
     models.check_model(base)
     models.check_fits(base, data)
     prunable(wrap_lib.prunable_kinds(base), base.name)
-    plan = make_plan(config, wrap_lib.prunable_kinds(base), wrap_lib.kernel_shapes(base), data.steps_per_epoch)
+    plan = make_plan(config, wrap_lib.prunable_kinds(base), wrap_lib.kernel_shapes(base), data.steps_per_epoch,
+                     wrap_lib.uncovered(base))
     runs_dir = Path(config.runs_dir)
     store = RunStore(runs_dir / run_name(config, identity(config, plan, data.info)))
     setup = RunSetup(config, store, data, base, plan, resolved.branches, model is not None, stochastic_layers(base))
@@ -308,7 +309,8 @@ def open_run(path: "str | Path", verbose: Optional[bool] = None) -> RunSetup:
         config.training.verbose = verbose
     base = stored_model(store)
     data = data_lib.load(config.data, config.training.batch_size)
-    plan = make_plan(config, wrap_lib.prunable_kinds(base), wrap_lib.kernel_shapes(base), data.steps_per_epoch)
+    plan = make_plan(config, wrap_lib.prunable_kinds(base), wrap_lib.kernel_shapes(base), data.steps_per_epoch,
+                     wrap_lib.uncovered(base))
     return RunSetup(config, store, data, base, plan, resolve(config).branches, False,
                     stochastic_layers(base))
 

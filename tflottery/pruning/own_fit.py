@@ -258,7 +258,7 @@ def prune_imp(model: keras.Model, level_steps: int, levels: int, pruning: "dict 
         raise ConfigError(f"prune_imp prunes layer by layer inside your fit (tfmot's schedules are per layer, weight "
                           f"by weight); strategy={config.strategy!r}" + (" with a structure" if config.structure else "")
                           + " needs `tflottery find`, which draws its masks between levels.")
-    strategy = bind(config, wrap.prunable_kinds(model), wrap.kernel_shapes(model), model.name)
+    strategy = bind(config, wrap.prunable_kinds(model), wrap.kernel_shapes(model), model.name, wrap.uncovered(model))
     plan = strategy.plan(levels)
     schedules = {k.split("/")[0]: IMPSchedule(strategy.rates[k], level_steps, levels,
                                               [row[k] / strategy.sizes[k] for row in plan], rewind_step.iterations)

@@ -6,6 +6,8 @@ strategy for one model's prunable kernels; `check` validates a PruningConfig wit
 from __future__ import annotations
 
 import dataclasses
+import json
+from typing import Optional
 
 from tflottery.config import PruningConfig, build
 from tflottery.config.fields import describe
@@ -85,14 +87,27 @@ def prunable(kinds: dict, model_name: str) -> dict:
     return kinds
 
 
-def bind(pruning: PruningConfig, kinds: dict, shapes: dict, model_name: str = "the model") -> PruningStrategy:
-    """The configured strategy, under its structure, for a model's prunable kernels (`prunable`: at least one)."""
+def bind(pruning: PruningConfig, kinds: dict, shapes: dict, model_name: str = "the model",
+         uncovered: Optional[dict] = None) -> PruningStrategy:
+    """The configured strategy, under its structure, for a model's prunable kernels (`prunable`: at least one).
+    `uncovered` (`wrap.uncovered`: layers with weights no rule prunes) must each be left dense by name in
+    `pruning.unpruned`, or the model is refused: no layer is skipped in silence."""
     prunable(kinds, model_name)
+    uncovered = dict(uncovered or {})
+    silent = {name: what for name, what in uncovered.items() if name not in pruning.unpruned}
+    if silent:
+        listed = "; ".join(f"{name} ({what})" for name, what in silent.items())
+        raise ModelError(f"Model {model_name!r} has weights no rule prunes: {listed}. tflottery prunes the kernels of "
+                         "Dense and Conv layers; leave these dense by name, --unpruned="
+                         f"'{json.dumps(sorted(set(pruning.unpruned) | set(silent)))}' (pruning.unpruned), so that "
+                         "every weight is counted, or build the layer from Dense/Conv layers.")
     settings = strategy_settings(pruning)
     structure, structure_settings = structure_of(pruning)
-    return strategy_class(pruning.strategy)(
-        settings, kinds, shapes, lambda k, s, p: structure(structure_settings, k, s, p), pruning.unpruned,
-        pruning.one_shot)
+    strategy = strategy_class(pruning.strategy)(
+        settings, kinds, shapes, lambda k, s, p: structure(structure_settings, k, s, p),
+        [n for n in pruning.unpruned if n not in uncovered], pruning.one_shot)
+    strategy.left_dense = uncovered
+    return strategy
 
 
 def settings_help(name: str, given: "dict | None" = None) -> list[str]:

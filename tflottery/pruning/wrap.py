@@ -51,6 +51,21 @@ def prunable_kinds(model: keras.Model) -> dict:
     return out
 
 
+def uncovered(model: keras.Model) -> dict:
+    """{layer name: what it holds} of every layer with weights that no rule prunes: a layer (or nested model)
+    whose trainable variables include a matrix or larger (an LSTM's kernels, an Embedding's table, attention's
+    projections) and that is not a Dense or Conv layer. Biases and normalisation scales (vectors) never count."""
+    out = {}
+    for layer in model.layers:
+        real = inner(layer)
+        if layer_kind(real):
+            continue
+        sizes = [int(np.prod(v.shape)) for v in real.trainable_weights if len(v.shape) >= 2]
+        if sizes:
+            out[real.name] = f"{type(real).__name__}, {sum(sizes):,} weights"
+    return out
+
+
 def kernel_shapes(model: keras.Model) -> dict:
     """{"<layer>/kernel": shape} of the prunable kernels."""
     variables = weight_variables(model)

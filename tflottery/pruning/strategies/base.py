@@ -31,6 +31,7 @@ class PruningStrategy:
     name: ClassVar[str]
     description: ClassVar[str] = ""
     Settings: ClassVar[type]
+    left_dense: dict = {}  # {layer: what it holds} of layers with weights no rule prunes, left dense by name (bind)
 
     def __init__(self, settings, kinds: dict, shapes: dict, structure, unpruned: tuple = (), one_shot: bool = False):
         self.settings, self.kinds, self.shapes = settings, dict(kinds), {k: tuple(s) for k, s in shapes.items()}
