@@ -187,13 +187,24 @@ def plan_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=No
 
 
 def _data(data):
+    """A `Data`: given, or made from the user's own arrays ((x, y) for training, or a dict of train, test and
+    validation pairs: `tflottery.data.from_arrays`)."""
     if data is None:
         return None
-    from tflottery.data import Data
+    from tflottery.data import Data, from_arrays
 
+    if isinstance(data, tuple) and len(data) == 2:
+        return from_arrays(train=data)
+    if isinstance(data, dict) and "train" in data:
+        unknown = sorted(set(data) - {"train", "test", "validation", "name", "rescale", "class_names"})
+        if unknown:
+            raise ConfigError(f"data={{...}} takes train, test, validation, name, rescale and class_names; got "
+                              f"{', '.join(unknown)}.")
+        return from_arrays(**data)
     if not isinstance(data, Data):
-        raise ConfigError(f"data={type(data).__name__} must be a tflottery Data (tflottery.data.load(...)) or None; "
-                          "to choose a dataset, set config['data'].")
+        raise ConfigError(f"data={type(data).__name__} must be your arrays ((x, y), or {{'train': (x, y), 'test': "
+                          "(x, y)}}), a tflottery Data (tflottery.data.load or from_arrays), or None; to choose a "
+                          "registered dataset, set config['data'].")
     return data
 
 

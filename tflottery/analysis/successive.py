@@ -53,7 +53,7 @@ def measure_replicate(ctx, alphas: int = ALPHAS, train_examples: int = 10000) ->
     if todo:
         model = ctx.trainer.model_for(1, None, ctx.config.training, ctx.plan.training)
         x, y = ctx.data.arrays["train"]
-        subset = data_lib.eval_pipeline(x[:train_examples], y[:train_examples])
+        subset = data_lib.eval_pipeline(x[:train_examples], y[:train_examples], divisor=ctx.data.divisor)
         for lo, hi in todo:
             before, after = store.load_level(lo), store.load_level(hi)
             masks = after.masks

@@ -28,6 +28,8 @@ from tflottery.data.sources import SOURCES, check_source, load_arrays, offline
 from tflottery.data.sources.idx import DEBIAN_DIRS, read_idx  # noqa: F401
 from tflottery.data.sources.sample import SAMPLE_TEST_SIZE, read_sample  # noqa: F401
 
+ARRAYS = "arrays:"  # the source of a user's own arrays: arrays:<digest>
+
 
 @dataclass
 class Data:
@@ -47,10 +49,12 @@ class Data:
     class_names: list
     batch_size: int
     info: dict = field(default_factory=dict)
+    divisor: float = 255.0  # x is cast to float32 and divided by this: 255 for uint8 images, 1 for own arrays
 
     def train_pipeline(self, seed: int, end: int, start: int = 0):
         """Batches of steps [start, end) of the order that `seed` defines, preprocessed."""
-        return _train_pipeline(*self.train_tensors, batch_indices(self.num_train, self.batch_size, seed, start, end))
+        return _train_pipeline(*self.train_tensors, batch_indices(self.num_train, self.batch_size, seed, start, end),
+                               self.divisor)
 
     @cached_property
     def train_tensors(self):
@@ -92,6 +96,10 @@ PREPROCESSING = {"rescale": "1/255", "dtype": "float32", "layout": "NHWC"}
 def load(config: DataConfig, batch_size: int = 60) -> Data:
     """Train / validation / test data of `config.dataset`: arrays, and pipelines batched for training."""
     config.validate()
+    if config.source.startswith(ARRAYS):
+        raise DataUnavailableError(f"data.source={config.source}: this run trains on arrays given in Python "
+                                   "(tflottery.data.from_arrays), which a run does not store: resume or extend it with "
+                                   "find_ticket(config, data=<the same arrays>), in a process that has them.")
     for name in ("data_dir", "manual_dir"):
         folder = getattr(config, name)
         if folder is not None and not Path(folder).expanduser().is_dir():
@@ -168,23 +176,59 @@ def batch_indices(n: int, batch_size: int, seed: int, start: int, end: int) -> n
     return stream[first - offset:last - offset].reshape(end - start, batch_size)
 
 
-def _train_pipeline(images, labels, indices: np.ndarray):
+def _train_pipeline(images, labels, indices: np.ndarray, divisor: float = RESCALE):
     """Batches gathered by index (vectorised, cheap on 2 cores)."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices(indices)
-    ds = ds.map(lambda i: (preprocess(tf.gather(images, i)), tf.gather(labels, i)), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda i: (preprocess(tf.gather(images, i), divisor), tf.gather(labels, i)),
+                num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def eval_pipeline(x, y, batch_size: int = 1000):
-    """Batched, preprocessed (images, labels) for evaluation, e.g. a fixed subset of the training set."""
+def eval_pipeline(x, y, batch_size: int = 1000, divisor: float = RESCALE):
+    """Batched, preprocessed (inputs, labels) for evaluation, e.g. a fixed subset of the training set."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
-    return ds.map(lambda a, b: (preprocess(a), b)).cache().prefetch(tf.data.AUTOTUNE)
+    return ds.map(lambda a, b: (preprocess(a, divisor), b)).cache().prefetch(tf.data.AUTOTUNE)
 
 
 def _only(x, y, keep):
     chosen = np.isin(y, keep)
     return x[chosen], y[chosen]
+
+
+def from_arrays(train, test=None, validation=None, *, name: str = "arrays", rescale: Optional[float] = None,
+                batch_size: int = 60, class_names: Optional[list] = None) -> Data:
+    """The `Data` of a user's own arrays (`tflottery.data.arrays`): `train` and `test` as (x, y) pairs (x: examples
+    of any shape and numeric dtype; y: integer class ids); without `test`, 10% of `train` is held out for it.
+    `validation`: a number of examples held out of `train` (default: 5,000 or 10%, as the registered datasets), 0
+    for none, or an (x, y) pair. `name`: the data's name in the run directory's name. `rescale`: what inputs are
+    divided by (default 255 for uint8, else 1)."""
+    from tflottery.core.names import safe_component
+    from tflottery.data.arrays import digest, split
+
+    safe_component(name, "the data's name")
+    arrays = split(train, test, validation, SPLIT_SEED, default_validation)
+    x_train, y_train = arrays["train"]
+    if rescale is None:
+        rescale = 255.0 if x_train.dtype == np.uint8 else 1.0
+    if isinstance(rescale, bool) or not isinstance(rescale, (int, float)) or not 0 < rescale < float("inf"):
+        raise ConfigError(f"rescale={rescale!r} must be a positive number (inputs are divided by it).")
+    classes = int(max(int(y.max()) for _, y in arrays.values() if len(y)) + 1)
+    names = [str(c) for c in range(classes)] if class_names is None else [str(c) for c in class_names]
+    if len(names) < classes or classes < 2:
+        raise ConfigError(f"The labels name {classes} class(es) and class_names {len(names) if class_names else '-'}: "
+                          "a classifier needs at least 2 classes, and a name for each.")
+    if len(y_train) < batch_size:
+        raise ConfigError(f"Only {len(y_train)} training examples for batch_size={batch_size}: give more examples or "
+                          "a smaller batch.")
+    n_val = len(arrays["validation"][1]) if "validation" in arrays else 0
+    info = {"dataset": name, "source": f"{ARRAYS}{digest(arrays, rescale)}", "labels": None, "remap_labels": False,
+            "fraction": 1.0, "fraction_part": 0, "validation": n_val, "split_seed": SPLIT_SEED,
+            "preprocessing": {"rescale": f"1/{rescale:g}", "dtype": "float32", "input": str(x_train.dtype)}}
+    return Data(validation=eval_pipeline(*arrays["validation"], divisor=rescale) if n_val else None,
+                test=eval_pipeline(*arrays["test"], divisor=rescale), arrays=arrays,
+                input_shape=tuple(int(d) for d in x_train.shape[1:]), num_classes=len(names), class_names=names,
+                batch_size=batch_size, info=info, divisor=float(rescale))

@@ -184,7 +184,8 @@ def make_plan(config: RunConfig, kinds: dict, shapes: dict, steps_per_epoch: int
 def identity(config: RunConfig, plan: Plan, data_info: dict) -> dict:
     """What defines the trajectory of a run's tickets, resolved (2ep and 1832it hash alike)."""
     source = data_info["source"]
-    kind = "sample" if source.startswith("sample") else "synthetic" if source.startswith("synthetic") else "full"
+    kind = "sample" if source.startswith("sample") else "synthetic" if source.startswith("synthetic") else \
+        source if source.startswith("arrays:") else "full"  # a user's own arrays: their digest
     d = config.data
     pruning = {**plan.strategy.run_identity(), "one_shot": plan.strategy.from_dense}
     if plan.rewind_step is not None:

@@ -68,6 +68,7 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
         safe_component(config.model.name, "model.name")
     if data is None:
         data = data_lib.load(config.data, config.training.batch_size)
+    data = own_data(config, data)
     check_precision(config.training.precision)
     with precision_policy(config.training.precision):
         base = model or models.build(config.model.name, data.input_shape, data.num_classes, 0)
@@ -206,6 +207,23 @@ def _transfer_units(setup: RunSetup, levels: dict, branches: list, target, callb
     with precision_policy(train_cfg.precision):
         return train_plan(setup, UnitPlan(levels, list(branches)), callbacks, executor, options, sharing,
                           steps=steps * len(pending), headline=headline)
+
+
+def own_data(config: RunConfig, data):
+    """`data` at the run's batch size; a user's own arrays (`tflottery.data.from_arrays`) also name the run's data
+    (config.data: their name, source arrays:<digest>, validation count), so that the run's name and identity are
+    theirs."""
+    import dataclasses
+
+    if data.batch_size != config.training.batch_size:
+        if data.num_train < config.training.batch_size:
+            raise ConfigError(f"Only {data.num_train} training examples for batch_size={config.training.batch_size}: "
+                              "lower the batch size.")
+        data = dataclasses.replace(data, batch_size=config.training.batch_size)
+    if data.info.get("source", "").startswith(data_lib.ARRAYS):
+        config.data.dataset, config.data.source = data.info["dataset"], data.info["source"]
+        config.data.validation = data.info["validation"]
+    return data
 
 
 def keras3_intake(config: RunConfig, model):

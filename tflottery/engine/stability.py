@@ -80,7 +80,7 @@ def measure_point(ctx, level: int, step: int, copies: int = 2, alphas: int = 30,
     records = [ctx.record(level, b.key()) for b in branches]
     model = ctx.trainer.model_for(1, None, ctx.config.training, ctx.plan.training)
     x, y = ctx.data.arrays["train"]
-    subset = data_lib.eval_pipeline(x[:train_examples], y[:train_examples])
+    subset = data_lib.eval_pipeline(x[:train_examples], y[:train_examples], divisor=ctx.data.divisor)
     bn = list(ctx.data.train_pipeline(ctx.seed(level, "bn", "data_order"),
                                       BN_BATCHES)) if has_batch_norm(model) else None
     pairs = []

@@ -33,6 +33,10 @@ def register(cls: type) -> type:
 
 
 def check_source(name: str) -> None:
+    """A ConfigError unless `name` is auto, a registered source, or a user's own arrays (`arrays:<digest>`, which
+    only `find_ticket(data=...)` can supply: `tflottery.data.load` says so in one line)."""
+    if isinstance(name, str) and name.startswith("arrays:"):
+        return
     if name != AUTO and name not in SOURCES:
         raise ConfigError(f"data.source={name!r} is unknown: use {AUTO} or one of {', '.join(SOURCES)} "
                           "(`tflottery data` lists them).")

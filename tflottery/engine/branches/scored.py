@@ -133,7 +133,7 @@ def balanced(ctx, seed: int, per_class: int) -> list:
         where = np.flatnonzero(y == label)
         chosen += list(rng.choice(where, min(per_class, where.size), replace=False))
     chosen = np.array(sorted(chosen))
-    return list(data_lib.eval_pipeline(x[chosen], y[chosen]))
+    return list(data_lib.eval_pipeline(x[chosen], y[chosen], divisor=ctx.data.divisor))
 
 
 def score_data(branch, ctx, level: int) -> list:

@@ -256,7 +256,8 @@ class Keras3Trainer(Trainer):
         indices = batch_indices(data.num_train, data.batch_size, unit.seed("data_order"), start, end)
         images, labels = data.train_tensors
         ds = tf.data.Dataset.from_tensor_slices(indices).map(
-            lambda i: (preprocess(tf.gather(images, i)), tf.gather(labels, i)), num_parallel_calls=tf.data.AUTOTUNE)
+            lambda i: (preprocess(tf.gather(images, i), data.divisor), tf.gather(labels, i)),
+            num_parallel_calls=tf.data.AUTOTUNE)
         return ds.prefetch(tf.data.AUTOTUNE)
 
     @staticmethod

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from tflottery.core.keras_compat import keras
-from tflottery.data import RESCALE, batch_indices, preprocess
+from tflottery.data import batch_indices, preprocess
 from tflottery.engine.trainer.base import Tally
 from tflottery.models.surgery import stochastic_layers
 from tflottery.models.weights import weight_variables
@@ -110,6 +110,7 @@ class PopulationModel(keras.Model):
         if not self._loops_towers():
             return population.train_pipeline(start, end)
         object.__setattr__(self, "_source", population.data.train_tensors)  # out of Keras' tracking
+        object.__setattr__(self, "_divisor", population.data.divisor)
         return population.index_pipeline(start, end)
 
     def _loops_towers(self) -> bool:
@@ -123,7 +124,7 @@ class PopulationModel(keras.Model):
         if (self.train_function is not None and not force) or not self._loops_towers():
             return super().make_train_function(force)
         loops = tf.function(self._tower_loops, reduce_retracing=True)
-        self.train_function = lambda iterator: loops(iterator, *self._source, tf.constant(RESCALE))
+        self.train_function = lambda iterator: loops(iterator, *self._source, tf.constant(self._divisor))
         return self.train_function
 
     def _tower_loops(self, iterator, images, labels, divisor):
@@ -229,7 +230,7 @@ class PopulationData:
         images, labels = d.train_tensors
 
         def gather(i):
-            x, y = preprocess(tf.gather(images, i)), tf.gather(labels, i)
+            x, y = preprocess(tf.gather(images, i), d.divisor), tf.gather(labels, i)
             return tuple(x[c] for c in range(k)), tuple(y[c] for c in range(k))
 
         ds = tf.data.Dataset.from_tensor_slices(indices).map(gather, num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,0 +1,99 @@
+"""A user's own arrays: checked in one line, named by their digest in the run's identity, trained through
+find_ticket (features and token ids), resumed to the same bytes, refused by whatever would load data by name."""
+import numpy as np
+import pytest
+
+from helpers import assert_same_run, kill_after, tiny_config
+from tflottery import find_ticket
+from tflottery.core.errors import ConfigError, DataUnavailableError
+from tflottery.core.keras_compat import keras
+from tflottery.data import from_arrays
+
+
+def features(seed=0, n=1200, d=12):
+    """A tabular problem a small network learns: the class is which of three projections is largest."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    y = np.argmax(x @ np.random.default_rng(99).normal(size=(d, 3)), axis=1)
+    return x, y
+
+
+def tabular_model():
+    inputs = keras.Input((12,), name="features")
+    x = keras.layers.Dense(64, activation="relu", name="fc1")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(3, name="output")(x), name="tabular")
+
+
+def config(levels=1):
+    c = tiny_config(levels=levels)
+    c.training.steps, c.training.eval_every = "40it", "20it"
+    return c
+
+
+@pytest.mark.parametrize("train,message", [
+    ((np.zeros((10, 3)), np.zeros(9, int)), "x holds 10 examples and y 9 labels"),
+    ((np.zeros((10, 3)), np.zeros(10)), "y must be a 1-D array of integer class ids"),
+    ((np.zeros((10, 3)), -np.ones(10, int)), "classes are numbered from 0"),
+    ((np.full((10, 3), np.nan), np.zeros(10, int)), "x holds NaN or infinite values"),
+    ((np.zeros(10), np.zeros(10, int)), "x must be a numeric array of examples"),
+    ((np.array([["a"]] * 10), np.zeros(10, int)), "x must be a numeric array of examples"),
+    (np.zeros((10, 3)), "train must be a pair"),
+])
+def test_bad_arrays_are_one_line(train, message):
+    with pytest.raises(ConfigError, match=message):
+        from_arrays(train=train)
+
+
+def test_the_split_and_the_digest_depend_on_the_arrays_alone():
+    x, y = features()
+    a, b = from_arrays(train=(x, y)), from_arrays(train=(x.copy(), y.copy()))
+    assert a.info["source"] == b.info["source"] and a.info["source"].startswith("arrays:")
+    assert {k: len(v[1]) for k, v in a.arrays.items()} == {"train": 972, "test": 120, "validation": 108}
+    assert all(np.array_equal(a.arrays[k][0], b.arrays[k][0]) for k in a.arrays)
+    x[0, 0] += 1e-3
+    assert from_arrays(train=(x, y)).info["source"] != a.info["source"]  # one value: other data
+    assert a.divisor == 1.0 and from_arrays(train=((x * 0).astype(np.uint8), y)).divisor == 255.0
+    with pytest.raises(ConfigError, match="give every split examples of one shape"):
+        from_arrays(train=(x, y), test=(x[:, :5], y))
+
+
+def test_a_tabular_model_trains_on_its_own_arrays_and_the_same_arrays_find_the_same_run(in_tmp):
+    x, y = features()
+    run = find_ticket(config(), model=tabular_model(), data=(x, y))
+    assert run.path.name.startswith("tabular-arrays-") and run.config.data.source.startswith("arrays:")
+    level = run.replicate(0).metrics(1)
+    assert level["early_stop_test_accuracy"] > 0.6  # three classes: far above chance after 40 steps
+    again = find_ticket(config(), model=tabular_model(), data=(x.copy(), y.copy()))
+    assert again.path == run.path and again.trained == []  # the same arrays: the same, finished run
+    other = find_ticket(config(levels=0), model=tabular_model(), data=features(seed=1))
+    assert other.path != run.path
+    with pytest.raises(DataUnavailableError, match="trains on arrays given in Python"):
+        from tflottery.engine.run import open_run
+
+        open_run(run.path)
+
+
+def test_a_token_id_model_keeps_its_ids_and_resumes_after_a_kill_to_the_same_bytes(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(1, 50, size=(900, 8))
+    labels = (tokens[:, 0] > 25).astype(np.int64)  # the first token decides
+
+    def model():
+        inputs = keras.Input((8,), name="tokens")
+        x = keras.layers.Embedding(50, 16, name="embedding")(inputs)
+        x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+        x = keras.layers.Dense(32, activation="relu", name="fc1")(x)
+        return keras.Model(inputs, keras.layers.Dense(2, name="output")(x), name="tokens")
+
+    def cfg(where):
+        c = config(levels=2)
+        c.pruning.unpruned, c.runs_dir = ["embedding"], str(where)
+        return c
+
+    whole = find_ticket(cfg(tmp_path / "whole"), model=model(), data=(tokens, labels))
+    assert whole.data.divisor == 1.0  # ids reach the Embedding as they are
+    with pytest.raises(KeyboardInterrupt):
+        find_ticket(cfg(tmp_path / "killed"), model=model(), data=(tokens, labels), callbacks=(kill_after(10),))
+    resumed = find_ticket(cfg(tmp_path / "killed"), model=model(), data=(tokens, labels))
+    assert resumed.path.name == whole.path.name
+    assert_same_run(resumed.path, whole.path)
