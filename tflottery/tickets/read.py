@@ -102,6 +102,9 @@ class _Root:
         finally:
             os.close(fd)
         info = os.fstat(file_fd)
+        if info.st_nlink == 0 and self._replaced():  # an export swapped the ticket and removed the old one's files
+            os.close(file_fd)
+            raise _Vanished()
         if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size > fmt.MAX_FILE_BYTES:
             os.close(file_fd)
             raise TicketError(f"{self.path / name} is not a regular file of its own of at most "
