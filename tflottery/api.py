@@ -203,7 +203,7 @@ def _data(data):
         return from_arrays(**data)
     if not isinstance(data, Data):
         raise ConfigError(f"data={type(data).__name__} must be your arrays ((x, y), or {{'train': (x, y), 'test': "
-                          "(x, y)}}), a tflottery Data (tflottery.data.load or from_arrays), or None; to choose a "
+                          "(x, y)}), a tflottery Data (tflottery.data.load or from_arrays), or None; to choose a "
                           "registered dataset, set config['data'].")
     return data
 

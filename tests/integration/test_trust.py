@@ -38,7 +38,7 @@ def test_a_model_name_that_would_escape_runs_dir_is_refused_before_anything_is_w
     (lambda m: convert(None), TicketError, "ticket=None must be the path"),
     (lambda m: transfer(123, {}), ConfigError, "source=123 must be the path"),
     (lambda m: export_ticket(m["run"].path, out=123), TicketError, "out=123 must be the path"),
-    (lambda m: find_ticket(tiny_config(), data="mnist"), ConfigError, "data=str must be a tflottery Data"),
+    (lambda m: find_ticket(tiny_config(), data="mnist"), ConfigError, r"data=str must be your arrays \(\(x, y\), or \{'train'"),
     (lambda m: find_ticket(tiny_config(), callbacks=[object()]), ConfigError, "must be a list of tf_keras callbacks"),
     (lambda m: find_ticket("levels=3"), ConfigError, "config must be a RunConfig or a dict"),
     (lambda m: load_ticket(m["ticket"], weights="keep"), TicketError, "weights='keep': use 'trained', 'rewind'"),
