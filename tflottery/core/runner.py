@@ -123,6 +123,12 @@ class Stopped(KeyboardInterrupt):
 _RECEIVED: list = []  # the signals `_stop` turned into Stopped (a library may re-raise it as a plain KeyboardInterrupt)
 
 
+def stop_received() -> str | None:
+    """The signal that asked this command to stop, if one did: a library may have wrapped the `Stopped` raised in its
+    frames into an error of its own (TensorFlow's pybind11 into a RuntimeError), which must not pass for a failure."""
+    return _RECEIVED[-1] if _RECEIVED else None
+
+
 def _stop(signum, frame) -> None:
     _RECEIVED.append(signal.Signals(signum).name)
     raise Stopped(_RECEIVED[-1])
@@ -134,6 +140,7 @@ def stop_on_signals():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _RECEIVED.clear()
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield

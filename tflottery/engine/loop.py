@@ -24,6 +24,7 @@ import traceback
 
 from tflottery.core.errors import DamagedError, RunError, TflotteryError
 from tflottery.core.files import clean_leftovers
+from tflottery.core.runner import Stopped, stop_received
 from tflottery.engine import scheduler
 from tflottery.engine.context import ReplicateContext, RunSetup
 from tflottery.engine.graph import DONE, FAILED, PROBE, READY, UnitPlan, trains_at, unit_name
@@ -186,9 +187,12 @@ def store_unit(unit, result, leases: Leases, sharing: Sharing) -> list:
 def fail(store, name: str, error: BaseException, sharing: Sharing) -> None:
     """Count a failed try of unit `name` (its error and traceback kept in `.units/<unit>.failed`); one line. A
     user error (a TflotteryError: a setting to fix, said with its fix, the same on every try) is raised as it is,
-    counted nowhere: the run resumes once it is fixed."""
+    counted nowhere: the run resumes once it is fixed. An error that a stop signal caused is the stop, not a
+    failure."""
     if isinstance(error, TflotteryError):
         raise error
+    if stop_received():
+        raise Stopped(stop_received()) from error
     text = f"{type(error).__name__}: {error}"
     trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     record = store.record_failure(name, text + "\n" + trace, sharing.tries)

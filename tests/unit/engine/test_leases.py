@@ -109,6 +109,27 @@ def test_failures_are_counted_and_a_unit_is_marked_failed_after_its_tries(tmp_pa
         store.failure("r0-level_1-reinit") is None
 
 
+def test_an_error_a_stop_signal_caused_is_the_stop_not_a_failure(tmp_path):
+    """TensorFlow's pybind11 wraps a `Stopped` raised inside an op into a RuntimeError ("MISMATCH of original and
+    normalized active exception types"): counted as a failure, the unit trained again and SIGTERM ended nothing."""
+    import os
+    from tflottery.core.runner import Stopped, stop_on_signals
+    from tflottery.engine.loop import fail
+    store = RunStore(tmp_path / "run")
+    with stop_on_signals():
+        try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+        except Stopped as stop:
+            wrapped = RuntimeError(f"pybind11::error_already_set: REPLACED BY {stop!r}")
+        with pytest.raises(Stopped, match="SIGTERM"):
+            fail(store, "r0-level_1-ticket", wrapped, Sharing())
+    assert store.failure("r0-level_1-ticket") is None
+    with stop_on_signals():  # a new command starts with no stop received
+        fail(store, "r0-level_1-ticket", ValueError("boom"), Sharing())
+    assert store.failure("r0-level_1-ticket")["tries"] == 1
+
+
 def test_active_workers_count_live_processes_and_forget_dead_ones(tmp_path):
     run = tmp_path / "run"
     code = ("import sys, time; from tflottery.engine.store import RunStore; RunStore(sys.argv[1]).join(); "
