@@ -7,6 +7,7 @@ Weights are addressed as "<layer>/<variable>" (`fc1/kernel`) in memory and store
 """
 from __future__ import annotations
 
+import fnmatch
 import re
 
 from tflottery.core.errors import ConfigError
@@ -45,5 +46,24 @@ def weight_key(stored: str) -> str:
 
 
 def layer_of(weight: str) -> str:
-    """"fc1/kernel" -> "fc1"."""
+    """"fc1/kernel" -> "fc1"; "mha/query/kernel" -> "mha"."""
     return weight.split("/")[0]
+
+
+def target_label(weight: str) -> str:
+    """How tables name a pruning target: its layer ("fc1") for a layer's kernel, its path inside its layer
+    otherwise ("mha/query", "lstm/lstm_cell/recurrent_kernel")."""
+    return layer_of(weight) if weight.count("/") == 1 and weight.endswith("/kernel") else \
+        weight[:-len("/kernel")] if weight.endswith("/kernel") else weight
+
+
+def matches(path: str, pattern: str) -> bool:
+    """Whether `pattern` names the target `path`: its layer's name ("lstm": every target of that layer), the path
+    ("mha/query/kernel"), or a glob over paths or layer names ("*/attention_output/*", "enc_*")."""
+    layer = layer_of(path)
+    return pattern in (path, layer) or fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(layer, pattern)
+
+
+def selected(paths, patterns) -> list:
+    """The paths of `paths` that any of `patterns` names, in their order."""
+    return [p for p in paths if any(matches(p, pattern) for pattern in patterns)]

@@ -18,6 +18,7 @@ from tflottery.engine.trainer.base import UnitResult
 from tflottery.engine.trainer.fit import train_group
 from tflottery.engine.trainer.population import PopulationData, base_name, population_model
 from tflottery.models.weights import transparent
+from tflottery.pruning.wrap import wrapped
 
 
 def signed_constant(weights: dict, names) -> dict:
@@ -109,6 +110,10 @@ def train_supermask(ctx, unit, seed: int) -> UnitResult:
 
     if not unit.start.masks:
         raise ConfigError("A supermask needs prunable layers: this model has none.")
+    _, by_variable = wrapped(ctx.setup.base, list(unit.start.masks))
+    if by_variable:
+        raise ConfigError(f"A supermask learns scores for Dense and Conv kernels; {', '.join(by_variable)} have none: "
+                          "leave those layers dense (--unpruned) for the supermask branch.")
     keep = {k.split("/")[0]: int(m.sum()) for k, m in unit.start.masks.items()}
     keras.utils.set_random_seed(seed)  # the scores' initialisation
     model = population_model(ctx.setup.base, list(keep), 1,

@@ -30,7 +30,7 @@ from tflottery.engine.context import ReplicateContext, RunSetup
 from tflottery.engine.graph import DONE, FAILED, PROBE, READY, UnitPlan, trains_at, unit_name
 from tflottery.engine.leases import WAIT_S, LeaseLost, Leases, Sharing
 from tflottery.engine.progress import Progress
-from tflottery.core.names import TICKET
+from tflottery.core.names import TICKET, target_label
 from tflottery.engine.units import make_unit, ready_units, save_unit, unit_states
 
 POLL_S = 1.0  # the first pause of an idle process; each listing that finds nothing new doubles it ...
@@ -302,6 +302,20 @@ def pending_steps(setup: RunSetup) -> list[tuple]:
     return out
 
 
+def targets_text(strategy) -> str:
+    """The banner's say of what is pruned when it is more than Dense and Conv kernels, and of what is left dense."""
+    pruned, out = strategy.pruned, ""
+    if any(not (k.count("/") == 1 and k.endswith("/kernel")) for k in pruned):
+        by_kind: dict = {}
+        for k in pruned:
+            by_kind[strategy.kinds[k]] = by_kind.get(strategy.kinds[k], 0) + strategy.sizes[k]
+        out += (f"prunes {len(pruned)} variables ({', '.join(f'{kind} {n:,}' for kind, n in by_kind.items())} "
+                "weights) | ")
+    dense = [f"{target_label(k)} ({strategy.sizes[k]:,} weights, --unpruned)" for k in strategy.exempt]
+    dense += [f"{name} ({what})" for name, what in strategy.left_dense.items()]
+    return out + (f"left dense: {', '.join(dense)} | " if dense else "")
+
+
 def banner(setup: RunSetup, pending: list, population: str) -> str:
     """The start line: what runs, on what, where it lands, whether it resumes, how many units at once."""
     config, plan, data, store = setup.config, setup.plan, setup.data, setup.store
@@ -316,12 +330,11 @@ def banner(setup: RunSetup, pending: list, population: str) -> str:
     else:
         state = f"{len(pending)} branch-levels to train"
     structure = setup.plan.strategy.structure.kind
-    dense = [f"{k.split('/')[0]} (--unpruned)" for k in setup.plan.strategy.exempt]
-    dense += [f"{name} ({what})" for name, what in setup.plan.strategy.left_dense.items()]
     return (f"run {store.path} | {data.info['dataset']} ({data.info['source']}, {data.num_train} train) | "
             f"{config.model.name} | {config.pruning.strategy} pruning"
             f"{'' if structure == 'unstructured' else ' in ' + structure}, levels {plan.levels[0]}-{plan.levels[-1]} "
-            f"({100 * remaining[plan.levels[-1]]:.1f}% remaining at the last), rewind {config.pruning.rewind} | "
-            + (f"left dense: {', '.join(dense)} | " if dense else "") +
+            f"({100 * remaining[plan.levels[-1]]:.1f}% remaining at the last, "
+            f"{100 * plan.of_all(remaining[plan.levels[-1]]):.1f}% of all weights), rewind {config.pruning.rewind} | "
+            + targets_text(plan.strategy) +
             f"{t.optimizer} lr {t.lr:g}, batch {t.batch_size}, {t.steps} ({plan.steps} steps) per level | "
             f"baselines: {branches} | replicates: {config.plan.replicates} | population {population} | {state}")

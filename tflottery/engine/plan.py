@@ -16,7 +16,7 @@ from typing import Optional
 
 from tflottery.config import RunConfig, TrainingConfig, hashed_fields
 from tflottery.core.errors import ConfigError
-from tflottery.core.names import layer_of
+from tflottery.core.names import target_label
 from tflottery.core.stats import STABLE_PP
 from tflottery.core.steps import Step
 from tflottery.pruning import strategies as strategy_lib
@@ -113,16 +113,22 @@ class Plan:
     baseline_levels: Optional[list] = None  # the pruned levels the baselines train at (None: every one)
     seed: int = 0  # the run's seed: every random choice derives from it (`ReplicateContext.seed`)
     lr_rewind: bool = False  # pruned levels keep the trained weights and rewind only the learning rate
+    dense_weights: int = 0  # trainable weights outside every target (biases, norms, layers left dense)
 
     @property
     def remaining(self) -> list[float]:
         full = sum(self.strategy.sizes.values())
         return [strategy_lib.total(row) / full for row in self.rows]
 
+    def of_all(self, remaining: float) -> float:
+        """A fraction `remaining` of the prunable weights as a fraction of every trainable weight."""
+        full = sum(self.strategy.sizes.values())
+        return (remaining * full + self.dense_weights) / (full + self.dense_weights)
+
     @property
     def pruned_layers(self) -> list[str]:
-        """The layers whose kernels the plan prunes, in the model's order."""
-        return [layer_of(k) for k in self.strategy.kinds]
+        """The targets the plan masks (variable paths), in the model's order."""
+        return list(self.strategy.kinds)
 
     def iterations(self, text: "str | int") -> int:
         """A step string of this run ("2ep", "500it") in iterations."""
@@ -138,9 +144,10 @@ class Plan:
 
 
 def make_plan(config: RunConfig, kinds: dict, shapes: dict, steps_per_epoch: int,
-              uncovered: Optional[dict] = None) -> Plan:
+              uncovered: Optional[dict] = None, dense_weights: int = 0) -> Plan:
     """Validate everything that depends on the model and data, and plan the levels (`uncovered`: the model's
-    layers with weights no rule prunes, each to be left dense by name)."""
+    layers with weights no rule prunes, each to be left dense by name; `dense_weights`: the trainable weights
+    outside the targets)."""
     strategy = bind(config.pruning, kinds, shapes, config.model.name, uncovered)
     levels = config.plan.fixed_levels
     if levels is None:
@@ -170,7 +177,7 @@ def make_plan(config: RunConfig, kinds: dict, shapes: dict, steps_per_epoch: int
         raise ConfigError(f"plan.baseline_levels has {beyond}, past the plan's last level ({len(rows) - 1}): list "
                           f"pruned levels from 1 to {len(rows) - 1}, or raise --levels.")
     for level, row in enumerate(rows):
-        empty = [k.split("/")[0] for k in strategy.pruned if row.get(k) == 0]
+        empty = [target_label(k) for k in strategy.pruned if row.get(k) == 0]
         empty += ["every pruned layer"] if row.get(strategy_lib.GLOBAL) == 0 else []
         if empty:
             raise ConfigError(f"Level {level} of the plan leaves {', '.join(empty)} with no weights (each level keeps "
@@ -178,7 +185,7 @@ def make_plan(config: RunConfig, kinds: dict, shapes: dict, steps_per_epoch: int
                               "weights cuts the network.")
     return Plan(strategy, rows, trained, steps.steps, None if auto else resolved[0],
                 steps_per_epoch, steps, grid, captures, config.plan.replicates, config.plan.baseline_levels,
-                config.seed, config.pruning.lr_rewind)
+                config.seed, config.pruning.lr_rewind, dense_weights=dense_weights)
 
 
 def identity(config: RunConfig, plan: Plan, data_info: dict) -> dict:

@@ -6,12 +6,16 @@ from contextlib import contextmanager
 from typing import Optional
 
 
-def progress_line(m: dict, levels: Optional[int] = None, eta_s: Optional[float] = None, replicate: Optional[int] = None) -> str:
-    """One line per trained level and branch: level, weights remaining, accuracy, time, ETA."""
+def progress_line(m: dict, levels: Optional[int] = None, eta_s: Optional[float] = None, replicate: Optional[int] = None,
+                  of_all: Optional[float] = None) -> str:
+    """One line per trained level and branch: level, weights remaining (of the prunable ones, and `of_all`: of
+    every trainable weight), accuracy, time, ETA."""
     level = f"{m['level']:>2}" + (f"/{levels}" if levels is not None else "")
     where = f"r{replicate} " if replicate is not None else ""
     eta = f"  ETA {eta_s / 60:5.1f} min" if eta_s is not None else ""
-    return (f"[tflottery] {where}level {level} {m['branch']:<12} {100 * m['remaining']:6.2f}% weights remaining  "
+    everything = f" ({100 * of_all:.2f}% of all)" if of_all is not None else ""
+    return (f"[tflottery] {where}level {level} {m['branch']:<12} {100 * m['remaining']:6.2f}% weights remaining"
+            f"{everything}  "
             f"test acc {100 * m['final_test_accuracy']:6.2f}% (early stop {100 * m['early_stop_test_accuracy']:6.2f}% "
             f"@ {m['early_stop_step']}it)  {m['wall_time_s']:6.1f}s{eta}")
 

@@ -74,9 +74,9 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
         base = model or models.build(config.model.name, data.input_shape, data.num_classes, 0)
     models.check_model(base)
     models.check_fits(base, data)
-    prunable(wrap_lib.prunable_kinds(base), base.name)
-    plan = make_plan(config, wrap_lib.prunable_kinds(base), wrap_lib.kernel_shapes(base), data.steps_per_epoch,
-                     wrap_lib.uncovered(base))
+    inputs = wrap_lib.plan_inputs(base)
+    prunable(inputs["kinds"], base.name)
+    plan = make_plan(config, steps_per_epoch=data.steps_per_epoch, **inputs)
     runs_dir = Path(config.runs_dir)
     store = RunStore(runs_dir / run_name(config, identity(config, plan, data.info)))
     setup = RunSetup(config, store, data, base, plan, resolved.branches, model is not None, stochastic_layers(base))
@@ -327,8 +327,7 @@ def open_run(path: "str | Path", verbose: Optional[bool] = None) -> RunSetup:
         config.training.verbose = verbose
     base = stored_model(store)
     data = data_lib.load(config.data, config.training.batch_size)
-    plan = make_plan(config, wrap_lib.prunable_kinds(base), wrap_lib.kernel_shapes(base), data.steps_per_epoch,
-                     wrap_lib.uncovered(base))
+    plan = make_plan(config, steps_per_epoch=data.steps_per_epoch, **wrap_lib.plan_inputs(base))
     return RunSetup(config, store, data, base, plan, resolve(config).branches, False,
                     stochastic_layers(base))
 

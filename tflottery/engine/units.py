@@ -138,5 +138,6 @@ def save_unit(unit: Unit, own, fence=None) -> tuple:
     if ctx.progress is not None:
         eta = ctx.progress.finished(start.end_step - start.start_step, result.wall_time_s)
         if unit.training.verbose:
-            print(progress_line(metrics, ctx.plan.levels[-1], eta, unit.replicate), flush=True)
+            print(progress_line(metrics, ctx.plan.levels[-1], eta, unit.replicate,
+                                ctx.plan.of_all(metrics["remaining"])), flush=True)
     return unit.key

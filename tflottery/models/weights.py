@@ -27,16 +27,37 @@ def inner(layer):
 
 
 def short_name(variable) -> str:
+    """A variable's own name: "kernel" of "fc1/kernel:0" (tf_keras) or of path "fc1/kernel" (Keras 3)."""
     return variable.name.split("/")[-1].split(":")[0]
 
 
+def sublayers(layer) -> list:
+    """`layer`'s direct sublayers (an LSTM's cell, attention's projections), in the order it tracks them."""
+    return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
+def own_variables(layer) -> list:
+    """The variables `layer` creates itself (not its sublayers'), in the order `layer.weights` lists them."""
+    inside = {id(v) for sub in sublayers(layer) for v in sub.weights}
+    return [v for v in layer.weights if id(v) not in inside]
+
+
+def variable_paths(layer, path: str):
+    """(path, variable) of every variable of `layer` and of its sublayers, depth first: "<layer>/<variable>", and
+    "<layer>/<sublayer>/<variable>" inside (`mha/query/kernel`, `lstm/lstm_cell/kernel`)."""
+    for variable in own_variables(layer):
+        yield f"{path}/{short_name(variable)}", variable
+    for sub in sublayers(layer):
+        yield from variable_paths(sub, f"{path}/{sub.name}")
+
+
 def weight_variables(model: keras.Model) -> dict:
-    """{"<layer>/<variable>": tf.Variable} for a plain or wrapped model, excluding wrappers' own state."""
+    """{"<layer>/<variable>": tf.Variable} for a plain or wrapped model, excluding wrappers' own state; a
+    sublayer's variables by their path inside their layer ("mha/query/kernel")."""
     out = {}
     for layer in model.layers:
         real = inner(layer)
-        for v in real.weights:
-            name = f"{real.name}/{short_name(v)}"
+        for name, v in variable_paths(real, real.name):
             if name in out and out[name] is not v:
                 raise ModelError(f"Two weights of {model.name!r} would both be stored as {name!r} (a nested model or "
                                  "layers of one name): flatten the model into one Functional model with unique "

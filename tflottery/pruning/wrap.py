@@ -22,7 +22,8 @@ import tensorflow_model_optimization as tfmot
 from tflottery.core.errors import ModelError
 from tflottery.core.keras_compat import keras
 from tflottery.models.surgery import check_model
-from tflottery.models.weights import inner, transparent, weight_variables
+from tflottery.models.weights import inner, short_name, transparent, weight_variables
+from tflottery.pruning import targets as targets_lib
 from tflottery.pruning.schedule import IMPSchedule
 
 with tfmot.sparsity.keras.prune_scope():  # tfmot's wrapper class, through its public API
@@ -33,43 +34,84 @@ CONV_TYPES = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 
 
 def layer_kind(layer) -> "str | None":
-    """'dense' or 'conv' for layers IMP prunes (their kernel only; never biases or norms)."""
+    """'dense' or 'conv' for the layers a tfmot wrapper masks (a Dense or Conv kernel); other targets are
+    masked by variable (`VariableMask`)."""
     if isinstance(layer, keras.layers.Dense):
         return "dense"
-    if isinstance(layer, CONV_TYPES) and not isinstance(layer, keras.layers.DepthwiseConv2D):
+    if isinstance(layer, CONV_TYPES) and not isinstance(layer, (keras.layers.DepthwiseConv2D,
+                                                                  keras.layers.SeparableConv2D)):
         return "conv"
     return None
 
 
 def prunable_kinds(model: keras.Model) -> dict:
-    """{"<layer>/kernel": kind} for every prunable layer, in model order (the last is the output)."""
-    out = {}
-    for layer in model.layers:
-        real = inner(layer)
-        if layer_kind(real):
-            out[f"{real.name}/kernel"] = layer_kind(real)
-    return out
+    """{path: rate kind} of every prunable variable (`tflottery.pruning.targets`), in model order (the last is the
+    output layer's): "fc1/kernel", "mha/query/kernel", "lstm/lstm_cell/recurrent_kernel"."""
+    return targets_lib.default_targets([inner(layer) for layer in model.layers])
 
 
 def uncovered(model: keras.Model) -> dict:
-    """{layer name: what it holds} of every layer with weights that no rule prunes: a layer (or nested model)
-    whose trainable variables include a matrix or larger (an LSTM's kernels, an Embedding's table, attention's
-    projections) and that is not a Dense or Conv layer. Biases and normalisation scales (vectors) never count."""
-    out = {}
-    for layer in model.layers:
-        real = inner(layer)
-        if layer_kind(real):
-            continue
-        sizes = [int(np.prod(v.shape)) for v in real.trainable_weights if len(v.shape) >= 2]
-        if sizes:
-            out[real.name] = f"{type(real).__name__}, {sum(sizes):,} weights"
-    return out
+    """{layer name: what it holds} of every layer with weights no rule prunes: trainable matrices (rank >= 2)
+    of a layer no registered kind describes (`tflottery.extend.register_layer_kind` adds one)."""
+    layers = [inner(layer) for layer in model.layers]
+    return targets_lib.uncovered_layers(layers, targets_lib.default_targets(layers))
 
 
 def kernel_shapes(model: keras.Model) -> dict:
-    """{"<layer>/kernel": shape} of the prunable kernels."""
+    """{path: shape} of the prunable variables."""
     variables = weight_variables(model)
     return {k: tuple(int(d) for d in variables[k].shape) for k in prunable_kinds(model)}
+
+
+def dense_weights(model: keras.Model) -> int:
+    """How many trainable weights of `model` lie outside every prunable variable (biases, scales, layers no rule
+    prunes): what "of all weights" adds to "of the prunable weights"."""
+    kinds = prunable_kinds(model)
+    return sum(int(np.prod(v.shape)) for path, v in weight_variables(model).items() if v.trainable and path not in kinds)
+
+
+def plan_inputs(model: keras.Model) -> dict:
+    """What a plan needs of `model`: its targets' kinds and shapes, the layers no rule covers, the other weights."""
+    return {"kinds": prunable_kinds(model), "shapes": kernel_shapes(model), "uncovered": uncovered(model),
+            "dense_weights": dense_weights(model)}
+
+
+def wrapped(model: keras.Model, prune: list) -> "tuple[list, list]":
+    """(layer names a tfmot wrapper masks, variable paths a `VariableMask` masks) of `prune`: target paths, or
+    layer names (then the layer's every target)."""
+    layers = {inner(layer).name: inner(layer) for layer in model.layers}
+    paths = list(prunable_kinds(model))
+    keys = [k for k in paths if any(k == p or k.split("/")[0] == p for p in prune)]
+    by_wrapper = [k.split("/")[0] for k in keys if k.count("/") == 1 and k.endswith("/kernel")
+                  and layer_kind(layers[k.split("/")[0]])]
+    return by_wrapper, [k for k in keys if k.split("/")[0] not in by_wrapper]
+
+
+class VariableMask:
+    """Keeps a variable's pruned weights at exactly zero: its constraint, which tf_keras optimizers apply after
+    every update (`apply_gradients`, and the engine's tower steps). The mask is a variable of its own, so a new
+    level's mask needs no new program. For targets no tfmot wrapper holds (attention, recurrent, embedding)."""
+
+    def __init__(self, variable):
+        self.mask = tf.Variable(tf.ones(variable.shape, variable.dtype), trainable=False,
+                                name=short_name(variable) + "_mask")
+
+    def __call__(self, weight):
+        return weight * self.mask
+
+
+def mask_by_variable(variable) -> VariableMask:
+    """`variable` under a `VariableMask` (all ones until `set_masks`), its constraint: the variable's own, not
+    the layer's config, so a saved model carries none of it. A constraint of the user's is refused."""
+    current = variable.constraint
+    if isinstance(current, VariableMask):
+        return current
+    if current is not None:
+        raise ModelError(f"Weight {variable.name} has a constraint ({type(current).__name__}); tflottery keeps its "
+                         "mask with a constraint of its own: remove that one, or leave the layer dense (--unpruned).")
+    constraint = VariableMask(variable)
+    variable._constraint = constraint  # tf.Variable has no setter; the optimizers read `.constraint`
+    return constraint
 
 
 @keras.saving.register_keras_serializable(package="tflottery")
@@ -136,10 +178,14 @@ def custom_objects() -> dict:
 
 
 def wrap(model: keras.Model, prune: "list[str] | None" = None) -> keras.Model:
-    """A Functional copy of `model` whose layers named in `prune` (default: all prunable) are wrapped
-    with frozen-mask wrappers; it shares its layers' variables with `model`; masks start all-ones."""
+    """A Functional copy of `model` whose targets named in `prune` (paths or layer names; default: every
+    prunable variable) are masked: Dense and Conv kernels by frozen-mask wrappers, other targets by a
+    `VariableMask`; it shares its layers' variables with `model`; masks start all-ones."""
     check_model(model)
-    names = [k.split("/")[0] for k in prunable_kinds(model)] if prune is None else list(prune)
+    names, by_variable = wrapped(model, list(prunable_kinds(model)) if prune is None else list(prune))
+    variables = weight_variables(model)
+    for path in by_variable:
+        mask_by_variable(variables[path])
 
     def clone(layer):
         if layer.name in names and not isinstance(layer, PruneLowMagnitude):
@@ -165,8 +211,11 @@ def strip(model: keras.Model) -> keras.Model:
 
 
 def mask_variables(model: keras.Model) -> dict:
-    return {f"{layer.layer.name}/kernel": m for layer in model.layers if isinstance(layer, PruneLowMagnitude)
-            for _, m, _ in layer.pruning_vars}
+    """{path: mask variable} of the model's masked targets: its wrappers' and its `VariableMask`s', in model order."""
+    wrappers = {f"{layer.layer.name}/kernel": m for layer in model.layers if isinstance(layer, PruneLowMagnitude)
+                for _, m, _ in layer.pruning_vars}
+    return {path: wrappers.get(path, getattr(v.constraint, "mask", None)) for path, v in weight_variables(model).items()
+            if path in wrappers or isinstance(v.constraint, VariableMask)}
 
 
 def get_masks(model: keras.Model) -> dict:

@@ -91,7 +91,7 @@ def test_random_masks_keep_per_layer_counts_and_are_seeded():
 
 
 def test_unknown_layer_names_and_settings_of_other_strategies_are_refused():
-    with pytest.raises(ConfigError, match="no prunable layer named 'fc9'; prunable layers: fc1, fc2, output"):
+    with pytest.raises(ConfigError, match="no prunable layer named 'fc9' \\(nor weight path, nor glob\\); prunable layers: fc1, fc2, output"):
         strategy_for(unpruned=["fc9"])
     assert strategy_for(unpruned=["fc2"], layer_rates={"fc1": 0.5}).rates["fc2/kernel"] == 0.0
     with pytest.raises(ConfigError, match="global does not use dense_rate: it reads rate.*layerwise, early_bird"):

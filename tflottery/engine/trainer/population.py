@@ -30,25 +30,31 @@ from tflottery.data import batch_indices, preprocess
 from tflottery.engine.trainer.base import Tally
 from tflottery.models.surgery import stochastic_layers
 from tflottery.models.weights import weight_variables
-from tflottery.pruning.wrap import frozen_mask, mask_variables
+from tflottery.pruning.wrap import frozen_mask, mask_by_variable, mask_variables, wrapped
 
 SUFFIX = "_u{}"
 ZEROS_KEPT = True  # set_tower zeros pruned weights and their gradients are masked: they stay zero
 
 
 def population_model(base: keras.Model, prune: list, units: int, wrap=None) -> "PopulationModel":
-    """`units` towers of `base` (layers renamed `<name>_u<c>`; those named in `prune` in frozen-mask
-    wrappers, or in what `wrap(copy, name)` makes of them)."""
+    """`units` towers of `base` (layers renamed `<name>_u<c>`; the targets named in `prune`, paths or layer
+    names, masked: Dense and Conv kernels in frozen-mask wrappers, or in what `wrap(copy, name)` makes of them,
+    other targets by a `VariableMask`)."""
     wrap = wrap or (lambda copy, name: frozen_mask(copy, zeros_kept=ZEROS_KEPT))
+    layers, by_variable = wrapped(base, prune)
     inputs, outputs = [], []
     for c in range(units):
         inp = keras.Input(base.input_shape[1:], name=f"u{c}_input")
 
         def clone(layer, c=c):
             copy = layer.__class__.from_config({**layer.get_config(), "name": layer.name + SUFFIX.format(c)})
-            return wrap(copy, layer.name) if layer.name in prune else copy
+            return wrap(copy, layer.name) if layer.name in layers else copy
 
         tower = keras.models.clone_model(base, input_tensors=inp, clone_function=clone)
+        variables = weight_variables(tower)
+        for path in by_variable:
+            layer, _, rest = path.partition("/")
+            mask_by_variable(variables[f"{layer}{SUFFIX.format(c)}/{rest}"])
         inputs.append(inp)
         outputs.append(tower.output)
     return PopulationModel(inputs, outputs, name=f"{base.name}_x{units}")

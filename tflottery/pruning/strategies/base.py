@@ -14,15 +14,16 @@ from typing import ClassVar, Optional
 import numpy as np
 
 from tflottery.core.errors import ConfigError
-from tflottery.core.names import layer_of
+from tflottery.core.names import layer_of, selected, target_label
 
+KINDS = ("dense", "conv", "embedding", "recurrent", "attention")  # rate kinds of targets (`pruning.targets`)
 GLOBAL = "(global)"  # the key of a global plan row's total over the pruned layers
 
 
 class PruningStrategy:
     """The pruning rule of a run, bound to one model's prunable layers.
 
-    `kinds` maps each prunable weight ("<layer>/kernel") to "dense" or "conv", in model order
+    `kinds` maps each prunable weight ("<layer>/kernel", "mha/query/kernel") to its rate kind (KINDS), in model order
     (the last is the output layer); `shapes` gives its shape. Subclasses declare `name`, a
     `Settings` dataclass (their own settings, checked by `check_settings`), and implement
     `identity`, `next_counts` (the plan) and `select` (masks with a plan row's counts).
@@ -37,11 +38,13 @@ class PruningStrategy:
         self.settings, self.kinds, self.shapes = settings, dict(kinds), {k: tuple(s) for k, s in shapes.items()}
         self.sizes = {k: int(np.prod(s)) for k, s in self.shapes.items()}
         self.one_shot = bool(one_shot)
-        layers = {layer_of(k): k for k in kinds}
+        layers = list(dict.fromkeys(layer_of(k) for k in kinds))
         for name in list(unpruned) + list(self.named_layers()):
-            if name not in layers:
-                raise ConfigError(f"pruning: no prunable layer named {name!r}; prunable layers: {', '.join(layers)}.")
-        self.exempt = [layers[n] for n in unpruned]
+            if not selected(kinds, [name]):
+                raise ConfigError(f"pruning: no prunable layer named {name!r} (nor weight path, nor glob); prunable layers: "
+                                  f"{', '.join(layers)}" + (f" (weights: {', '.join(kinds)})" if len(layers) < len(kinds)
+                                                            else "") + ".")
+        self.exempt = selected(kinds, unpruned)
         self.pruned = [k for k in kinds if k not in self.exempt]
         if not self.pruned:
             raise ConfigError("pruning.unpruned leaves no layer to prune: remove a name from --unpruned.")
@@ -144,7 +147,7 @@ def describe(strategy: PruningStrategy, plan: list, trained: Optional[list] = No
     """The dry-run table: surviving weights per layer and level, total and fraction remaining."""
     names = list(strategy.sizes)
     full = sum(strategy.sizes.values())
-    head = f"{'level':>5} " + " ".join(f"{layer_of(n):>10}" for n in names) + f" {'total':>10} {'remaining':>9}"
+    head = f"{'level':>5} " + " ".join(f"{target_label(n):>10}" for n in names) + f" {'total':>10} {'remaining':>9}"
     lines = [head]
     for level, row in enumerate(plan):
         if trained is not None and level not in trained:

@@ -6,12 +6,14 @@ from typing import Optional
 
 from tflottery.config import setting
 from tflottery.core.errors import ConfigError
+from tflottery.core.names import selected
 from tflottery.pruning import masks as mask_lib
-from tflottery.pruning.strategies.base import PruningStrategy, check_rate, in_units
+from tflottery.pruning.strategies.base import KINDS, PruningStrategy, check_rate, in_units
 
 
 class Layerwise(PruningStrategy):
-    """Dense 20%, conv 10%, the output layer at half its kind's rate, any layer overridden by name."""
+    """Dense 20%, conv 10%, the output layer at half its kind's rate, any layer overridden by name. Embedding
+    tables, recurrent kernels and attention projections are weight matrices: the dense rate unless set."""
 
     name = "layerwise"
     description = "each layer loses its own rate of survivors per level (Frankle & Carbin)"
@@ -21,33 +23,49 @@ class Layerwise(PruningStrategy):
         dense_rate: float = setting(0.2, "fraction removed per level, per dense layer")
         conv_rate: float = setting(0.1, "... per convolution")
         output_rate: Optional[float] = setting(None, "... for the output layer (default half its kind's rate)")
-        layer_rates: dict[str, float] = setting(help="per-layer overrides by name, e.g. {\"fc1\": 0.3}", factory=dict)
+        embedding_rate: Optional[float] = setting(None, "... per embedding table (default the dense rate; 0 leaves "
+                                                        "them dense, as Chen et al. 2020 do for BERT)")
+        recurrent_rate: Optional[float] = setting(None, "... per recurrent kernel, input and recurrent (default the "
+                                                        "dense rate)")
+        attention_rate: Optional[float] = setting(None, "... per attention projection (default the dense rate)")
+        layer_rates: dict[str, float] = setting(help="overrides by layer name, weight path or glob, e.g. "
+                                                     "{\"fc1\": 0.3, \"*/query/*\": 0.1}", factory=dict)
 
     @classmethod
     def check_settings(cls, s) -> None:
-        for name in ("dense_rate", "conv_rate", "output_rate"):
+        for name in ("dense_rate", "conv_rate", "output_rate", "embedding_rate", "recurrent_rate", "attention_rate"):
             check_rate(name, getattr(s, name))
         for layer, rate in s.layer_rates.items():
             check_rate(f"layer_rates[{layer!r}]", rate)
 
     def __init__(self, settings, kinds, shapes, structure, unpruned=(), one_shot=False):
         super().__init__(settings, kinds, shapes, structure, unpruned, one_shot)
-        for name, kind in (("dense_rate", "dense"), ("conv_rate", "conv")):  # a rate for layers the model lacks
+        for kind in KINDS:  # a rate for layers the model lacks
+            name = f"{kind}_rate"
             if getattr(settings, name) != getattr(type(settings)(), name) and kind not in kinds.values():
+                layers = dict.fromkeys(k.split('/')[0] for k in kinds)
                 raise ConfigError(f"pruning.{name}={getattr(settings, name)} is for {kind} layers, and this model has "
-                                  f"none (its prunable layers: {', '.join(k.split('/')[0] for k in kinds)}): leave it "
-                                  "out, or set the rate of the kind it has.")
+                                  f"none (its prunable layers: {', '.join(layers)}): leave it out, or set the rate of "
+                                  "the kind it has.")
         output = list(kinds)[-1]
-        layers = {k.split("/")[0]: k for k in kinds}
         self.rates = {}
         for k, kind in kinds.items():
-            base = settings.dense_rate if kind == "dense" else settings.conv_rate
+            base = self.kind_rate(kind)
             output_rate = settings.output_rate if settings.output_rate is not None else base / 2
             self.rates[k] = output_rate if k == output else base
         for name, rate in settings.layer_rates.items():
-            self.rates[layers[name]] = float(rate)
+            for k in selected(kinds, [name]):
+                self.rates[k] = float(rate)
         for k in self.exempt:
             self.rates[k] = 0.0
+
+    def kind_rate(self, kind: str) -> float:
+        """The rate of a target of rate kind `kind` (before the output's and per-layer overrides)."""
+        s = self.settings
+        if kind == "conv":
+            return s.conv_rate
+        own = getattr(s, f"{kind}_rate") if kind != "dense" else None
+        return s.dense_rate if own is None else own
 
     def named_layers(self) -> list:
         return list(self.settings.layer_rates)

@@ -15,7 +15,7 @@ import numpy as np
 
 from tflottery.config import setting
 from tflottery.core.errors import ConfigError
-from tflottery.core.names import layer_of
+from tflottery.core.names import layer_of, selected
 from tflottery.pruning.structures.base import Structure
 
 
@@ -50,13 +50,12 @@ class Blocks(Structure):
         super().__init__(settings, kinds, shapes, pruned)
         rows, cols = settings.block
         self.block = (int(cols), int(rows))  # (inputs, outputs) in the Keras kernel
-        layers = {layer_of(k): k for k in kinds}
         for name in settings.unstructured:
-            if name not in layers:
+            if not selected(kinds, [name]):
                 raise ConfigError(f"pruning.structure unstructured: no prunable layer named {name!r}; prunable layers: "
-                                  f"{', '.join(layers)}.")
-        loose = {layers[n] for n in settings.unstructured}
-        self.blocked = [k for k in pruned if kinds[k] == "dense" and k not in loose]
+                                  f"{', '.join(dict.fromkeys(layer_of(k) for k in kinds))}.")
+        loose = set(selected(kinds, settings.unstructured))
+        self.blocked = [k for k in pruned if kinds[k] == "dense" and len(shapes[k]) == 2 and k not in loose]
         for k in self.blocked:
             n_in, n_out = shapes[k]
             if n_in % self.block[0] or n_out % self.block[1]:
