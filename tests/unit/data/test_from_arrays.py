@@ -78,20 +78,26 @@ def test_a_token_id_model_keeps_its_ids_and_resumes_after_a_kill_to_the_same_byt
     tokens = rng.integers(1, 50, size=(900, 8))
     labels = (tokens[:, 0] > 25).astype(np.int64)  # the first token decides
 
-    def model():
+    def model():  # Embedding + MultiHeadAttention: both pruned, by variable
         inputs = keras.Input((8,), name="tokens")
         x = keras.layers.Embedding(50, 16, name="embedding")(inputs)
+        x = keras.layers.MultiHeadAttention(2, 8, name="attention")(x, x)
         x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
         x = keras.layers.Dense(32, activation="relu", name="fc1")(x)
         return keras.Model(inputs, keras.layers.Dense(2, name="output")(x), name="tokens")
 
     def cfg(where):
         c = config(levels=2)
-        c.pruning.unpruned, c.runs_dir = ["embedding"], str(where)
+        c.runs_dir = str(where)
         return c
 
     whole = find_ticket(cfg(tmp_path / "whole"), model=model(), data=(tokens, labels))
     assert whole.data.divisor == 1.0  # ids reach the Embedding as they are
+    masks = whole.replicate(0).load_level(2).masks
+    assert {k: round(float(m.mean()), 2) for k, m in masks.items()} == {
+        "embedding/embeddings": 0.64, "attention/query/kernel": 0.64, "attention/key/kernel": 0.64,
+        "attention/value/kernel": 0.64, "attention/attention_output/kernel": 0.64, "fc1/kernel": 0.64,
+        "output/kernel": 0.81}
     with pytest.raises(KeyboardInterrupt):
         find_ticket(cfg(tmp_path / "killed"), model=model(), data=(tokens, labels), callbacks=(kill_after(10),))
     resumed = find_ticket(cfg(tmp_path / "killed"), model=model(), data=(tokens, labels))

@@ -1,0 +1,73 @@
+"""A user's own token-id model (Embedding, MultiHeadAttention, LSTM: every target masked by variable) on the user's
+own numpy arrays, in processes of its own: killed with SIGKILL mid-run and run again, it is byte for byte the
+uninterrupted run; other arrays name another run."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import assert_same_run, zeros_outside
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = """
+import os, signal, sys
+import numpy as np
+from tflottery import find_ticket
+from tflottery.core.keras_compat import keras
+
+runs, mode, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rng = np.random.default_rng(seed)
+tokens = rng.integers(1, 60, size=(1200, 10))
+labels = (tokens[:, :3].sum(axis=1) > 90).astype(np.int64)
+inputs = keras.Input((10,), dtype="int32")
+x = keras.layers.Embedding(60, 16, name="embed")(inputs)
+x = keras.layers.MultiHeadAttention(2, 8, name="mha")(x, x)
+x = keras.layers.LSTM(12, name="lstm")(x)
+model = keras.Model(inputs, keras.layers.Dense(2, name="output")(x), name="seq")
+
+
+class Kill(keras.callbacks.Callback):
+    seen = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        Kill.seen += 1
+        if Kill.seen == 9:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+config = {"plan": {"levels": 2, "branches": ["reinit"]}, "runs_dir": runs,
+          "training": {"steps": "40it", "eval_every": "20it", "batch_size": 40, "verbose": False,
+                       "jit_compile": False, "steps_per_execution": 5}}
+run = find_ticket(config, model=model, data=(tokens, labels), callbacks=[Kill()] if mode == "kill" else [])
+print(run.path)
+"""
+
+
+def find(runs, mode, seed=0):
+    return subprocess.run([sys.executable, "-c", SCRIPT, str(runs), mode, str(seed)], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_a_token_model_on_own_arrays_resumes_after_sigkill_to_the_same_bytes(tmp_path):
+    whole = find(tmp_path / "whole", "run")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    killed = find(tmp_path / "killed", "kill")
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    resumed = find(tmp_path / "killed", "run")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a, b = Path(whole.stdout.split()[-1]), Path(resumed.stdout.split()[-1])
+    assert a.name == b.name
+    assert_same_run(b, a)
+
+    from tflottery.engine.store import RunStore
+
+    record = RunStore.open(a).replicate(0).load_level(2)
+    assert zeros_outside(record.final, record.masks)
+    assert {k for k, m in record.masks.items() if not m.all()} == {
+        "embed/embeddings", "mha/query/kernel", "mha/key/kernel", "mha/value/kernel", "mha/attention_output/kernel",
+        "lstm/lstm_cell/kernel", "lstm/lstm_cell/recurrent_kernel", "output/kernel"}
+    other = find(tmp_path / "other", "run", seed=1)
+    assert other.returncode == 0 and Path(other.stdout.split()[-1]).name != a.name
