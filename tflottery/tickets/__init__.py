@@ -48,7 +48,7 @@ def load_ticket(path: "str | Path", weights: str = "trained", trust_code: bool =
     ticket = read_ticket(path, trust_code)
     from tflottery.pruning import wrap
 
-    wrapped = wrap.wrap(ticket.build(weights), [k.split("/")[0] for k in ticket.masks])
+    wrapped = wrap.wrap(ticket.build(weights), list(ticket.masks))
     wrap.set_masks(wrapped, ticket.masks)
     return wrapped
 
@@ -70,7 +70,7 @@ def apply_ticket(model, path: "str | Path", weights: str = "rewind"):
         if tuple(variables[name].shape) != mask.shape:
             raise TicketError(f"{ticket.path / 'masks.npz'}: mask {name!r} has shape {mask.shape}, but the "
                               f"model's {name} has shape {tuple(variables[name].shape)}.")
-    wrapped = wrap.wrap(model, [k.split("/")[0] for k in ticket.masks])
+    wrapped = wrap.wrap(model, list(ticket.masks))
     if weights != "keep":
         values = ticket.rewind if weights == "rewind" else ticket.weights
         missing = set(weight_variables(wrapped)) - set(values)

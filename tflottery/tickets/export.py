@@ -154,7 +154,7 @@ def _plain_model(architecture: str, record):
     from tflottery.pruning import wrap
 
     model = keras.models.model_from_json(architecture)
-    wrapped = wrap.wrap(model, [k.split("/")[0] for k in record.masks])
+    wrapped = wrap.wrap(model, list(record.masks))
     set_weights(wrapped, record.final)
     wrap.set_masks(wrapped, record.masks)
     return wrap.strip(wrapped)

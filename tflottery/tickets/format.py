@@ -48,7 +48,8 @@ SAFE_CLASSES = {
     "SpatialDropout2D", "GaussianNoise", "BatchNormalization", "LayerNormalization", "Activation", "ReLU",
     "LeakyReLU", "PReLU", "ELU", "Softmax", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
     "Concatenate", "ZeroPadding1D", "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Rescaling", "Normalization",
-    "Embedding",
+    "Embedding", "EinsumDense", "MultiHeadAttention", "LSTM", "GRU", "SimpleRNN", "Bidirectional",
+    "GlobalAveragePooling3D",
     # initializers, regularizers, constraints
     "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "LecunNormal", "LecunUniform", "RandomNormal",
     "RandomUniform", "TruncatedNormal", "VarianceScaling", "Zeros", "Ones", "Constant", "Orthogonal", "Identity",

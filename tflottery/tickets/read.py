@@ -217,8 +217,10 @@ def _read_once(path: Path, trust_code: bool) -> Ticket:
     model = build_architecture(architecture, root.path / "model.json", trust_code, budget)
     from tflottery.models.weights import weight_variables
 
+    from tflottery.pruning.wrap import prunable_kinds
+
     shapes = {k: tuple(int(d) for d in v.shape) for k, v in weight_variables(model).items()}
-    _check_arrays(root.path, meta, shapes, masks, rewind, weights)
+    _check_arrays(root.path, meta, shapes, masks, rewind, weights, set(prunable_kinds(model)))
     _check_structure(root.path, meta, masks)
     _check_outputs(model, weights, root.path)
     return Ticket(root.path, meta, masks, rewind, weights, architecture, trust_code)
@@ -429,17 +431,18 @@ def _read_arrays(root: _Root, name: str) -> dict:
                           "re-export the ticket.") from None
 
 
-def _check_arrays(root: Path, meta: dict, shapes: dict, masks: dict, rewind: dict, weights: dict) -> None:
+def _check_arrays(root: Path, meta: dict, shapes: dict, masks: dict, rewind: dict, weights: dict,
+                  kernels: set) -> None:
+    """`kernels`: the model's prunable variables (`tflottery.pruning.targets`)."""
     from tflottery.pruning.masks import remaining
 
     pruned = set(meta["pruned"])
-    kernels = {k for k in shapes if k.endswith("/kernel")}
     if set(masks) != pruned:
         raise TicketError(f"{root / 'masks.npz'} has masks for {printable(sorted(masks), 200)} but ticket.json prunes "
                           f"{printable(sorted(pruned), 200)}: the ticket is inconsistent.")
     if not pruned <= kernels:
         raise TicketError(f"{root / 'ticket.json'} prunes {printable(sorted(pruned - kernels), 200)}, which are not "
-                          f"kernels of the model in model.json (kernels: {printable(sorted(kernels)[:8], 200)}).")
+                          f"prunable weights of the model in model.json (prunable: {printable(sorted(kernels)[:8], 200)}).")
     for name, mask in masks.items():
         if mask.shape != shapes[name]:
             raise TicketError(f"{root / 'masks.npz'}: mask {printable(name)} has shape {mask.shape}, but the model's "
@@ -578,6 +581,11 @@ def build_architecture(text: str, where: Path, trust_code: bool = False, budget:
         raise TicketError(f"{where}: the architecture cannot be rebuilt ({type(error).__name__}: "
                           f"{printable(str(error).splitlines()[0][:200] if str(error) else '', 220)}).") from None
     for layer in model.layers:
+        scores = _attention_scores(layer)
+        if scores > fmt.MAX_ACTIVATIONS:
+            raise TicketError(f"{where}: attention layer {printable(layer.name)} would compute {scores:,} scores per "
+                              f"example (heads x queries x keys), more than {fmt.MAX_ACTIVATIONS:,}: refused before "
+                              "computing anything.")
         shapes = layer.output_shape if isinstance(layer.output_shape, list) else [layer.output_shape]
         for shape in shapes:
             values = 1
@@ -587,6 +595,23 @@ def build_architecture(text: str, where: Path, trust_code: bool = False, budget:
                 raise TicketError(f"{where}: layer {printable(layer.name)} would output {values:,} values per "
                                   f"example, more than {fmt.MAX_ACTIVATIONS:,}: refused before computing anything.")
     return model
+
+
+def _attention_scores(layer) -> int:
+    """The most attention scores `layer` computes per example at any of its calls (0 for a layer that is not
+    attention): heads x query positions x key positions, which no output shape shows (the config's own
+    query_shape need not be the shape it is called on)."""
+    if type(layer).__name__ != "MultiHeadAttention":
+        return 0
+    most = 0
+    for node in layer._inbound_nodes:
+        args, kwargs = list(node.call_args), dict(node.call_kwargs)
+        query = args[0] if args else kwargs.get("query")
+        value = args[1] if len(args) > 1 else kwargs.get("value", query)
+        key = args[2] if len(args) > 2 else kwargs.get("key", value)
+        positions = [int(np.prod([d or 1 for d in tuple(t.shape)[1:-1]], dtype=np.int64)) for t in (query, key)]
+        most = max(most, int(layer._num_heads) * positions[0] * positions[1])
+    return most
 
 
 def _check_outputs(model, weights: dict, where: Path) -> None:

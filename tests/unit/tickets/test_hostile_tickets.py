@@ -223,7 +223,7 @@ CRAFTED = {
     "a mask for an unknown layer": (lambda p: (write_arrays(p, "masks.npz", {**arrays(p, "masks.npz"),
                                                                              "ghost/kernel": np.ones((2, 2), bool)}, False),
                                                edit_meta(p, lambda m: m["pruned"].append("ghost/kernel")), resign(p)),
-                                    "not kernels of the model"),
+                                    "not prunable weights of the model"),
     "mask values 0.5": (lambda p: write_arrays(p, "masks.npz", {k: v * 0.5 for k, v in
                                                                 arrays(p, "masks.npz").items()}), "holds only [|]b1"),
     "mask of the wrong shape": (lambda p: write_arrays(p, "masks.npz", {**arrays(p, "masks.npz"),
