@@ -259,6 +259,11 @@ def prune_imp(model: keras.Model, level_steps: int, levels: int, pruning: "dict 
                           f"by weight); strategy={config.strategy!r}" + (" with a structure" if config.structure else "")
                           + " needs `tflottery find`, which draws its masks between levels.")
     strategy = bind(config, wrap.prunable_kinds(model), wrap.kernel_shapes(model), model.name, wrap.uncovered(model))
+    _, by_variable = wrap.wrapped(model, strategy.pruned)
+    if by_variable:
+        raise ConfigError(f"prune_imp prunes Dense and Conv kernels with tfmot's schedules inside your fit; "
+                          f"{', '.join(by_variable)} are masked by variable, which `tflottery.find_ticket` does: use it, "
+                          f"or leave them dense with pruning={{'unpruned': {sorted({k.split('/')[0] for k in by_variable})}}}.")
     plan = strategy.plan(levels)
     schedules = {k.split("/")[0]: IMPSchedule(strategy.rates[k], level_steps, levels,
                                               [row[k] / strategy.sizes[k] for row in plan], rewind_step.iterations)

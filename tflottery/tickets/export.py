@@ -57,6 +57,7 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
     params = rep.branch_meta(level, branch).get("params", {})
     from tflottery.models import get_weights
 
+    _check_rebuildable(architecture, rep.level_dir(level, branch))
     plain = _plain_model(architecture, record)
     masks = record.masks
     rewind = {k: v * masks[k] if k in masks else v for k, v in record.start.items()}
@@ -145,6 +146,28 @@ def check_output(out: Path) -> None:
         if (folder / "ticket.json").is_file() or (folder / "spec.json").is_file():
             raise TicketError(f"{out} lies inside {folder}, a {'ticket' if (folder / 'ticket.json').is_file() else 'run'} "
                               "whose files are tflottery's own: choose a folder outside it.")
+
+
+def _check_rebuildable(architecture: str, level_dir: Path) -> None:
+    """A ticket's architecture is rebuilt by whoever loads it from built-in layers only (`read.check_architecture`):
+    one line naming what would not be, and where the weights and masks are, before anything is written."""
+    import json
+
+    from tflottery.tickets.read import check_architecture
+
+    layers = json.loads(architecture).get("config", {}).get("layers", [])
+    refused = []
+    for layer in layers:
+        try:
+            check_architecture(layer, Path("model.json"))
+        except TicketError:
+            refused.append(f"{layer.get('config', {}).get('name')} ({layer.get('class_name')})")
+    if refused:
+        raise TicketError(f"This model cannot be a ticket that rebuilds itself: layer(s) {', '.join(refused)} carry "
+                          "code or are not built-in Keras classes, and tickets rebuild their architecture from built-in "
+                          "layers only, so that loading one runs no code. Build the model from built-in layers, or take "
+                          f"its weights and masks by path from {level_dir} (final.npz, start.npz, masks.npz; "
+                          "tflottery.models.set_weights fills your model).")
 
 
 def _plain_model(architecture: str, record):

@@ -159,3 +159,14 @@ def test_left_dense_by_name_or_glob_it_trains_and_the_start_line_lists_it_with_c
     assert "left dense: gru/gru_cell/recurrent_kernel (192 weights, --unpruned)" in capsys.readouterr().out
     record = run.replicate(0).load_level(1)
     assert record.masks["gru/gru_cell/recurrent_kernel"].all() and not record.masks["gru/gru_cell/kernel"].all()
+
+
+def test_prune_imp_in_your_own_fit_refuses_targets_it_cannot_schedule_in_one_line():
+    from tflottery import prune_imp
+    from tflottery.core.errors import ConfigError
+
+    with pytest.raises(ConfigError) as error:
+        prune_imp(token_model(), level_steps=10, levels=1)
+    assert "embed/embeddings, mha/query/kernel" in str(error.value) and "find_ticket" in str(error.value)
+    assert "\n" not in str(error.value)
+    assert prune_imp(token_model(), 10, 1, pruning={"unpruned": ["embed", "mha", "proj", "lstm", "gru"]}) is not None
