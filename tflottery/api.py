@@ -50,8 +50,10 @@ def find_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=No
 
     More levels train only the new levels, another branch only that branch, more replicates
     only the new replicates; a killed run resumes at the first unfinished branch. `model` may
-    be any Sequential/Functional tf_keras model (default: the zoo's `config.model.name`); each
-    replicate re-seeds its initialisers. `plan_ticket` gives the plan without training.
+    be any Sequential/Functional tf_keras model (default: the zoo's `config.model.name`; each
+    replicate re-seeds its initialisers), a Keras 3 one, or the code that builds a subclassed
+    model (its class, or a function: `model=MyModel`, `model=lambda: MyModel(width=64)`), from
+    which every copy is built (`tflottery.models.built`). `data` may be numpy arrays, `(x, y)`. `plan_ticket` gives the plan without training.
     Other processes may train the same run at once (`run_worker`): each unit trains once.
     `executor` says where groups of units train: "local" (this process), "processes" (a pool on
     this machine, `executor_options={"processes": N}`), "ray" (tasks on a Ray cluster,

@@ -1,6 +1,7 @@
 """A run from a configuration or a directory: resolved, checked, loaded (`prepare`, `open_run`), trained (`find`)."""
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from tflottery.engine.resolve import resolve
 from tflottery.pruning.resolve import prunable
 from tflottery.engine.store import ReplicateStore, RunStore
 from tflottery.engine.trainer.registry import make_trainer, trainer_kind
+from tflottery.models.built import KIND as BUILT, BuiltModel, built_model, clone, is_builder
 from tflottery.models.surgery import stochastic_layers
 from tflottery.pruning import wrap as wrap_lib
 
@@ -60,6 +62,9 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
     model = keras3_intake(config, model)
     resolved = resolve(config)
     check_runs_dir(config.runs_dir)
+    if is_builder(model):  # the user's code builds the network: on the data's inputs
+        data = own_data(config, data if data is not None else data_lib.load(config.data, config.training.batch_size))
+        model = built_model(model, data.input_shape)
     if model is not None:
         models.check_model(model)
         config.model.name = safe_component(model.name, "the model's name")
@@ -100,6 +105,10 @@ def find(config, model: Optional[keras.Model] = None, data=None, callbacks: tupl
     threads_for_towers()
     strategy = make_strategy(config.training)  # multi-worker collectives must start before other TF ops
     setup = prepare(config, model, data)
+    if isinstance(setup.base, BuiltModel) and executor != "local":
+        raise ConfigError(f"executor={executor!r}: the network is built by your code ({setup.base.name}), which "
+                          "other processes do not have: train it with the local executor (population groups still "
+                          "train several units at once).")
     if expected is not None and setup.store.path.resolve() != Path(expected).resolve():
         raise RunError(f"{expected} was made from data or a model this machine sees differently: its configuration "
                        f"names {setup.store.path} here (data source {setup.data.info['source']}). Give every worker "
@@ -312,7 +321,7 @@ def ticket_model(setup: RunSetup, replicate: int = 0, level: Optional[int] = Non
     if not levels:
         return None
     record = store.load_level(levels[-1] if level is None else level)
-    model = wrap_lib.wrap(keras.models.clone_model(setup.base), setup.plan.pruned_layers)
+    model = wrap_lib.wrap(clone(setup.base), setup.plan.pruned_layers)
     models.set_weights(model, record.final)
     wrap_lib.set_masks(model, record.masks)
     return compile_model(model, setup.config.training, setup.plan.training)
@@ -333,7 +342,13 @@ def open_run(path: "str | Path", verbose: Optional[bool] = None) -> RunSetup:
 
 
 def stored_model(store: RunStore) -> keras.Model:
-    """The run's architecture (model.json) as a tf_keras model; one line naming the file if it is not one."""
+    """The run's architecture (model.json) as a tf_keras model; one line naming the file if it is not one, or if
+    the user's code builds the network (only that code can)."""
+    text = store.architecture()
+    if f'"class_name": "{BUILT}"' in text[:200]:
+        builder = json.loads(text).get("config", {}).get("builder")
+        raise RunError(f"{store.path}'s network is built by code ({builder}): only a process that has it can train "
+                       "or read the run; call find_ticket(config, model=<that class or function>) there.")
     try:
         return keras.models.model_from_json(store.architecture())
     except Exception as error:  # noqa: BLE001 — Keras raises many kinds for a malformed config

@@ -27,4 +27,8 @@ def reseeded(model: keras.Model, seed: int) -> keras.Model:
 
 def fresh_weights(model: keras.Model, seed: int) -> dict:
     """{"<layer>/<variable>": array} of a freshly initialised copy of `model` (the model is not changed)."""
+    from tflottery.models.built import BuiltModel, fresh_built_weights
+
+    if isinstance(model, BuiltModel):
+        return fresh_built_weights(model, seed)
     return get_weights(reseeded(model, seed))

@@ -19,6 +19,10 @@ PROBABILITY_ACTIVATIONS = {"softmax", "sigmoid"}
 def check_model(model: keras.Model) -> keras.Model:
     """`model` if tflottery can prune and train it; else one ModelError naming the problem and the fix."""
     require_tf_keras(model)
+    from tflottery.models.built import BuiltModel
+
+    if isinstance(model, BuiltModel):  # one instance of the user's code: its variables are addressed by path
+        return model
     nested = [layer.name for layer in model.layers if isinstance(layer, keras.Model)]
     if nested:
         raise ModelError(f"Model {model.name!r} nests the model(s) {nested}: masks are kept per layer of one model. "
@@ -101,4 +105,8 @@ def stochastic_layers(model: keras.Model) -> list:
     """Layers whose training draws random numbers (dropout, noise): units of such a model train alone."""
     kinds = (keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout,
              keras.layers.AlphaDropout)
-    return [layer.name for layer in model.layers if isinstance(inner(layer), kinds)]
+    top = [layer.name for layer in model.layers if isinstance(inner(layer), kinds)]
+    nested = [f"{layer.name}/{sub.name}" for layer in model.layers if not isinstance(inner(layer), kinds)
+              for sub in inner(layer)._flatten_layers(include_self=False, recursive=True)
+              if isinstance(sub, kinds) and (getattr(sub, "rate", 0) or getattr(sub, "stddev", 0))]
+    return top + nested

@@ -8,6 +8,8 @@ silently lost weight.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from tflottery.core.errors import ModelError
@@ -36,6 +38,28 @@ def sublayers(layer) -> list:
     return list(layer._flatten_layers(include_self=False, recursive=False))
 
 
+def _snake(name: str) -> str:
+    """A class name as Keras names its layers (`Conv2D` -> conv2d, `LSTMCell` -> lstm_cell)."""
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)).lower()
+
+
+def child_names(layer) -> list:
+    """[(name, sublayer)] of `layer`'s sublayers, as paths name them. A name Keras made up (its class in snake case,
+    numbered by how many were made before in the process: `dense_7`) is renumbered by its place among its
+    siblings (`dense`, `dense_1`, ...), so that the paths inside a subclassed model are the same in every process
+    and every copy; names given by the code (`query`, `lstm_cell`, `encoder`) are kept."""
+    out, seen = [], {}
+    for sub in sublayers(layer):
+        base = _snake(type(sub).__name__)
+        name = sub.name
+        if re.fullmatch(re.escape(base) + r"(_\d+)?", name):
+            count = seen.get(base, 0)
+            seen[base] = count + 1
+            name = base if count == 0 else f"{base}_{count}"
+        out.append((name, sub))
+    return out
+
+
 def own_variables(layer) -> list:
     """The variables `layer` creates itself (not its sublayers'), in the order `layer.weights` lists them."""
     inside = {id(v) for sub in sublayers(layer) for v in sub.weights}
@@ -47,8 +71,8 @@ def variable_paths(layer, path: str):
     "<layer>/<sublayer>/<variable>" inside (`mha/query/kernel`, `lstm/lstm_cell/kernel`)."""
     for variable in own_variables(layer):
         yield f"{path}/{short_name(variable)}", variable
-    for sub in sublayers(layer):
-        yield from variable_paths(sub, f"{path}/{sub.name}")
+    for name, sub in child_names(layer):
+        yield from variable_paths(sub, f"{path}/{name}")
 
 
 def weight_variables(model: keras.Model) -> dict:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tflottery.core.errors import ConfigError
-from tflottery.models.weights import own_variables, short_name, sublayers
+from tflottery.models.weights import child_names, own_variables, short_name
 from tflottery.pruning.strategies.base import KINDS  # the rate kinds (layerwise: --<kind>_rate)
 
 
@@ -77,8 +77,8 @@ def walk(layer, path: str, container: "str | None" = None):
     for variable in own_variables(layer):
         yield f"{path}/{short_name(variable)}", variable, prunable.get(id(variable)), layer
     inner_kind = next((CONTAINERS[c.__name__] for c in type(layer).__mro__ if c.__name__ in CONTAINERS), container)
-    for sub in sublayers(layer):
-        yield from walk(sub, f"{path}/{sub.name}", inner_kind)
+    for name, sub in child_names(layer):
+        yield from walk(sub, f"{path}/{name}", inner_kind)
 
 
 def default_targets(layers) -> dict:

@@ -186,6 +186,8 @@ def wrap(model: keras.Model, prune: "list[str] | None" = None) -> keras.Model:
     variables = weight_variables(model)
     for path in by_variable:
         mask_by_variable(variables[path])
+    if not names:  # nothing to wrap (a model built by code has no config to clone): masked in place
+        return model
 
     def clone(layer):
         if layer.name in names and not isinstance(layer, PruneLowMagnitude):

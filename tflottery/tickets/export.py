@@ -155,8 +155,11 @@ def _check_rebuildable(architecture: str, level_dir: Path) -> None:
 
     from tflottery.tickets.read import check_architecture
 
-    layers = json.loads(architecture).get("config", {}).get("layers", [])
+    description = json.loads(architecture)
+    layers = description.get("config", {}).get("layers", [])
     refused = []
+    if description.get("class_name") == "BuiltByCode":
+        refused.append(f"{description['config'].get('name')} (built by {description['config'].get('builder')})")
     for layer in layers:
         try:
             check_architecture(layer, Path("model.json"))

@@ -99,6 +99,17 @@ def plain_model(ctx, weights: dict, masks: dict, dtype: str = "float32"):
     from tflottery import models
     from tflottery.core.keras_compat import keras
 
+    from tflottery.models.built import BuiltModel
+
+    if isinstance(ctx.setup.base, BuiltModel):
+        if dtype != "float32":
+            from tflottery.core.errors import ConfigError
+
+            raise ConfigError(f"This score computes in {dtype}, and a model built by code has float32 variables: "
+                              "drop that branch for this model.")
+        model = ctx.setup.base.copy()
+        models.set_weights(model, {k: v * masks[k] if k in masks else v for k, v in weights.items()})
+        return model
     spec = ctx.setup.base.to_json()
     if dtype != "float32":
         spec = json.dumps(_with_dtype(json.loads(spec), dtype))

@@ -28,6 +28,7 @@ import tensorflow as tf
 from tflottery.core.keras_compat import keras
 from tflottery.data import batch_indices, preprocess
 from tflottery.engine.trainer.base import Tally
+from tflottery.models.built import BuiltModel
 from tflottery.models.surgery import stochastic_layers
 from tflottery.models.weights import weight_variables
 from tflottery.pruning.wrap import frozen_mask, mask_by_variable, mask_variables, wrapped
@@ -50,7 +51,10 @@ def population_model(base: keras.Model, prune: list, units: int, wrap=None) -> "
             copy = layer.__class__.from_config({**layer.get_config(), "name": layer.name + SUFFIX.format(c)})
             return wrap(copy, layer.name) if layer.name in layers else copy
 
-        tower = keras.models.clone_model(base, input_tensors=inp, clone_function=clone)
+        if isinstance(base, BuiltModel):  # the user's code builds each tower
+            tower = keras.Model(inp, base.fresh(base.name + SUFFIX.format(c))(inp))
+        else:
+            tower = keras.models.clone_model(base, input_tensors=inp, clone_function=clone)
         variables = weight_variables(tower)
         for path in by_variable:
             layer, _, rest = path.partition("/")
