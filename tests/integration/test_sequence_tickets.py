@@ -94,22 +94,3 @@ def unknown_cell(layers):
 def test_crafted_sequence_tickets_are_refused(tmp_path, exported, change, message):
     with pytest.raises(TicketError, match=message):
         load_ticket(crafted(tmp_path, exported[1], change))
-
-
-def test_a_lambda_model_exports_no_ticket_and_says_in_one_line_which_layer_and_where_its_weights_are(tmp_path):
-    x = np.random.default_rng(0).random((300, 20)).astype("float32")
-    y = (x[:, 0] > 0.5).astype(np.int64)
-    inputs = keras.Input((20,))
-    h = keras.layers.Lambda(lambda t: t * 2.0, name="double")(inputs)
-    model = keras.Model(inputs, keras.layers.Dense(2, name="output")(keras.layers.Dense(8, name="fc")(h)), name="lam")
-    config = {"plan": {"levels": 1}, "runs_dir": str(tmp_path / "runs"),
-              "training": {"steps": "10it", "eval_every": "10it", "batch_size": 30, "verbose": False,
-                           "jit_compile": False}}
-    run = find_ticket(config, model=model, data=(x, y))
-    with pytest.raises(TicketError) as error:
-        export_ticket(run, out=str(tmp_path / "ticket"))
-    text = str(error.value)
-    assert "layer(s) double (Lambda) carry code" in text and "\n" not in text
-    level = run.replicate(0).level_dir(1)
-    assert str(level) in text and (level / "masks.npz").is_file() and (level / "final.npz").is_file()
-    assert not (tmp_path / "ticket").exists()

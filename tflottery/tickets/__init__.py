@@ -27,7 +27,7 @@ def _weights(value, allowed: tuple) -> str:
     return value
 
 
-def load_ticket(path: "str | Path", weights: str = "trained", trust_code: bool = False, keras: int = 2):
+def load_ticket(path: "str | Path", weights: str = "trained", trust_code: bool = False, keras: int = 2, model=None):
     """A ticket as a tf_keras Functional model with its masks enforced, ready for `compile` and `fit`.
 
     `weights="trained"` gives the trained sparse weights, `weights="rewind"` the ticket's
@@ -36,8 +36,13 @@ def load_ticket(path: "str | Path", weights: str = "trained", trust_code: bool =
     pruned weights stay exactly zero however it is trained (fit, train_on_batch, a GradientTape).
     `keras=3` gives a Keras 3 model instead (`import keras`, on its TensorFlow or JAX backend), the
     masks kept by constraints its optimizers apply after every step (`tflottery.tickets.keras3`).
+    `model`: a tf_keras model of your own, or the code that builds it (a class or a function), to fill with the
+    ticket's weights and masks by path (`apply_ticket`): what a weights-only ticket (a network built by code, or
+    with Lambda or custom layers) needs, since it rebuilds no network.
     """
     _weights(weights, WEIGHTS[:2])
+    if model is not None:
+        return apply_ticket(_model_for(model, path), path, weights)
     if keras not in (2, 3) or isinstance(keras, bool):
         raise TicketError(f"load_ticket keras={keras!r}: 2 (tf_keras, the default) or 3 (Keras 3).")
     trust_code = as_literal_true(trust_code, "trust_code")
@@ -80,6 +85,20 @@ def apply_ticket(model, path: "str | Path", weights: str = "rewind"):
         set_weights(wrapped, values)
     wrap.set_masks(wrapped, ticket.masks)
     return wrapped
+
+
+def _model_for(model, path):
+    """`model`, or the network its code builds on the ticket's inputs."""
+    from tflottery.models.built import built_model, is_builder
+
+    if not is_builder(model):
+        return model
+    ticket = read_ticket(path)
+    shape = ticket.meta.get("weights_only", {}).get("inputs") or ticket.meta.get("data", {}).get("input_shape")
+    if not shape:
+        raise TicketError(f"{ticket.path} does not record its input shape: build the model yourself and pass it "
+                          "(model=MyModel() called once on an input).")
+    return built_model(model, tuple(shape))
 
 
 def ticket_config(meta: dict):

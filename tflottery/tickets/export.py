@@ -7,6 +7,8 @@ removes anything else.
 """
 from __future__ import annotations
 
+import json
+
 import importlib.metadata
 import platform
 from pathlib import Path
@@ -57,22 +59,27 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
     params = rep.branch_meta(level, branch).get("params", {})
     from tflottery.models import get_weights
 
-    _check_rebuildable(architecture, rep.level_dir(level, branch))
-    plain = _plain_model(architecture, record)
     masks = record.masks
+    refused = unrebuildable(architecture)
+    plain = None if refused else _plain_model(architecture, record)
+    weights = get_weights(plain) if plain is not None else \
+        {k: v * masks[k] if k in masks else v for k, v in record.final.items()}
     rewind = {k: v * masks[k] if k in masks else v for k, v in record.start.items()}
+    name = plain.name if plain is not None else json.loads(architecture).get("config", {}).get("name", store.name)
     with atomic_directory(out, may_replace=lambda target: check_replaceable(target, overwrite)) as tmp:
-        _save_model(plain, tmp / "saved_model", data_info.get("class_names"))
-        atomic_write(tmp / "model.json", plain.to_json().encode())
-        atomic_write(tmp / "weights.npz", npz_bytes(get_weights(plain)))
+        if plain is not None:
+            _save_model(plain, tmp / "saved_model", data_info.get("class_names"))
+            atomic_write(tmp / "model.json", plain.to_json().encode())
+        atomic_write(tmp / "weights.npz", npz_bytes(weights))
         atomic_write(tmp / "masks.npz", npz_bytes(masks))
         atomic_write(tmp / "rewind.npz", npz_bytes(rewind))
         files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         meta = {
             "format": fmt.FORMAT, "format_version": fmt.VERSION, "outputs": "logits",
-            "model": {"name": plain.name, "config": config["model"]}, "data": data_info,
+            "model": {"name": name, "config": config["model"]}, "data": data_info,
             "class_names": data_info.get("class_names"), "preprocessing": data_info.get("preprocessing"),
-            "inputs": input_contract(plain, data_info.get("class_names")),
+            "inputs": input_contract(plain, data_info.get("class_names")) if plain is not None else
+            f"weights only: load_ticket(path, model=...) fills a model of your own ({', '.join(refused)})",
             "pruning": config["pruning"], "training": params.get("training", config["training"]),
             "level": level, "branch": branch, "replicate": replicate, "seed": config["seed"],
             "rewind_step": int(record.metrics.get("rewind_step", 0)), "pruned": sorted(masks),
@@ -80,6 +87,9 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
             "run": store.name, "versions": _versions(), "files": files,
             "digest_covers": fmt.DIGEST_COVERS, "saved_model": fmt.SAVED_MODEL_NOTE,
         }
+        if refused:
+            meta["weights_only"] = {"why": f"{', '.join(refused)}: tickets rebuild only built-in Keras layers",
+                                    "inputs": [int(d) for d in (data_info.get("input_shape") or [])]}
         if rep.rewind_choice() is not None:  # rewind=auto: the probe that chose the rewind step
             meta["rewind_probe"] = rep.rewind_choice()
         meta["digest"] = fmt.digest_of(meta)
@@ -148,29 +158,22 @@ def check_output(out: Path) -> None:
                               "whose files are tflottery's own: choose a folder outside it.")
 
 
-def _check_rebuildable(architecture: str, level_dir: Path) -> None:
-    """A ticket's architecture is rebuilt by whoever loads it from built-in layers only (`read.check_architecture`):
-    one line naming what would not be, and where the weights and masks are, before anything is written."""
-    import json
-
+def unrebuildable(architecture: str) -> list:
+    """What of an architecture a ticket cannot rebuild without running code (its Lambda or custom layers, or the
+    whole network when code builds it), as "name (class)"; [] when the ticket can rebuild it (`read`'s allowlist).
+    Such a network's ticket holds its weights and masks only."""
     from tflottery.tickets.read import check_architecture
 
     description = json.loads(architecture)
-    layers = description.get("config", {}).get("layers", [])
-    refused = []
     if description.get("class_name") == "BuiltByCode":
-        refused.append(f"{description['config'].get('name')} (built by {description['config'].get('builder')})")
-    for layer in layers:
+        return [f"{description['config'].get('name')} (built by {description['config'].get('builder')})"]
+    refused = []
+    for layer in description.get("config", {}).get("layers", []):
         try:
             check_architecture(layer, Path("model.json"))
         except TicketError:
             refused.append(f"{layer.get('config', {}).get('name')} ({layer.get('class_name')})")
-    if refused:
-        raise TicketError(f"This model cannot be a ticket that rebuilds itself: layer(s) {', '.join(refused)} carry "
-                          "code or are not built-in Keras classes, and tickets rebuild their architecture from built-in "
-                          "layers only, so that loading one runs no code. Build the model from built-in layers, or take "
-                          f"its weights and masks by path from {level_dir} (final.npz, start.npz, masks.npz; "
-                          "tflottery.models.set_weights fills your model).")
+    return refused
 
 
 def _plain_model(architecture: str, record):

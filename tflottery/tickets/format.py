@@ -12,6 +12,11 @@
                     never loads or verifies a received one: a SavedModel runs graph code, so a
                     consumer of a shared ticket should rebuild it from the verified arrays
                     (`load_ticket(...)` then `model.save(...)`) rather than trust it
+
+A network that a ticket cannot rebuild without running code (built by a user's code, or holding a
+`Lambda` or custom layer) gives a weights-only ticket: no model.json or saved_model/, and
+"weights_only": {"why", "inputs"} in ticket.json; `load_ticket(path, model=...)` fills the user's
+model with its arrays by path (names and shapes checked).
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import json
 FORMAT = "tflottery-ticket"
 VERSION = 2
 DATA_FILES = ("model.json", "weights.npz", "masks.npz", "rewind.npz")
+WEIGHTS_FILES = DATA_FILES[1:]  # a weights-only ticket ("weights_only" in ticket.json): a network built by code
 OURS = {"ticket.json", *DATA_FILES, "saved_model", "tflite"}  # what a ticket directory may hold
 DERIVED = ("tflite",)  # written later by `convert`, not part of the ticket's identity
 

@@ -47,17 +47,26 @@ class Ticket:
     masks: dict
     rewind: dict
     weights: dict
-    architecture: str  # Keras JSON
+    architecture: Optional[str]  # Keras JSON; None for a weights-only ticket
     trust_code: bool = False
 
     @property
     def digest(self) -> str:
         return self.meta["digest"]
 
+    @property
+    def weights_only(self) -> bool:
+        """Whether the ticket holds weights and masks only (its network is built by code it cannot carry)."""
+        return self.architecture is None
+
     def build(self, weights: str = "trained"):
         """The plain tf_keras model at its trained or rewind weights (masked)."""
         from tflottery.models.weights import set_weights
 
+        if self.weights_only:
+            raise TicketError(f"{self.path} is a weights-only ticket ({self.meta['weights_only']['why']}): it rebuilds "
+                              "no network; load_ticket(path, model=<your model, or the code that builds it>) fills "
+                              "yours.")
         model = build_architecture(self.architecture, self.path / "model.json", self.trust_code)
         set_weights(model, self.weights if weights == "trained" else self.rewind)
         return model
@@ -210,9 +219,14 @@ def _read_once(path: Path, trust_code: bool) -> Ticket:
         masks = _read_arrays(root, "masks.npz")
         rewind = _read_arrays(root, "rewind.npz")
         weights = _read_arrays(root, "weights.npz")
-        architecture = _read_text(root, "model.json")
+        architecture = None if "weights_only" in meta else _read_text(root, "model.json")
     finally:
         root.close()
+    if architecture is None:  # no network to rebuild or run: the arrays agree with each other
+        shapes = {k: tuple(v.shape) for k, v in weights.items()}
+        _check_arrays(root.path, meta, shapes, masks, rewind, weights, set(masks) & set(weights))
+        _check_structure(root.path, meta, masks)
+        return Ticket(root.path, meta, masks, rewind, weights, None, trust_code)
     budget = sum(int(v.size) for v in weights.values())
     model = build_architecture(architecture, root.path / "model.json", trust_code, budget)
     from tflottery.models.weights import weight_variables
@@ -336,7 +350,18 @@ def _check_schema(path: Path, meta: dict) -> None:
                               "refused (a ticket names only its own files).")
         if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
             raise TicketError(f"{path}: the sha256 of {printable(name)} is not 64 hex digits.")
-    missing = [f for f in fmt.DATA_FILES if f not in meta["files"]]
+    required = fmt.DATA_FILES
+    if "weights_only" in meta:
+        only = meta["weights_only"]
+        if not isinstance(only, dict) or not isinstance(only.get("why"), str) or not isinstance(only.get("inputs"), list) \
+                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= fmt.MAX_ACTIVATIONS
+                           for d in only["inputs"]):
+            raise TicketError(f"{path}: 'weights_only' must say why and the input shape (positive integers); the "
+                              "ticket is damaged.")
+        if "model.json" in meta["files"]:
+            raise TicketError(f"{path} is weights-only and lists model.json: the ticket is inconsistent.")
+        required = fmt.WEIGHTS_FILES
+    missing = [f for f in required if f not in meta["files"]]
     if missing:
         raise TicketError(f"{path} does not list {missing}: not a complete ticket.")
 
