@@ -146,10 +146,11 @@ def weight_variables(model) -> dict:
         from tflottery.models.weights import weight_variables as of_tf_keras
 
         return of_tf_keras(model)
+    from tflottery.models.weights import variable_paths
+
     out = {}
     for layer in model.layers:
-        for variable in layer.weights:
-            key = f"{layer.name}/{variable.name.split('/')[-1]}"
+        for key, variable in variable_paths(layer, layer.name):
             if key in out and out[key] is not variable:
                 raise ModelError(f"Two weights of model {model.name!r} are both named {key!r} (a nested model?): "
                                  "tflottery addresses weights as '<layer>/<variable>'.")
@@ -173,6 +174,8 @@ def set_weights(model, weights: dict, where: str = "") -> None:
 
 
 def prunable_kernels(model) -> dict:
-    """{"<layer>/kernel": "dense" | "conv"} of a Keras 3 model, in model order (the last is the output)."""
-    return {f"{layer.name}/kernel": PRUNABLE[type(layer).__name__] for layer in model.layers
-            if type(layer).__name__ in PRUNABLE}
+    """{path: rate kind} of a Keras 3 model's prunable variables (`tflottery.pruning.targets`, the same registry
+    and paths as tf_keras), in model order (the last is the output)."""
+    from tflottery.pruning.targets import default_targets
+
+    return default_targets(model.layers)

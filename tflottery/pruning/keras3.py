@@ -51,19 +51,22 @@ class TicketMask(keras.constraints.Constraint):
 
 
 def set_mask(model, kernel: str, mask: np.ndarray) -> None:
-    """Kernel `kernel` ("<layer>/kernel") of the Keras 3 `model` under `mask`: its pruned weights zero now and
-    kept zero by a `TicketMask` (on the variable, which the optimizer reads, and on the layer, which saves it)."""
-    layer = model.get_layer(kernel.split("/")[0])
+    """Variable `kernel` (its path: "fc1/kernel", "mha/query/kernel") of the Keras 3 `model` under `mask`: its
+    pruned weights zero now and kept zero by a `TicketMask` (on the variable, which the optimizer reads; and, for
+    a layer's own kernel, on the layer, which saves it)."""
+    variable = models3.weight_variables(model)[kernel]
     constraint = TicketMask(mask)
-    layer.kernel_constraint = constraint
-    layer.kernel.constraint = constraint
-    layer.kernel.assign(np.array(layer.kernel) * mask)
+    layer, _, rest = kernel.partition("/")
+    if rest == "kernel" and hasattr(model.get_layer(layer), "kernel_constraint"):
+        model.get_layer(layer).kernel_constraint = constraint
+    variable.constraint = constraint
+    variable.assign(np.array(variable) * mask)
 
 
 def masks_of(model) -> dict:
-    """{"<layer>/kernel": bool array} of the kernels of `model` that carry a `TicketMask`."""
-    return {f"{layer.name}/kernel": layer.kernel.constraint.mask.copy() for layer in model.layers
-            if isinstance(getattr(getattr(layer, "kernel", None), "constraint", None), TicketMask)}
+    """{path: bool array} of the variables of `model` that carry a `TicketMask`."""
+    return {k: v.constraint.mask.copy() for k, v in models3.weight_variables(model).items()
+            if isinstance(getattr(v, "constraint", None), TicketMask)}
 
 
 class Keras3IMP(keras.callbacks.Callback):

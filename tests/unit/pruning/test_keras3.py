@@ -6,6 +6,7 @@ import pytest
 
 from tflottery import Keras3IMP
 from tflottery.core.errors import ConfigError
+from tflottery.models.keras3 import weight_variables as keras3_variables
 from tflottery.pruning.keras3 import TicketMask, masks_of
 
 
@@ -90,3 +91,35 @@ def test_a_tf_keras_model_is_pointed_to_prune_imp():
 def test_ticket_mask_survives_its_config():
     mask = np.random.default_rng(1).random((5, 7)) > 0.5
     assert np.array_equal(TicketMask.from_config(TicketMask(mask).get_config()).mask, mask)
+
+
+def test_keras3_imp_prunes_every_layer_kind_by_variable_and_keeps_zeros_after_every_step():
+    """Embedding, MultiHeadAttention's projections, LSTM kernels: the same targets and paths as tf_keras, each
+    under a TicketMask the optimizer applies after every update (AdamW: decay and all)."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((10,), dtype="int32")
+    x = keras.layers.Embedding(30, 8, name="embed")(inputs)
+    x = keras.layers.MultiHeadAttention(2, 4, name="mha")(x, x)
+    x = keras.layers.LSTM(6, name="lstm")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="output")(x), name="seq")
+    imp = Keras3IMP(6, 2)
+    seen = []
+
+    class Check(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            masks = masks_of(self.model)
+            variables = {k: np.asarray(v) for k, v in keras3_variables(self.model).items()}
+            seen.append(len(masks))
+            assert all(not variables[k][~m].any() for k, m in masks.items()), batch
+
+    model.compile(keras.optimizers.AdamW(0.05, weight_decay=0.1),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 30, (4 * imp.total_steps(), 10)), rng.integers(0, 3, 4 * imp.total_steps())
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[imp, Check()])
+    masks = imp.masks()
+    assert list(masks) == ["embed/embeddings", "mha/query/kernel", "mha/key/kernel", "mha/value/kernel",
+                           "mha/attention_output/kernel", "lstm/lstm_cell/kernel", "lstm/lstm_cell/recurrent_kernel",
+                           "output/kernel"]
+    assert {k: int(m.sum()) for k, m in masks.items()} == imp.plan[2]
+    assert max(seen) == 8 and len(seen) == imp.total_steps()
