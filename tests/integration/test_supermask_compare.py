@@ -106,9 +106,13 @@ def test_a_supermask_on_a_model_without_prunable_layers_is_refused(in_tmp, sampl
     from tflottery.core.keras_compat import keras
 
     inputs = keras.Input((28, 28, 1))
-    depthwise = keras.layers.DepthwiseConv2D(28, depth_multiplier=10, name="d")(inputs)  # not a prunable kind
+    depthwise = keras.layers.DepthwiseConv2D(28, depth_multiplier=10, name="d")(inputs)  # masked by variable only
     nothing = keras.Model(inputs, keras.layers.Flatten(name="flat")(depthwise), name="nothing")
-    with pytest.raises(ModelError, match="has no Dense or Conv layer to prune"):
+    with pytest.raises(ConfigError, match="supermask learns scores for Dense and Conv kernels; d/depthwise_kernel"):
         find_ticket(tiny_config(levels=1, branches=["supermask"]), model=nothing, data=sample_data)
+    corner = keras.layers.Cropping2D(((27, 0), (18, 0)), name="corner")(inputs)  # 10 pixels: no weights at all
+    flat = keras.Model(inputs, keras.layers.Flatten(name="flat")(corner), name="nothing")
+    with pytest.raises(ModelError, match="has no Dense or Conv layer to prune"):
+        find_ticket(tiny_config(levels=1, branches=["supermask"]), model=flat, data=sample_data)
     with pytest.raises(ConfigError, match="init='random': use one of"):
         Supermask(init="random")

@@ -13,8 +13,9 @@ def require_tf_keras(model, what: str = "model") -> "keras.Model":
     if isinstance(model, keras.Model):
         if not (isinstance(model, keras.Sequential) or getattr(model, "_is_graph_network", False)):
             raise ModelError(
-                f"The {what} is a subclassed tf_keras Model ({type(model).__name__}); tflottery needs a "
-                "Sequential or Functional model so that layers can be wrapped and rebuilt."
+                f"The {what} is a subclassed tf_keras Model ({type(model).__name__}), which has no config to copy "
+                f"it from: pass the code that builds it instead, find_ticket(model={type(model).__name__}) or "
+                f"model=lambda: {type(model).__name__}(...), and every copy is built from it."
             )
         return model
     module = type(model).__module__

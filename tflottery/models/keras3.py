@@ -37,7 +37,6 @@ SETTINGS = {
     "ZeroPadding2D": ("padding", "data_format"),
 }
 MERGING = ("Add", "Concatenate")  # layers called on a list of tensors
-PRUNABLE = {"Dense": "dense", "Conv1D": "conv", "Conv2D": "conv", "Conv3D": "conv"}  # as tflottery.pruning.wrap
 
 
 def keras3():
@@ -171,11 +170,3 @@ def set_weights(model, weights: dict, where: str = "") -> None:
     for key, variable in variables.items():
         dtype = getattr(variable.dtype, "as_numpy_dtype", variable.dtype)  # a tf.DType or a Keras 3 name
         variable.assign(np.asarray(weights[key], dtype))
-
-
-def prunable_kernels(model) -> dict:
-    """{path: rate kind} of a Keras 3 model's prunable variables (`tflottery.pruning.targets`, the same registry
-    and paths as tf_keras), in model order (the last is the output)."""
-    from tflottery.pruning.targets import default_targets
-
-    return default_targets(model.layers)

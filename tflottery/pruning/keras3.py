@@ -26,6 +26,7 @@ from tflottery.core.steps import Step
 from tflottery.models import keras3 as models3
 from tflottery.pruning import masks as mask_lib
 from tflottery.pruning.layout import LevelLayout
+from tflottery.pruning.targets import default_targets
 
 
 @keras.saving.register_keras_serializable(package="tflottery")
@@ -113,7 +114,7 @@ class Keras3IMP(keras.callbacks.Callback):
         if int(getattr(self.model, "steps_per_execution", 1) or 1) > 1:
             raise ConfigError("Keras3IMP prunes and rewinds between two steps and must see every step: compile the model "
                               "with steps_per_execution=1.")
-        kinds = models3.prunable_kernels(self.model)
+        kinds = default_targets(self.model.layers)  # the registry and paths of tf_keras
         from tflottery.pruning.resolve import prunable
 
         prunable(kinds, self.model.name)

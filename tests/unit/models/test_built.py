@@ -82,6 +82,10 @@ def test_what_would_rebuild_the_network_without_its_code_says_so_in_one_line(tmp
     with pytest.raises(ConfigError, match="executor='processes': the network is built by your code"):
         find_ticket(config(tmp_path, levels=1), model=Net, data=(X, Y), executor="processes",
                     executor_options={"processes": 2})
+    from tflottery.core.errors import ModelError
+
+    with pytest.raises(ModelError, match=r"subclassed tf_keras Model \(Net\).*find_ticket\(model=Net\)"):
+        find_ticket(config(tmp_path, levels=1), model=Net(), data=(X, Y))  # an instance: it cannot be copied
     with pytest.raises(ConfigError, match="must build a model when called with no arguments"):
         find_ticket(config(tmp_path, levels=1), model=Block, data=(X, Y))
     with pytest.raises(ConfigError, match="built a list, not a tf_keras model"):

@@ -5,7 +5,8 @@ import pytest
 from tflottery import models
 from tflottery.core.errors import ModelError
 from tflottery.core.keras_compat import keras
-from tflottery.models.keras3 import get_weights, is_keras3, prunable_kernels, translate
+from tflottery.models.keras3 import get_weights, is_keras3, translate
+from tflottery.pruning.targets import default_targets
 
 
 @pytest.mark.parametrize("build", [models.lenet_300_100, models.lenet5])
@@ -19,7 +20,7 @@ def test_a_model_goes_to_keras3_and_back_with_its_names_weights_and_outputs(buil
     assert np.array_equal(back(x).numpy(), model(x).numpy())
     ours, theirs = get_weights(model), get_weights(there)
     assert sorted(ours) == sorted(theirs) and all(np.array_equal(ours[k], theirs[k]) for k in ours)
-    assert list(prunable_kernels(there)) == [k for k in ours if k.endswith("/kernel")]
+    assert list(default_targets(there.layers)) == [k for k in ours if k.endswith("/kernel")]
 
 
 def test_a_layer_it_does_not_move_is_refused_by_name():

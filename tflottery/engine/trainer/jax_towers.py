@@ -35,10 +35,14 @@ class JaxTowers:
         names = {id(v): k for k, v in weight_variables(model).items()}
         self.trainable = [names[id(v)] for v in model.trainable_variables]
         self.non_trainable = [names[id(v)] for v in model.non_trainable_variables]
-        self.masked = [i for i, k in enumerate(self.trainable) if k.endswith("/kernel") and k.split("/")[0] in self.prune]
+        self.masked = [i for i, k in enumerate(self.trainable) if self._pruned(k)]
         self.loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         self._programs: dict = {}
         self._images: dict = {}
+
+    def _pruned(self, key: str) -> bool:
+        """Whether weight `key` is masked: a target path, or the kernel of a layer named (older payloads)."""
+        return key in self.prune or (key.endswith("/kernel") and key.split("/")[0] in self.prune)
 
     # ------------------------------------------------------------------ the program
     def _program(self, optimizer, units: int, steps: int):
@@ -109,7 +113,7 @@ class JaxTowers:
         for unit in units:
             weights = dict(unit.weights())
             for k, mask in unit.start.masks.items():
-                if k.split("/")[0] in self.prune:
+                if self._pruned(k):
                     weights[k] = weights[k] * mask
             started.append(weights)
         states = self.states(started, [u.start.masks for u in units], slots)

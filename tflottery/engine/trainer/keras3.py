@@ -191,13 +191,14 @@ class Keras3Trainer(Trainer):
     def _start(self, model, weights: dict, masks: dict) -> None:
         """`model` at `weights` under `masks`: pruned weights zero, kept zero after every update by a constraint
         that reads its mask from a variable (so one compiled step serves every unit)."""
-        from tflottery.models.keras3 import set_weights
+        from tflottery.models.keras3 import set_weights, weight_variables
 
         set_weights(model, weights)
+        variables = weight_variables(model)
         for kernel, mask in masks.items():
-            if kernel.split("/")[0] not in self.prune:
+            if kernel not in self.prune and kernel.split("/")[0] not in self.prune:  # paths, or layers (older payloads)
                 continue
-            variable = model.get_layer(kernel.split("/")[0]).kernel
+            variable = variables[kernel]
             if not hasattr(variable.constraint, "values"):
                 variable.constraint = variable_mask(self.keras, tuple(variable.shape))
             variable.constraint.values.assign(np.asarray(mask, np.float32))
