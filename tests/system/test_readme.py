@@ -33,6 +33,21 @@ def run_fresh(code: str, cwd: Path, smaller: list, check: str) -> str:
     return result.stdout
 
 
+def test_the_your_model_your_data_example(tmp_path):
+    out = run_fresh(snippet("## Your model, your data"), tmp_path, [
+        ('"levels": 5', '"levels": 2', 1),
+        ('"replicates": 3', '"replicates": 2', 1),
+        ('"steps": "4ep"', '"steps": "20it"', 1),
+        ("size=(5000, 16)", "size=(800, 16)", 1),
+    ], "assert run.replicate(1).levels() == [0, 1, 2]\n"
+       "masks = run.replicate(0).load_level(2).masks\n"
+       "assert {'embed/embeddings', 'attention/query/kernel', 'output/kernel'} <= {k for k, m in masks.items() "
+       "if not m.all()}, masks\n"
+       "assert load_ticket(ticket)(tokens[:4].astype('float32')).shape == (4, 2)\n"
+       "print('your model ran')")
+    assert "your model ran" in out
+
+
 def test_the_python_api_example(tmp_path):
     out = run_fresh(snippet("## Using it from Python"), tmp_path, [
         ('"dataset": "fashion_mnist"', '"dataset": "mnist"', 2),
