@@ -94,3 +94,33 @@ def unknown_cell(layers):
 def test_crafted_sequence_tickets_are_refused(tmp_path, exported, change, message):
     with pytest.raises(TicketError, match=message):
         load_ticket(crafted(tmp_path, exported[1], change))
+
+
+def test_sequence_tickets_convert_and_say_what_litert_s_sparse_kernels_cover(tmp_path, exported):
+    """Recurrent layers convert at a fixed batch of 1 (an open batch lowers an LSTM to TensorList ops LiteRT's
+    builtins lack); every file is verified in LiteRT on the user's own inputs (--representative: token ids, used as
+    training used them); int8 of a GRU, which crashes TFLite's converter, is refused before it starts."""
+    from tflottery import convert
+    from tflottery.core.errors import ConversionError
+
+    representative = tmp_path / "tokens.npz"
+    np.savez(representative, x=TOKENS[:200], y=LABELS[:200])
+    with pytest.raises(ConversionError, match="crashes .* quantizing GRU layers to int8: convert with --modes"):
+        convert(exported[1], out=str(tmp_path / "gru"), representative=str(representative))
+    report = convert(exported[1], modes=["float", "sparse"], out=str(tmp_path / "gru"),
+                     representative=str(representative))
+    assert all(record["ok"] and record["top1_agreement"] == 1.0 for record in report["files"].values())
+    assert "mha/query/kernel" in report["sparse_kernels_cover"] and report["batch"].startswith("fixed at 1")
+
+    inputs = keras.Input((10,), dtype="int32")
+    x = keras.layers.Embedding(60, 16, name="embed")(inputs)
+    x = keras.layers.MultiHeadAttention(2, 8, name="mha")(x, x)
+    x = keras.layers.LSTM(12, name="lstm")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="output")(x), name="lstm_seq")
+    config = {"plan": {"levels": 1}, "runs_dir": str(tmp_path / "runs"),
+              "training": {"steps": "20it", "eval_every": "20it", "batch_size": 40, "verbose": False,
+                           "jit_compile": False}}
+    ticket = export_ticket(find_ticket(config, model=model, data=(TOKENS, LABELS)), out=str(tmp_path / "lstm"))
+    report = convert(ticket, out=str(tmp_path / "lstm_tflite"), representative=str(representative))
+    assert set(report["files"]) == {"float", "sparse", "int8"}
+    assert all(record["ok"] for record in report["files"].values()), report["files"]

@@ -1,6 +1,8 @@
 """What convert checks before it converts: block masks for TFLite's kernels, the output folder, a representative set."""
 from __future__ import annotations
 
+import math
+
 import os
 from pathlib import Path
 from typing import Optional
@@ -38,9 +40,20 @@ def check_blocks(masks: dict, width: int, mode: str) -> dict:
     return widths
 
 
-def representative_arrays(path, shape: tuple, classes: Optional[int] = None):
-    """(x float in [0, 1], y or None) of a representative .npz, checked: uint8 images of the ticket's input shape,
-    at least one, and labels (if given) one per image within the ticket's classes."""
+def divisor_of(meta: dict) -> float:
+    """What a ticket's inputs were divided by in training (its data's recorded rescale, "1/255" or "1/1")."""
+    rescale = str(((meta.get("data") or {}).get("preprocessing") or {}).get("rescale", "1/255"))
+    try:
+        value = float(rescale.split("/", 1)[1]) if rescale.startswith("1/") else 255.0
+    except ValueError:
+        return 255.0
+    return value if math.isfinite(value) and value > 0 else 255.0
+
+
+def representative_arrays(path, shape: tuple, classes: Optional[int] = None, divisor: float = 255.0):
+    """(x float, divided by `divisor` as in training; y or None) of a representative .npz, checked: at least one
+    input of the ticket's shape (uint8 images for the registered datasets; any numbers for a ticket of your own
+    arrays), and labels (if given) one per input within the ticket's classes."""
     import numpy as np
 
     try:
@@ -50,15 +63,18 @@ def representative_arrays(path, shape: tuple, classes: Optional[int] = None):
             x, y = f["x"], (f["y"] if "y" in f.files else None)
     except (ValueError, OSError, EOFError) as error:
         raise ConversionError(f"{path} is not an .npz of arrays ({str(error)[:120]}).") from None
-    if x.dtype != np.uint8 or x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != tuple(shape) or not len(x):
-        raise ConversionError(f"{path}: x must hold at least one uint8 image of shape {tuple(shape)} (NHWC, like the "
-                              f"ticket's data), not {x.dtype} of shape {tuple(x.shape)}.")
+    images = divisor == 255.0
+    if (x.dtype != np.uint8 if images else x.dtype.kind not in "iuf") or x.ndim != len(shape) + 1 \
+            or tuple(x.shape[1:]) != tuple(shape) or not len(x) or not np.all(np.isfinite(x)):
+        raise ConversionError(f"{path}: x must hold at least one " + (f"uint8 image of shape {tuple(shape)} (NHWC, like "
+                              "the ticket's data)" if images else f"input of shape {tuple(shape)} in finite numbers, "
+                              "as your arrays hold them") + f", not {x.dtype} of shape {tuple(x.shape)}.")
     if y is not None:
         if y.shape != (len(x),) or y.dtype.kind not in "iu" or (classes and (y.min() < 0 or y.max() >= classes)):
             raise ConversionError(f"{path}: y must hold one integer label per image of x"
                                   + (f", each in 0..{classes - 1}." if classes else "."))
         y = y.astype(np.int64)
-    return x.astype(np.float32) / 255.0, y
+    return x.astype(np.float32) / np.float32(divisor), y
 
 
 def check_output(ticket: Path, out: Optional[Path]) -> None:

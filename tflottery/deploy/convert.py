@@ -38,7 +38,7 @@ from typing import Optional
 
 from tflottery.core.errors import ConfigError, ConversionError, TicketError
 from tflottery.core.values import as_bool, as_literal_true
-from tflottery.deploy.checks import ERROR_PREFIX, check_blocks, check_output, representative_arrays
+from tflottery.deploy.checks import ERROR_PREFIX, check_blocks, check_output, divisor_of, representative_arrays
 from tflottery.deploy.modes import MODES, block_modes as registered_block_modes
 
 def convert(ticket: "str | Path", modes: "list[str] | tuple | str" = ("float", "sparse", "int8"),
@@ -75,11 +75,17 @@ def convert(ticket: "str | Path", modes: "list[str] | tuple | str" = ("float", "
 
     verified = read_ticket(ticket, trust_code)  # a clear error here, before any subprocess starts
     check_output(Path(ticket), Path(out) if out is not None else None)
+    crashing = [m for m in modes if MODES[m].int8]
+    if crashing and verified.architecture is not None and '"class_name": "GRU"' in verified.architecture:
+        raise ConversionError(f"Mode(s) {', '.join(crashing)}: TFLite's converter crashes (a segmentation fault, "
+                              "TensorFlow 2.21) quantizing GRU layers to int8: convert with --modes=float,sparse, or "
+                              "use LSTM layers, whose int8 files convert.")
     if representative is not None:
         from tflottery.core.keras_compat import keras
 
         shape = tuple(keras.models.model_from_json(verified.architecture).input_shape[1:])
-        representative_arrays(representative, shape, len(verified.meta.get("class_names") or []) or None)
+        representative_arrays(representative, shape, len(verified.meta.get("class_names") or []) or None,
+                              divisor_of(verified.meta))
     if block_sparse:
         modes += block_modes(verified.masks, [m for m in registered_block_modes() if m not in modes])
     for mode in modes:
@@ -159,5 +165,10 @@ def _in_subprocess(args: list) -> dict:
         lines = [line for line in result.stderr.strip().splitlines() if line.startswith(ERROR_PREFIX)]
         if lines:
             raise ConversionError(lines[-1][len(ERROR_PREFIX):])
+        if result.returncode < 0:  # killed by a signal: TFLite's converter or interpreter crashed in native code
+            started = [line.split()[1] for line in result.stdout.splitlines() if line.endswith(": converting")]
+            raise ConversionError(f"TFLite crashed (signal {-result.returncode}) converting mode "
+                                  f"{started[-1].rstrip(':') if started else '?'}: a fault in its native code, not in the "
+                                  "ticket; the files printed above are written. Leave that mode out (--modes=...).")
         raise RuntimeError(f"TFLite conversion failed in its subprocess (exit {result.returncode}):\n"
                            + "\n".join(result.stderr.strip().splitlines()[-15:]))

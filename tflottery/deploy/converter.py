@@ -8,11 +8,26 @@ from tflottery.deploy.modes import MODES
 from tflottery.deploy.verify import interpreter
 
 
+RECURRENT = ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional")
+
+
+def recurrent(model) -> bool:
+    """Whether `model` holds a recurrent layer: LiteRT fuses those into its sequence ops only at a fixed batch."""
+    return any(type(layer).__name__ in RECURRENT for layer in model._flatten_layers(include_self=False))
+
+
 def converter_blob(model, mode: str, x_cal, sparse: bool = True) -> bytes:
+    """The TFLite file of `model` in `mode`; a model with recurrent layers at a batch of 1 (what a phone runs;
+    TFLite lowers an LSTM with an open batch to TensorList ops its builtins lack)."""
     import tensorflow as tf
 
     kind = MODES[mode]
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if recurrent(model):
+        run = tf.function(lambda x: model(x, training=False))
+        concrete = run.get_concrete_function(tf.TensorSpec([1, *model.input_shape[1:]], tf.float32))
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    else:
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
     optimizations = []
     if kind.sparse and sparse:
         optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)

@@ -45,8 +45,18 @@ def run(runner, x: np.ndarray) -> np.ndarray:
     return y
 
 
+def fixed_batch(path) -> "int | None":
+    """The batch a file is fixed to (a recurrent model's, converted at batch 1), or None when it is open."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    signature = Interpreter(model_path=str(path)).get_input_details()[0].get("shape_signature")
+    return int(signature[0]) if signature is not None and len(signature) and signature[0] > 0 else None
+
+
 def outputs(path: Path, x: np.ndarray, batch: int, resolver: str) -> np.ndarray:
-    """Logits of every example of `x` (full batches, then one interpreter for the rest)."""
+    """Logits of every example of `x` (full batches, then one interpreter for the rest; a file fixed to a batch
+    runs at its batch)."""
+    batch = fixed_batch(path) or batch
     full = len(x) // batch * batch
     parts = []
     if full:

@@ -9,11 +9,11 @@ from typing import Optional
 import numpy as np
 
 import tflottery  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow loads, also in the subprocess)
-from tflottery.deploy.checks import ERROR_PREFIX, check_blocks, representative_arrays
+from tflottery.deploy.checks import ERROR_PREFIX, check_blocks, divisor_of, representative_arrays
 from tflottery.deploy.converter import convert_checked
 from tflottery.deploy.modes import MODES
 from tflottery.deploy.verify import measure
-from tflottery.core.errors import ConversionError, TflotteryError
+from tflottery.core.errors import ConfigError, ConversionError, TflotteryError
 from tflottery.core.files import atomic_write, write_json
 
 
@@ -36,6 +36,16 @@ def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_
     found, warning = deploy_note(meta["pruning"]) or ("", None)
     if warning:
         print(f"[tflottery] warning: the ticket was found {found}{warning}", flush=True)
+    beyond = [k for k in masks if not (k.count("/") == 1 and k.endswith("/kernel"))]
+    if beyond:  # embeddings, attention, recurrent kernels
+        report["sparse_kernels_cover"] = ("LiteRT's sparse kernels run fully connected and convolution layers only: "
+                                          f"the masks of {', '.join(beyond)} make the file smaller (sparse encoding, "
+                                          "gzip), not faster")
+        print(f"[tflottery] note: {report['sparse_kernels_cover']}", flush=True)
+    from tflottery.deploy.converter import recurrent
+
+    if recurrent(plain):
+        report["batch"] = "fixed at 1: LiteRT fuses recurrent layers only at a fixed batch"
     for mode in modes:
         kind = MODES[mode]
         notes = [f"warning: {warning}"] if warning and kind.sparse else []
@@ -46,6 +56,7 @@ def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_
             if loose:
                 notes.append(f"{', '.join(loose)} not in 1x{kind.block} blocks: no block kernel for "
                              f"{'it' if len(loose) == 1 else 'them'}")
+        print(f"[tflottery] {mode}: converting", flush=True)
         blob, converted = convert_checked(source, mode, x_cal, x_eval)
         notes += converted
         path = atomic_write(out_dir / f"{mode}.tflite", blob, anchor)
@@ -98,15 +109,19 @@ def _data(meta: dict, representative: Optional[str], input_shape=()):
     from tflottery.tickets import ticket_config
 
     if representative:
-        x, y = representative_arrays(representative, tuple(input_shape), len(meta.get("class_names") or []) or None)
+        x, y = representative_arrays(representative, tuple(input_shape), len(meta.get("class_names") or []) or None,
+                                     divisor_of(meta))
         return x, y, x[:200], None
     config = ticket_config(meta)
     try:
         dataset = data_lib.load(config.data, config.training.batch_size)
-    except DataUnavailableError as error:
+    except (DataUnavailableError, ConfigError) as error:
+        own = str((meta.get("data") or {}).get("source", "")).startswith("arrays:")
         raise ConversionError(f"The ticket's dataset cannot be loaded here for int8 calibration and evaluation "
-                              f"({error}). Pass --representative=FILE.npz with an array x of uint8 images "
-                              "(and y for accuracy).") from None
+                              f"({'it trained on arrays given in Python' if own else error}). Pass "
+                              f"--representative=FILE.npz with an array x of "
+                              + ("its inputs as your arrays hold them" if own else "uint8 images")
+                              + " (and y for accuracy).") from None
     x, y = dataset.arrays["test"]
     x_train = dataset.arrays["train"][0]
     calibration = x_train[np.random.default_rng(0).choice(len(x_train), min(500, len(x_train)), replace=False)]
