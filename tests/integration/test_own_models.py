@@ -71,3 +71,42 @@ def test_a_token_model_on_own_arrays_resumes_after_sigkill_to_the_same_bytes(tmp
         "lstm/lstm_cell/kernel", "lstm/lstm_cell/recurrent_kernel", "output/kernel"}
     other = find(tmp_path / "other", "run", seed=1)
     assert other.returncode == 0 and Path(other.stdout.split()[-1]).name != a.name
+
+
+def test_every_convolution_kind_finds_a_ticket_that_round_trips(tmp_path, sample_data):
+    """Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D (its depthwise and pointwise kernels) and Dense through
+    find_ticket: 2 levels at the plan's counts, exact zeros, "remaining" equal to a count of the masks, and the
+    exported ticket rebuilt from the allowlist with the trained logits."""
+    from tflottery import export_ticket, find_ticket, load_ticket
+    from tflottery.core.keras_compat import keras
+    from tflottery.models.weights import set_weights
+
+    def model():
+        inputs = keras.Input((28, 28, 1))
+        x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+        x = keras.layers.DepthwiseConv2D(3, name="depthwise")(x)
+        x = keras.layers.SeparableConv2D(6, 3, name="separable")(x)
+        x = keras.layers.Reshape((22, 22 * 6), name="rows")(x)
+        x = keras.layers.Conv1D(4, 3, name="conv1d")(x)
+        x = keras.layers.Flatten(name="flat")(x)
+        return keras.Model(inputs, keras.layers.Dense(10, name="output")(x), name="convs")
+
+    from helpers import tiny_config
+
+    config = tiny_config(levels=2)
+    config.runs_dir = str(tmp_path / "runs")
+    run = find_ticket(config, model=model(), data=sample_data)
+    plan = run.plan.rows
+    for level in (1, 2):
+        record = run.replicate(0).load_level(level)
+        assert {k: int(m.sum()) for k, m in record.masks.items()} == plan[level]
+        assert zeros_outside(record.final, record.masks)
+        kept, size = sum(int(m.sum()) for m in record.masks.values()), sum(m.size for m in record.masks.values())
+        assert record.metrics["remaining"] == pytest.approx(kept / size)
+    assert set(plan[2]) == {"conv/kernel", "depthwise/depthwise_kernel", "separable/depthwise_kernel",
+                            "separable/pointwise_kernel", "conv1d/kernel", "output/kernel"}
+    ticket = export_ticket(run, out=str(tmp_path / "ticket"))
+    reference = model()
+    set_weights(reference, run.replicate(0).load_level(2).final)
+    x = sample_data.arrays["test"][0][:16].astype("float32") / 255.0
+    assert np.abs(load_ticket(ticket)(x).numpy() - reference(x).numpy()).max() < 1e-5
