@@ -172,7 +172,10 @@ class PruningConfig:
                                        factory=dict)
     structure: Optional[dict[str, Any]] = setting(None, "unit of pruning: {'block': [1, 4]} or {'n': 2, 'm': 4}; "
                                                         "default weight by weight")
-    unpruned: list[str] = setting(help="layer names left dense", factory=list)
+    unpruned: list[str] = setting(help="left dense, counted: layer names, weight paths or globs", factory=list)
+    prune: list[str] = setting(help="which weights are pruning targets: layer names, weight paths or globs "
+                                    "('*/bias', 'gate/w'); '!pattern' takes matching ones out, said as left dense "
+                                    "(default: every registered layer kind's)", factory=list)
     one_shot: bool = setting(False, "prune from the dense network straight to each level's sparsity")
     rewind: str = setting("0it", "rewind survivors to this step of the dense run (0it = initialisation), or auto")
     rewind_grid: list[str] = setting(help="rewind=auto: steps probed (default 0it,100it,500it,1ep,2ep)", factory=list)

@@ -144,11 +144,13 @@ class Plan:
 
 
 def make_plan(config: RunConfig, kinds: dict, shapes: dict, steps_per_epoch: int,
-              uncovered: Optional[dict] = None, dense_weights: int = 0) -> Plan:
+              uncovered: Optional[dict] = None, dense_weights: int = 0, excluded: Optional[dict] = None) -> Plan:
     """Validate everything that depends on the model and data, and plan the levels (`uncovered`: the model's
     layers with weights no rule prunes, each to be left dense by name; `dense_weights`: the trainable weights
-    outside the targets)."""
+    outside the targets; `excluded`: {path: weights} a "!pattern" of pruning.prune took out, said as left dense)."""
     strategy = bind(config.pruning, kinds, shapes, config.model.name, uncovered)
+    strategy.left_dense = {**strategy.left_dense, **{path: f"{n:,} weights, --prune" for path, n in
+                                                     (excluded or {}).items()}}
     levels = config.plan.fixed_levels
     if levels is None:
         levels = strategy.levels_for(config.plan.target_remaining)

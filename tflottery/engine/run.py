@@ -79,7 +79,7 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
         base = model or models.build(config.model.name, data.input_shape, data.num_classes, 0)
     models.check_model(base)
     models.check_fits(base, data)
-    inputs = wrap_lib.plan_inputs(base)
+    inputs = wrap_lib.plan_inputs(base, config.pruning.prune)
     prunable(inputs["kinds"], base.name)
     plan = make_plan(config, steps_per_epoch=data.steps_per_epoch, **inputs)
     runs_dir = Path(config.runs_dir)
@@ -336,7 +336,7 @@ def open_run(path: "str | Path", verbose: Optional[bool] = None) -> RunSetup:
         config.training.verbose = verbose
     base = stored_model(store)
     data = data_lib.load(config.data, config.training.batch_size)
-    plan = make_plan(config, steps_per_epoch=data.steps_per_epoch, **wrap_lib.plan_inputs(base))
+    plan = make_plan(config, steps_per_epoch=data.steps_per_epoch, **wrap_lib.plan_inputs(base, config.pruning.prune))
     return RunSetup(config, store, data, base, plan, resolve(config).branches, False,
                     stochastic_layers(base))
 

@@ -31,8 +31,8 @@ def tracker_for(model, target_remaining: float, window: int = 5, threshold: floa
     check_rule(target_remaining, window, threshold, distance)
     config = pruning if isinstance(pruning, PruningConfig) else PruningConfig.from_dict(pruning or {})
     config.validate()
-    strategy = bind(config, wrap_lib.prunable_kinds(model), wrap_lib.kernel_shapes(model), model.name,
-                    wrap_lib.uncovered(model))
+    strategy = bind(config, wrap_lib.prunable_kinds(model, config.prune), wrap_lib.kernel_shapes(model, config.prune),
+                    model.name, wrap_lib.uncovered(model, config.prune))
     counts = strategy.plan(strategy.levels_for(target_remaining))[-1]
     return EarlyBirdTracker(strategy, counts, window, threshold, distance)
 

@@ -258,7 +258,8 @@ def prune_imp(model: keras.Model, level_steps: int, levels: int, pruning: "dict 
         raise ConfigError(f"prune_imp prunes layer by layer inside your fit (tfmot's schedules are per layer, weight "
                           f"by weight); strategy={config.strategy!r}" + (" with a structure" if config.structure else "")
                           + " needs `tflottery find`, which draws its masks between levels.")
-    strategy = bind(config, wrap.prunable_kinds(model), wrap.kernel_shapes(model), model.name, wrap.uncovered(model))
+    strategy = bind(config, wrap.prunable_kinds(model, config.prune), wrap.kernel_shapes(model, config.prune),
+                    model.name, wrap.uncovered(model, config.prune))
     _, by_variable = wrap.wrapped(model, strategy.pruned)
     if by_variable:
         raise ConfigError(f"prune_imp prunes Dense and Conv kernels with tfmot's schedules inside your fit; "

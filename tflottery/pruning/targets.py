@@ -107,3 +107,43 @@ def _size(variable) -> int:
     for d in variable.shape:
         n *= int(d)
     return n
+
+
+def select(layers, patterns) -> "tuple[dict, dict]":
+    """({path: rate kind} of the targets `patterns` choose, {path: weights} of those a "!pattern" takes out), in
+    model order. No positive pattern: every registered kind's targets. A pattern naming a layer (or a glob over
+    layer names) chooses that layer's registered targets; a path or a glob over paths chooses those variables,
+    whatever they are (a variable no kind describes takes the dense rate)."""
+    from tflottery.core.names import layer_of, matches
+
+    defaults = default_targets(layers)
+    trainable = {path: kind or "dense" for layer in layers for path, v, kind, _ in walk(layer, layer.name)
+                 if v.trainable}
+    sizes = {path: _size(v) for layer in layers for path, v, _, _ in walk(layer, layer.name)}
+    include = [p for p in patterns if not p.startswith("!")]
+    exclude = [p[1:] for p in patterns if p.startswith("!")]
+    for pattern in include + exclude:
+        if not any(matches(path, pattern) for path in trainable):
+            raise ConfigError(f"pruning.prune: {pattern!r} names no trainable weight of the model (its layers: "
+                              f"{', '.join(dict.fromkeys(layer_of(p) for p in trainable))}); give a layer name, a "
+                              "weight path such as 'fc1/kernel', or a glob such as '*/kernel'.")
+    if include:
+        chosen = {path: kind for path, kind in trainable.items()
+                  if any(_chooses(path, pattern, path in defaults) for pattern in include)}
+    else:
+        chosen = dict(defaults)
+    matrices = {path for layer in layers for path, v, kind, owner in walk(layer, layer.name)
+                if v.trainable and len(v.shape) >= 2 and kind is None and kind_of(owner) is None}  # no rule covers
+    out = {path: sizes[path] for path in trainable if (path in chosen or path in matrices)
+           and any(matches(path, pattern) for pattern in exclude)}
+    return {path: kind for path, kind in chosen.items() if path not in out}, out
+
+
+def _chooses(path: str, pattern: str, registered: bool) -> bool:
+    import fnmatch
+
+    from tflottery.core.names import layer_of
+
+    if path == pattern or ("/" in pattern and fnmatch.fnmatchcase(path, pattern)):
+        return True  # a path, or a glob over paths: that variable, whatever it is
+    return registered and fnmatch.fnmatchcase(layer_of(path), pattern)  # a layer: its registered targets

@@ -44,44 +44,52 @@ def layer_kind(layer) -> "str | None":
     return None
 
 
-def prunable_kinds(model: keras.Model) -> dict:
+def prunable_kinds(model: keras.Model, patterns: "list | tuple" = ()) -> dict:
     """{path: rate kind} of every prunable variable (`tflottery.pruning.targets`), in model order (the last is the
-    output layer's): "fc1/kernel", "mha/query/kernel", "lstm/lstm_cell/recurrent_kernel"."""
-    return targets_lib.default_targets([inner(layer) for layer in model.layers])
-
-
-def uncovered(model: keras.Model) -> dict:
-    """{layer name: what it holds} of every layer with weights no rule prunes: trainable matrices (rank >= 2)
-    of a layer no registered kind describes (`tflottery.extend.register_layer_kind` adds one)."""
+    output layer's): "fc1/kernel", "mha/query/kernel", "lstm/lstm_cell/recurrent_kernel"; `patterns`: pruning.prune's
+    choice instead (`targets.select`)."""
     layers = [inner(layer) for layer in model.layers]
-    return targets_lib.uncovered_layers(layers, targets_lib.default_targets(layers))
+    return targets_lib.select(layers, patterns)[0] if patterns else targets_lib.default_targets(layers)
 
 
-def kernel_shapes(model: keras.Model) -> dict:
+def uncovered(model: keras.Model, patterns: "list | tuple" = ()) -> dict:
+    """{layer name: what it holds} of every layer with weights no rule prunes: trainable matrices (rank >= 2)
+    of a layer no registered kind describes (`tflottery.extend.register_layer_kind` adds one), unless `patterns`
+    (pruning.prune) choose them or take them out by name."""
+    layers = [inner(layer) for layer in model.layers]
+    chosen, out = targets_lib.select(layers, patterns) if patterns else (targets_lib.default_targets(layers), {})
+    return targets_lib.uncovered_layers(layers, {**chosen, **out})
+
+
+def kernel_shapes(model: keras.Model, patterns: "list | tuple" = ()) -> dict:
     """{path: shape} of the prunable variables."""
     variables = weight_variables(model)
-    return {k: tuple(int(d) for d in variables[k].shape) for k in prunable_kinds(model)}
+    return {k: tuple(int(d) for d in variables[k].shape) for k in prunable_kinds(model, patterns)}
 
 
-def dense_weights(model: keras.Model) -> int:
+def dense_weights(model: keras.Model, patterns: "list | tuple" = ()) -> int:
     """How many trainable weights of `model` lie outside every prunable variable (biases, scales, layers no rule
     prunes): what "of all weights" adds to "of the prunable weights"."""
-    kinds = prunable_kinds(model)
+    kinds = prunable_kinds(model, patterns)
     return sum(int(np.prod(v.shape)) for path, v in weight_variables(model).items() if v.trainable and path not in kinds)
 
 
-def plan_inputs(model: keras.Model) -> dict:
-    """What a plan needs of `model`: its targets' kinds and shapes, the layers no rule covers, the other weights."""
-    return {"kinds": prunable_kinds(model), "shapes": kernel_shapes(model), "uncovered": uncovered(model),
-            "dense_weights": dense_weights(model)}
+def plan_inputs(model: keras.Model, patterns: "list | tuple" = ()) -> dict:
+    """What a plan needs of `model` (`patterns`: pruning.prune): its targets' kinds and shapes, the layers no rule
+    covers, the targets a "!pattern" takes out, the other weights."""
+    layers = [inner(layer) for layer in model.layers]
+    excluded = targets_lib.select(layers, patterns)[1] if patterns else {}
+    return {"kinds": prunable_kinds(model, patterns), "shapes": kernel_shapes(model, patterns),
+            "uncovered": uncovered(model, patterns), "dense_weights": dense_weights(model, patterns),
+            "excluded": excluded}
 
 
 def wrapped(model: keras.Model, prune: list) -> "tuple[list, list]":
     """(layer names a tfmot wrapper masks, variable paths a `VariableMask` masks) of `prune`: target paths, or
     layer names (then the layer's every target)."""
     layers = {inner(layer).name: inner(layer) for layer in model.layers}
-    paths = list(prunable_kinds(model))
-    keys = [k for k in paths if any(k == p or k.split("/")[0] == p for p in prune)]
+    defaults = set(prunable_kinds(model))
+    keys = [k for k in weight_variables(model) if k in prune or (k in defaults and k.split("/")[0] in prune)]
     by_wrapper = [k.split("/")[0] for k in keys if k.count("/") == 1 and k.endswith("/kernel")
                   and layer_kind(layers[k.split("/")[0]])]
     return by_wrapper, [k for k in keys if k.split("/")[0] not in by_wrapper]

@@ -231,10 +231,8 @@ def _read_once(path: Path, trust_code: bool) -> Ticket:
     model = build_architecture(architecture, root.path / "model.json", trust_code, budget)
     from tflottery.models.weights import weight_variables
 
-    from tflottery.pruning.wrap import prunable_kinds
-
     shapes = {k: tuple(int(d) for d in v.shape) for k, v in weight_variables(model).items()}
-    _check_arrays(root.path, meta, shapes, masks, rewind, weights, set(prunable_kinds(model)))
+    _check_arrays(root.path, meta, shapes, masks, rewind, weights, set(shapes))  # pruning.prune may choose any weight
     _check_structure(root.path, meta, masks)
     _check_outputs(model, weights, root.path)
     return Ticket(root.path, meta, masks, rewind, weights, architecture, trust_code)

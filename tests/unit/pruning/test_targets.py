@@ -170,3 +170,32 @@ def test_prune_imp_in_your_own_fit_refuses_targets_it_cannot_schedule_in_one_lin
     assert "embed/embeddings, mha/query/kernel" in str(error.value) and "find_ticket" in str(error.value)
     assert "\n" not in str(error.value)
     assert prune_imp(token_model(), 10, 1, pruning={"unpruned": ["embed", "mha", "proj", "lstm", "gru"]}) is not None
+
+
+def test_pruning_prune_chooses_targets_by_layer_path_or_glob_and_takes_some_out_out_loud(in_tmp, sample_data, capsys):
+    from tflottery.core.errors import ConfigError
+    from tflottery.pruning.targets import select
+
+    layers = token_model().layers
+    chosen, out = select(layers, ["mha", "*/bias", "!*/attention_output/*"])
+    assert list(chosen) == ["mha/query/kernel", "mha/query/bias", "mha/key/kernel", "mha/key/bias",
+                            "mha/value/kernel", "mha/value/bias", "lstm/lstm_cell/bias", "gru/gru_cell/bias",
+                            "output/bias"]  # EinsumDense "proj" has no bias
+    assert out == {"mha/attention_output/kernel": 256, "mha/attention_output/bias": 16}
+    with pytest.raises(ConfigError, match="pruning.prune: 'lstm/kernel' names no trainable weight"):
+        select(layers, ["lstm/kernel"])
+    assert prunable_kinds(gate_model(), ["gate/w", "output"]) == {"gate/w": "dense", "output/kernel": "dense"}
+    assert uncovered(gate_model(), ["!gate/w"]) == {}  # taken out by name: said, not refused
+
+    config = tiny_config(levels=1, prune=["gate/w", "output"])
+    config.training.verbose = True
+    inputs = keras.Input((28, 28, 1))
+    flat = keras.layers.Flatten(name="flat")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(10, name="output")(Gate(name="gate")(flat)), name="gated")
+    run = find_ticket(config, model=model, data=sample_data)
+    masks = run.replicate(0).load_level(1).masks
+    assert list(masks) == ["gate/w", "output/kernel"] and masks["gate/w"].mean() == pytest.approx(0.8, abs=1e-3)
+    config = tiny_config(levels=1, prune=["!gate/w"])
+    config.training.verbose = True
+    find_ticket(config, model=model, data=sample_data)
+    assert "left dense: gate/w (6,272 weights, --prune)" in capsys.readouterr().out
