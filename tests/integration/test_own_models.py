@@ -110,3 +110,53 @@ def test_every_convolution_kind_finds_a_ticket_that_round_trips(tmp_path, sample
     set_weights(reference, run.replicate(0).load_level(2).final)
     x = sample_data.arrays["test"][0][:16].astype("float32") / 255.0
     assert np.abs(load_ticket(ticket)(x).numpy() - reference(x).numpy()).max() < 1e-5
+
+
+KERAS3_SCRIPT = """
+import sys
+import numpy as np
+import tflottery
+import keras
+from tflottery import find_ticket
+
+runs, population = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(0)
+tokens = rng.integers(1, 60, size=(600, 10))
+labels = (tokens[:, :3].sum(axis=1) > 90).astype(np.int64)
+keras.utils.set_random_seed(0)
+inputs = keras.Input((10,), name="tokens")
+x = keras.layers.Embedding(60, 16, name="embed")(inputs)
+x = keras.layers.LSTM(12, name="lstm")(x)
+model = keras.Model(inputs, keras.layers.Dense(2, name="output")(x), name="k3seq")
+config = {"plan": {"levels": 2, "branches": ["reinit"], "population": population}, "runs_dir": runs,
+          "training": {"steps": "20it", "eval_every": "10it", "batch_size": 40, "verbose": False, "jit_compile": False}}
+print(find_ticket(config, model=model, data=(tokens, labels)).path)
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_keras3_recurrent_model_prunes_by_variable_and_a_population_is_each_unit_alone(tmp_path, backend):
+    """A Keras 3 Embedding + LSTM model on the user's arrays through find_ticket: its embedding and both LSTM
+    kernels pruned at the plan's counts with exact zeros; on JAX, a population of 3 (the towers, an LSTM's random
+    generator state included) is byte for byte the units one at a time."""
+    import importlib.util
+    import os
+
+    if backend == "jax" and importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed: pip install 'tflottery[jax]'")
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    paths = []
+    for where, population in (("alone", 1), ("grouped", 3)):
+        done = subprocess.run([sys.executable, "-c", KERAS3_SCRIPT, str(tmp_path / where), str(population)],
+                              capture_output=True, text=True, timeout=600, env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        paths.append(Path(done.stdout.split()[-1]))
+    assert paths[0].name == paths[1].name
+    assert_same_run(paths[1], paths[0])
+    from tflottery.engine.store import RunStore
+
+    record = RunStore.open(paths[0]).replicate(0).load_level(2)
+    assert list(record.masks) == ["embed/embeddings", "lstm/lstm_cell/kernel", "lstm/lstm_cell/recurrent_kernel",
+                                  "output/kernel"]
+    assert all(abs(float(m.mean()) - 0.64) < 0.005 for k, m in record.masks.items() if k != "output/kernel")
+    assert zeros_outside(record.final, record.masks)

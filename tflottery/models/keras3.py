@@ -35,6 +35,17 @@ SETTINGS = {
     "BatchNormalization": ("axis", "momentum", "epsilon", "center", "scale"),
     "Add": (), "Concatenate": ("axis",), "Reshape": ("target_shape",), "Rescaling": ("scale", "offset"),
     "ZeroPadding2D": ("padding", "data_format"),
+    "Embedding": ("input_dim", "output_dim", "mask_zero"),
+    "EinsumDense": ("equation", "output_shape", "bias_axes", "activation"),
+    "LSTM": ("units", "activation", "recurrent_activation", "use_bias", "unit_forget_bias", "return_sequences",
+             "go_backwards", "dropout", "recurrent_dropout"),
+    "GRU": ("units", "activation", "recurrent_activation", "use_bias", "reset_after", "return_sequences",
+            "go_backwards", "dropout", "recurrent_dropout"),
+    "SimpleRNN": ("units", "activation", "use_bias", "return_sequences", "go_backwards", "dropout",
+                  "recurrent_dropout"),
+    "LayerNormalization": ("axis", "epsilon", "center", "scale"),
+    "GlobalAveragePooling1D": ("data_format", "keepdims"),
+    "GlobalMaxPooling1D": ("data_format", "keepdims"),
 }
 MERGING = ("Add", "Concatenate")  # layers called on a list of tensors
 
@@ -87,7 +98,7 @@ def translate(source, to: int, kernel_constraints: "dict | None" = None, where: 
         kwargs["dtype"] = _dtype(kwargs.get("dtype"))
         if cls == "BatchNormalization" and isinstance(kwargs.get("axis"), (list, tuple)) and len(kwargs["axis"]) == 1:
             kwargs["axis"] = kwargs["axis"][0]  # tf_keras keeps a list; Keras 3 takes one axis
-        if not isinstance(kwargs.get("activation", "linear"), str):
+        if not all(isinstance(kwargs.get(k, "linear"), str) for k in ("activation", "recurrent_activation")):
             raise ModelError(f"{where}: layer {name!r} has activation {kwargs['activation']!r}; tflottery moves "
                              "activations by name only (e.g. 'relu').")
         constraint = (kernel_constraints or {}).get(f"{name}/kernel")

@@ -23,10 +23,34 @@ def test_a_model_goes_to_keras3_and_back_with_its_names_weights_and_outputs(buil
     assert list(default_targets(there.layers)) == [k for k in ours if k.endswith("/kernel")]
 
 
+def test_a_sequence_model_goes_to_keras3_and_back_with_its_paths_weights_and_outputs():
+    """Embedding, EinsumDense, LSTM, GRU, SimpleRNN, LayerNormalization, pooling: their variables keep their paths
+    (`lstm/lstm_cell/recurrent_kernel`) in both libraries, so masks and tickets move between them."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((10,), name="tokens")
+    x = keras.layers.Embedding(30, 8, name="embed")(inputs)
+    x = keras.layers.EinsumDense("abc,cd->abd", output_shape=(None, 8), bias_axes="d", name="proj")(x)
+    x = keras.layers.LSTM(6, return_sequences=True, name="lstm")(x)
+    x = keras.layers.GRU(5, return_sequences=True, name="gru")(x)
+    x = keras.layers.SimpleRNN(4, return_sequences=True, name="rnn")(x)
+    x = keras.layers.LayerNormalization(name="norm")(x)
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="output")(x), name="seq")
+    there = translate(model, to=3)
+    back = translate(there, to=2)
+    x = np.random.default_rng(0).integers(0, 30, (4, 10)).astype("float32")
+    assert np.abs(np.asarray(there(x)) - model(x).numpy()).max() < 1e-5
+    assert np.abs(back(x).numpy() - model(x).numpy()).max() < 1e-6
+    ours, theirs = get_weights(model), get_weights(there)
+    assert list(ours) == list(theirs) and all(np.array_equal(ours[k], theirs[k]) for k in ours)
+    assert "lstm/lstm_cell/recurrent_kernel" in ours and "gru/gru_cell/kernel" in ours
+    assert list(default_targets(there.layers)) == list(default_targets(model.layers))
+
+
 def test_a_layer_it_does_not_move_is_refused_by_name():
-    inputs = keras.Input((4,), name="x")
-    model = keras.Model(inputs, keras.layers.LayerNormalization(name="norm")(inputs))
-    with pytest.raises(ModelError, match="layer 'norm' is a LayerNormalization, which tflottery does not move"):
+    inputs = keras.Input((4, 8), name="x")
+    model = keras.Model(inputs, keras.layers.MultiHeadAttention(2, 4, name="mha")(inputs, inputs))
+    with pytest.raises(ModelError, match="layer 'mha' is a MultiHeadAttention, which tflottery does not move"):
         translate(model, to=3)
 
 

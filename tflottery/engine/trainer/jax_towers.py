@@ -33,6 +33,9 @@ class JaxTowers:
         from tflottery.models.keras3 import weight_variables
 
         names = {id(v): k for k, v in weight_variables(model).items()}
+        # a random generator's state (an LSTM's SeedGenerator) is no weight: it starts every unit at the model's value
+        self.generators = {f"state:{v.path}": np.asarray(v) for v in model.non_trainable_variables if id(v) not in names}
+        names.update({id(v): f"state:{v.path}" for v in model.non_trainable_variables if id(v) not in names})
         self.trainable = [names[id(v)] for v in model.trainable_variables]
         self.non_trainable = [names[id(v)] for v in model.non_trainable_variables]
         self.masked = [i for i, k in enumerate(self.trainable) if self._pruned(k)]
@@ -144,8 +147,8 @@ class JaxTowers:
     def states(self, weights: list, masks: list, slots: list) -> list:
         """The towers' starting state: each unit's (masked) weights, its mask, fresh optimizer state, zero tallies."""
         jnp = self.jax.numpy
-        return [([jnp.asarray(w[k]) for k in self.trainable], [jnp.asarray(w[k]) for k in self.non_trainable],
-                 [jnp.asarray(s) for s in slots],
+        return [([jnp.asarray(w[k]) for k in self.trainable],
+                 [jnp.asarray(self.value(w, k)) for k in self.non_trainable], [jnp.asarray(s) for s in slots],
                  [jnp.asarray(np.asarray(m[self.trainable[i]], np.float32)) for i in self.masked],
                  jnp.float32(0.0), jnp.float32(0.0)) for w, m in zip(weights, masks)]
 
@@ -157,10 +160,14 @@ class JaxTowers:
             states = self._program(optimizer, len(states), len(part))(states, images, labels, part)
         return states
 
+    def value(self, weights: dict, key: str):
+        """A non-trainable variable's starting value: the unit's weight, or a generator's state."""
+        return self.generators[key] if key in self.generators else weights[key]
+
     def _weights(self, state) -> dict:
         trainable, non_trainable = state[0], state[1]
         return {**{k: np.asarray(v) for k, v in zip(self.trainable, trainable)},
-                **{k: np.asarray(v) for k, v in zip(self.non_trainable, non_trainable)}}
+                **{k: np.asarray(v) for k, v in zip(self.non_trainable, non_trainable) if k not in self.generators}}
 
     def _record(self, results: list, states: list, step: int, data, train) -> None:
         rows = [{"step": step} for _ in results]

@@ -277,7 +277,7 @@ class Keras3Trainer(Trainer):
         if self.backend == "jax":
             towers = self._towers_for(None, training)
             masked = {k: (w * masks[k] if k in masks else w) for k, w in weights.items()}
-            state = ([masked[k] for k in towers.trainable], [masked[k] for k in towers.non_trainable])
+            state = ([masked[k] for k in towers.trainable], [towers.value(masked, k) for k in towers.non_trainable])
             return towers.evaluate([state], data)[0]["test_accuracy"]
         model = self._model(None)
         self._start(model, weights, masks)
