@@ -11,6 +11,7 @@ _NAMES = {
     "PruningStrategy": "tflottery.pruning.strategies", "Structure": "tflottery.pruning.structures",
     "Trainer": "tflottery.engine.trainer", "Executor": "tflottery.engine.executors.base",
     "Analysis": "tflottery.analysis.base", "Source": "tflottery.data.sources.base", "derive_seed": "tflottery.core.seeds",
+    "register_layer_kind": "tflottery.pruning.targets",  # which variables of a layer class are pruned, at which rate
 }
 _REGISTER = {"register_branch": "tflottery.engine.branches", "register_strategy": "tflottery.pruning.strategies",
              "register_structure": "tflottery.pruning.structures", "register_model": "tflottery.models",

@@ -82,8 +82,9 @@ def check(pruning: PruningConfig) -> None:
 def prunable(kinds: dict, model_name: str) -> dict:
     """`kinds` (a model's prunable kernels), or the one error for a model with none."""
     if not kinds:
-        raise ModelError(f"Model {model_name!r} has no Dense or Conv layer to prune: tflottery prunes the kernels of "
-                         "Dense and Conv layers; give a model with at least one.")
+        raise ModelError(f"Model {model_name!r} has no Dense or Conv layer to prune, nor any other weight a layer "
+                         "kind prunes (embeddings, attention, recurrent kernels): choose weights with --prune, or give "
+                         "a model with at least one such layer.")
     return kinds
 
 
@@ -97,10 +98,11 @@ def bind(pruning: PruningConfig, kinds: dict, shapes: dict, model_name: str = "t
     silent = {name: what for name, what in uncovered.items() if name not in pruning.unpruned}
     if silent:
         listed = "; ".join(f"{name} ({what})" for name, what in silent.items())
-        raise ModelError(f"Model {model_name!r} has weights no rule prunes: {listed}. tflottery prunes the kernels of "
-                         "Dense and Conv layers; leave these dense by name, --unpruned="
+        raise ModelError(f"Model {model_name!r} has weights no rule prunes: {listed}. No registered layer kind "
+                         "describes them: prune them by path (--prune='[\"<layer>/<weight>\", ...]' with the other "
+                         "targets, or tflottery.extend.register_layer_kind), or leave them dense by name, --unpruned="
                          f"'{json.dumps(sorted(set(pruning.unpruned) | set(silent)))}' (pruning.unpruned), so that "
-                         "every weight is counted, or build the layer from Dense/Conv layers.")
+                         "every weight is counted.")
     settings = strategy_settings(pruning)
     structure, structure_settings = structure_of(pruning)
     strategy = strategy_class(pruning.strategy)(

@@ -76,7 +76,10 @@ def test_a_layer_no_rule_covers_is_refused_in_one_line_and_one_registry_line_mak
         make_plan(tiny_config(levels=1), steps_per_epoch=10, **plan_inputs(gate_model()))
     assert "weights no rule prunes: gate (Gate, 6,272 weights)" in str(error.value)
     assert "--unpruned='[\"gate\"]'" in str(error.value) and "\n" not in str(error.value)
-    monkeypatch.setitem(targets.LAYER_KINDS, "Gate", targets.LayerKind(("w",), "dense"))
+    import tflottery.extend
+
+    monkeypatch.setattr(targets, "LAYER_KINDS", dict(targets.LAYER_KINDS))  # the registry as it was, after the test
+    tflottery.extend.register_layer_kind(Gate, ("w",), "dense")
     assert prunable_kinds(gate_model()) == {"gate/w": "dense", "output/kernel": "dense"}
     assert uncovered(gate_model()) == {}
     with pytest.raises(Exception, match="the kind is one of dense, conv, embedding, recurrent, attention"):
