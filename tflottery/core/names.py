@@ -50,10 +50,15 @@ def layer_of(weight: str) -> str:
     return weight.split("/")[0]
 
 
+def is_layer_kernel(weight: str) -> bool:
+    """Whether `weight` is a top-level layer's own kernel ("fc1/kernel"), not a sublayer's or another variable."""
+    return weight.count("/") == 1 and weight.endswith("/kernel")
+
+
 def target_label(weight: str) -> str:
     """How tables name a pruning target: its layer ("fc1") for a layer's kernel, its path inside its layer
     otherwise ("mha/query", "lstm/lstm_cell/recurrent_kernel")."""
-    return layer_of(weight) if weight.count("/") == 1 and weight.endswith("/kernel") else \
+    return layer_of(weight) if is_layer_kernel(weight) else \
         weight[:-len("/kernel")] if weight.endswith("/kernel") else weight
 
 

@@ -14,6 +14,7 @@ from tflottery.deploy.converter import convert_checked
 from tflottery.deploy.modes import MODES
 from tflottery.deploy.verify import measure
 from tflottery.core.errors import ConfigError, ConversionError, TflotteryError
+from tflottery.core.names import is_layer_kernel
 from tflottery.core.files import atomic_write, write_json
 
 
@@ -36,7 +37,7 @@ def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_
     found, warning = deploy_note(meta["pruning"]) or ("", None)
     if warning:
         print(f"[tflottery] warning: the ticket was found {found}{warning}", flush=True)
-    beyond = [k for k in masks if not (k.count("/") == 1 and k.endswith("/kernel"))]
+    beyond = [k for k in masks if not is_layer_kernel(k)]
     if beyond:  # embeddings, attention, recurrent kernels
         report["sparse_kernels_cover"] = ("LiteRT's sparse kernels run fully connected and convolution layers only: "
                                           f"the masks of {', '.join(beyond)} make the file smaller (sparse encoding, "

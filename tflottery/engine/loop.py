@@ -30,7 +30,7 @@ from tflottery.engine.context import ReplicateContext, RunSetup
 from tflottery.engine.graph import DONE, FAILED, PROBE, READY, UnitPlan, trains_at, unit_name
 from tflottery.engine.leases import WAIT_S, LeaseLost, Leases, Sharing
 from tflottery.engine.progress import Progress
-from tflottery.core.names import TICKET, target_label
+from tflottery.core.names import TICKET, is_layer_kernel, target_label
 from tflottery.engine.units import make_unit, ready_units, save_unit, unit_states
 
 POLL_S = 1.0  # the first pause of an idle process; each listing that finds nothing new doubles it ...
@@ -305,7 +305,7 @@ def pending_steps(setup: RunSetup) -> list[tuple]:
 def targets_text(strategy) -> str:
     """The banner's say of what is pruned when it is more than Dense and Conv kernels, and of what is left dense."""
     pruned, out = strategy.pruned, ""
-    if any(not (k.count("/") == 1 and k.endswith("/kernel")) for k in pruned):
+    if not all(is_layer_kernel(k) for k in pruned):
         by_kind: dict = {}
         for k in pruned:
             by_kind[strategy.kinds[k]] = by_kind.get(strategy.kinds[k], 0) + strategy.sizes[k]

@@ -341,12 +341,22 @@ def open_run(path: "str | Path", verbose: Optional[bool] = None) -> RunSetup:
                     stochastic_layers(base))
 
 
+def _json_object(text: str) -> dict:
+    """`text` as a JSON object, or {} (a damaged file is reported where it is rebuilt)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def stored_model(store: RunStore) -> keras.Model:
     """The run's architecture (model.json) as a tf_keras model; one line naming the file if it is not one, or if
     the user's code builds the network (only that code can)."""
     text = store.architecture()
-    if f'"class_name": "{BUILT}"' in text[:200]:
-        builder = json.loads(text).get("config", {}).get("builder")
+    description = _json_object(text)
+    if description.get("class_name") == BUILT:
+        builder = description.get("config", {}).get("builder")
         raise RunError(f"{store.path}'s network is built by code ({builder}): only a process that has it can train "
                        "or read the run; call find_ticket(config, model=<that class or function>) there.")
     try:

@@ -14,12 +14,14 @@ does that here, and says so in the start line.
 """
 from __future__ import annotations
 
+import fnmatch
+import math
 from dataclasses import dataclass
 
 from tflottery.core.errors import ConfigError
+from tflottery.core.names import layer_of, matches
 from tflottery.models.weights import child_names, own_variables, short_name
 from tflottery.pruning.strategies.base import KINDS  # the rate kinds (layerwise: --<kind>_rate)
-
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,8 @@ def walk(layer, path: str, container: "str | None" = None):
     kind = kind_of(layer)
     prunable = {}
     if kind is not None:
-        prunable = {id(getattr(layer, a, None)): container or kind.kind for a in kind.variables}
+        prunable = {id(getattr(layer, a)): container or kind.kind for a in kind.variables
+                    if getattr(layer, a, None) is not None}
     for variable in own_variables(layer):
         yield f"{path}/{short_name(variable)}", variable, prunable.get(id(variable)), layer
     inner_kind = next((CONTAINERS[c.__name__] for c in type(layer).__mro__ if c.__name__ in CONTAINERS), container)
@@ -94,32 +97,33 @@ def uncovered_layers(layers, targets: dict) -> dict:
     never count."""
     out = {}
     for layer in layers:
-        sizes = [int(_size(v)) for path, v, _, owner in walk(layer, layer.name)
-                 if path not in targets and v.trainable and len(v.shape) >= 2 and kind_of(owner) is None
-                 and not short_name(v).endswith("bias")]
+        sizes = [_size(v) for path, v, _, owner in walk(layer, layer.name)
+                 if path not in targets and _uncovered(v, owner)]
         if sizes:
             out[layer.name] = f"{type(layer).__name__}, {sum(sizes):,} weights"
     return out
 
 
+def _uncovered(variable, owner) -> bool:
+    """A trainable matrix no registered kind decides on (biases never count)."""
+    return variable.trainable and len(variable.shape) >= 2 and kind_of(owner) is None \
+        and not short_name(variable).endswith("bias")
+
+
 def _size(variable) -> int:
-    n = 1
-    for d in variable.shape:
-        n *= int(d)
-    return n
+    return math.prod(int(d) for d in variable.shape)
 
 
-def select(layers, patterns) -> "tuple[dict, dict]":
+def select(layers, patterns=()) -> "tuple[dict, dict]":
     """({path: rate kind} of the targets `patterns` choose, {path: weights} of those a "!pattern" takes out), in
-    model order. No positive pattern: every registered kind's targets. A pattern naming a layer (or a glob over
-    layer names) chooses that layer's registered targets; a path or a glob over paths chooses those variables,
+    model order. No pattern: every registered kind's targets. A pattern naming a layer (or a glob over layer
+    names) chooses that layer's registered targets; a path or a glob over paths chooses those variables,
     whatever they are (a variable no kind describes takes the dense rate)."""
-    from tflottery.core.names import layer_of, matches
-
-    defaults = default_targets(layers)
-    trainable = {path: kind or "dense" for layer in layers for path, v, kind, _ in walk(layer, layer.name)
-                 if v.trainable}
-    sizes = {path: _size(v) for layer in layers for path, v, _, _ in walk(layer, layer.name)}
+    if not patterns:
+        return default_targets(layers), {}
+    found = [(path, v, kind, owner) for layer in layers for path, v, kind, owner in walk(layer, layer.name)]
+    registered = {path for path, _, kind, _ in found if kind is not None}
+    trainable = {path: kind or "dense" for path, v, kind, _ in found if v.trainable}
     include = [p for p in patterns if not p.startswith("!")]
     exclude = [p[1:] for p in patterns if p.startswith("!")]
     for pattern in include + exclude:
@@ -127,23 +131,14 @@ def select(layers, patterns) -> "tuple[dict, dict]":
             raise ConfigError(f"pruning.prune: {pattern!r} names no trainable weight of the model (its layers: "
                               f"{', '.join(dict.fromkeys(layer_of(p) for p in trainable))}); give a layer name, a "
                               "weight path such as 'fc1/kernel', or a glob such as '*/kernel'.")
-    if include:
-        chosen = {path: kind for path, kind in trainable.items()
-                  if any(_chooses(path, pattern, path in defaults) for pattern in include)}
-    else:
-        chosen = dict(defaults)
-    matrices = {path for layer in layers for path, v, kind, owner in walk(layer, layer.name)
-                if v.trainable and len(v.shape) >= 2 and kind is None and kind_of(owner) is None}  # no rule covers
-    out = {path: sizes[path] for path in trainable if (path in chosen or path in matrices)
-           and any(matches(path, pattern) for pattern in exclude)}
+    chosen = {path: kind for path, kind in trainable.items()
+              if path in registered and not include or any(_chooses(path, p, path in registered) for p in include)}
+    out = {path: _size(v) for path, v, kind, owner in found
+           if (path in chosen or kind is None and _uncovered(v, owner)) and any(matches(path, p) for p in exclude)}
     return {path: kind for path, kind in chosen.items() if path not in out}, out
 
 
 def _chooses(path: str, pattern: str, registered: bool) -> bool:
-    import fnmatch
-
-    from tflottery.core.names import layer_of
-
     if path == pattern or ("/" in pattern and fnmatch.fnmatchcase(path, pattern)):
         return True  # a path, or a glob over paths: that variable, whatever it is
     return registered and fnmatch.fnmatchcase(layer_of(path), pattern)  # a layer: its registered targets

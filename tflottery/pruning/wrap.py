@@ -21,6 +21,7 @@ import tensorflow_model_optimization as tfmot
 
 from tflottery.core.errors import ModelError
 from tflottery.core.keras_compat import keras
+from tflottery.core.names import is_layer_kernel, layer_of
 from tflottery.models.surgery import check_model
 from tflottery.models.weights import inner, short_name, transparent, weight_variables
 from tflottery.pruning import targets as targets_lib
@@ -48,8 +49,7 @@ def prunable_kinds(model: keras.Model, patterns: "list | tuple" = ()) -> dict:
     """{path: rate kind} of every prunable variable (`tflottery.pruning.targets`), in model order (the last is the
     output layer's): "fc1/kernel", "mha/query/kernel", "lstm/lstm_cell/recurrent_kernel"; `patterns`: pruning.prune's
     choice instead (`targets.select`)."""
-    layers = [inner(layer) for layer in model.layers]
-    return targets_lib.select(layers, patterns)[0] if patterns else targets_lib.default_targets(layers)
+    return targets_lib.select([inner(layer) for layer in model.layers], patterns)[0]
 
 
 def uncovered(model: keras.Model, patterns: "list | tuple" = ()) -> dict:
@@ -57,7 +57,7 @@ def uncovered(model: keras.Model, patterns: "list | tuple" = ()) -> dict:
     of a layer no registered kind describes (`tflottery.extend.register_layer_kind` adds one), unless `patterns`
     (pruning.prune) choose them or take them out by name."""
     layers = [inner(layer) for layer in model.layers]
-    chosen, out = targets_lib.select(layers, patterns) if patterns else (targets_lib.default_targets(layers), {})
+    chosen, out = targets_lib.select(layers, patterns)
     return targets_lib.uncovered_layers(layers, {**chosen, **out})
 
 
@@ -67,20 +67,16 @@ def kernel_shapes(model: keras.Model, patterns: "list | tuple" = ()) -> dict:
     return {k: tuple(int(d) for d in variables[k].shape) for k in prunable_kinds(model, patterns)}
 
 
-def dense_weights(model: keras.Model, patterns: "list | tuple" = ()) -> int:
-    """How many trainable weights of `model` lie outside every prunable variable (biases, scales, layers no rule
-    prunes): what "of all weights" adds to "of the prunable weights"."""
-    kinds = prunable_kinds(model, patterns)
-    return sum(int(np.prod(v.shape)) for path, v in weight_variables(model).items() if v.trainable and path not in kinds)
-
-
 def plan_inputs(model: keras.Model, patterns: "list | tuple" = ()) -> dict:
     """What a plan needs of `model` (`patterns`: pruning.prune): its targets' kinds and shapes, the layers no rule
-    covers, the targets a "!pattern" takes out, the other weights."""
+    covers, the targets a "!pattern" takes out, and how many trainable weights lie outside the targets (biases,
+    scales, layers left dense: what "of all weights" adds to "of the prunable weights")."""
     layers = [inner(layer) for layer in model.layers]
-    excluded = targets_lib.select(layers, patterns)[1] if patterns else {}
-    return {"kinds": prunable_kinds(model, patterns), "shapes": kernel_shapes(model, patterns),
-            "uncovered": uncovered(model, patterns), "dense_weights": dense_weights(model, patterns),
+    kinds, excluded = targets_lib.select(layers, patterns)
+    variables = weight_variables(model)
+    return {"kinds": kinds, "shapes": {k: tuple(int(d) for d in variables[k].shape) for k in kinds},
+            "uncovered": targets_lib.uncovered_layers(layers, {**kinds, **excluded}),
+            "dense_weights": sum(int(np.prod(v.shape)) for k, v in variables.items() if v.trainable and k not in kinds),
             "excluded": excluded}
 
 
@@ -90,8 +86,7 @@ def wrapped(model: keras.Model, prune: list) -> "tuple[list, list]":
     layers = {inner(layer).name: inner(layer) for layer in model.layers}
     defaults = set(prunable_kinds(model))
     keys = [k for k in weight_variables(model) if k in prune or (k in defaults and k.split("/")[0] in prune)]
-    by_wrapper = [k.split("/")[0] for k in keys if k.count("/") == 1 and k.endswith("/kernel")
-                  and layer_kind(layers[k.split("/")[0]])]
+    by_wrapper = [layer_of(k) for k in keys if is_layer_kernel(k) and layer_kind(layers[layer_of(k)])]
     return by_wrapper, [k for k in keys if k.split("/")[0] not in by_wrapper]
 
 

@@ -162,10 +162,11 @@ def unrebuildable(architecture: str) -> list:
     """What of an architecture a ticket cannot rebuild without running code (its Lambda or custom layers, or the
     whole network when code builds it), as "name (class)"; [] when the ticket can rebuild it (`read`'s allowlist).
     Such a network's ticket holds its weights and masks only."""
+    from tflottery.models.built import KIND as BUILT
     from tflottery.tickets.read import check_architecture
 
     description = json.loads(architecture)
-    if description.get("class_name") == "BuiltByCode":
+    if description.get("class_name") == BUILT:
         return [f"{description['config'].get('name')} (built by {description['config'].get('builder')})"]
     refused = []
     for layer in description.get("config", {}).get("layers", []):
