@@ -26,7 +26,8 @@ from tflottery.pruning.strategies.base import KINDS  # the rate kinds (layerwise
 
 @dataclass(frozen=True)
 class LayerKind:
-    """A layer class's prunable variables (attribute names) and the rate kind they take."""
+    """A layer class's prunable variables (attribute names; "a|b" where the libraries spell it two ways) and the
+    rate kind they take."""
 
     variables: tuple
     kind: str
@@ -53,7 +54,7 @@ for _name in ("Dense", "EinsumDense"):
 for _name in ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
     register_layer_kind(_name, ("kernel",), "conv")
 for _name in ("DepthwiseConv1D", "DepthwiseConv2D"):
-    register_layer_kind(_name, ("depthwise_kernel",), "conv")
+    register_layer_kind(_name, ("depthwise_kernel|kernel",), "conv")  # Keras 3 calls it `kernel`
 for _name in ("SeparableConv1D", "SeparableConv2D"):
     register_layer_kind(_name, ("depthwise_kernel", "pointwise_kernel"), "conv")
 register_layer_kind("Embedding", ("embeddings",), "embedding")
@@ -75,8 +76,8 @@ def walk(layer, path: str, container: "str | None" = None):
     kind = kind_of(layer)
     prunable = {}
     if kind is not None:
-        prunable = {id(getattr(layer, a)): container or kind.kind for a in kind.variables
-                    if getattr(layer, a, None) is not None}
+        prunable = {id(getattr(layer, spelling)): container or kind.kind for a in kind.variables
+                    for spelling in a.split("|") if getattr(layer, spelling, None) is not None}
     for variable in own_variables(layer):
         yield f"{path}/{short_name(variable)}", variable, prunable.get(id(variable)), layer
     inner_kind = next((CONTAINERS[c.__name__] for c in type(layer).__mro__ if c.__name__ in CONTAINERS), container)
