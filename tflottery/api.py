@@ -188,6 +188,13 @@ def plan_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=No
     return setup.plan
 
 
+def _is_arrays(data) -> bool:
+    """Whether `data` is the user's own arrays (or their Data), not a data config."""
+    from tflottery.data import Data
+
+    return isinstance(data, (tuple, Data)) or (isinstance(data, dict) and "train" in data)
+
+
 def _data(data):
     """A `Data`: given, or made from the user's own arrays ((x, y) for training, or a dict of train, test and
     validation pairs: `tflottery.data.from_arrays`)."""
@@ -308,12 +315,21 @@ def _transfer_request(source, data, training, levels, replicates, reinit, seed, 
     check_folder(runs_dir, "runs_dir")
     store, ticket = source_of(Path(source), Path(runs_dir), trust_code)
     source_config = ticket_config(ticket.meta) if ticket is not None else store.run_config()
-    data_cfg = build(DataConfig, _fields(data, DataConfig, "data", dataclasses.asdict(source_config.data)), "data")
-    data_cfg.validate()
+    own = data if _is_arrays(data) else None
+    data_cfg = build(DataConfig, {} if own is not None else _fields(data, DataConfig, "data",
+                                                                     dataclasses.asdict(source_config.data)), "data")
     train_cfg = build(TrainingConfig, _fields(training, TrainingConfig, "training",
                                               dataclasses.asdict(source_config.training)), "training")
     train_cfg.validate()
-    target_data = data_lib.load(data_cfg, train_cfg.batch_size)  # every check before anything is written
+    if own is not None:  # the user's own arrays: the target's data is named by them, and the run keeps a copy
+        from tflottery.engine.run import own_data
+
+        probe = dataclasses.replace(source_config, data=data_cfg, training=train_cfg)
+        target_data = own_data(probe, _data(own))
+        data_cfg = probe.data
+    data_cfg.validate()
+    if own is None:  # every check before anything is written
+        target_data = data_lib.load(data_cfg, train_cfg.batch_size, store.path.parent if store else runs_dir)
     from tflottery.engine.plan import training_steps
 
     training_steps(train_cfg, target_data.steps_per_epoch)  # --steps=0it, a warm-up past the end: before the intake
@@ -345,6 +361,7 @@ def _transfer_request(source, data, training, levels, replicates, reinit, seed, 
     plain = (json.loads(json.dumps(dataclasses.asdict(data_cfg))), json.loads(json.dumps(dataclasses.asdict(train_cfg))))
     branches = {init: Transfer(data=plain[0], training=plain[1], init=init, seed=seed, head=head)
                 for init in (("rewind", "reinit") if reinit else ("rewind",))}
+    setup.store.save_arrays(target_data)
     return setup, wanted, (*plain, target_data, train_cfg), branches
 
 

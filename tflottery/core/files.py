@@ -195,18 +195,19 @@ def read_json(path, anchor=None) -> dict:
                            f"{getattr(error, 'pos', '?')} of {len(data)}): the file was cut short or altered.") from None
 
 
-def npz_bytes(arrays: dict) -> bytes:
+def npz_bytes(arrays: dict, compress: bool = True) -> bytes:
     """Arrays as a compressed .npz (np.load reads it); keys "<layer>/<variable>" are stored as
     "<layer>__<variable>". Deflate level 1: float weights hardly compress at any level (7%), masks and
     sparse weights almost as well as at numpy's level 6, four times faster; entries carry a fixed
-    date, so the same arrays are the same bytes."""
+    date, so the same arrays are the same bytes. `compress=False`: stored as they are."""
     import zipfile
 
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buffer, "w", method, compresslevel=1 if compress else None) as archive:
         for key, value in arrays.items():
             entry = zipfile.ZipInfo(storage_key(key) + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.compress_type = method
             setattr(entry, "compress_level" if hasattr(entry, "compress_level") else "_compresslevel", 1)  # 3.13's name
             with archive.open(entry, "w", force_zip64=True) as out:
                 np.lib.format.write_array(out, np.asarray(value), allow_pickle=False)

@@ -93,13 +93,15 @@ PREPROCESSING = {"rescale": "1/255", "dtype": "float32", "layout": "NHWC"}
 
 
 # --------------------------------------------------------------------------- public API
-def load(config: DataConfig, batch_size: int = 60) -> Data:
-    """Train / validation / test data of `config.dataset`: arrays, and pipelines batched for training."""
+def load(config: DataConfig, batch_size: int = 60, runs: "str | Path | None" = None) -> Data:
+    """Train / validation / test data of `config.dataset`: arrays, and pipelines batched for training. A user's
+    own arrays (source arrays:<digest>) are read from the copy a run of the folder `runs` stores
+    (`<run>/arrays/<digest>.npz`), checked against their digest."""
     config.validate()
     if config.source.startswith(ARRAYS):
-        raise DataUnavailableError(f"data.source={config.source}: this run trains on arrays given in Python "
-                                   "(tflottery.data.from_arrays), which a run does not store: resume or extend it with "
-                                   "find_ticket(config, data=<the same arrays>), in a process that has them.")
+        from tflottery.data.arrays import read_stored
+
+        return _arrays_data(**read_stored(config.source[len(ARRAYS):], runs), batch_size=batch_size)
     for name in ("data_dir", "manual_dir"):
         folder = getattr(config, name)
         if folder is not None and not Path(folder).expanduser().is_dir():
@@ -207,13 +209,12 @@ def from_arrays(train, test=None, validation=None, *, name: str = "arrays", resc
     for none, or an (x, y) pair. `name`: the data's name in the run directory's name. `rescale`: what inputs are
     divided by (default 255 for uint8, else 1)."""
     from tflottery.core.names import safe_component
-    from tflottery.data.arrays import digest, split
+    from tflottery.data.arrays import split
 
     safe_component(name, "the data's name")
     arrays = split(train, test, validation, SPLIT_SEED, default_validation)
-    x_train, y_train = arrays["train"]
     if rescale is None:
-        rescale = 255.0 if x_train.dtype == np.uint8 else 1.0
+        rescale = 255.0 if arrays["train"][0].dtype == np.uint8 else 1.0
     if isinstance(rescale, bool) or not isinstance(rescale, (int, float)) or not 0 < rescale < float("inf"):
         raise ConfigError(f"rescale={rescale!r} must be a positive number (inputs are divided by it).")
     classes = int(max(int(y.max()) for _, y in arrays.values() if len(y)) + 1)
@@ -221,6 +222,14 @@ def from_arrays(train, test=None, validation=None, *, name: str = "arrays", resc
     if len(names) < classes or classes < 2:
         raise ConfigError(f"The labels name {classes} class(es) and class_names {len(names) if class_names else '-'}: "
                           "a classifier needs at least 2 classes, and a name for each.")
+    return _arrays_data(arrays, name, float(rescale), names, batch_size)
+
+
+def _arrays_data(arrays: dict, name: str, rescale: float, class_names: list, batch_size: int) -> Data:
+    """The Data of split arrays (`from_arrays`, or the copy a run stores)."""
+    from tflottery.data.arrays import digest
+
+    x_train, y_train = arrays["train"]
     if len(y_train) < batch_size:
         raise ConfigError(f"Only {len(y_train)} training examples for batch_size={batch_size}: give more examples or "
                           "a smaller batch.")
@@ -230,5 +239,5 @@ def from_arrays(train, test=None, validation=None, *, name: str = "arrays", resc
             "preprocessing": {"rescale": f"1/{rescale:g}", "dtype": "float32", "input": str(x_train.dtype)}}
     return Data(validation=eval_pipeline(*arrays["validation"], divisor=rescale) if n_val else None,
                 test=eval_pipeline(*arrays["test"], divisor=rescale), arrays=arrays,
-                input_shape=tuple(int(d) for d in x_train.shape[1:]), num_classes=len(names), class_names=names,
-                batch_size=batch_size, info=info, divisor=float(rescale))
+                input_shape=tuple(int(d) for d in x_train.shape[1:]), num_classes=len(class_names),
+                class_names=list(class_names), batch_size=batch_size, info=info, divisor=float(rescale))

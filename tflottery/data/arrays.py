@@ -6,19 +6,25 @@ work), holds out a validation set from the training set with the catalogue's fix
 identity holds it, so other arrays make another run and the same arrays find the same run after a
 restart. Inputs are cast to float32 and divided by `rescale` (255 for uint8 arrays, as images;
 1 otherwise: features as they are, token ids exact up to 2**24, which an `Embedding` casts back
-to integers). The arrays stay in the process that passed them: a run made from them is resumed
-or extended by `find_ticket(config, data=<the same arrays>)`; workers and commands that load data
-by name refuse it in one line. (`tflottery.data.from_arrays` builds the Data; this module checks and
-splits the arrays.)
+to integers). A run made from them stores one copy (`<run>/arrays/<digest>.npz`, written once), so
+that workers, `transfer`, `instability` and a restart without the arrays read them back, checked
+against the digest before use: a run directory others share is untrusted input. (`tflottery.data.
+from_arrays` builds the Data; this module checks, splits, stores and reads back the arrays.)
 """
 from __future__ import annotations
 
 import hashlib
+import io
+import json
+import re
+import zipfile
+import zlib
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from tflottery.core.errors import ConfigError
+from tflottery.core.errors import ConfigError, DamagedError, DataUnavailableError
 
 TEST_FRACTION = 0.1  # held out of `train` for the test set when no test arrays are given
 
@@ -87,3 +93,78 @@ def split(train, test, validation, seed: int, default_count) -> dict:
             raise ConfigError(f"{name}: examples of shape {tuple(x.shape[1:])}, train's are {shape}: give every split "
                               "examples of one shape.")
     return arrays
+
+
+# --------------------------------------------------------------------------- the copy a run stores
+FOLDER = "arrays"  # <run>/arrays/<digest>.npz
+_DIGEST = re.compile(r"[0-9a-f]{16}")
+_SPLITS = ("train", "test", "validation")
+MAX_STORED_BYTES = 1 << 34  # 16 GiB: a copy larger than this is not one tflottery wrote
+
+
+def stored_name(digest_: str) -> str:
+    return f"{digest_}.npz"
+
+
+def stored_bytes(data) -> bytes:
+    """The copy of a Data made from arrays: every split's x and y uncompressed (user data rarely compresses and
+    is read back whole), with the name, rescale and class names as a JSON entry; the same arrays, the same bytes."""
+    from tflottery.core.files import npz_bytes
+
+    meta = {"name": data.info["dataset"], "rescale": data.divisor, "class_names": list(data.class_names)}
+    entries = {f"{split}_{part}": a for split, pair in data.arrays.items() for part, a in zip("xy", pair)}
+    entries["meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)
+    return npz_bytes(entries, compress=False)
+
+
+def read_stored(digest_: str, runs: "str | Path | None") -> dict:
+    """{arrays, name, rescale, class_names} of the copy of the arrays `digest_` a run in the folder `runs` stores,
+    checked: sizes declared before anything is decompressed, no pickles, and the digest of what was read."""
+    from tflottery.core.files import read_bytes
+
+    if not _DIGEST.fullmatch(digest_):
+        raise ConfigError(f"data.source=arrays:{digest_}: not a digest of arrays (16 hex digits).")
+    found = sorted(Path(runs).glob(f"*/{FOLDER}/{stored_name(digest_)}")) if runs is not None else []
+    if not found:
+        raise DataUnavailableError(f"data.source=arrays:{digest_}: no run in {runs or 'this folder'} holds a copy of "
+                                   "these arrays (a run keeps one from tflottery 0.4 on): pass them again, "
+                                   "find_ticket(config, data=<the same arrays>), in a process that has them.")
+    path = found[0]
+    stored = _read(path, read_bytes(path, Path(runs), MAX_STORED_BYTES))
+    if digest(stored["arrays"], stored["rescale"]) != digest_:
+        raise DamagedError(f"{path} does not hold the arrays arrays:{digest_} (their digest differs): the file was "
+                           "altered. Remove it and pass the arrays again, find_ticket(config, data=...).")
+    return stored
+
+
+def _read(path: Path, content: bytes) -> dict:
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            entries = {m.filename[:-4]: _entry(archive, m, path) for m in archive.infolist()}
+        meta = json.loads(bytes(entries.pop("meta")).decode())
+        arrays = {split: (entries.pop(f"{split}_x"), entries.pop(f"{split}_y"))
+                  for split in _SPLITS if f"{split}_x" in entries}
+        if entries or "train" not in arrays or "test" not in arrays:
+            raise ValueError(f"entries {sorted(entries)[:3]} beside the splits, or no train and test")
+        rescale, names = float(meta["rescale"]), [str(n) for n in meta["class_names"]]
+        return {"arrays": arrays, "name": str(meta["name"]), "rescale": rescale, "class_names": names}
+    except DamagedError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, ValueError, KeyError, TypeError, EOFError, MemoryError) as error:
+        raise DamagedError(f"{path} is not a copy of arrays tflottery stored ({type(error).__name__}: "
+                           f"{str(error)[:120]}): remove it and pass the arrays again.") from None
+
+
+def _entry(archive: zipfile.ZipFile, member: zipfile.ZipInfo, path: Path) -> np.ndarray:
+    """One array, its header checked against the member's size before any value is read."""
+    with archive.open(member) as raw:
+        version = np.lib.format.read_magic(raw)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(raw)
+        if dtype.hasobject or fortran or not member.filename.endswith(".npy"):
+            raise DamagedError(f"{path}: {member.filename[:60]!r} is not an array in C order without objects: refused.")
+        if member.file_size != raw.tell() + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+            raise DamagedError(f"{path}: {member.filename[:60]!r} declares {shape} values of {dtype.str} that its "
+                               f"{member.file_size:,} bytes do not hold: refused.")
+    with archive.open(member) as raw:
+        return np.lib.format.read_array(raw, allow_pickle=False)

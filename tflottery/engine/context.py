@@ -34,16 +34,16 @@ def target_key(data: dict, training: dict) -> str:
     return json.dumps([data, training], sort_keys=True)
 
 
-def load_target(targets: dict, data: dict, training: dict):
+def load_target(targets: dict, data: dict, training: dict, runs: "str | None" = None):
     """(Data, TrainingConfig) of the task (`data`, `training`), loaded once into `targets` (a RunSetup's, or a
-    remote process's own)."""
+    remote process's own); a user's own arrays from the copy a run in the folder `runs` stores."""
     key = target_key(data, training)
     if key not in targets:
         from tflottery import data as data_lib
 
         train_cfg = build(TrainingConfig, training, "training")
         train_cfg.validate()
-        targets[key] = (data_lib.load(build(DataConfig, data, "data"), train_cfg.batch_size), train_cfg)
+        targets[key] = (data_lib.load(build(DataConfig, data, "data"), train_cfg.batch_size, runs), train_cfg)
     return targets[key]
 
 
@@ -163,7 +163,7 @@ class ReplicateContext:
     # ------------------------------------------------------------------ other tasks (transfer)
     def target(self, data: dict, training: dict):
         """(Data, TrainingConfig) of a branch's own task, loaded once."""
-        return load_target(self.setup.targets, data, training)
+        return load_target(self.setup.targets, data, training, self.config.runs_dir)
 
     def steps_of(self, training: TrainingConfig, data) -> int:
         return training_steps(training, data.steps_per_epoch, self.config.force).steps

@@ -63,7 +63,8 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
     resolved = resolve(config)
     check_runs_dir(config.runs_dir)
     if is_builder(model):  # the user's code builds the network: on the data's inputs
-        data = own_data(config, data if data is not None else data_lib.load(config.data, config.training.batch_size))
+        data = own_data(config, data if data is not None else data_lib.load(config.data, config.training.batch_size,
+                                                                             config.runs_dir))
         model = built_model(model, data.input_shape)
     if model is not None:
         models.check_model(model)
@@ -72,7 +73,7 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
     else:
         safe_component(config.model.name, "model.name")
     if data is None:
-        data = data_lib.load(config.data, config.training.batch_size)
+        data = data_lib.load(config.data, config.training.batch_size, config.runs_dir)
     data = own_data(config, data)
     check_precision(config.training.precision)
     with precision_policy(config.training.precision):
@@ -130,6 +131,7 @@ def _train(setup: RunSetup, strategy, callbacks: tuple, executor: str, options: 
     trainer_kind(config.training).check(setup, callbacks, executor)
     check_captures(setup)
     store.write_spec(identity(config, plan, setup.data.info))
+    store.save_arrays(setup.data)
     retrain_damaged(store)
     store.describe(config.to_dict(), setup.data.describe(), plan.to_dict(), setup.base.to_json())
     if plan.strategy.structure.kernel_warning:
@@ -332,10 +334,11 @@ def open_run(path: "str | Path", verbose: Optional[bool] = None) -> RunSetup:
     store = RunStore.open(path)
     threads_for_towers()
     config = store.run_config()
+    config.runs_dir = str(store.path.parent)  # where the run is now (its stored arrays beside it)
     if verbose is not None:
         config.training.verbose = verbose
     base = stored_model(store)
-    data = data_lib.load(config.data, config.training.batch_size)
+    data = data_lib.load(config.data, config.training.batch_size, config.runs_dir)
     plan = make_plan(config, steps_per_epoch=data.steps_per_epoch, **wrap_lib.plan_inputs(base, config.pruning.prune))
     return RunSetup(config, store, data, base, plan, resolve(config).branches, False,
                     stochastic_layers(base))

@@ -626,6 +626,20 @@ class RunStore:
         if not (self.path / "model.json").exists():
             write_json(self.path / "model.json", json.loads(model_json), self.anchor)
 
+    def save_arrays(self, data) -> Optional[Path]:
+        """The run's copy of a user's own arrays (`tflottery.data.arrays`), written once: the path, or None for data
+        loaded by name."""
+        from tflottery.data import ARRAYS
+        from tflottery.data.arrays import FOLDER, stored_bytes, stored_name
+
+        source = data.info.get("source", "")
+        if not source.startswith(ARRAYS):
+            return None
+        path = self.path / FOLDER / stored_name(source[len(ARRAYS):])
+        if not path.exists():
+            create_once(path, stored_bytes(data), self.anchor)
+        return path
+
     def write_results(self) -> Path:
         """replicates.csv: one row per replicate, level and branch (wall times included)."""
         return write_csv(self.path / "replicates.csv", self.summary(), self.anchor)

@@ -61,4 +61,4 @@ def queued(store, pending_only: bool = True) -> list[tuple[dict, list]]:
 def target_of(setup: RunSetup, branches: list) -> tuple:
     """(data config, training config, Data, TrainingConfig) of the branches' target, loaded once per setup."""
     data, training = branches[0].params.data, branches[0].params.training
-    return (data, training, *load_target(setup.targets, data, training))
+    return (data, training, *load_target(setup.targets, data, training, setup.config.runs_dir))

@@ -1,13 +1,16 @@
 """A user's own arrays: checked in one line, named by their digest in the run's identity, trained through
-find_ticket (features and token ids), resumed to the same bytes, refused by whatever would load data by name."""
+find_ticket (features and token ids), resumed to the same bytes, and read back from the run's checked copy by
+whatever loads data by name (open_run, a restart without the arrays, transfer and its worker)."""
 import numpy as np
 import pytest
 
 from helpers import assert_same_run, kill_after, tiny_config
 from tflottery import find_ticket
-from tflottery.core.errors import ConfigError, DataUnavailableError
+from tflottery.core.files import npz_bytes
+from tflottery.core.errors import ConfigError, DamagedError, DataUnavailableError
 from tflottery.core.keras_compat import keras
 from tflottery.data import from_arrays
+from tflottery.engine.run import open_run
 
 
 def features(seed=0, n=1200, d=12):
@@ -67,9 +70,47 @@ def test_a_tabular_model_trains_on_its_own_arrays_and_the_same_arrays_find_the_s
     assert again.path == run.path and again.trained == []  # the same arrays: the same, finished run
     other = find_ticket(config(levels=0), model=tabular_model(), data=features(seed=1))
     assert other.path != run.path
-    with pytest.raises(DataUnavailableError, match="trains on arrays given in Python"):
-        from tflottery.engine.run import open_run
+    stored = open_run(run.path).data  # the run's own copy, for workers, transfer and instability
+    assert stored.info == run.data.info and stored.class_names == run.data.class_names
+    assert all(np.array_equal(stored.arrays[k][i], run.data.arrays[k][i]) for k in run.data.arrays for i in (0, 1))
+    resumed = find_ticket(run.config.to_dict(), model=tabular_model())  # no arrays passed: the run's copy
+    assert resumed.path == run.path and resumed.trained == []
 
+
+def test_a_transfer_to_other_arrays_is_queued_and_a_worker_trains_it_from_the_run_s_copies(in_tmp):
+    from tflottery.api import run_worker as worker, transfer
+
+    run = find_ticket(config(), model=tabular_model(), data=features())
+    x, y = features(seed=1)
+    queued = transfer(run.path, data=(x, y), reinit=False, queue=True)
+    assert queued.trained == [] and len(list((run.path / "arrays").glob("*.npz"))) == 2
+    done = worker(run.path, wait=0)
+    branch = [b for b in run.replicate(0).branches(1) if b.startswith("transfer")]
+    assert len(branch) == 1 and run.replicate(0).metrics(1, branch[0])["early_stop_test_accuracy"] > 0.6
+    assert any(key[2] == branch[0] for key in done.trained)
+
+
+def test_a_run_s_copy_of_the_arrays_is_checked_before_use(in_tmp):
+    run = find_ticket(config(levels=0), model=tabular_model(), data=features())
+    (copy,) = (run.path / "arrays").glob("*.npz")
+    entries = dict(np.load(copy))
+    entries["train_x"][0, 0] += 1  # one value, in a well-formed file (a flipped bit fails the zip's CRC)
+    copy.write_bytes(npz_bytes(entries, compress=False))
+    with pytest.raises(DamagedError, match="their digest differs"):
+        open_run(run.path)
+    import io
+    import zipfile
+
+    header = io.BytesIO()  # a header declaring 10**12 values the file does not hold
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10 ** 6, 10 ** 6)})
+    crafted = io.BytesIO()
+    with zipfile.ZipFile(crafted, "w") as archive:
+        archive.writestr("train_x.npy", header.getvalue() + b"\0" * 64)
+    copy.write_bytes(crafted.getvalue())
+    with pytest.raises(DamagedError, match="do not hold"):
+        open_run(run.path)
+    copy.unlink()
+    with pytest.raises(DataUnavailableError, match="pass them again"):
         open_run(run.path)
 
 

@@ -79,9 +79,9 @@ def train_units(run: dict, units: list) -> list:
         if _CACHE.get("key") != run["key"]:
             _CACHE.clear()
             base = keras.models.model_from_json(run["model"])
-            _CACHE.update(key=run["key"], data=data_lib.load(config.data, config.training.batch_size),
+            _CACHE.update(key=run["key"], data=data_lib.load(config.data, config.training.batch_size, config.runs_dir),
                           trainer=Trainer.from_payload(base, run["trainer"], len(units)), targets={})
         for unit in units:
             task = unit.start.task
-            unit.data = _CACHE["data"] if task is None else load_target(_CACHE["targets"], *task)[0]
+            unit.data = _CACHE["data"] if task is None else load_target(_CACHE["targets"], *task, config.runs_dir)[0]
         return _CACHE["trainer"].train(units)
