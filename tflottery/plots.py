@@ -103,7 +103,29 @@ def _remaining_axis(ax, values):
     ax.set_xticks(ticks)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("weights remaining (%)")
+    ax.set_xlabel("weights remaining (% of the pruned variables)")
+
+
+def _of_all_axis(ax, rows: list) -> None:
+    """A top axis: the bottom's ticks as a % of every trainable weight, where every row's remaining maps to its
+    `remaining_of_all` by one line (one model's counts; runs of several models get none)."""
+    fractions = {round((r["remaining_of_all"] - r["remaining"]) / (1 - r["remaining"]), 9) for r in rows
+                 if r.get("remaining_of_all") is not None and r.get("remaining") is not None and r["remaining"] < 1}
+    if len(fractions) != 1:
+        return
+    dense = fractions.pop()  # of_all = (1 - dense) * remaining + dense
+
+    def forward(x):
+        return (1 - dense) * np.asarray(x) + 100 * dense
+
+    def inverse(y):
+        return (np.asarray(y) - 100 * dense) / max(1e-12, 1 - dense)
+
+    top = ax.secondary_xaxis("top", functions=(forward, inverse))
+    top.set_xticks([float(forward(t)) for t in ax.get_xticks()])
+    top.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    top.xaxis.set_minor_formatter(NullFormatter())
+    top.set_xlabel("of every trainable weight (%)", fontsize="small")
 
 
 def _curve(rows: list, metric: str, scale: float):
@@ -153,6 +175,7 @@ def by_remaining(series: dict, path: "str | Path", metric: str = "early_stop_tes
         if got.low is not None:
             ax.axhspan(got.low, got.high, alpha=0.08, color=style.get("color", "0.4"), linewidth=0)
     _remaining_axis(ax, every or [1.0])
+    _of_all_axis(ax, [row for rows in series.values() for row in rows])
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
     if legend is not None:

@@ -58,7 +58,8 @@ class Verdict:
         """Flat rows for results.csv: <metric>_mean, _low, _high (accuracies as fractions)."""
         out = []
         for r in self.rows:
-            row = {"level": r["level"], "branch": r["branch"], "remaining": r["remaining"], "n": r["n"]}
+            row = {"level": r["level"], "branch": r["branch"], "remaining": r["remaining"],
+                   "remaining_of_all": r["remaining_of_all"], "n": r["n"]}
             for key in METRICS:
                 i = r.get(key)
                 row.update({f"{key}_mean": i and i.mean, f"{key}_low": i and i.low, f"{key}_high": i and i.high})
@@ -67,10 +68,11 @@ class Verdict:
 
     def text(self) -> str:
         """The table and the verdict, for a terminal or report.md (markdown)."""
-        head = ["level", "remaining %", "branch", "n", *(label for label, _ in METRICS.values())]
+        head = ["level", "remaining % (of all)", "branch", "n", *(label for label, _ in METRICS.values())]
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" for _ in head) + "|"]
         for r in self.rows:
-            cells = [str(r["level"]), f"{100 * r['remaining']:.1f}", r["branch"], str(r["n"])]
+            of_all = f" ({100 * r['remaining_of_all']:.1f})" if r.get("remaining_of_all") is not None else ""
+            cells = [str(r["level"]), f"{100 * r['remaining']:.1f}{of_all}", r["branch"], str(r["n"])]
             cells += [r[k].text(scale, 2 if scale > 1 else 0) if r.get(k) else "–" for k, (_, scale) in METRICS.items()]
             lines.append("| " + " | ".join(cells) + " |")
         if self.differences:
@@ -78,8 +80,9 @@ class Verdict:
             for d in self.differences:
                 lines.append(f"| {d['level']} | {d['baseline']}: {d['interval'].text(100.0)} | {d['interval'].n} |")
         return "\n".join(lines + ["", f"**Verdict:** {self.line}", "",
-                                  "Means ± the half-width of the 95% t interval over replicates; differences paired "
-                                  f"by replicate. Criterion: {self.criterion()}."])
+                                  "Remaining: of the pruned variables' weights (in brackets: of every trainable "
+                                  "weight). Means ± the half-width of the 95% t interval over replicates; differences "
+                                  f"paired by replicate. Criterion: {self.criterion()}."])
 
 
 def verdict(summary: list[dict], margin: float = MARGIN) -> Verdict:
@@ -94,7 +97,8 @@ def verdict(summary: list[dict], margin: float = MARGIN) -> Verdict:
     out = Verdict(margin=margin)
     for (level, branch), by_rep in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1] != TICKET, kv[0][1])):
         first = next(iter(by_rep.values()))
-        entry = {"level": level, "branch": branch, "remaining": first["remaining"], "n": len(by_rep)}
+        entry = {"level": level, "branch": branch, "remaining": first["remaining"],
+                 "remaining_of_all": first.get("remaining_of_all"), "n": len(by_rep)}
         for key in METRICS:
             values = [r[key] for r in by_rep.values() if r.get(key) is not None]
             entry[key] = interval(values) if values else None

@@ -29,7 +29,8 @@ def convert_ticket(ticket: str, modes: list, representative: Optional[str], qat_
     plain = verified.build("trained")
     x_eval, y_eval, x_cal, train = _data(meta, representative, plain.input_shape[1:])
     reference = plain.predict(x_eval, batch_size=500, verbose=0)
-    report = {"ticket": str(ticket), "remaining": meta["remaining"]["total"], "eval_examples": int(len(x_eval)),
+    report = {"ticket": str(ticket), "remaining": meta["remaining"]["total"],
+              "remaining_of_all": (meta.get("weights") or {}).get("remaining_of_all"), "eval_examples": int(len(x_eval)),
               "keras_accuracy": None if y_eval is None else float((reference.argmax(1) == y_eval).mean()),
               "files": {}}
     from tflottery.pruning.resolve import deploy_note

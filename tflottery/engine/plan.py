@@ -19,6 +19,7 @@ from tflottery.core.errors import ConfigError
 from tflottery.core.names import target_label
 from tflottery.core.stats import STABLE_PP
 from tflottery.core.steps import Step
+from tflottery.pruning import masks as mask_lib
 from tflottery.pruning import strategies as strategy_lib
 from tflottery.engine.trainer.registry import trainer_kind
 from tflottery.pruning.resolve import bind
@@ -122,8 +123,7 @@ class Plan:
 
     def of_all(self, remaining: float) -> float:
         """A fraction `remaining` of the prunable weights as a fraction of every trainable weight."""
-        full = sum(self.strategy.sizes.values())
-        return (remaining * full + self.dense_weights) / (full + self.dense_weights)
+        return mask_lib.of_all(remaining, sum(self.strategy.sizes.values()), self.dense_weights)
 
     @property
     def pruned_layers(self) -> list[str]:
@@ -140,7 +140,8 @@ class Plan:
     def to_dict(self) -> dict:
         return {"strategy": self.strategy.run_identity(), "levels": self.levels, "steps": self.steps,
                 "rewind_step": self.rewind_step, "rewind_grid": list(self.grid),
-                "steps_per_epoch": self.steps_per_epoch, "rows": self.rows, "remaining": self.remaining}
+                "steps_per_epoch": self.steps_per_epoch, "rows": self.rows, "remaining": self.remaining,
+                "dense_weights": self.dense_weights}
 
 
 def make_plan(config: RunConfig, kinds: dict, shapes: dict, steps_per_epoch: int,

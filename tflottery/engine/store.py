@@ -46,6 +46,7 @@ from tflottery.core.files import (DirectoryLock, atomic_write, clean_leftovers, 
                                   read_bytes, read_json, read_npz, remove_file, subfolders, write_csv, write_json,
                                   write_npz, write_npzs)
 from tflottery.core.names import TICKET, printable, safe_component
+from tflottery.pruning.masks import of_all
 
 LAYOUT = 3  # 3: every unit commits with a manifest (0.4); 2: 0.3's units, finished when metrics.json exists
 READABLE = (2, 3)
@@ -448,7 +449,29 @@ class RunStore:
         return _numbered(self.path, "replicate_", self.anchor)
 
     def summary(self) -> list[dict]:
-        return [row for r in self.replicates() for row in self.replicate(r).summary()]
+        """Every replicate's rows, each with `remaining_of_all`: its remaining weights as a fraction of every trainable
+        weight (None for a run whose plan.json predates the count of weights outside the targets, and for a
+        transfer, whose output layer is another task's)."""
+        rows = [row for r in self.replicates() for row in self.replicate(r).summary()]
+        counts = self.weight_counts()
+        for row in rows:
+            other_task = row["branch"].split("-")[0] == "transfer"
+            row["remaining_of_all"] = (None if counts is None or row.get("remaining") is None or other_task
+                                       else of_all(row["remaining"], *counts))
+        return rows
+
+    def weight_counts(self) -> "Optional[tuple[int, int]]":
+        """(prunable, dense) weights of the run's plan: those in the pruned variables, the trainable ones outside
+        them; None where plan.json does not record them."""
+        try:
+            plan = self.plan()
+        except (StorageError, OSError):
+            return None
+        dense = plan.get("dense_weights")
+        if not isinstance(dense, int) or isinstance(dense, bool) or dense < 0 or not plan["rows"]:
+            return None
+        first = plan["rows"][0]
+        return (sum(v for v in first.values() if isinstance(v, int)) if isinstance(first, dict) else 0), dense
 
     # ------------------------------------------------------------------ writing
     def lock(self, shared: bool = False) -> "RunStore":

@@ -52,6 +52,20 @@ def remaining(masks: dict) -> dict:
     return out
 
 
+def of_all(remaining: float, prunable: int, dense: int) -> float:
+    """A fraction `remaining` of `prunable` weights as a fraction of every trainable weight, `dense` of them outside
+    the pruned variables (biases, norms, layers left dense)."""
+    return (remaining * prunable + dense) / max(1, prunable + dense)
+
+
+def weight_counts(masks: dict, dense: int) -> dict:
+    """The weights a ticket's description counts: in the pruned variables, kept of them, trainable outside them,
+    and the fraction of every trainable weight kept."""
+    pruned, kept = int(sum(m.size for m in masks.values())), int(sum(int(m.sum()) for m in masks.values()))
+    return {"pruned_variables": pruned, "kept": kept, "dense": int(dense),
+            "remaining_of_all": of_all(kept / max(1, pruned), pruned, dense)}
+
+
 def counts(masks: dict) -> dict:
     return {k: int(m.sum()) for k, m in masks.items()}
 

@@ -18,7 +18,7 @@ from tflottery.core.errors import TicketError
 from tflottery.core.files import atomic_directory, atomic_write, npz_bytes, read_json, write_json
 from tflottery.core.values import as_bool
 from tflottery.engine.store import TICKET, LevelRecord, RunStore
-from tflottery.pruning.masks import remaining
+from tflottery.pruning.masks import remaining, weight_counts
 from tflottery.tickets import format as fmt
 
 DEFAULT_DIR = Path("saved_tickets")
@@ -87,6 +87,9 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
             "run": store.name, "versions": _versions(), "files": files,
             "digest_covers": fmt.DIGEST_COVERS, "saved_model": fmt.SAVED_MODEL_NOTE,
         }
+        counts = store.weight_counts() if branch.split("-")[0] != "transfer" else None
+        if counts is not None:  # what remains of every trainable weight, beside the pruned variables' `remaining`
+            meta["weights"] = weight_counts(masks, counts[1])
         if refused:
             meta["weights_only"] = {"why": f"{', '.join(refused)}: tickets rebuild only built-in Keras layers",
                                     "inputs": [int(d) for d in (data_info.get("input_shape") or [])]}

@@ -454,6 +454,26 @@ def _read_arrays(root: _Root, name: str) -> dict:
                           "re-export the ticket.") from None
 
 
+def _check_weight_counts(root: Path, meta: dict, masks: dict, total: int) -> None:
+    """ticket.json's optional `weights` (counts and the fraction of every trainable weight kept) equal to what the
+    masks count, its dense count within the model's weights."""
+    from tflottery.pruning.masks import weight_counts
+
+    given = meta.get("weights")
+    if given is None:
+        return
+    dense = given.get("dense") if isinstance(given, dict) else None
+    if not isinstance(dense, int) or isinstance(dense, bool) or not 0 <= dense <= total:
+        raise TicketError(f"{root / 'ticket.json'}: weights.dense={printable(repr(dense))} is not a count of the "
+                          f"model's {total:,} weights: the ticket is damaged.")
+    expected = weight_counts(masks, dense)
+    numbers = set(given) == set(expected) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                  for v in given.values())
+    if not numbers or any(abs(given[k] - v) > 1e-9 for k, v in expected.items()):
+        raise TicketError(f"{root / 'ticket.json'}: weights={printable(json.dumps(given), 200)} but the masks count "
+                          f"{json.dumps(expected)}: masks and description disagree.")
+
+
 def _check_arrays(root: Path, meta: dict, shapes: dict, masks: dict, rewind: dict, weights: dict,
                   kernels: set) -> None:
     """`kernels`: the model's prunable variables (`tflottery.pruning.targets`)."""
@@ -470,6 +490,7 @@ def _check_arrays(root: Path, meta: dict, shapes: dict, masks: dict, rewind: dic
         if mask.shape != shapes[name]:
             raise TicketError(f"{root / 'masks.npz'}: mask {printable(name)} has shape {mask.shape}, but the model's "
                               f"{printable(name)} has shape {shapes[name]}.")
+    _check_weight_counts(root, meta, masks, sum(int(np.prod(s)) for s in shapes.values()))
     fractions = remaining(masks)
     for name, value in fractions.items():
         if name not in meta["remaining"] or abs(meta["remaining"][name] - value) > 1e-9:

@@ -1,6 +1,8 @@
 """Masks by variable: every layer kind the field uses is pruned by path (nested sublayers included), at its rate
 kind; pruned weights stay exactly zero after every optimizer step; what is left dense is said, never skipped in
 silence; a layer no rule covers is refused in one line, and a registry line makes it prunable."""
+import json
+
 import numpy as np
 import pytest
 
@@ -149,6 +151,20 @@ def test_an_lstm_model_prunes_its_recurrent_kernels_at_the_planned_counts_and_sa
             assert {k: int(m.sum()) for k, m in record.masks.items()} == kept
             assert all(np.all(record.final[k][~m] == 0) for k, m in record.masks.items())
             assert record.metrics["remaining"] == pytest.approx(sum(kept.values()) / (1792 + 1024 + 160))
+    for row in run.summary():  # of every trainable weight (all of this model's are): a count of the arrays
+        record = run.replicate(row["replicate"]).load_level(row["level"], row["branch"])
+        kept = sum(int(m.sum()) for m in record.masks.values()) + sum(
+            v.size for k, v in record.final.items() if k not in record.masks)
+        assert row["remaining_of_all"] == pytest.approx(kept / sum(v.size for v in record.final.values()), abs=1e-12)
+    last = [r for r in run.summary() if r["level"] == 2 and r["branch"] == "ticket"][0]
+    from tflottery import export_ticket
+    from tflottery.api import write_verdict
+
+    ticket = json.loads((export_ticket(run, out="t") / "ticket.json").read_text())
+    assert ticket["weights"]["remaining_of_all"] == pytest.approx(last["remaining_of_all"], abs=1e-12)
+    write_verdict(run.store)
+    assert f"| 2 | 64.9 ({100 * last['remaining_of_all']:.1f}) | ticket |" in (run.path / "report.md").read_text()
+    assert "remaining_of_all" in (run.path / "results.csv").read_text().splitlines()[0]
 
 
 def test_left_dense_by_name_or_glob_it_trains_and_the_start_line_lists_it_with_counts(in_tmp, sample_data, capsys):

@@ -181,6 +181,12 @@ CRAFTED = {
     "ticket.json too large": (lambda p: (p / "ticket.json").write_text(" " * (17 << 20) + "{}"), "larger than"),
     "ticket.json edited, not re-signed": (lambda p: (p / "ticket.json").write_text(
         (p / "ticket.json").read_text().replace('"level": 1', '"level": 5')), "does not match its own digest"),
+    "weights: of all altered": (lambda p: edit_meta(p, lambda m: m["weights"].update(remaining_of_all=0.5)),
+                                "masks and description disagree"),
+    "weights: kept as text": (lambda p: edit_meta(p, lambda m: m["weights"].update(kept="all")),
+                              "masks and description disagree"),
+    "weights: more dense than the model": (lambda p: edit_meta(p, lambda m: m["weights"].update(dense=10 ** 12)),
+                                           "is not a count of the model's"),
     "format_version 99": (lambda p: edit_meta(p, lambda m: m.update(format_version=99)), "newer than this"),
     "format_version 1 (SavedModel only)": (lambda p: edit_meta(p, lambda m: m.update(format_version=1)),
                                            "no longer loads"),
