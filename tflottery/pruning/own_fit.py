@@ -7,7 +7,10 @@ layerwise plan's exact counts (the masks `tflottery find` draws), sets every wei
 value at step k with the mask applied, and resets the optimizer the way `find` does: moments and
 step counter zero (Adam's bias correction restarts), the learning-rate schedule at step k. tfmot's
 own update at that step then keeps the mask as it is. After every step it sets pruned weights to
-exactly zero (tfmot alone masks only the forward pass, so momentum would move them).
+exactly zero (tfmot alone masks only the forward pass, so momentum would move them). Targets no
+tfmot wrapper holds (embeddings, attention, recurrent kernels) carry a `VariableMask` with their
+levels' fractions, which the optimizer applies after every update; their masks, which a checkpoint
+does not hold, are kept in `state`.
 
 The step count is tfmot's own (the wrappers' `pruning_step`, saved with the model), so a fit
 resumed from a `ModelCheckpoint` knows where it is; what the model does not hold (the weights at
@@ -27,7 +30,7 @@ from tflottery.core.errors import ConfigError
 from tflottery.core.keras_compat import keras, require_tf_keras
 from tflottery.core.schedules import WarmupPiecewise
 from tflottery.core.steps import Step
-from tflottery.models.weights import get_weights, set_weights
+from tflottery.models.weights import get_weights, set_weights, weight_variables
 from tflottery.pruning import masks as mask_lib
 from tflottery.pruning import wrap
 from tflottery.pruning.resolve import bind
@@ -51,6 +54,7 @@ class Rewind(keras.callbacks.Callback):
         self.rewind_weights: Optional[dict] = None
         self.events, self.level, self.logs = [], 0, {}
         self.layers, self.schedule, self._rewind_saved = [], None, False
+        self.kept, self.pairs = {}, []  # path -> each level's survivor fraction; (weight, mask) variables
 
     # ------------------------------------------------------------------ set-up and checks
     def on_train_begin(self, logs=None):
@@ -63,6 +67,15 @@ class Rewind(keras.callbacks.Callback):
         if len({(s.level_steps, s.levels, s.rewind_step) for s in schedules}) != 1:
             raise ConfigError("Rewind needs every layer's IMPSchedule to share level_steps, levels and rewind_step.")
         self.schedule = schedules[0]
+        weights = weight_variables(self.model)
+        self._reattach(weights)
+        masked = wrap.mask_variables(self.model)
+        wrapped = {f"{layer.layer.name}/kernel": layer.pruning_schedule.kept for layer in self.layers}
+        self.kept = {path: wrapped.get(path, getattr(weights[path].constraint, "kept", None)) for path in masked}
+        if any(kept is None or len(kept) != len(self.schedule.kept) for kept in self.kept.values()):
+            raise ConfigError("Rewind needs every masked weight scheduled by one prune_imp: some carry a mask without "
+                              "IMP levels; make the model with tflottery.prune_imp.")
+        self.pairs = [(weights[path], mask) for path, mask in masked.items()]
         if getattr(self.model, "_steps_per_execution", None) is not None and int(self.model._steps_per_execution) > 1:
             raise ConfigError("Rewind keeps pruned weights exactly zero after every step and must see every step: "
                               "compile the model with steps_per_execution=1.")
@@ -120,6 +133,21 @@ class Rewind(keras.callbacks.Callback):
         self.events = [e for e in saved["events"] if e["step"] < done]  # later ones the checkpoint never saw
         if self.level >= 1:
             self._learning_rate_from_rewind()
+            self._restore_variable_masks()
+
+    def _restore_variable_masks(self) -> None:
+        """The masks of the targets no wrapper holds, as the level the checkpoint is in left them (kept in `state`)."""
+        wanted = [k for k in self.kept if k not in self._wrapped()]
+        if not wanted:
+            return
+        from tflottery.core.files import read_npz
+
+        path = self.state / "variable_masks.npz"
+        saved = read_npz(path) if path.exists() else {}
+        if set(saved) != set(wanted):
+            raise ConfigError(f"{self.state} does not hold the masks of {', '.join(sorted(set(wanted) - set(saved)))} "
+                              f"at level {self.level}: resume with the state folder of the fit that trained it.")
+        wrap.set_masks(self.model, {k: v.astype(bool) for k, v in saved.items()})
 
     # ------------------------------------------------------------------ every step
     def on_train_batch_begin(self, batch, logs=None):
@@ -131,7 +159,7 @@ class Rewind(keras.callbacks.Callback):
                 self._prune_and_rewind(level)
 
     def on_train_batch_end(self, batch, logs=None):
-        for weight, mask, _ in self._pruning_vars():  # pruned weights exactly zero after every step
+        for weight, mask in self.pairs:  # pruned weights exactly zero after every step
             weight.assign(weight * tf.cast(mask, weight.dtype))
         done = self.done()
         if done == self.rewind_step and self.rewind_weights is None:
@@ -149,17 +177,12 @@ class Rewind(keras.callbacks.Callback):
     def _prune_and_rewind(self, level: int) -> None:
         """Level `level`'s mask from the trained weights (the plan's counts), every weight back to the rewind
         step under it, and the optimizer as `find` starts a level: moments and counter zero, schedule at k."""
-        trained = get_weights(self.model)
-        for layer in self.layers:
-            for weight, mask, _ in layer.pruning_vars:
-                name = f"{layer.layer.name}/kernel"
-                current = mask.numpy().astype(bool)
-                keep = int(round(layer.pruning_schedule.kept[level] * current.size))
-                new = mask_lib.drop_smallest(trained[name], current, int(current.sum()) - keep)
-                mask.assign(new.astype(np.float32))
+        trained, masks = get_weights(self.model), wrap.get_masks(self.model)
+        for path, current in masks.items():
+            keep = int(round(self.kept[path][level] * current.size))
+            masks[path] = mask_lib.drop_smallest(trained[path], current, int(current.sum()) - keep)
         set_weights(self.model, self.rewind_weights)
-        for weight, mask, _ in self._pruning_vars():
-            weight.assign(weight * tf.cast(mask, weight.dtype))
+        wrap.set_masks(self.model, masks)  # and the pruned weights zero
         if self.reset_optimizer:
             optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
             for v in optimizer.variables:
@@ -183,7 +206,26 @@ class Rewind(keras.callbacks.Callback):
         if not self._rewind_saved:  # the rewind weights never change once kept
             write_npz(self.state / "rewind.npz", self.rewind_weights)
             self._rewind_saved = True
-        write_json(self.state / "state.json", {"done": done, "rewind_step": self.rewind_step, "events": self.events})
+        variable_masks = {k: m for k, m in self.masks().items() if k not in self._wrapped()}
+        if variable_masks and self.level:  # what no checkpoint holds, before the state that names the level
+            write_npz(self.state / "variable_masks.npz", variable_masks)
+        variable_kept = {k: list(v) for k, v in self.kept.items() if k not in self._wrapped()}
+        write_json(self.state / "state.json", {"done": done, "rewind_step": self.rewind_step, "events": self.events,
+                                               "variable_kept": variable_kept})
+
+    def _reattach(self, weights: dict) -> None:
+        """A model loaded from a checkpoint has lost its `VariableMask`s (a saved model carries none): put them back
+        with their levels' fractions from `state`, so that no target is left dense in silence."""
+        if self.state is None or not (self.state / "state.json").exists():
+            return
+        from tflottery.core.files import read_json
+
+        for path, kept in (read_json(self.state / "state.json").get("variable_kept") or {}).items():
+            if path not in weights:
+                raise ConfigError(f"{self.state} masks {path}, which this model does not have: give each fit its own "
+                                  "state folder.")
+            if not isinstance(weights[path].constraint, wrap.VariableMask):
+                wrap.mask_by_variable(weights[path]).kept = [float(v) for v in kept]
 
     def _load_state(self) -> Optional[dict]:
         if self.state is None or not (self.state / "state.json").exists():
@@ -197,16 +239,14 @@ class Rewind(keras.callbacks.Callback):
 
     # ------------------------------------------------------------------ what it holds
     def remaining(self) -> float:
-        masks = [m.numpy() for _, m, _ in self._pruning_vars()]
-        return float(sum(m.sum() for m in masks) / max(1, sum(m.size for m in masks)))
+        return mask_lib.remaining(self.masks())["total"]
 
-    def _pruning_vars(self) -> list:
-        return [v for layer in self.layers for v in layer.pruning_vars]
+    def _wrapped(self) -> set:
+        return {f"{layer.layer.name}/kernel" for layer in self.layers}
 
     def masks(self) -> dict:
-        """{"<layer>/kernel": bool array} of the wrappers now."""
-        return {f"{layer.layer.name}/kernel": m.numpy().astype(bool) for layer in self.layers
-                for _, m, _ in layer.pruning_vars}
+        """{path: bool array} of every masked weight now (wrappers' and `VariableMask`s')."""
+        return wrap.get_masks(self.model)
 
     def training(self) -> dict:
         """The fit's training as a tflottery training config, where the optimizer is one tflottery knows."""
@@ -260,22 +300,26 @@ def prune_imp(model: keras.Model, level_steps: int, levels: int, pruning: "dict 
                           + " needs `tflottery find`, which draws its masks between levels.")
     strategy = bind(config, wrap.prunable_kinds(model, config.prune), wrap.kernel_shapes(model, config.prune),
                     model.name, wrap.uncovered(model, config.prune))
-    _, by_variable = wrap.wrapped(model, strategy.pruned)
-    if by_variable:
-        raise ConfigError(f"prune_imp prunes Dense and Conv kernels with tfmot's schedules inside your fit; "
-                          f"{', '.join(by_variable)} are masked by variable, which `tflottery.find_ticket` does: use it, "
-                          f"or leave them dense with pruning={{'unpruned': {sorted({k.split('/')[0] for k in by_variable})}}}.")
+    by_wrapper, by_variable = wrap.wrapped(model, strategy.pruned)
+    if not by_wrapper:
+        raise ConfigError(f"prune_imp counts a fit's steps in tfmot's wrappers of Dense and Conv kernels, and "
+                          f"{model.name} prunes none ({', '.join(strategy.pruned)}): let it prune its output layer, "
+                          "or use tflottery.find_ticket, which counts steps itself.")
     plan = strategy.plan(levels)
-    schedules = {k.split("/")[0]: IMPSchedule(strategy.rates[k], level_steps, levels,
-                                              [row[k] / strategy.sizes[k] for row in plan], rewind_step.iterations)
-                 for k in strategy.pruned}
+    kept = {k: [row[k] / strategy.sizes[k] for row in plan] for k in strategy.pruned}
+    schedules = {k.split("/")[0]: IMPSchedule(strategy.rates[k], level_steps, levels, kept[k], rewind_step.iterations)
+                 for k in strategy.pruned if k not in by_variable}
 
     def clone(layer):
         if layer.name in schedules:
             return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedules[layer.name])
         return layer
 
-    return keras.models.clone_model(model, clone_function=clone)
+    pruned = keras.models.clone_model(model, clone_function=clone)
+    variables = weight_variables(pruned)
+    for path in by_variable:  # masked by the optimizer after every update; Rewind draws their levels' masks
+        wrap.mask_by_variable(variables[path]).kept = kept[path]
+    return pruned
 
 
 def imp_steps(model: keras.Model) -> int:

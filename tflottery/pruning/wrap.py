@@ -93,7 +93,10 @@ def wrapped(model: keras.Model, prune: list) -> "tuple[list, list]":
 class VariableMask:
     """Keeps a variable's pruned weights at exactly zero: its constraint, which tf_keras optimizers apply after
     every update (`apply_gradients`, and the engine's tower steps). The mask is a variable of its own, so a new
-    level's mask needs no new program. For targets no tfmot wrapper holds (attention, recurrent, embedding)."""
+    level's mask needs no new program. For targets no tfmot wrapper holds (attention, recurrent, embedding).
+    `kept`: the survivor fraction of each level where `prune_imp` schedules it in a user's own fit."""
+
+    kept = None
 
     def __init__(self, variable):
         self.mask = tf.Variable(tf.ones(variable.shape, variable.dtype), trainable=False,

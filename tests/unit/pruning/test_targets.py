@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from helpers import tiny_config
 from tflottery import find_ticket
@@ -93,8 +94,6 @@ def test_a_layer_no_rule_covers_is_refused_in_one_line_and_one_registry_line_mak
 def test_pruned_weights_of_every_kind_stay_exactly_zero_after_every_step(build, optimizer):
     """In a user's own loop (`apply_gradients`) and in `fit`, under Adam, SGD with momentum and AdamW: the masks
     are wrappers for Dense/Conv kernels and constraints on every other target, applied after every update."""
-    import tensorflow as tf
-
     keras.utils.set_random_seed(0)
     model = wrap(build())
     masks = {k: np.random.default_rng(1).random(m.shape) < 0.5 for k, m in get_masks(model).items()}
@@ -180,16 +179,64 @@ def test_left_dense_by_name_or_glob_it_trains_and_the_start_line_lists_it_with_c
     assert record.masks["gru/gru_cell/recurrent_kernel"].all() and not record.masks["gru/gru_cell/kernel"].all()
 
 
-def test_prune_imp_in_your_own_fit_refuses_targets_it_cannot_schedule_in_one_line():
-    from tflottery import prune_imp
-    from tflottery.core.errors import ConfigError
+def test_prune_imp_in_your_own_fit_prunes_every_kind_to_the_plan_and_resumes_from_a_checkpoint(tmp_path):
+    """Embedding, attention, EinsumDense and recurrent kernels in a user's own fit: each level's mask at the plan's
+    exact count per variable, zeros after every step, and a fit killed inside level 1 and reloaded from a saved
+    model (which carries no VariableMask) continues to the uninterrupted fit's masks and weights."""
+    from tflottery import Rewind, imp_steps, prune_imp
+    from tflottery.config import PruningConfig
+    from tflottery.models.weights import get_weights
+    from tflottery.pruning.resolve import bind
+    from tflottery.pruning.wrap import kernel_shapes
 
-    with pytest.raises(ConfigError) as error:
-        prune_imp(token_model(), level_steps=10, levels=1)
-    assert "embed/embeddings, mha/query/kernel" in str(error.value) and "find_ticket" in str(error.value)
-    assert "\n" not in str(error.value)
-    assert prune_imp(token_model(), 10, 1, pruning={"unpruned": ["embed", "mha", "proj", "lstm", "gru"]}) is not None
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 40, (80, 12)), rng.integers(0, 5, 80)
+    init = token_model().get_weights()
+    per_epoch, epochs = 2, 5
 
+    def fresh():
+        base = token_model()
+        base.set_weights(init)
+        model = prune_imp(base, level_steps=4, levels=2, rewind="1it")
+        model.compile(keras.optimizers.AdamW(0.01, weight_decay=0.1),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
+
+    class Zeros(keras.callbacks.Callback):
+        def __init__(self, rewind):
+            super().__init__()
+            self.rewind, self.kept = rewind, []
+
+        def on_train_batch_end(self, batch, logs=None):
+            weights = get_weights(self.model)
+            self.kept.append(all(np.all(weights[k][~m] == 0) for k, m in self.rewind.masks().items()))
+
+    def fit(model, rewind, start=0, end=epochs):
+        data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8).skip(start * per_epoch)
+        zeros = Zeros(rewind)
+        model.fit(data, initial_epoch=start, epochs=end, steps_per_epoch=per_epoch, verbose=0,
+                  callbacks=[rewind, zeros])
+        return zeros.kept
+
+    whole, whole_rewind = fresh(), Rewind("1it")
+    assert imp_steps(whole) == per_epoch * epochs
+    assert all(fit(whole, whole_rewind)) and len(whole_rewind.events) == 2
+    masks = whole_rewind.masks()
+    assert set(masks) == set(prunable_kinds(token_model()))  # every kind masked, none left dense in silence
+    model = token_model()
+    strategy = bind(PruningConfig(), prunable_kinds(model), kernel_shapes(model))
+    assert {k: int(m.sum()) for k, m in masks.items()} == strategy.plan(2)[2]
+
+    first, state = fresh(), tmp_path / "state"
+    fit(first, Rewind("1it", state=state), end=3)
+    first.save(tmp_path / "checkpoint.keras")
+    again = keras.models.load_model(tmp_path / "checkpoint.keras")
+    rewind = Rewind("1it", state=state)
+    assert all(fit(again, rewind, start=3))
+    assert rewind.events == whole_rewind.events
+    assert {k: m.tolist() for k, m in rewind.masks().items()} == {k: m.tolist() for k, m in masks.items()}
+    final, expected = get_weights(again), get_weights(whole)
+    assert all(np.array_equal(final[k], expected[k]) for k in expected)
 
 def test_pruning_prune_chooses_targets_by_layer_path_or_glob_and_takes_some_out_out_loud(in_tmp, sample_data, capsys):
     from tflottery.core.errors import ConfigError
