@@ -124,6 +124,7 @@ labels = (tokens[:, :3].sum(axis=1) > 90).astype(np.int64)
 keras.utils.set_random_seed(0)
 inputs = keras.Input((10,), name="tokens")
 x = keras.layers.Embedding(60, 16, name="embed")(inputs)
+x = keras.layers.MultiHeadAttention(2, 8, name="attention")(x, x, use_causal_mask=True)
 x = keras.layers.LSTM(12, name="lstm")(x)
 model = keras.Model(inputs, keras.layers.Dense(2, name="output")(x), name="k3seq")
 config = {"plan": {"levels": 2, "branches": ["reinit"], "population": population}, "runs_dir": runs,
@@ -134,8 +135,8 @@ print(find_ticket(config, model=model, data=(tokens, labels)).path)
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_a_keras3_recurrent_model_prunes_by_variable_and_a_population_is_each_unit_alone(tmp_path, backend):
-    """A Keras 3 Embedding + LSTM model on the user's arrays through find_ticket: its embedding and both LSTM
-    kernels pruned at the plan's counts with exact zeros; on JAX, a population of 3 (the towers, an LSTM's random
+    """A Keras 3 Embedding + causal MultiHeadAttention + LSTM model on the user's arrays through find_ticket: its
+    embedding, the four attention projections and both LSTM kernels pruned at the plan's counts with exact zeros; on JAX, a population of 3 (the towers, an LSTM's random
     generator state included) is byte for byte the units one at a time."""
     import importlib.util
     import os
@@ -155,7 +156,8 @@ def test_a_keras3_recurrent_model_prunes_by_variable_and_a_population_is_each_un
     from tflottery.engine.store import RunStore
 
     record = RunStore.open(paths[0]).replicate(0).load_level(2)
-    assert list(record.masks) == ["embed/embeddings", "lstm/lstm_cell/kernel", "lstm/lstm_cell/recurrent_kernel",
-                                  "output/kernel"]
+    assert list(record.masks) == ["embed/embeddings", "attention/query/kernel", "attention/key/kernel",
+                                  "attention/value/kernel", "attention/attention_output/kernel",
+                                  "lstm/lstm_cell/kernel", "lstm/lstm_cell/recurrent_kernel", "output/kernel"]
     assert all(abs(float(m.mean()) - 0.64) < 0.005 for k, m in record.masks.items() if k != "output/kernel")
     assert zeros_outside(record.final, record.masks)

@@ -46,8 +46,11 @@ SETTINGS = {
     "LayerNormalization": ("axis", "epsilon", "center", "scale"),
     "GlobalAveragePooling1D": ("data_format", "keepdims"),
     "GlobalMaxPooling1D": ("data_format", "keepdims"),
+    "MultiHeadAttention": ("num_heads", "key_dim", "value_dim", "dropout", "use_bias", "output_shape",
+                           "attention_axes"),
 }
 MERGING = ("Add", "Concatenate")  # layers called on a list of tensors
+ATTENTION = "MultiHeadAttention"  # called on (query, value[, key]), and use_causal_mask
 
 
 def keras3():
@@ -107,6 +110,10 @@ def translate(source, to: int, kernel_constraints: "dict | None" = None, where: 
         layer = getattr(target.layers, cls)(**kwargs)
         if not inputs and index == 0:  # a Sequential model declared without an InputLayer
             raise ModelError(f"{where} has no input shape: build it (or give it an Input) first.")
+        if cls == ATTENTION:
+            tensors[name] = layer(*[tensors[n] for n in _attention_inputs(spec, where)],
+                                  use_causal_mask=_causal(spec))
+            continue
         args = [tensors[n] for n in _inbound(spec, layers, index)]
         tensors[name] = layer(args if cls in MERGING else args[0])
     if config.get("output_layers"):
@@ -134,6 +141,31 @@ def _inbound(spec: dict, layers: list, index: int) -> list:
     if isinstance(node, dict):  # Keras 3 and newer tf_keras: {"args": [tensor or [tensors]], "kwargs": {}}
         return [t["config"]["keras_history"][0] for t in _tensors(node.get("args", []))]
     return [entry[0] for entry in node]  # tf_keras: [[name, node, tensor, kwargs], ...]
+
+
+def _attention_inputs(spec: dict, where: str) -> list:
+    """The layer names of an attention call's query, value and (if given apart) key, in that order: Keras 3 passes
+    them as arguments, tf_keras the query as its argument and the others as keyword arguments. An attention mask
+    given as a tensor is refused by name (a causal mask is a setting: use_causal_mask)."""
+    node = spec["inbound_nodes"][0]
+    if isinstance(node, dict):
+        names = [t["config"]["keras_history"][0] for t in _tensors(node.get("args", []))]
+        kwargs = node.get("kwargs", {})
+        names += [t["config"]["keras_history"][0] for key in ("value", "key") for t in _tensors(kwargs.get(key))]
+    else:
+        kwargs = node[0][3] if len(node[0]) > 3 else {}
+        names = [node[0][0]] + [kwargs[key][0] for key in ("value", "key") if isinstance(kwargs.get(key), list)]
+    if kwargs.get("attention_mask") is not None or not 2 <= len(names) <= 3:
+        raise ModelError(f"{where}: attention layer {spec['config']['name']!r} is called with "
+                         f"{'an attention_mask tensor' if kwargs.get('attention_mask') is not None else len(names)} "
+                         "(tflottery moves attention called on a query, a value and a key, masked causally or not).")
+    return names
+
+
+def _causal(spec: dict) -> bool:
+    node = spec["inbound_nodes"][0]
+    kwargs = node.get("kwargs", {}) if isinstance(node, dict) else (node[0][3] if len(node[0]) > 3 else {})
+    return bool(kwargs.get("use_causal_mask", False))
 
 
 def _tensors(value) -> list:

@@ -47,10 +47,37 @@ def test_a_sequence_model_goes_to_keras3_and_back_with_its_paths_weights_and_out
     assert list(default_targets(there.layers)) == list(default_targets(model.layers))
 
 
+def test_attention_moves_with_its_query_value_key_and_causal_mask_and_a_mask_tensor_is_refused():
+    """tf_keras records value and key as keyword arguments, Keras 3 as arguments: both rebuild the same call, the
+    causal mask included (a non-causal rebuild gives other outputs)."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,), name="tokens")
+    x = keras.layers.Embedding(30, 8, name="embed")(inputs)
+    x = keras.layers.MultiHeadAttention(2, 4, name="self")(x, x, use_causal_mask=True)
+    x = keras.layers.MultiHeadAttention(2, 4, value_dim=3, name="cross")(x, x, x)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling1D(name="pool")(x), name="attn")
+    there = translate(model, to=3)
+    back = translate(there, to=2)
+    tokens = np.random.default_rng(0).integers(0, 30, (4, 6)).astype("float32")
+    assert np.abs(np.asarray(there(tokens)) - model(tokens).numpy()).max() < 1e-6
+    assert np.abs(back(tokens).numpy() - model(tokens).numpy()).max() < 1e-6
+    assert list(get_weights(there)) == list(get_weights(model))
+    config = model.get_config()
+    config["layers"][2]["inbound_nodes"][0][0][3].pop("use_causal_mask")
+    open_ = keras.Model.from_config(config)
+    open_.set_weights(model.get_weights())
+    assert np.abs(open_(tokens).numpy() - model(tokens).numpy()).max() > 1e-3
+    mask = keras.Input((6, 6), name="mask")
+    masked = keras.Model([inputs, mask], keras.layers.MultiHeadAttention(2, 4, name="mha")(
+        keras.layers.Embedding(30, 8)(inputs), keras.layers.Embedding(30, 8)(inputs), attention_mask=mask))
+    with pytest.raises(ModelError, match="'mha' is called with an attention_mask tensor"):
+        translate(masked, to=3)
+
+
 def test_a_layer_it_does_not_move_is_refused_by_name():
     inputs = keras.Input((4, 8), name="x")
-    model = keras.Model(inputs, keras.layers.MultiHeadAttention(2, 4, name="mha")(inputs, inputs))
-    with pytest.raises(ModelError, match="layer 'mha' is a MultiHeadAttention, which tflottery does not move"):
+    model = keras.Model(inputs, keras.layers.Attention(name="dot")([inputs, inputs]))
+    with pytest.raises(ModelError, match="layer 'dot' is a Attention, which tflottery does not move"):
         translate(model, to=3)
 
 
