@@ -73,8 +73,8 @@ def find_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=No
     executor_options = options_dict(executor, executor_options, ray_address)
     from tflottery.engine.run import find
 
-    run = find(config, model, _data(data), _callbacks(callbacks), executor=executor, executor_options=executor_options,
-               sharing=sharing)
+    run = find(config, model, _data(data, config), _callbacks(callbacks), executor=executor,
+               executor_options=executor_options, sharing=sharing)
     write_verdict(run.store)
     return run
 
@@ -115,7 +115,7 @@ def run_worker(source: "str | Path | RunConfig | dict", *, wait: float = WAIT_S,
                            "runs folder (is the shared folder mounted on this node?); pass --create to make it.")
     from tflottery.engine.run import find
 
-    run = find(config, model, _data(data), _callbacks(callbacks), sharing=sharing, expected=expected)
+    run = find(config, model, _data(data, config), _callbacks(callbacks), sharing=sharing, expected=expected)
     write_verdict(run.store)
     return run
 
@@ -183,7 +183,8 @@ def plan_ticket(config: "RunConfig | dict | None" = None, *, model=None, data=No
     per layer, steps, rewind step) with `run_dir`, the directory the run lands in."""
     from tflottery.engine.run import prepare
 
-    setup = prepare(_config(config), model, _data(data))
+    config = _config(config)
+    setup = prepare(config, model, _data(data, config))
     setup.plan.run_dir = setup.store.path
     return setup.plan
 
@@ -195,21 +196,22 @@ def _is_arrays(data) -> bool:
     return isinstance(data, (tuple, Data)) or (isinstance(data, dict) and "train" in data)
 
 
-def _data(data):
+def _data(data, config: RunConfig):
     """A `Data`: given, or made from the user's own arrays ((x, y) for training, or a dict of train, test and
-    validation pairs: `tflottery.data.from_arrays`)."""
+    validation pairs: `tflottery.data.from_arrays`) at the run's batch size."""
     if data is None:
         return None
     from tflottery.data import Data, from_arrays
 
+    batch = config.training.batch_size
     if isinstance(data, tuple) and len(data) == 2:
-        return from_arrays(train=data)
+        return from_arrays(train=data, batch_size=batch)
     if isinstance(data, dict) and "train" in data:
         unknown = sorted(set(data) - {"train", "test", "validation", "name", "rescale", "class_names"})
         if unknown:
             raise ConfigError(f"data={{...}} takes train, test, validation, name, rescale and class_names; got "
                               f"{', '.join(unknown)}.")
-        return from_arrays(**data)
+        return from_arrays(**data, batch_size=batch)
     if not isinstance(data, Data):
         raise ConfigError(f"data={type(data).__name__} must be your arrays ((x, y), or {{'train': (x, y), 'test': "
                           "(x, y)}), a tflottery Data (tflottery.data.load or from_arrays), or None; to choose a "
@@ -325,7 +327,7 @@ def _transfer_request(source, data, training, levels, replicates, reinit, seed, 
         from tflottery.engine.run import own_data
 
         probe = dataclasses.replace(source_config, data=data_cfg, training=train_cfg)
-        target_data = own_data(probe, _data(own))
+        target_data = own_data(probe, _data(own, probe))
         data_cfg = probe.data
     data_cfg.validate()
     if own is None:  # every check before anything is written

@@ -143,3 +143,91 @@ def test_keras3_imp_in_a_users_fit_prunes_rewinds_keeps_zeros_and_exports_a_tick
     if backend == "jax":  # a ticket found on JAX ships to LiteRT through the same checks as any
         report = convert(ticket, modes=["sparse"], out=tmp_path / "tflite")
         assert (tmp_path / "tflite" / "sparse.tflite").exists(), report
+
+
+SEQUENCE_FIT = r'''
+import json, sys
+import numpy as np
+import keras
+from tflottery import Keras3IMP
+from tflottery.pruning.keras3 import masks_of
+from tflottery.models.keras3 import weight_variables
+
+
+class Tokens(keras.Model):  # a subclassed Keras 3 model: Embedding, attention, LSTM, Dense
+    def __init__(self):
+        super().__init__(name="tokens")
+        self.embed = keras.layers.Embedding(30, 8, name="embed")
+        self.mha = keras.layers.MultiHeadAttention(2, 4, name="mha")
+        self.lstm = keras.layers.LSTM(6, name="lstm")
+        self.out = keras.layers.Dense(3, name="output")
+
+    def call(self, x):
+        h = self.embed(x)
+        return self.out(self.lstm(self.mha(h, h)))
+
+
+def functional():
+    inputs = keras.Input((10,), dtype="int32")
+    x = keras.layers.Embedding(30, 8, name="embed")(inputs)
+    x = keras.layers.MultiHeadAttention(2, 4, name="mha")(x, x)
+    x = keras.layers.LSTM(6, name="lstm")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="output")(x), name="seq")
+
+
+out = {"backend": keras.backend.backend()}
+for form, build in (("functional", functional), ("subclassed", Tokens)):
+    keras.utils.set_random_seed(0)
+    model = build()
+    model(np.zeros((1, 10), "int32"))
+    imp, zeros = Keras3IMP(6, 2), []
+
+    class Check(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if hasattr(self.model, "jax_state_sync"):
+                self.model.jax_state_sync()
+            masks = masks_of(self.model)
+            variables = {k: np.asarray(v) for k, v in weight_variables(self.model).items()}
+            zeros.append((len(masks), all(not variables[k][~m].any() for k, m in masks.items())))
+
+    model.compile(keras.optimizers.AdamW(0.05, weight_decay=0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 30, (4 * imp.total_steps(), 10)), rng.integers(0, 3, 4 * imp.total_steps())
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[imp, Check()])
+    masks = imp.masks()
+    out[form] = {"targets": list(masks), "counts_match": {k: int(m.sum()) for k, m in masks.items()} == imp.plan[2],
+                 "zeros": all(z for _, z in zeros), "masked_after_level_1": min(n for n, _ in zeros[6:]),
+                 "steps": len(zeros)}
+from tflottery import find_ticket
+from tflottery.core.errors import ModelError
+
+try:
+    find_ticket({"runs_dir": sys.argv[1], "training": {"batch_size": 8}}, model=Tokens, data=(x, y))
+except ModelError as error:
+    out["refused"] = str(error)
+print(json.dumps(out))
+'''
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_keras3_imp_prunes_attention_and_recurrent_kernels_of_functional_and_subclassed_models(tmp_path, backend):
+    """Embedding, MultiHeadAttention's four projections and an LSTM's kernels under AdamW, in a Functional and a
+    subclassed Keras 3 model: every target masked at the plan's exact counts, zeros after every step; a subclassed
+    Keras 3 model given to find_ticket is pointed to Keras3IMP in one line."""
+    if backend == "jax" and importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed: pip install 'tflottery[jax]'")
+    import os
+
+    done = subprocess.run([sys.executable, "-c", SEQUENCE_FIT, str(tmp_path)], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "KERAS_BACKEND": backend})
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["backend"] == backend
+    for form in ("functional", "subclassed"):
+        case = out[form]
+        assert case["targets"] == ["embed/embeddings", "mha/query/kernel", "mha/key/kernel", "mha/value/kernel",
+                                   "mha/attention_output/kernel", "lstm/lstm_cell/kernel",
+                                   "lstm/lstm_cell/recurrent_kernel", "output/kernel"], form
+        assert case["counts_match"] and case["zeros"] and case["masked_after_level_1"] == 8, form
+        assert case["steps"] == 18, form
+    assert "Keras3IMP" in out["refused"] and "\n" not in out["refused"]

@@ -28,7 +28,8 @@ KIND = "BuiltByCode"  # the class_name of a built model's description in model.j
 
 def is_builder(model) -> bool:
     """Whether `model` is code that builds a model (a class or a function), not a model."""
-    return callable(model) and not isinstance(model, keras.layers.Layer) and not hasattr(model, "stateless_call")
+    keras3_instance = hasattr(model, "stateless_call") and not isinstance(model, type)
+    return callable(model) and not isinstance(model, keras.layers.Layer) and not keras3_instance
 
 
 def builder_name(builder: Callable) -> str:
@@ -81,8 +82,10 @@ def make_instance(builder: Callable, name: str) -> keras.Model:
         raise ConfigError(f"model={builder_name(builder)} must build a model when called with no arguments "
                           f"({error}): pass a class, or a function such as `lambda: MyModel(width=64)`.") from None
     if hasattr(instance, "stateless_call"):
-        raise ModelError(f"model={builder_name(builder)} builds a Keras 3 model: a Keras 3 model built by code is "
-                         "not trained by tflottery yet; build it as a Functional model, or in tf_keras.")
+        raise ModelError(f"model={builder_name(builder)} builds a Keras 3 model: find_ticket moves Keras 3 models "
+                         "between the libraries by their config, which a model built by code has not; prune it in "
+                         "your own fit with tflottery.Keras3IMP (subclassed models included), or build it as a "
+                         "Functional model, or in tf_keras.")
     if not isinstance(instance, keras.Model):
         raise ConfigError(f"model={builder_name(builder)} built a {type(instance).__name__}, not a tf_keras model: "
                           "pass the class of your keras.Model, or a function that returns one.")

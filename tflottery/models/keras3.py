@@ -61,7 +61,7 @@ def keras3():
 
 def is_keras3(model) -> bool:
     """Whether `model` is a Keras 3 model (`import keras`), without importing Keras 3 for anything else."""
-    return type(model).__module__.startswith("keras.") and hasattr(model, "stateless_call")
+    return hasattr(model, "stateless_call") and any(cls.__module__.startswith("keras.") for cls in type(model).__mro__)
 
 
 def library(to: int):

@@ -60,6 +60,18 @@ def test_the_split_and_the_digest_depend_on_the_arrays_alone():
         from_arrays(train=(x, y), test=(x[:, :5], y))
 
 
+def test_arrays_are_checked_at_the_run_s_batch_size_not_a_default(in_tmp):
+    from tflottery import plan_ticket
+
+    x, y = features(n=60)
+    small = config()
+    small.training.batch_size = 8
+    assert plan_ticket(small, model=tabular_model(), data=(x, y)).steps_per_epoch == 6  # 49 train: fewer than 60
+    with pytest.raises(ConfigError, match="Only 49 training examples for batch_size=50"):
+        small.training.batch_size = 50
+        plan_ticket(small, model=tabular_model(), data=(x, y))
+
+
 def test_a_tabular_model_trains_on_its_own_arrays_and_the_same_arrays_find_the_same_run(in_tmp):
     x, y = features()
     run = find_ticket(config(), model=tabular_model(), data=(x, y))
