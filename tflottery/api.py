@@ -250,7 +250,8 @@ def transfer(source: "str | Path", data: "DataConfig | dict | None" = None,
              training: "TrainingConfig | dict | None" = None, *, level: Optional[int] = None, replicate: int = 0,
              reinit: bool = True, seed: int = 0, head: str = "fresh", runs_dir: "str | Path" = "runs",
              trust_code: bool = False, callbacks: tuple = (), executor: str = "local",
-             executor_options: Optional[dict] = None, wait: float = WAIT_S, queue: bool = False) -> TransferResult:
+             executor_options: Optional[dict] = None, wait: float = WAIT_S, queue: bool = False,
+             model=None) -> TransferResult:
     """Retrain a ticket on `data` with `training`; every field not given is the source's own.
 
     `source` is a run directory (then `level`, default its last, and `replicate` choose the
@@ -259,13 +260,15 @@ def transfer(source: "str | Path", data: "DataConfig | dict | None" = None,
     not trained again. `head`: the target's output layer, `fresh` (new and unpruned, as Morcos
     et al. 2019), `fresh_pruned`, `reuse` or `reuse_mask` (see `engine.branches.transfer`).
     `transfer_levels` moves many levels and replicates at once. `queue`: record the transfer in the run's work
-    queue and train nothing here (`tflottery worker` processes of the run train it).
+    queue and train nothing here (`tflottery worker` processes of the run train it). `data` may also be your own
+    arrays, as find_ticket's; `model`: the class or function that built a run's network by code (`head="reuse"`
+    or `"reuse_mask"`: such a network keeps its output layer inside).
     """
     replicate = as_int(replicate, "replicate", 0)
     (result,) = transfer_levels(source, data, training, levels=None if level is None else [level],
                                 replicates=[replicate], reinit=reinit, seed=seed, head=head, runs_dir=runs_dir,
                                 trust_code=trust_code, callbacks=callbacks, last_only=level is None, executor=executor,
-                                executor_options=executor_options, wait=wait, queue=queue)
+                                executor_options=executor_options, wait=wait, queue=queue, model=model)
     return result
 
 
@@ -274,7 +277,7 @@ def transfer_levels(source: "str | Path", data: "DataConfig | dict | None" = Non
                     replicates: Optional[list] = None, reinit: bool = True, seed: int = 0, head: str = "fresh",
                     runs_dir: "str | Path" = "runs", trust_code: bool = False, callbacks: tuple = (),
                     last_only: bool = False, executor: str = "local", executor_options: Optional[dict] = None,
-                    wait: float = WAIT_S, queue: bool = False) -> list:
+                    wait: float = WAIT_S, queue: bool = False, model=None) -> list:
     """`transfer` of every level in `levels` (default: every finished one) of every replicate in
     `replicates` (default: all), as units of the one level loop: in population groups (`--population` of the
     source run), on `executor`, beside any other process transferring the same levels or working on the run
@@ -284,7 +287,7 @@ def transfer_levels(source: "str | Path", data: "DataConfig | dict | None" = Non
 
     options, sharing = options_dict(executor, executor_options), _sharing(wait)
     setup, wanted, target, branches = _transfer_request(source, data, training, levels, replicates, reinit, seed, head,
-                                                        runs_dir, trust_code, last_only)
+                                                        runs_dir, trust_code, last_only, model)
     from tflottery.engine.run import transfer as train_transfer
 
     trained = train_transfer(setup, wanted, list(branches.values()), target, _callbacks(callbacks), executor, options,
@@ -296,7 +299,7 @@ def transfer_levels(source: "str | Path", data: "DataConfig | dict | None" = Non
 
 
 def _transfer_request(source, data, training, levels, replicates, reinit, seed, head, runs_dir, trust_code,
-                      last_only) -> tuple:
+                      last_only, model=None) -> tuple:
     """Every argument of a transfer checked, before anything is written: (the source run's setup, replicate ->
     levels, the target (data config, training config, Data, TrainingConfig), init -> Transfer branch)."""
     _keras_backend_of(source)
@@ -340,8 +343,10 @@ def _transfer_request(source, data, training, levels, replicates, reinit, seed, 
     if ticket is not None:
         store = import_ticket(ticket, runs_dir)
     try:
-        setup = open_run(store.path)
+        setup = open_run(store.path, model=model)
     except ConfigError as error:
+        if ticket is None:
+            raise
         raise TicketError(f"{store.path}: the ticket's recorded configuration cannot be used ({error})") from None
     if ticket is not None and levels is None:
         levels = [ticket.meta["level"]]

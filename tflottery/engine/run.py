@@ -106,10 +106,7 @@ def find(config, model: Optional[keras.Model] = None, data=None, callbacks: tupl
     threads_for_towers()
     strategy = make_strategy(config.training)  # multi-worker collectives must start before other TF ops
     setup = prepare(config, model, data)
-    if isinstance(setup.base, BuiltModel) and executor != "local":
-        raise ConfigError(f"executor={executor!r}: the network is built by your code ({setup.base.name}), which "
-                          "other processes do not have: train it with the local executor (population groups still "
-                          "train several units at once).")
+    local_only(setup.base, executor)
     if expected is not None and setup.store.path.resolve() != Path(expected).resolve():
         raise RunError(f"{expected} was made from data or a model this machine sees differently: its configuration "
                        f"names {setup.store.path} here (data source {setup.data.info['source']}). Give every worker "
@@ -174,6 +171,10 @@ def transfer(setup: RunSetup, levels: dict, branches: list, target, callbacks: t
     then (unless `queue_only`) train them as units of the one level loop on `target` (data config, training config,
     loaded Data, TrainingConfig): any number of processes may transfer the same levels at once, and every
     `tflottery worker` of the run trains them too (each unit trains once), on any executor."""
+    local_only(setup.base, executor)
+    if queue_only and isinstance(setup.base, BuiltModel):
+        raise ConfigError(f"queue=True: the network is built by your code ({setup.base.name}), which workers do not "
+                          "have: train the transfer here (queue=False).")
     setup.store.queue_transfer(transfers.request_of(levels, branches))
     if queue_only:
         return []
@@ -329,19 +330,41 @@ def ticket_model(setup: RunSetup, replicate: int = 0, level: Optional[int] = Non
     return compile_model(model, setup.config.training, setup.plan.training)
 
 
-def open_run(path: "str | Path", verbose: Optional[bool] = None) -> RunSetup:
-    """The setup of an existing run directory, to train more branches of it (transfer, instability)."""
+def open_run(path: "str | Path", verbose: Optional[bool] = None, model=None) -> RunSetup:
+    """The setup of an existing run directory, to train more branches of it (transfer, instability); `model`: the
+    code that builds its network, for a run whose network is built by code (checked to build the same one)."""
     store = RunStore.open(path)
     threads_for_towers()
     config = store.run_config()
     config.runs_dir = str(store.path.parent)  # where the run is now (its stored arrays beside it)
     if verbose is not None:
         config.training.verbose = verbose
-    base = stored_model(store)
     data = data_lib.load(config.data, config.training.batch_size, config.runs_dir)
+    base = stored_model(store) if model is None else _rebuilt(store, config, model, data.input_shape)
     plan = make_plan(config, steps_per_epoch=data.steps_per_epoch, **wrap_lib.plan_inputs(base, config.pruning.prune))
     return RunSetup(config, store, data, base, plan, resolve(config).branches, False,
                     stochastic_layers(base))
+
+
+def _rebuilt(store: RunStore, config: RunConfig, builder, input_shape: tuple) -> BuiltModel:
+    """The network of a run built by code, from `builder`, checked to be the run's (its architecture's digest)."""
+    if not is_builder(builder) or _json_object(store.architecture()).get("class_name") != BUILT:
+        raise ConfigError(f"model={builder!r}: pass model= only for a run whose network your code builds (the class "
+                          f"or function given to find_ticket); {store.path} stores its architecture.")
+    base = built_model(builder, input_shape, config.model.name)
+    if models.architecture_digest(base) != config.model.architecture:
+        raise ConfigError(f"model={getattr(builder, '__qualname__', builder)} builds another network than "
+                          f"{store.path}'s (architecture {models.architecture_digest(base)}, the run's "
+                          f"{config.model.architecture}): pass the code that built the run.")
+    return base
+
+
+def local_only(base, executor: str) -> None:
+    """A network built by code trains only in this process: any other executor is refused in one line."""
+    if isinstance(base, BuiltModel) and executor != "local":
+        raise ConfigError(f"executor={executor!r}: the network is built by your code ({base.name}), which "
+                          "other processes do not have: train it with the local executor (population groups still "
+                          "train several units at once).")
 
 
 def _json_object(text: str) -> dict:

@@ -86,7 +86,19 @@ def check_fits(model: keras.Model, data) -> None:
 
 
 def with_head(model: keras.Model, classes: int, seed: int) -> keras.Model:
-    """`model` with its Dense output layer replaced by one of `classes` units (Gaussian Glorot, seeded)."""
+    """`model` with its Dense output layer replaced by one of `classes` units (Gaussian Glorot, seeded). A network
+    built by code keeps its output layer inside: a fresh copy of it, for as many classes as it has."""
+    from tflottery.models.built import BuiltModel, fresh_built_weights
+    from tflottery.models.weights import set_weights
+
+    if isinstance(model, BuiltModel):
+        if classes != int(model.output_shape[-1]):
+            raise ModelError(f"{model.name} is built by your code, which holds its output layer of "
+                             f"{int(model.output_shape[-1])} classes: transfer it to as many classes, or give the code "
+                             f"a head of {classes} (a new run).")
+        fresh = model.copy()
+        set_weights(fresh, fresh_built_weights(model, seed))
+        return fresh
     out_layer = model.layers[-1]
     if not isinstance(out_layer, keras.layers.Dense) or len(model.outputs) != 1:
         raise ModelError(f"Cannot swap the head of {model.name!r}: its last layer {out_layer.name!r} is not a "

@@ -90,3 +90,28 @@ def test_what_would_rebuild_the_network_without_its_code_says_so_in_one_line(tmp
         find_ticket(config(tmp_path, levels=1), model=Block, data=(X, Y))
     with pytest.raises(ConfigError, match="built a list, not a tf_keras model"):
         find_ticket(config(tmp_path, levels=1), model=lambda: [Net()], data=(X, Y))
+
+
+def test_a_subclassed_run_transfers_to_other_arrays_with_its_code_and_only_with_its_code(tmp_path):
+    from tflottery import transfer
+
+    run = find_ticket(config(tmp_path, levels=1), model=Net, data=(X, Y))
+    other = np.random.default_rng(1).normal(size=(600, 12)).astype("float32")
+    moved = transfer(run.path, data=(other, np.argmax(other[:, :3], axis=1)), model=Net, head="reuse_mask",
+                     reinit=False, runs_dir=str(tmp_path))
+    (branch,) = [b for b in run.replicate(0).branches(1) if b.startswith("transfer")]
+    record, source = run.replicate(0).load_level(1, branch), run.replicate(0).load_level(1)
+    assert moved.trained and list(record.masks) == PATHS
+    assert all(np.array_equal(record.masks[k], source.masks[k]) for k in PATHS)  # the ticket's mask, every layer
+    assert all(np.all(record.final[k][~m] == 0) for k, m in record.masks.items())
+    assert record.metrics["data_source"] == moved.store.replicate(0).branch_data(1, branch)["source"] != \
+        source.metrics["data_source"]  # trained on the other arrays
+
+    class Shallow(Net):  # one block: another network
+        def call(self, x):
+            return self.head(self.blocks[0](self.stem(x)))
+
+    with pytest.raises(ConfigError, match="builds another network than"):
+        transfer(run.path, model=Shallow, head="reuse_mask", runs_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match="queue=True: the network is built by your code"):
+        transfer(run.path, model=Net, head="reuse_mask", queue=True, runs_dir=str(tmp_path))
