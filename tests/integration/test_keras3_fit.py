@@ -198,6 +198,19 @@ for form, build in (("functional", functional), ("subclassed", Tokens)):
     out[form] = {"targets": list(masks), "counts_match": {k: int(m.sum()) for k, m in masks.items()} == imp.plan[2],
                  "zeros": all(z for _, z in zeros), "masked_after_level_1": min(n for n, _ in zeros[6:]),
                  "steps": len(zeros)}
+    if form == "subclassed":  # a weights-only ticket, filled into the user's own class
+        from tflottery import export_ticket, load_ticket, read_ticket
+
+        ticket = export_ticket(imp, out=sys.argv[1] + "/ticket")
+        filled = load_ticket(ticket, model=Tokens)
+        filled.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        diff = float(np.abs(np.asarray(filled(x[:8])) - np.asarray(model(x[:8]))).max())
+        filled.fit(x[:16], y[:16], batch_size=4, epochs=1, verbose=0)
+        if hasattr(filled, "jax_state_sync"):
+            filled.jax_state_sync()
+        now = {k: np.asarray(v) for k, v in weight_variables(filled).items()}
+        out["ticket"] = {"diff": diff, "weights_only": "weights_only" in read_ticket(ticket).meta,
+                         "zeros_after_fit": all(not now[k][~m].any() for k, m in masks.items())}
 from tflottery import find_ticket
 from tflottery.core.errors import ModelError
 
@@ -212,7 +225,8 @@ print(json.dumps(out))
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_keras3_imp_prunes_attention_and_recurrent_kernels_of_functional_and_subclassed_models(tmp_path, backend):
     """Embedding, MultiHeadAttention's four projections and an LSTM's kernels under AdamW, in a Functional and a
-    subclassed Keras 3 model: every target masked at the plan's exact counts, zeros after every step; a subclassed
+    subclassed Keras 3 model: every target masked at the plan's exact counts, zeros after every step; the subclassed
+    model's weights-only ticket fills the user's class with the same logits and keeps its zeros in a fit; a subclassed
     Keras 3 model given to find_ticket is pointed to Keras3IMP in one line."""
     if backend == "jax" and importlib.util.find_spec("jax") is None:
         pytest.skip("jax is not installed: pip install 'tflottery[jax]'")
@@ -231,3 +245,4 @@ def test_keras3_imp_prunes_attention_and_recurrent_kernels_of_functional_and_sub
         assert case["counts_match"] and case["zeros"] and case["masked_after_level_1"] == 8, form
         assert case["steps"] == 18, form
     assert "Keras3IMP" in out["refused"] and "\n" not in out["refused"]
+    assert out["ticket"] == {"diff": 0.0, "weights_only": True, "zeros_after_fit": True}

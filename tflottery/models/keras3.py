@@ -182,6 +182,16 @@ def _dtype(value):
     return value or "float32"
 
 
+def built_keras3(builder, input_shape: tuple):
+    """The Keras 3 model `builder()` makes, called once on zeros of `input_shape`; None when it makes no Keras 3
+    model (a tf_keras one is `tflottery.models.built`'s)."""
+    instance = builder()
+    if not is_keras3(instance):
+        return None
+    instance(np.zeros((1, *input_shape), "float32"))
+    return instance
+
+
 def weight_variables(model) -> dict:
     """{"<layer>/<variable>": variable} of a model of either library (top-level layers, as tickets hold them)."""
     if not is_keras3(model):

@@ -200,6 +200,28 @@ class Keras3IMP(keras.callbacks.Callback):
     def remaining(self) -> float:
         return mask_lib.remaining(self.masks())["total"]
 
+    def _architecture(self) -> str:
+        """The model as tf_keras JSON; a subclassed model, which only its code rebuilds, as a description of that
+        code (its ticket holds weights and masks only: `load_ticket(path, model=MyModel)` fills it)."""
+        import json
+
+        from tflottery.models.built import KIND
+
+        if "layers" in self.model.get_config():
+            return models3.translate(self.model, to=2).to_json()
+        code = f"{type(self.model).__module__}.{type(self.model).__qualname__}"
+        return json.dumps({"class_name": KIND, "config": {"name": self.model.name, "builder": code, "keras": 3}})
+
+    def _input_shape(self) -> "list | None":
+        """One example's shape: the Functional model's input, or what a subclassed model was built on."""
+        try:
+            shape = self.model.input_shape
+        except (AttributeError, ValueError):
+            shape = next(iter((getattr(self.model, "_build_shapes_dict", None) or {}).values()), None)
+        if not isinstance(shape, (list, tuple)) or not shape or not all(isinstance(d, int) for d in shape[1:]):
+            return None
+        return [int(d) for d in shape[1:]]
+
     def training(self) -> dict:
         """The fit's training as a tflottery training config, where the optimizer is one tflottery knows."""
         optimizer = self.model.optimizer
@@ -220,9 +242,9 @@ class Keras3IMP(keras.callbacks.Callback):
             raise ConfigError("Keras3IMP has no rewind weights yet: export after fit has run.")
         self._sync()
         masks = self.masks()
-        plain = models3.translate(self.model, to=2)
         logged = {f"final_{k}": v for k, v in self.logs.items() if not k.startswith("imp_")}
-        return {"architecture": plain.to_json(), "name": plain.name, "masks": masks,
+        return {"architecture": self._architecture(), "name": self.model.name, "masks": masks,
+                "inputs": self._input_shape(),
                 "final": models3.get_weights(self.model),
                 "start": {k: v * masks[k] if k in masks else v for k, v in self.rewind_weights.items()},
                 "rewind": str(self.rewind), "training": self.training(),

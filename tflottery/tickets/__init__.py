@@ -42,7 +42,14 @@ def load_ticket(path: "str | Path", weights: str = "trained", trust_code: bool =
     """
     _weights(weights, WEIGHTS[:2])
     if model is not None:
-        return apply_ticket(_model_for(model, path), path, weights)
+        from tflottery.models.keras3 import is_keras3
+
+        model = _model_for(model, path)
+        if is_keras3(model):
+            from tflottery.tickets.keras3 import fill
+
+            return fill(model, path, weights)
+        return apply_ticket(model, path, weights)
     if keras not in (2, 3) or isinstance(keras, bool):
         raise TicketError(f"load_ticket keras={keras!r}: 2 (tf_keras, the default) or 3 (Keras 3).")
     trust_code = as_literal_true(trust_code, "trust_code")
@@ -98,7 +105,9 @@ def _model_for(model, path):
     if not shape:
         raise TicketError(f"{ticket.path} does not record its input shape: build the model yourself and pass it "
                           "(model=MyModel() called once on an input).")
-    return built_model(model, tuple(shape))
+    from tflottery.models.keras3 import built_keras3
+
+    return built_keras3(model, tuple(shape)) or built_model(model, tuple(shape))
 
 
 def ticket_config(meta: dict):

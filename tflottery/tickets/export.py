@@ -112,7 +112,9 @@ def _export_own_fit(rewind, out, overwrite: bool, data) -> Path:
         store.write_spec({"own_fit": True})
         store.describe({"model": {"name": record["name"]}, "pruning": {"rewind": record["rewind"]},
                         "training": record.get("training", {}), "seed": 0},
-                       data.describe() if data is not None else {}, {}, record["architecture"])
+                       data.describe() if data is not None else {"dataset": "unknown",
+                                                                  "input_shape": record.get("inputs")},
+                       {}, record["architecture"])
         store.replicate(0).save_level(record["metrics"]["level"], TICKET,
                                       LevelRecord(record["masks"], record["start"], record["final"], record["metrics"]))
         return export_ticket(store, record["metrics"]["level"], out, overwrite=overwrite)

@@ -31,3 +31,29 @@ def load_ticket(path: "str | Path", weights: str = "trained", trust_code: bool =
         return translate(source, to=3, kernel_constraints=kernels, where=str(path))
     except ModelError as e:
         raise TicketError(f"{e} Load it with load_ticket(path) in tf_keras.") from None
+
+
+def fill(model, path: "str | Path", weights: str = "trained"):
+    """A Keras 3 model of the user's (a subclassed one included, built) with a ticket's weights and masks by path:
+    names and shapes checked, one line per mismatch; each mask a `TicketMask` on its variable."""
+    from tflottery.models.keras3 import set_weights, weight_variables
+    from tflottery.pruning.keras3 import set_mask
+    from tflottery.tickets.read import read_ticket
+
+    ticket = read_ticket(path)
+    variables = weight_variables(model)
+    values = ticket.rewind if weights == "rewind" else ticket.weights
+    for name, array in {**values, **ticket.masks}.items():
+        if name not in variables:
+            raise TicketError(f"{ticket.path}: {name!r} matches no weight of model {model.name!r}; its weights are "
+                              f"{sorted(variables)[:8]}.")
+        if tuple(variables[name].shape) != tuple(array.shape):
+            raise TicketError(f"{ticket.path}: {name!r} has shape {tuple(array.shape)}, the model's "
+                              f"{tuple(variables[name].shape)}.")
+    if set(variables) - set(values):
+        raise TicketError(f"{ticket.path} has no {weights} weights for {sorted(set(variables) - set(values))[:5]}: the "
+                          "model is not the ticket's network.")
+    set_weights(model, values, str(ticket.path))
+    for name, mask in ticket.masks.items():
+        set_mask(model, name, mask)
+    return model
