@@ -22,7 +22,26 @@ def reseeded(model: keras.Model, seed: int) -> keras.Model:
                 value["config"]["seed"] = derive_seed(seed, 0, None, layer.name, key)
         return layer.__class__.from_config(config)
 
-    return keras.models.clone_model(model, clone_function=clone)
+    copy = keras.models.clone_model(model, clone_function=clone)
+    for layer in copy.layers:
+        if any(cls.__name__ == "MultiHeadAttention" for cls in type(layer).__mro__):
+            _reseed_projections(layer, seed)
+    return copy
+
+
+def _reseed_projections(layer, seed: int) -> None:
+    """A MultiHeadAttention hands one copy of its seeded initialiser to each of its four projections, so query,
+    key, value and output would start identical: each projection's kernel is drawn again under a seed of its own
+    path (the layer's initialiser class and settings)."""
+    config = layer.get_config()["kernel_initializer"]
+    for sub in layer._flatten_layers(include_self=False, recursive=True):
+        kernel = getattr(sub, "kernel", None)
+        if kernel is None or not isinstance(config, dict):
+            continue
+        settings = dict(config.get("config") or {}, seed=derive_seed(seed, 0, None, f"{layer.name}/{sub.name}",
+                                                                     "kernel_initializer"))
+        initializer = keras.initializers.get({"class_name": config["class_name"], "config": settings})
+        kernel.assign(initializer(kernel.shape, kernel.dtype))
 
 
 def fresh_weights(model: keras.Model, seed: int) -> dict:

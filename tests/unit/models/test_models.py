@@ -65,6 +65,21 @@ def test_fresh_weights_depend_on_the_seed_alone():
     assert not np.array_equal(a["fc1/kernel"], model.get_layer("fc1").kernel.numpy())
 
 
+def test_fresh_attention_projections_are_drawn_apart():
+    """A MultiHeadAttention hands its seeded initialiser to its four projections: fresh weights must not start
+    query, key, value and output identical (they did, for every replicate's and every reinit's initialisation)."""
+    from tflottery.core.keras_compat import keras
+
+    inputs = keras.Input((4, 8))
+    model = keras.Model(inputs, keras.layers.MultiHeadAttention(2, 4, name="mha")(inputs, inputs))
+    a, b = models.fresh_weights(model, 5), models.fresh_weights(model, 5)
+    kernels = [a[f"mha/{p}/kernel"] for p in ("query", "key", "value", "attention_output")]
+    assert not any(np.array_equal(kernels[i], kernels[j]) for i in range(4) for j in range(i + 1, 4))
+    assert all(np.array_equal(a[k], b[k]) for k in a)  # still the seed alone
+    limit = np.sqrt(6 / (16 + 32))  # Glorot uniform with Keras' fans of a (8, 2, 4) kernel: as the layer draws it
+    assert all(np.abs(k).max() <= limit and k.std() > 0.8 * limit / np.sqrt(3) for k in kernels[:3])
+
+
 def test_keras3_model_gets_a_clear_error():
     import keras as keras3
 
