@@ -75,7 +75,8 @@ def test_find_ends_with_the_verdict_and_summary_prints_it_for_any_run(tmp_path, 
     assert [p["baseline"] for p in summary["paired"]] == ["dense", "reinit"]  # ticket - dense, ticket - reinit
     assert summary["verdict"].startswith("no verdict: n=2: a verdict needs at least 3 replicates")
     assert summary["levels"][0]["early_stop_test_accuracy"]["n"] == 2
-    assert (run.path / "results.csv").read_text().startswith("level,branch,remaining,n,early_stop_test_accuracy_mean")
+    assert (run.path / "results.csv").read_text().startswith(
+        "level,branch,remaining,remaining_of_all,n,early_stop_test_accuracy_mean")
     assert (run.path / "replicates.csv").read_text().startswith("replicate,level,branch")
     assert summary["verdict"] in (run.path / "report.md").read_text()
     code, out, _ = _cli(capsys, "summary", str(run.path))

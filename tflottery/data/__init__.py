@@ -23,7 +23,7 @@ import numpy as np
 
 from tflottery.config import DataConfig
 from tflottery.core.errors import ConfigError, DataUnavailableError
-from tflottery.data.catalog import DATASETS, FASHION_NAMES, SPLIT_SEED  # noqa: F401  (the catalogue's names, here too)
+from tflottery.data.catalog import DATASETS, DIVISORS, FASHION_NAMES, SPLIT_SEED  # noqa: F401  (the catalogue's names)
 from tflottery.data.sources import SOURCES, check_source, load_arrays, offline
 from tflottery.data.sources.idx import DEBIAN_DIRS, read_idx  # noqa: F401
 from tflottery.data.sources.sample import SAMPLE_TEST_SIZE, read_sample  # noqa: F401
@@ -90,6 +90,7 @@ def preprocess(x, divisor=RESCALE) -> "object":
 
 
 PREPROCESSING = {"rescale": "1/255", "dtype": "float32", "layout": "NHWC"}
+TOKENS = {"rescale": "1/1", "dtype": "float32", "input": "int32 token ids"}  # a generated token task's ids
 
 
 # --------------------------------------------------------------------------- public API
@@ -114,6 +115,7 @@ def load(config: DataConfig, batch_size: int = 60, runs: "str | Path | None" = N
     (x_train, y_train), (x_test, y_test), source = load_arrays(
         config.dataset, config.source, config.data_dir, config.manual_dir)
     shape, num_classes, names = DATASETS[config.dataset]
+    divisor = DIVISORS.get(config.dataset, RESCALE)
     names = names or [str(i) for i in range(num_classes)]
 
     if config.labels is not None:
@@ -148,12 +150,12 @@ def load(config: DataConfig, batch_size: int = 60, runs: "str | Path | None" = N
     info = {"dataset": config.dataset, "source": source, "labels": config.labels,
             "remap_labels": config.remap_labels, "fraction": config.fraction,
             "fraction_part": config.fraction_part, "validation": n_val, "split_seed": SPLIT_SEED,
-            "preprocessing": PREPROCESSING}
+            "preprocessing": PREPROCESSING if divisor == RESCALE else TOKENS}
     return Data(
-        validation=eval_pipeline(*arrays["validation"]) if n_val else None,
-        test=eval_pipeline(*arrays["test"]),
+        validation=eval_pipeline(*arrays["validation"], divisor=divisor) if n_val else None,
+        test=eval_pipeline(*arrays["test"], divisor=divisor),
         arrays=arrays, input_shape=shape, num_classes=num_classes, class_names=names,
-        batch_size=batch_size, info=info,
+        batch_size=batch_size, info=info, divisor=divisor,
     )
 
 

@@ -11,4 +11,7 @@ DATASETS = {  # name: (input shape, number of classes, class names or None)
     "cifar10": ((32, 32, 3), 10, ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]),
     "cifar100": ((32, 32, 3), 100, None),
     "svhn_cropped": ((32, 32, 3), 10, [str(i) for i in range(10)]),
+    "query_count": ((24,), 10, [str(i) for i in range(10)]),
 }
+GENERATED = ("query_count",)  # token-id tasks `tflottery.data.sources.generated` makes
+DIVISORS = {"query_count": 1.0}  # inputs divided by this (token ids as they are); every other dataset: 255

@@ -25,11 +25,11 @@ def reseeded(model: keras.Model, seed: int) -> keras.Model:
     copy = keras.models.clone_model(model, clone_function=clone)
     for layer in copy.layers:
         if any(cls.__name__ == "MultiHeadAttention" for cls in type(layer).__mro__):
-            _reseed_projections(layer, seed)
+            reseed_projections(layer, seed)
     return copy
 
 
-def _reseed_projections(layer, seed: int) -> None:
+def reseed_projections(layer, seed: int) -> None:
     """A MultiHeadAttention hands one copy of its seeded initialiser to each of its four projections, so query,
     key, value and output would start identical: each projection's kernel is drawn again under a seed of its own
     path (the layer's initialiser class and settings)."""

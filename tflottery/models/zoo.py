@@ -135,8 +135,14 @@ def register(name: str, builder: Callable[..., keras.Model]) -> Callable[..., ke
     return builder
 
 
+def _transformers() -> dict:
+    from tflottery.models.transformers import text_encoder, vit_tiny
+
+    return {"vit_tiny": vit_tiny, "text_encoder": text_encoder}
+
+
 for _name, _builder in {"lenet_300_100": lenet_300_100, "lenet5": lenet5, "conv2": conv2, "conv4": conv4,
-                        "conv6": conv6, "vgg19": vgg19, "resnet20": resnet20}.items():
+                        "conv6": conv6, "vgg19": vgg19, "resnet20": resnet20, **_transformers()}.items():
     register(_name, _builder)
 
 

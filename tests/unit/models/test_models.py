@@ -160,3 +160,27 @@ def test_a_wrapped_model_keeps_pruned_weights_zero_in_a_gradient_tape_loop():
     weights = models.get_weights(model)
     assert all(np.all(weights[k][~m] == 0) for k, m in masks.items())
     assert not np.array_equal(weights["fc1/kernel"], reference["fc1/kernel"])  # it did train
+
+
+def test_the_transformers_build_seeded_from_allowlisted_layers_with_attention_drawn_apart():
+    from tflottery.pruning.wrap import prunable_kinds
+    from tflottery.tickets.read import check_architecture
+
+    vit = models.build("vit_tiny", (28, 28, 1), 10, seed=1)
+    assert vit.output_shape == (None, 10) and vit.get_layer("patch_embed").output_shape == (None, 16, 64)
+    assert models.build("vit_tiny", (32, 32, 3), 10).get_layer("patch_embed").output_shape == (None, 64, 64)
+    text = models.build("text_encoder", (24,), 10, seed=1)
+    for model in (vit, text):
+        for layer in model.get_config()["layers"]:
+            check_architecture(layer, "model.json")  # a ticket rebuilds them without code
+        weights = models.get_weights(model)
+        kernels = [weights[f"block1_attention/{p}/kernel"] for p in ("query", "key", "value", "attention_output")]
+        assert not any(np.array_equal(kernels[i], kernels[j]) for i in range(4) for j in range(i + 1, 4))
+    again = models.get_weights(models.build("vit_tiny", (28, 28, 1), 10, seed=1))
+    assert all(np.array_equal(again[k], v) for k, v in models.get_weights(vit).items())
+    assert list(prunable_kinds(text)) == [
+        "token_embed/embeddings", "position_embed/kernel", "block1_attention/query/kernel",
+        "block1_attention/key/kernel", "block1_attention/value/kernel", "block1_attention/attention_output/kernel",
+        "block1_mlp1/kernel", "block1_mlp2/kernel", "block2_attention/query/kernel", "block2_attention/key/kernel",
+        "block2_attention/value/kernel", "block2_attention/attention_output/kernel", "block2_mlp1/kernel",
+        "block2_mlp2/kernel", "output/kernel"]

@@ -14,6 +14,7 @@ from typing import Optional
 
 from tflottery.core.errors import ConfigError, DataUnavailableError
 from tflottery.data.sources.base import Source
+from tflottery.data.sources.generated import GeneratedSource
 from tflottery.data.sources.idx import DEBIAN_DIRS, IdxSource
 from tflottery.data.sources.sample import SampleSource
 from tflottery.data.sources.synthetic import SyntheticSource
@@ -84,5 +85,5 @@ def offline_message(name: str) -> str:
             f"Available offline now: {', '.join(d for d in sorted(DATASETS) if offline(d))}.")
 
 
-for _cls in (IdxSource, TfdsSource, SampleSource, SyntheticSource):
+for _cls in (GeneratedSource, IdxSource, TfdsSource, SampleSource, SyntheticSource):
     register(_cls)
