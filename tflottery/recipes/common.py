@@ -29,10 +29,11 @@ def run_recipe(name: str, paper: bool = False, verbose: bool = True, **overrides
     out = recipe_dir(name, cfg)
     started = time.perf_counter()
     from tflottery.recipes import (baselines_recipe, deploy_recipe, early_bird_recipe, imp_recipe, instability_recipe,
-                                   transfer_recipe)
+                                   rewinds_recipe, transfer_recipe)
 
     kinds = {"imp": imp_recipe.run, "transfer": transfer_recipe.run, "instability": instability_recipe.run,
-             "early_bird": early_bird_recipe.run, "deploy": deploy_recipe.run, "baselines": baselines_recipe.run}
+             "early_bird": early_bird_recipe.run, "deploy": deploy_recipe.run, "baselines": baselines_recipe.run,
+             "rewinds": rewinds_recipe.run}
     results = kinds[cfg.get("kind", "imp")](name, cfg, out)
     results.update(recipe=name, paper=paper, config=cfg, device=device(), wall_time_s=time.perf_counter() - started,
                    output=str(out))

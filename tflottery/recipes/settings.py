@@ -15,12 +15,13 @@ from tflottery.core.errors import ConfigError
 
 RECIPE_KEYS = {"runs_dir", "tickets_dir", "description", "kind", "title", "pairs", "sides", "dense_points",
                "sparse_points", "sparse_level", "copies", "alphas", "targets", "window", "threshold", "every", "distance",
-               "modes"}
+               "modes", "rewinds"}
 RECIPES = ["task1", "task2", "task3", "fc1_mnist", "lenet5_mnist", "lenet_mnist", "conv_cifar10", "instability",
-           "early_bird", "supermask", "deploy", "baselines", "baselines_layerwise", "dst"]
+           "early_bird", "supermask", "deploy", "baselines", "baselines_layerwise", "dst", "vit_fashion_mnist",
+           "text_query_count"]
 
 
-KINDS = ("imp", "transfer", "instability", "early_bird", "deploy", "baselines")
+KINDS = ("imp", "transfer", "instability", "early_bird", "deploy", "baselines", "rewinds")
 
 
 def recipe_path(name: str) -> Path:
