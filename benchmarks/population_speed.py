@@ -17,6 +17,7 @@ at most 0.10.
 With `--keras 3 --backend jax` the same table for the Keras 3 trainer on JAX: K towers in one jitted
 program (`tflottery.engine.trainer.jax_towers`), the images gathered on the device, 50 steps a call.
 Run: python benchmarks/population_speed.py [--rounds 3] [--units 1,2,5,10,15] [--keras 3 --backend jax]
+[--model vit_tiny] (any zoo model on 28x28x1: the FLOP floor and the 0.2 reference are printed for LeNet only)
 """
 import argparse
 import os
@@ -45,6 +46,7 @@ from tflottery.pruning.resolve import bind  # noqa: E402
 
 LAYERS = [(784, 300), (300, 100), (100, 10)]
 BATCH = 60
+MODEL = "lenet_300_100"  # --model: any zoo model on Fashion-MNIST's shape (vit_tiny: the transformer)
 
 
 def flops_per_step() -> float:
@@ -78,9 +80,9 @@ def gemm_rate(repeat: int = 400) -> float:
 
 
 def population(units: int, engine: TrainingConfig, data):
-    base = models.build("lenet_300_100", (28, 28, 1), 10, seed=0)
+    base = models.build(MODEL, (28, 28, 1), 10, seed=0)
     kinds = wrap_lib.prunable_kinds(base)
-    model = compile_model(population_model(base, [k.split("/")[0] for k in kinds], units), engine,
+    model = compile_model(population_model(base, list(kinds), units), engine,
                           training_steps(engine, data.steps_per_epoch), with_loss=False)
     strategy = bind(PruningConfig(), kinds, wrap_lib.kernel_shapes(base))
     plan = strategy.plan(7)
@@ -116,9 +118,9 @@ def epochs_keras3(units: list, rounds: int, backend: str) -> dict:
     spe = data.steps_per_epoch
     engine = TrainingConfig(keras=3, backend=backend)
     engine.validate()
-    base = models.build("lenet_300_100", (28, 28, 1), 10, seed=0)
+    base = models.build(MODEL, (28, 28, 1), 10, seed=0)
     kinds = wrap_lib.prunable_kinds(base)
-    trainer = Keras3Trainer(base, [k.split("/")[0] for k in kinds], capacity=max(units), backend=backend)
+    trainer = Keras3Trainer(base, list(kinds), capacity=max(units), backend=backend)
     steps = training_steps(engine, spe)
     optimizer, slots = trainer._optimizer(None, engine, steps, 0)
     towers = trainer._towers_for(None, engine)
@@ -164,20 +166,22 @@ def as_0_2(rounds: int) -> float:
 
 def main(rounds: int, units: list, jit, threads: str, backend: "str | None" = None) -> None:
     times = epochs(units, rounds, jit) if backend is None else epochs_keras3(units, rounds, backend)
-    reference = as_0_2(rounds)
+    lenet = MODEL == "lenet_300_100"  # 0.2's reference and the FLOP floor are LeNet's
+    reference = as_0_2(rounds) if lenet else float("nan")
     data = load_data()
     spe = data.steps_per_epoch
     device = tf.config.list_physical_devices("GPU")
     parallel = 1 if device else max(1, tf.config.threading.get_inter_op_parallelism_threads() or os.cpu_count())
     rate = gemm_rate() * parallel
-    floor = flops_per_step() * spe / rate
+    floor = flops_per_step() * spe / rate if lenet else float("nan")
     where = f"GPU {device[0].name}" if device else f"{os.cpu_count()} CPUs"
     kernels = ("XLA" if use_xla(jit) else "graph + fused Adam") if backend is None else \
         f"Keras 3 on {backend}, towers in one jitted program"
-    print(f"LeNet-300-100 at 21.1%, batch {BATCH}, {data.num_train} examples ({data.info['source']}), {where}, "
-          f"{kernels}, threads {threads}, 50 steps per call; {rounds} interleaved epochs per K; GEMM rate "
-          f"{rate / 1e9:.1f} GFLOP/s on LeNet's shapes ({parallel} at once): FLOP floor {floor:.2f} s per unit-epoch "
-          f"({flops_per_step() * spe / 1e9:.1f} GFLOP); one unit as 0.2 trained it: {reference:.2f} s an epoch\n")
+    print(f"{MODEL} at 21.1%, batch {BATCH}, {data.num_train} examples ({data.info['source']}), {where}, "
+          f"{kernels}, threads {threads}, 50 steps per call; {rounds} interleaved epochs per K"
+          + (f"; GEMM rate {rate / 1e9:.1f} GFLOP/s on LeNet's shapes ({parallel} at once): FLOP floor {floor:.2f} s "
+             f"per unit-epoch ({flops_per_step() * spe / 1e9:.1f} GFLOP); one unit as 0.2 trained it: {reference:.2f} s "
+             "an epoch" if lenet else "") + "\n")
     print(f"{'K':>3} {'best s/epoch':>13} {'median':>8} {'s per unit-epoch':>17} {'vs K=1':>8} {'vs 0.2':>8} "
           f"{'vs floor':>9} {'cores busy':>11} {'CPU s per unit-epoch':>21}")
     best = {k: min(times[k]) for k in units}  # (wall, cores busy) of the fastest epoch
@@ -185,12 +189,13 @@ def main(rounds: int, units: list, jit, threads: str, backend: "str | None" = No
     for k in units:
         median = statistics.median(wall for wall, _ in times[k])
         per_unit = best[k][0] / k
+        versus = [f"{per_unit / x:7.2f}x" if lenet else f"{'-':>8}" for x in (reference, floor)]
         print(f"{k:>3} {best[k][0]:13.2f} {median:8.2f} {per_unit:17.3f} {per_unit / one:7.2f}x "
-              f"{per_unit / reference:7.2f}x {per_unit / floor:8.2f}x {best[k][1]:11.2f} {per_unit * best[k][1]:21.3f}")
+              f"{versus[0]} {versus[1]:>9} {best[k][1]:11.2f} {per_unit * best[k][1]:21.3f}")
     last = units[-1]
     per_unit = best[last][0] / last
     target = 0.10 if device else 0.55
-    for against, seconds in ((f"K={units[0]}", one), ("one unit in 0.2", reference)):
+    for against, seconds in ((f"K={units[0]}", one), *((("one unit in 0.2", reference),) if lenet else ())):
         ratio = per_unit / seconds
         print(f"K={last} per unit-epoch / {against}: {ratio:.2f}x (target <= {target:.2f}) "
               f"{'PASS' if ratio <= target else 'FAIL'}")
@@ -210,8 +215,10 @@ if __name__ == "__main__":
     parser.add_argument("--threads", default="", help="intra,inter op threads (default: the engine's)")
     parser.add_argument("--keras", type=int, default=2, help="2 (tf_keras populations) or 3 (the Keras 3 trainer)")
     parser.add_argument("--backend", default="jax", help="Keras 3's backend (with --keras 3): jax")
+    parser.add_argument("--model", default=MODEL, help="a zoo model on 28x28x1 inputs: lenet_300_100, vit_tiny, ...")
     parser.add_argument("--as_0_2", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    MODEL = args.model
     if args.as_0_2:
         print(min(epochs([1], args.rounds, True)[1])[0])
         sys.exit(0)
