@@ -1,13 +1,7 @@
-"""Transformers through find: vit_tiny on Fashion-MNIST and text_encoder on the generated query_count task, on
-tf_keras, Keras 3/TensorFlow and Keras 3/JAX: exact zeros in every pruned variable, a population byte for byte the
-units alone, a kill resumed to the same bytes, a ticket that rebuilds with the trained logits and converts to a
-LiteRT file that agrees with Keras."""
-import importlib.util
-import os
-import subprocess
-import sys
-from pathlib import Path
-
+"""Transformers through find on tf_keras: vit_tiny on Fashion-MNIST and text_encoder on the generated query_count
+task: exact zeros in every pruned variable, a population byte for byte the units alone, a kill resumed to the same
+bytes, a ticket that rebuilds with the trained weights and converts to a LiteRT file that agrees with Keras (Keras 3:
+test_transformers_keras3.py)."""
 import numpy as np
 import pytest
 
@@ -53,42 +47,3 @@ def test_a_transformer_finds_tickets_exactly_and_ships_them(tmp_path, model):
     if model == "vit_tiny":
         report = convert(ticket, modes=["float"], out=tmp_path / "tflite")
         assert report["files"]["float"]["ok"] and report["files"]["float"]["top1_agreement"] >= 0.95, report
-
-
-KERAS3 = r"""
-import sys
-import numpy as np
-from tflottery import find_ticket, models
-from tflottery.models.keras3 import translate
-
-name, dataset, population, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-shape = (28, 28, 1) if name == "vit_tiny" else (24,)
-data = {"dataset": dataset}
-if dataset == "fashion_mnist":
-    data.update(source="idx", manual_dir="/usr/share/datasets/fashion-mnist")
-config = {"data": data, "plan": {"levels": 2, "branches": ["reinit"], "population": population}, "runs_dir": runs,
-          "training": {"steps": "10it", "eval_every": "10it", "batch_size": 50, "verbose": False}}
-run = find_ticket(config, model=translate(models.build(name, shape, 10, 0), to=3))
-record = run.replicate(0).load_level(2)
-assert all(np.all(record.final[k][~m] == 0) for k, m in record.masks.items())
-print(len(record.masks), run.path)
-"""
-
-
-@pytest.mark.parametrize("backend,model", [("tensorflow", "vit_tiny"), ("jax", "text_encoder")])
-def test_a_keras3_transformer_trains_exactly_on_its_backend(tmp_path, backend, model):
-    """Keras 3 on TensorFlow trains one unit at a time; on JAX a population of 3 is the units alone, byte for byte
-    (measured for vit_tiny as well; the suite keeps one model per backend for time)."""
-    if backend == "jax" and importlib.util.find_spec("jax") is None:
-        pytest.skip("jax is not installed: pip install 'tflottery[jax]'")
-    paths = []
-    for population in ((1, 3) if backend == "jax" else (1,)):
-        done = subprocess.run([sys.executable, "-c", KERAS3, model, TASKS[model]["dataset"], str(population),
-                               str(tmp_path / str(population))], capture_output=True, text=True, timeout=600,
-                              env={**os.environ, "KERAS_BACKEND": backend})
-        assert done.returncode == 0, done.stderr[-3000:]
-        count, path = done.stdout.split()[-2:]
-        assert int(count) == (14 if model == "vit_tiny" else 15)
-        paths.append(Path(path))
-    if len(paths) == 2:
-        assert_same_run(paths[1], paths[0])
