@@ -12,6 +12,9 @@ DATASETS = {  # name: (input shape, number of classes, class names or None)
     "cifar100": ((32, 32, 3), 100, None),
     "svhn_cropped": ((32, 32, 3), 10, [str(i) for i in range(10)]),
     "query_count": ((24,), 10, [str(i) for i in range(10)]),
+    "imdb_reviews": ((512,), 2, ["negative", "positive"]),
+    "sst2": ((128,), 2, ["negative", "positive"]),
 }
 GENERATED = ("query_count",)  # token-id tasks `tflottery.data.sources.generated` makes
-DIVISORS = {"query_count": 1.0}  # inputs divided by this (token ids as they are); every other dataset: 255
+TEXT = {"imdb_reviews": ("imdb_reviews", "test"), "sst2": ("glue/sst2", "validation")}  # TFDS name, its labelled test
+DIVISORS = {"query_count": 1.0, "imdb_reviews": 1.0, "sst2": 1.0}  # token ids as they are; every other dataset: 255

@@ -79,9 +79,10 @@ def vit_tiny(input_shape, num_classes: int = 10, seed: int = 0) -> keras.Model:
     return vit(input_shape, num_classes, seed, patch=patch)
 
 
-def text_encoder(input_shape, num_classes: int = 2, seed: int = 0, vocabulary: int = 64, width: int = 64,
+def text_encoder(input_shape, num_classes: int = 2, seed: int = 0, vocabulary: int = 257, width: int = 64,
                  depth: int = 2, heads: int = 4, mlp: int = 2, pool: str = "flatten") -> keras.Model:
-    """A text classifier on token ids of length `input_shape[0]` (ids below `vocabulary`)."""
+    """A text classifier on token ids of length `input_shape[0]` (ids below `vocabulary`: 257 holds UTF-8 bytes + 1
+    and padding, the ids of the TFDS text datasets here, and query_count's 16)."""
     (length,) = input_shape
     count = [0]
     inputs = keras.Input((length,), name="tokens")
