@@ -1,5 +1,5 @@
-"""Token datasets: the generated task's labels are what they say (a count of the query), the same arrays in every process,
-train and test disjoint streams, token ids reaching the model as they are; TFDS texts as byte ids."""
+"""Token datasets: the generated task's labels are what they say (a count of the query), the same arrays in every
+process, train and test disjoint streams, token ids reaching the model as they are; TFDS texts as byte ids."""
 import numpy as np
 
 from tflottery import data as data_lib
