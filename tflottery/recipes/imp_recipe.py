@@ -101,5 +101,6 @@ def run(name: str, cfg: dict, out: Path) -> dict:
 def _rates(strategy) -> str:
     identity = strategy.identity()
     if "rates" in identity:
-        return ", ".join(f"{k.split('/')[0]} {v:.0%}" for k, v in identity["rates"].items()) + " per level"
+        by_layer = {k.split("/")[0]: v for k, v in identity["rates"].items()}  # a layer's variables share a rate
+        return ", ".join(f"{k} {v:.0%}" for k, v in by_layer.items()) + " per level"
     return f"{identity['rate']:.0%} of all survivors per level"
