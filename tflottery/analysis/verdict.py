@@ -150,9 +150,12 @@ def _line(out: Verdict, cells: dict) -> "tuple[str, Optional[int]]":
     matching = [r for r in pruned if matches(r)]
     if not matching:
         densest = pruned[-1]
+        gap = diffs[(densest["level"], DENSE)]
+        wide = " (above dense in the mean; its interval reaches below the margin: more replicates can settle it)" \
+            if gap.mean > 0 else ""
         return (f"no level matches dense (paired ticket - dense 95% interval above -{margin:g} points, n={n}): the "
-                f"densest pruned ticket, level {densest['level']}, is "
-                f"{diffs[(densest['level'], DENSE)].text(100.0)} points from dense."), None
+                f"densest pruned ticket, level {densest['level']}, is {'+' if gap.mean > 0 else ''}"
+                f"{gap.text(100.0)} points from dense{wide}."), None
     sparsest = matching[0]
     where = f"level {sparsest['level']} ({100 * sparsest['remaining']:.1f}% remain)"
     if len(baselines) < len(BASELINES):

@@ -89,3 +89,19 @@ def test_matching_dense_is_a_paired_equivalence_test_with_a_stated_margin():
                                                  "points, n=5)")
     wider = verdict(rows(below, spread=0.02), margin=0.02)  # a 2-point margin, stated
     assert wider.level == 1 and "(above -2: matches dense)" in wider.line
+
+
+def test_a_ticket_above_a_scattered_dense_says_so_and_what_would_settle_it():
+    """The text transformer's case: the tickets end above dense in every replicate, but dense scatters so much that
+    the paired interval reaches below the margin; the line gives the sign and the way out, not a bare distance."""
+    scattered = [{"replicate": r, "level": level, "branch": branch, "remaining": {0: 1.0, 1: 0.5}[level],
+                  "early_stop_test_accuracy": value, "final_test_accuracy": value, "early_stop_step": 150}
+                 for level, branch, values in ((0, "ticket", (0.947, 0.946, 0.884)), (1, "ticket", (0.99, 0.98, 0.99)),
+                                               (1, "reinit", (0.2, 0.1, 0.3)), (1, "random_prune", (0.1, 0.2, 0.1)))
+                 for r, value in enumerate(values)]
+    v = verdict(scattered)
+    assert v.level is None and "level 1, is +6.10 ± " in v.line
+    assert "above dense in the mean; its interval reaches below the margin: more replicates can settle it" in v.line
+    below = verdict(rows({(0, "ticket"): 0.90, (1, "ticket"): 0.885, (1, "reinit"): 0.85, (1, "random_prune"): 0.85},
+                         spread=0.02))
+    assert "is -1.50 ± " in below.line and "more replicates" not in below.line
