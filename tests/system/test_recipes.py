@@ -134,17 +134,3 @@ def test_dst_recipe_at_tiny_size(in_tmp):
     ends = {b.split("-")[0] + str(replicate.metrics(1, b).get("end_step")): b for b in replicate.branches(1)}
     assert {"ticket20", "random_prune20", "set40", "rigl100"} <= set(ends)  # 1x, 2x, 5x the ticket's 20 steps
 
-
-def test_transformer_recipe_at_tiny_size(in_tmp):
-    """The `rewinds` kind (the transformer recipes): an IMP run per rewind point with its baselines and verdict,
-    then the barrier of the dense network and of the subnetwork at each point."""
-    results = run_recipe("text_query_count", verbose=False, levels=1, replicates=1, steps="10it", eval_every="10it",
-                         warmup="0it", validation=300, rewinds=["0it", "5it"], sparse_level=1, copies=2, alphas=3)
-    out = Path(results["output"])
-    assert set(results["rewinds"]) == {"0it", "5it"} and (out / "report.md").exists()
-    for point in ("0it", "5it"):
-        assert (out / f"rewind_{point}" / "report.md").exists()
-        assert [row["level"] for row in results["rewinds"][point]["table"]] == [0, 1]
-    assert [(r["network"], r["rewind_step"]) for r in results["instability"]] == [
-        ("dense", 0), ("dense", 5), ("IMP level 1", 0), ("IMP level 1", 5)]
-    assert "| dense | 100.0 | 0 |" in (out / "report.md").read_text()

@@ -7,9 +7,10 @@ from tflottery.core.errors import ModelError
 from tflottery.pruning.wrap import prunable_kinds
 
 SHAPES = {"lenet_300_100": (28, 28, 1), "lenet5": (28, 28, 1), "conv2": (32, 32, 3), "conv4": (32, 32, 3),
-          "conv6": (32, 32, 3), "vgg19": (32, 32, 3), "resnet20": (32, 32, 3)}
+          "conv6": (32, 32, 3), "vgg19": (32, 32, 3), "resnet20": (32, 32, 3), "vit_tiny": (28, 28, 1),
+          "text_encoder": (24,)}
 PARAMS = {"lenet_300_100": 266610, "conv2": 4301642, "conv4": 2425930, "conv6": 2262602,
-          "resnet20": 274042}  # open_lth layout: bias-free convs, 1x1 conv + BN shortcuts (BN counts 4 per channel)
+          "resnet20": 274042, "vit_tiny": 71882, "text_encoder": 104522}  # open_lth layout: bias-free convs, 1x1 conv + BN shortcuts (BN counts 4 per channel)
 
 
 @pytest.mark.parametrize("name", sorted(models.MODELS))
