@@ -453,16 +453,18 @@ class RunStore:
         weight (None for a run whose plan.json predates the count of weights outside the targets, and for a
         transfer, whose output layer is another task's)."""
         rows = [row for r in self.replicates() for row in self.replicate(r).summary()]
-        counts = self.weight_counts()
+        by_branch = {branch: self.weight_counts(branch) for branch in {row["branch"] for row in rows}}
         for row in rows:
-            other_task = row["branch"].split("-")[0] == "transfer"
-            row["remaining_of_all"] = (None if counts is None or row.get("remaining") is None or other_task
+            counts = by_branch[row["branch"]]
+            row["remaining_of_all"] = (None if counts is None or row.get("remaining") is None
                                        else of_all(row["remaining"], *counts))
         return rows
 
-    def weight_counts(self) -> "Optional[tuple[int, int]]":
+    def weight_counts(self, branch: str = TICKET) -> "Optional[tuple[int, int]]":
         """(prunable, dense) weights of the run's plan: those in the pruned variables, the trainable ones outside
-        them; None where plan.json does not record them."""
+        them; None where plan.json does not record them, and for a transfer branch (its head is another task's)."""
+        if branch.split("-")[0] == "transfer":
+            return None
         try:
             plan = self.plan()
         except (StorageError, OSError):

@@ -87,7 +87,7 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
             "run": store.name, "versions": _versions(), "files": files,
             "digest_covers": fmt.DIGEST_COVERS, "saved_model": fmt.SAVED_MODEL_NOTE,
         }
-        counts = store.weight_counts() if branch.split("-")[0] != "transfer" else None
+        counts = store.weight_counts(branch)
         if counts is not None:  # what remains of every trainable weight, beside the pruned variables' `remaining`
             meta["weights"] = weight_counts(masks, counts[1])
         if refused:
