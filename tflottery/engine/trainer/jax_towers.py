@@ -40,6 +40,7 @@ class JaxTowers:
         self.non_trainable = [names[id(v)] for v in model.non_trainable_variables]
         self.masked = [i for i, k in enumerate(self.trainable) if self._pruned(k)]
         self.loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self.mode = _mode_argument(model)
         self._programs: dict = {}
         self._images: dict = {}
 
@@ -48,20 +49,21 @@ class JaxTowers:
         return key in self.prune or (key.endswith("/kernel") and key.split("/")[0] in self.prune)
 
     # ------------------------------------------------------------------ the program
-    def _program(self, optimizer, units: int, steps: int):
-        """The jitted function of `steps` steps of `units` towers (one per optimizer, group size and length)."""
-        key = (id(optimizer), units, steps)
+    def _program(self, optimizer, units: int, steps: int, divisor: float):
+        """The jitted function of `steps` steps of `units` towers (one per optimizer, group size, length and the
+        data's divisor: 255 for uint8 images, 1 for token ids and a user's arrays)."""
+        key = (id(optimizer), units, steps, divisor)
         if key in self._programs:
             return self._programs[key]
-        jax, jnp, model, loss_fn, masked = self.jax, self.jax.numpy, self.model, self.loss, self.masked
+        jax, jnp, model, loss_fn, masked, mode = self.jax, self.jax.numpy, self.model, self.loss, self.masked, self.mode
 
         def tower_step(state, images, labels, index):
             trainable, non_trainable, slots, masks, loss_sum, correct = state
-            x = images[index].astype("float32") / 255.0
+            x = images[index].astype("float32") / divisor
             y = labels[index]
 
             def objective(weights):
-                logits, updated = model.stateless_call(weights, non_trainable, x, training=True)
+                logits, updated = model.stateless_call(weights, non_trainable, x, **mode(True))
                 return loss_fn(y, logits), (logits, updated)
 
             (loss, (logits, non_trainable)), grads = jax.value_and_grad(objective, has_aux=True)(trainable)
@@ -85,10 +87,10 @@ class JaxTowers:
     def _forward(self, units: int):
         key = ("forward", units)
         if key not in self._programs:
-            model = self.model
+            model, mode = self.model, self.mode
 
             def forward(weights, images):
-                return [model.stateless_call(w[0], w[1], images, training=False)[0] for w in weights]
+                return [model.stateless_call(w[0], w[1], images, **mode(False))[0] for w in weights]
 
             self._programs[key] = self.jax.jit(forward)
         return self._programs[key]
@@ -157,7 +159,7 @@ class JaxTowers:
         images, labels = self._device_data(data)
         for a in range(0, len(indices), self.chunk):
             part = indices[a:a + self.chunk]
-            states = self._program(optimizer, len(states), len(part))(states, images, labels, part)
+            states = self._program(optimizer, len(states), len(part), float(data.divisor))(states, images, labels, part)
         return states
 
     def value(self, weights: dict, key: str):
@@ -194,3 +196,13 @@ class JaxTowers:
             for row, tally in zip(rows, tallies):
                 row.update({f"{prefix}_{k}": v for k, v in tally.result().items()})
         return rows
+
+
+def _mode_argument(model):
+    """training=... for `stateless_call`, which passes it to the model's own `call`: only where that takes it (a
+    subclassed model's `call(self, x)` does not)."""
+    import inspect
+
+    parameters = inspect.signature(model.call).parameters
+    takes = "training" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    return (lambda training: {"training": training}) if takes else (lambda training: {})
