@@ -25,7 +25,7 @@ from tflottery.engine.resolve import resolve
 from tflottery.pruning.resolve import prunable
 from tflottery.engine.store import ReplicateStore, RunStore
 from tflottery.engine.trainer.registry import make_trainer, trainer_kind
-from tflottery.models.built import KIND as BUILT, BuiltModel, built_model, clone, is_builder
+from tflottery.models.built import KIND as BUILT, Keras3Network, by_code, clone, is_builder, network_of
 from tflottery.models.surgery import stochastic_layers
 from tflottery.pruning import wrap as wrap_lib
 
@@ -65,7 +65,9 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
     if is_builder(model):  # the user's code builds the network: on the data's inputs
         data = own_data(config, data if data is not None else data_lib.load(config.data, config.training.batch_size,
                                                                              config.runs_dir))
-        model = built_model(model, data.input_shape)
+        model = network_of(model, data.input_shape)
+        if isinstance(model, Keras3Network):
+            train_on_keras3(config)
     if model is not None:
         models.check_model(model)
         config.model.name = safe_component(model.name, "the model's name")
@@ -172,7 +174,7 @@ def transfer(setup: RunSetup, levels: dict, branches: list, target, callbacks: t
     loaded Data, TrainingConfig): any number of processes may transfer the same levels at once, and every
     `tflottery worker` of the run trains them too (each unit trains once), on any executor."""
     local_only(setup.base, executor)
-    if queue_only and isinstance(setup.base, BuiltModel):
+    if queue_only and by_code(setup.base):
         raise ConfigError(f"queue=True: the network is built by your code ({setup.base.name}), which workers do not "
                           "have: train the transfer here (queue=False).")
     setup.store.queue_transfer(transfers.request_of(levels, branches))
@@ -245,6 +247,12 @@ def keras3_intake(config: RunConfig, model):
 
     if model is None or not is_keras3(model):
         return model
+    train_on_keras3(config)
+    return translate(model, to=2)
+
+
+def train_on_keras3(config: RunConfig) -> None:
+    """The run set to train on Keras 3 and the backend this process loaded it on (the user's model is on it)."""
     import keras
 
     training = config.training
@@ -253,7 +261,6 @@ def keras3_intake(config: RunConfig, model):
                           f"{keras.backend.backend()}, the backend this process loaded: drop --backend or set "
                           "KERAS_BACKEND before importing keras.")
     training.keras, training.backend = 3, keras.backend.backend()
-    return translate(model, to=2)
 
 
 def check_captures(setup: RunSetup) -> None:
@@ -324,10 +331,32 @@ def ticket_model(setup: RunSetup, replicate: int = 0, level: Optional[int] = Non
     if not levels:
         return None
     record = store.load_level(levels[-1] if level is None else level)
+    if isinstance(setup.base, Keras3Network):
+        return _keras3_ticket(setup, record)
     model = wrap_lib.wrap(clone(setup.base), setup.plan.pruned_layers)
     models.set_weights(model, record.final)
     wrap_lib.set_masks(model, record.masks)
     return compile_model(model, setup.config.training, setup.plan.training)
+
+
+def _keras3_ticket(setup: RunSetup, record):
+    """A new instance of the user's Keras 3 code at the record's trained weights, each mask a `TicketMask` (kept
+    in any later fit), compiled with the run's loss, metric and optimizer at its base learning rate."""
+    import keras
+
+    from tflottery.models.keras3 import set_weights
+    from tflottery.pruning.keras3 import set_mask
+
+    model = setup.base.fresh()
+    set_weights(model, record.final, str(setup.store.path))
+    for kernel, mask in record.masks.items():
+        set_mask(model, kernel, mask)
+    training = setup.config.training
+    optimizer = keras.optimizers.Adam(training.lr) if training.optimizer == "adam" else keras.optimizers.SGD(
+        training.lr, momentum=training.momentum, nesterov=training.nesterov)
+    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    return model
 
 
 def open_run(path: "str | Path", verbose: Optional[bool] = None, model=None) -> RunSetup:
@@ -346,12 +375,12 @@ def open_run(path: "str | Path", verbose: Optional[bool] = None, model=None) -> 
                     stochastic_layers(base))
 
 
-def _rebuilt(store: RunStore, config: RunConfig, builder, input_shape: tuple) -> BuiltModel:
+def _rebuilt(store: RunStore, config: RunConfig, builder, input_shape: tuple):
     """The network of a run built by code, from `builder`, checked to be the run's (its architecture's digest)."""
     if not is_builder(builder) or _json_object(store.architecture()).get("class_name") != BUILT:
         raise ConfigError(f"model={builder!r}: pass model= only for a run whose network your code builds (the class "
                           f"or function given to find_ticket); {store.path} stores its architecture.")
-    base = built_model(builder, input_shape, config.model.name)
+    base = network_of(builder, input_shape, config.model.name)
     if models.architecture_digest(base) != config.model.architecture:
         raise ConfigError(f"model={getattr(builder, '__qualname__', builder)} builds another network than "
                           f"{store.path}'s (architecture {models.architecture_digest(base)}, the run's "
@@ -361,7 +390,7 @@ def _rebuilt(store: RunStore, config: RunConfig, builder, input_shape: tuple) ->
 
 def local_only(base, executor: str) -> None:
     """A network built by code trains only in this process: any other executor is refused in one line."""
-    if isinstance(base, BuiltModel) and executor != "local":
+    if by_code(base) and executor != "local":
         raise ConfigError(f"executor={executor!r}: the network is built by your code ({base.name}), which "
                           "other processes do not have: train it with the local executor (population groups still "
                           "train several units at once).")

@@ -32,6 +32,11 @@ def is_builder(model) -> bool:
     return callable(model) and not isinstance(model, keras.layers.Layer) and not keras3_instance
 
 
+def by_code(model) -> bool:
+    """Whether the run's network is built by the user's code (it lives in the process that has the code)."""
+    return isinstance(model, (BuiltModel, Keras3Network))
+
+
 def builder_name(builder: Callable) -> str:
     return f"{getattr(builder, '__module__', '?')}.{getattr(builder, '__qualname__', type(builder).__name__)}"
 
@@ -81,11 +86,6 @@ def make_instance(builder: Callable, name: str) -> keras.Model:
     except TypeError as error:
         raise ConfigError(f"model={builder_name(builder)} must build a model when called with no arguments "
                           f"({error}): pass a class, or a function such as `lambda: MyModel(width=64)`.") from None
-    if hasattr(instance, "stateless_call"):
-        raise ModelError(f"model={builder_name(builder)} builds a Keras 3 model: find_ticket moves Keras 3 models "
-                         "between the libraries by their config, which a model built by code has not; prune it in "
-                         "your own fit with tflottery.Keras3IMP (subclassed models included), or build it as a "
-                         "Functional model, or in tf_keras.")
     if not isinstance(instance, keras.Model):
         raise ConfigError(f"model={builder_name(builder)} built a {type(instance).__name__}, not a tf_keras model: "
                           "pass the class of your keras.Model, or a function that returns one.")
@@ -110,3 +110,84 @@ def fresh_built_weights(model: BuiltModel, seed: int) -> dict:
     generator, in the order the code creates them: the same seed, the same weights, in any process)."""
     keras.utils.set_random_seed(derive_seed(seed, 0, None, model.name, "built"))
     return get_weights(model.copy())
+
+
+class Keras3Network:
+    """The run's network when the user's code builds a Keras 3 model (a subclassed one): trained by the Keras 3
+    trainer on a fresh instance from `builder`, addressed by variable path as tickets hold Keras 3 weights
+    (`tflottery.models.keras3.weight_variables`, top-level layers named by their place: `stable_names`). It
+    answers what the engine asks of a network (its inputs, outputs, targets, description, fresh weights) without
+    a tf_keras twin: nothing of tf_keras trains it."""
+
+    def __init__(self, builder: Callable, input_shape: tuple, name: "str | None" = None, instance=None):
+        from tflottery.models.weights import _snake
+
+        self.builder, self.instance_input_shape = builder, tuple(int(d) for d in input_shape)
+        self.probe = self.fresh(instance)
+        self.network_class = builder_name(type(self.probe))
+        self.name = name or _snake(type(self.probe).__name__)
+        self.probe.name = self.name
+        outputs = self.probe(_zeros(self.instance_input_shape))  # a second call: the shape of its outputs
+        self.output_shape, self.outputs = (None, *tuple(outputs.shape)[1:]), [outputs]
+        self.input_shape = (None, *self.instance_input_shape)
+
+    @property
+    def layers(self) -> list:
+        return self.probe.layers
+
+    def fresh(self, instance=None):
+        """A new instance from the builder (or `instance`, one), called once on the inputs, its top-level layers
+        named by their place."""
+        from tflottery.models.keras3 import is_keras3, stable_names
+
+        instance = instance if instance is not None else self.builder()
+        if not is_keras3(instance):
+            raise ConfigError(f"model={builder_name(self.builder)} built a {type(instance).__name__}, not a Keras 3 "
+                              "model: pass the class of your keras.Model, or a function that returns one.")
+        instance(_zeros(self.instance_input_shape))
+        return stable_names(instance)
+
+    def copy(self) -> "Keras3Network":
+        return Keras3Network(self.builder, self.instance_input_shape, self.name)
+
+    def variables_by_path(self) -> dict:
+        from tflottery.models.keras3 import weight_variables as of_keras3
+
+        return of_keras3(self.probe)
+
+    def fresh_weights(self, seed: int) -> dict:
+        """{path: array} of a new instance initialised under `seed` (Keras 3's seeded global generator)."""
+        from tflottery.models.keras3 import get_weights, keras3
+
+        keras3().utils.set_random_seed(derive_seed(seed, 0, None, self.name, "built"))
+        return get_weights(self.fresh())
+
+    def description(self) -> dict:
+        return {"class_name": KIND, "config": {
+            "name": self.name, "builder": self.network_class, "keras": 3, "inputs": list(self.instance_input_shape),
+            "outputs": int(self.output_shape[-1]),
+            "weights": [[k, [int(d) for d in v.shape], str(getattr(v.dtype, "name", v.dtype))]
+                        for k, v in self.variables_by_path().items()]}}
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.description(), sort_keys=True)
+
+
+def _zeros(shape: tuple):
+    import numpy as np
+
+    return np.zeros((1, *shape), "float32")
+
+
+def network_of(builder: Callable, input_shape: tuple, name: "str | None" = None):
+    """The run's network of the code `builder`: a `Keras3Network` when it builds a Keras 3 model, else
+    `built_model`'s (a tf_keras model)."""
+    from tflottery.models.keras3 import is_keras3
+
+    try:
+        probe = builder()
+    except TypeError:
+        probe = None  # make_instance says why in one line
+    if is_keras3(probe):
+        return Keras3Network(builder, input_shape, name, probe)
+    return built_model(builder, input_shape, name)

@@ -46,8 +46,10 @@ def reseed_projections(layer, seed: int) -> None:
 
 def fresh_weights(model: keras.Model, seed: int) -> dict:
     """{"<layer>/<variable>": array} of a freshly initialised copy of `model` (the model is not changed)."""
-    from tflottery.models.built import BuiltModel, fresh_built_weights
+    from tflottery.models.built import BuiltModel, Keras3Network, fresh_built_weights
 
+    if isinstance(model, Keras3Network):
+        return model.fresh_weights(seed)
     if isinstance(model, BuiltModel):
         return fresh_built_weights(model, seed)
     return get_weights(reseeded(model, seed))

@@ -184,13 +184,27 @@ def _dtype(value):
 
 
 def built_keras3(builder, input_shape: tuple):
-    """The Keras 3 model `builder()` makes, called once on zeros of `input_shape`; None when it makes no Keras 3
-    model (a tf_keras one is `tflottery.models.built`'s)."""
+    """The Keras 3 model `builder()` makes, called once on zeros of `input_shape`, its layers named by their place
+    (`stable_names`); None when it makes no Keras 3 model (a tf_keras one is `tflottery.models.built`'s)."""
     instance = builder()
     if not is_keras3(instance):
         return None
     instance(np.zeros((1, *input_shape), "float32"))
-    return instance
+    return stable_names(instance)
+
+
+def stable_names(model):
+    """`model`, a subclassed Keras 3 model's top-level layers renamed by their place among their siblings where
+    Keras made their names up (`dense_7` -> `dense`, `dense_1`, ...: `tflottery.models.weights.child_names`), so
+    that weight paths are the same in every instance and every process. A Functional or Sequential model's names
+    are its config's, kept."""
+    from tflottery.models.weights import child_names
+
+    if not any(cls.__name__ in ("Functional", "Sequential") for cls in type(model).__mro__):
+        for name, layer in child_names(model):
+            if layer.name != name:
+                layer.name = name
+    return model
 
 
 def weight_variables(model) -> dict:

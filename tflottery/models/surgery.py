@@ -14,13 +14,16 @@ from tflottery.core.keras_compat import keras, require_tf_keras
 from tflottery.models.weights import inner
 
 PROBABILITY_ACTIVATIONS = {"softmax", "sigmoid"}
+STOCHASTIC = ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout")  # layers that draw while training
 
 
 def check_model(model: keras.Model) -> keras.Model:
     """`model` if tflottery can prune and train it; else one ModelError naming the problem and the fix."""
-    require_tf_keras(model)
-    from tflottery.models.built import BuiltModel
+    from tflottery.models.built import BuiltModel, Keras3Network
 
+    if isinstance(model, Keras3Network):  # the user's Keras 3 code: trained by the Keras 3 trainer
+        return model
+    require_tf_keras(model)
     if isinstance(model, BuiltModel):  # one instance of the user's code: its variables are addressed by path
         return model
     nested = [layer.name for layer in model.layers if isinstance(layer, keras.Model)]
@@ -88,16 +91,17 @@ def check_fits(model: keras.Model, data) -> None:
 def with_head(model: keras.Model, classes: int, seed: int) -> keras.Model:
     """`model` with its Dense output layer replaced by one of `classes` units (Gaussian Glorot, seeded). A network
     built by code keeps its output layer inside: a fresh copy of it, for as many classes as it has."""
-    from tflottery.models.built import BuiltModel, fresh_built_weights
+    from tflottery.models.built import BuiltModel, Keras3Network
+    from tflottery.models.init import fresh_weights
     from tflottery.models.weights import set_weights
 
-    if isinstance(model, BuiltModel):
+    if isinstance(model, (BuiltModel, Keras3Network)):
         if classes != int(model.output_shape[-1]):
             raise ModelError(f"{model.name} is built by your code, which holds its output layer of "
                              f"{int(model.output_shape[-1])} classes: transfer it to as many classes, or give the code "
                              f"a head of {classes} (a new run).")
         fresh = model.copy()
-        set_weights(fresh, fresh_built_weights(model, seed))
+        set_weights(fresh, fresh_weights(model, seed))
         return fresh
     out_layer = model.layers[-1]
     if not isinstance(out_layer, keras.layers.Dense) or len(model.outputs) != 1:
@@ -114,11 +118,14 @@ def architecture_digest(model: keras.Model) -> str:
 
 
 def stochastic_layers(model: keras.Model) -> list:
-    """Layers whose training draws random numbers (dropout, noise): units of such a model train alone."""
-    kinds = (keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout,
-             keras.layers.AlphaDropout)
-    top = [layer.name for layer in model.layers if isinstance(inner(layer), kinds)]
-    nested = [f"{layer.name}/{sub.name}" for layer in model.layers if not isinstance(inner(layer), kinds)
+    """Layers whose training draws random numbers (dropout, noise): units of such a model train alone. By class
+    name, so that Keras 3 layers count too."""
+    top = [layer.name for layer in model.layers if _draws(inner(layer))]
+    nested = [f"{layer.name}/{sub.name}" for layer in model.layers if not _draws(inner(layer))
               for sub in inner(layer)._flatten_layers(include_self=False, recursive=True)
-              if isinstance(sub, kinds) and (getattr(sub, "rate", 0) or getattr(sub, "stddev", 0))]
+              if _draws(sub) and (getattr(sub, "rate", 0) or getattr(sub, "stddev", 0))]
     return top + nested
+
+
+def _draws(layer) -> bool:
+    return any(cls.__name__ in STOCHASTIC for cls in type(layer).__mro__)

@@ -77,7 +77,10 @@ def variable_paths(layer, path: str):
 
 def weight_variables(model: keras.Model) -> dict:
     """{"<layer>/<variable>": tf.Variable} for a plain or wrapped model, excluding wrappers' own state; a
-    sublayer's variables by their path inside their layer ("mha/query/kernel")."""
+    sublayer's variables by their path inside their layer ("mha/query/kernel"). A network that addresses its
+    variables itself (`tflottery.models.built.Keras3Network`) answers for itself."""
+    if hasattr(model, "variables_by_path"):
+        return model.variables_by_path()
     out = {}
     for layer in model.layers:
         real = inner(layer)
@@ -91,7 +94,7 @@ def weight_variables(model: keras.Model) -> dict:
 
 
 def get_weights(model: keras.Model) -> dict:
-    return {k: v.numpy() for k, v in weight_variables(model).items()}
+    return {k: np.array(v) for k, v in weight_variables(model).items()}
 
 
 def set_weights(model: keras.Model, weights: dict, strict: bool = True) -> None:

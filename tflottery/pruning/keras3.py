@@ -114,6 +114,7 @@ class Keras3IMP(keras.callbacks.Callback):
         if int(getattr(self.model, "steps_per_execution", 1) or 1) > 1:
             raise ConfigError("Keras3IMP prunes and rewinds between two steps and must see every step: compile the model "
                               "with steps_per_execution=1.")
+        models3.stable_names(self.model)  # a subclassed model's paths: the same in the process that loads its ticket
         kinds = default_targets(self.model.layers)  # the registry and paths of tf_keras
         from tflottery.pruning.resolve import prunable
 

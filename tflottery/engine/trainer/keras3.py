@@ -82,6 +82,7 @@ def training_key(training) -> str:
 
 KERAS3_NOT_YET = {"supermask": "trains scores, not weights", "set": "rewires masks while training",
                   "rigl": "rewires masks while training"}
+TF_KERAS_SCORES = ("snip", "grasp", "synflow")  # score a tf_keras copy of the network, which Keras 3 code has not
 
 
 class Keras3Trainer(Trainer):
@@ -124,6 +125,11 @@ class Keras3Trainer(Trainer):
                               "or leave --keras unset.")
         t, plan = setup.config.training, setup.plan
         problems = [f"branch {b.kind} ({KERAS3_NOT_YET[b.kind]})" for b in setup.branches if b.kind in KERAS3_NOT_YET]
+        from tflottery.models.built import Keras3Network
+
+        if isinstance(setup.base, Keras3Network):
+            problems += [f"branch {b.kind} (it scores a tf_keras copy of the network, and your Keras 3 code builds "
+                         "none)" for b in setup.branches if b.kind in TF_KERAS_SCORES]
         if setup.stochastic:
             problems.append(f"layers that draw random numbers ({', '.join(setup.stochastic)}: their streams are not "
                             "seeded per unit on Keras 3, so a resumed run would differ)")
@@ -148,6 +154,16 @@ class Keras3Trainer(Trainer):
                           "run it on a tf_keras run (leave --keras unset).")
 
     def _model(self, classes):
+        from tflottery.models.built import Keras3Network
+
+        if isinstance(self.base, Keras3Network):  # the user's code: one instance, its head its own (`with_head`)
+            if classes not in (None, int(self.base.output_shape[-1])):
+                from tflottery.models import with_head
+
+                with_head(self.base, classes, 0)  # says why in one line
+            if None not in self._models:
+                self._models[None] = self.base.fresh()
+            return self._models[None]
         if classes not in self._models:
             from tflottery.models import with_head
             from tflottery.models.keras3 import translate
