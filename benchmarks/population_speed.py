@@ -18,6 +18,7 @@ With `--keras 3 --backend jax` the same table for the Keras 3 trainer on JAX: K 
 program (`tflottery.engine.trainer.jax_towers`), the images gathered on the device, 50 steps a call.
 Run: python benchmarks/population_speed.py [--rounds 3] [--units 1,2,5,10,15] [--keras 3 --backend jax]
 [--model vit_tiny] (any zoo model on 28x28x1: the FLOP floor and the 0.2 reference are printed for LeNet only)
+[--steps N] (N steps a timed round instead of an epoch, for models whose epoch is long: "epoch" then means N steps)
 """
 import argparse
 import os
@@ -47,6 +48,11 @@ from tflottery.pruning.resolve import bind  # noqa: E402
 LAYERS = [(784, 300), (300, 100), (100, 10)]
 BATCH = 60
 MODEL = "lenet_300_100"  # --model: any zoo model on Fashion-MNIST's shape (vit_tiny: the transformer)
+STEPS = 0  # --steps: steps a timed round (0: an epoch)
+
+
+def round_steps(data) -> int:
+    return STEPS or data.steps_per_epoch
 
 
 def flops_per_step() -> float:
@@ -98,7 +104,7 @@ def population(units: int, engine: TrainingConfig, data):
 def epochs(units: list, rounds: int, jit) -> dict:
     """{K: seconds of each timed epoch}, the K interleaved in each round (round 0 compiles and warms up)."""
     data = load_data()
-    spe = data.steps_per_epoch
+    spe = round_steps(data)
     engine = TrainingConfig(jit_compile=jit)
     built = {k: population(k, engine, data) for k in units}
     times = {k: [] for k in units}
@@ -115,7 +121,7 @@ def epochs_keras3(units: list, rounds: int, backend: str) -> dict:
     from tflottery.engine.trainer.keras3 import Keras3Trainer
 
     data = load_data()
-    spe = data.steps_per_epoch
+    spe = round_steps(data)
     engine = TrainingConfig(keras=3, backend=backend)
     engine.validate()
     base = models.build(MODEL, (28, 28, 1), 10, seed=0)
@@ -169,7 +175,7 @@ def main(rounds: int, units: list, jit, threads: str, backend: "str | None" = No
     lenet = MODEL == "lenet_300_100"  # 0.2's reference and the FLOP floor are LeNet's
     reference = as_0_2(rounds) if lenet else float("nan")
     data = load_data()
-    spe = data.steps_per_epoch
+    spe = round_steps(data)
     device = tf.config.list_physical_devices("GPU")
     parallel = 1 if device else max(1, tf.config.threading.get_inter_op_parallelism_threads() or os.cpu_count())
     rate = gemm_rate() * parallel
@@ -177,7 +183,8 @@ def main(rounds: int, units: list, jit, threads: str, backend: "str | None" = No
     where = f"GPU {device[0].name}" if device else f"{os.cpu_count()} CPUs"
     kernels = ("XLA" if use_xla(jit) else "graph + fused Adam") if backend is None else \
         f"Keras 3 on {backend}, towers in one jitted program"
-    print(f"{MODEL} at 21.1%, batch {BATCH}, {data.num_train} examples ({data.info['source']}), {where}, "
+    span = f"{spe}-step rounds as epochs" if STEPS else f"{data.num_train} examples"
+    print(f"{MODEL} at 21.1%, batch {BATCH}, {span} ({data.info['source']}), {where}, "
           f"{kernels}, threads {threads}, 50 steps per call; {rounds} interleaved epochs per K"
           + (f"; GEMM rate {rate / 1e9:.1f} GFLOP/s on LeNet's shapes ({parallel} at once): FLOP floor {floor:.2f} s "
              f"per unit-epoch ({flops_per_step() * spe / 1e9:.1f} GFLOP); one unit as 0.2 trained it: {reference:.2f} s "
@@ -216,9 +223,10 @@ if __name__ == "__main__":
     parser.add_argument("--keras", type=int, default=2, help="2 (tf_keras populations) or 3 (the Keras 3 trainer)")
     parser.add_argument("--backend", default="jax", help="Keras 3's backend (with --keras 3): jax")
     parser.add_argument("--model", default=MODEL, help="a zoo model on 28x28x1 inputs: lenet_300_100, vit_tiny, ...")
+    parser.add_argument("--steps", type=int, default=0, help="steps a timed round (default: an epoch)")
     parser.add_argument("--as_0_2", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    MODEL = args.model
+    MODEL, STEPS = args.model, args.steps
     if args.as_0_2:
         print(min(epochs([1], args.rounds, True)[1])[0])
         sys.exit(0)
