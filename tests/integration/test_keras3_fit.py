@@ -94,10 +94,10 @@ for name, optimizer, rewind in cases:
         from tflottery.data import load
 
         export_ticket(imp, out=f"{out}/ticket", data=load(DataConfig(dataset="mnist", validation=400), batch_size=50))
-        np.save(f"{out}/keras3_logits.npy", np.asarray(model(x_test)))
+        np.save(f"{out}/keras3_logits.npy", keras.ops.convert_to_numpy(model(x_test)))
         np.save(f"{out}/x_test.npy", x_test)
         again = load_ticket(f"{out}/ticket", keras=3)
-        results["reloaded_diff"] = float(np.abs(np.asarray(again(x_test)) - np.asarray(model(x_test))).max())
+        results["reloaded_diff"] = float(np.abs(keras.ops.convert_to_numpy(again(x_test)) - keras.ops.convert_to_numpy(model(x_test))).max())
 print(json.dumps(results))
 '''
 
@@ -110,10 +110,10 @@ def fit_in(backend: str, where) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_keras3_imp_in_a_users_fit_prunes_rewinds_keeps_zeros_and_exports_a_ticket(tmp_path, backend):
-    if backend == "jax" and importlib.util.find_spec("jax") is None:
-        pytest.skip("jax is not installed: pip install 'tflottery[jax]'")
+    if backend != "tensorflow" and importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed: pip install 'tflottery[{backend}]'")
     out = fit_in(backend, tmp_path)
     assert out["backend"] == backend
     for name, rewind_step in (("adam", 0), ("sgd_momentum", 4), ("adamw", 0)):
@@ -204,7 +204,7 @@ for form, build in (("functional", functional), ("subclassed", Tokens)):
         ticket = export_ticket(imp, out=sys.argv[1] + "/ticket")
         filled = load_ticket(ticket, model=Tokens)
         filled.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        diff = float(np.abs(np.asarray(filled(x[:8])) - np.asarray(model(x[:8]))).max())
+        diff = float(np.abs(keras.ops.convert_to_numpy(filled(x[:8])) - keras.ops.convert_to_numpy(model(x[:8]))).max())
         filled.fit(x[:16], y[:16], batch_size=4, epochs=1, verbose=0)
         if hasattr(filled, "jax_state_sync"):
             filled.jax_state_sync()
@@ -215,14 +215,14 @@ print(json.dumps(out))
 '''
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_keras3_imp_prunes_attention_and_recurrent_kernels_of_functional_and_subclassed_models(tmp_path, backend):
     """Embedding, MultiHeadAttention's four projections and an LSTM's kernels under AdamW, in a Functional and a
     subclassed Keras 3 model: every target masked at the plan's exact counts, zeros after every step; the subclassed
     model's weights-only ticket fills the user's class with the same logits and keeps its zeros in a fit (find_ticket
     with a subclassed Keras 3 model: test_keras3_subclassed_find.py)."""
-    if backend == "jax" and importlib.util.find_spec("jax") is None:
-        pytest.skip("jax is not installed: pip install 'tflottery[jax]'")
+    if backend != "tensorflow" and importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed: pip install 'tflottery[{backend}]'")
     import os
 
     done = subprocess.run([sys.executable, "-c", SEQUENCE_FIT, str(tmp_path)], capture_output=True, text=True,

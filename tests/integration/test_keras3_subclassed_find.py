@@ -1,7 +1,7 @@
 """A subclassed Keras 3 model (Embedding, MultiHeadAttention, Dense) through `find_ticket(model=TheClass)` on the
 user's own token arrays, each backend in processes of its own: IMP with reinit and random pruning, every target
 pruned at its rate and exactly zero where pruned, "remaining" equal to a count of the masks, a kill -9 resumed to
-the bytes of the whole run (TensorFlow), a population of 3 equal to the units alone (JAX), a weights-only ticket
+the bytes of the whole run (TensorFlow and PyTorch), a population of 3 equal to the units alone (JAX), a weights-only ticket
 filled into a new instance with the run's logits, a transfer to other arrays, another network another run, and the
 branches and executors it cannot serve refused in one line."""
 import importlib.util
@@ -78,7 +78,8 @@ if mode == "whole":
         except ConfigError as error:
             refusals.append(str(error))
     out.update(again=str(again.path), again_trained=len(again.trained), wide=str(wide.path),
-               logits=np.asarray(filled(x[:8])).tolist(), run_logits=np.asarray(run.model(x[:8])).tolist(),
+               logits=keras.ops.convert_to_numpy(filled(x[:8])).tolist(),
+               run_logits=keras.ops.convert_to_numpy(run.model(x[:8])).tolist(),
                filled_masks={v.path: float(np.mean(np.asarray(v) == 0)) for v in filled.trainable_variables
                              if type(v.constraint).__name__ == "TicketMask"},
                transfer={"trained": len(moved.trained), "rewind": moved.metrics()["remaining"],
@@ -97,8 +98,11 @@ def run_script(backend: str, runs: Path, mode: str, population: int = 1) -> "tup
     return done.returncode, json.loads(lines[-1][4:]) if lines else {}, done.stderr[-3000:]
 
 
-def test_a_subclassed_keras3_model_finds_resumes_and_ships_a_ticket(tmp_path):
-    code, whole, err = run_script("tensorflow", tmp_path / "whole", "whole")
+@pytest.mark.parametrize("backend", ["tensorflow", "torch"])
+def test_a_subclassed_keras3_model_finds_resumes_and_ships_a_ticket(tmp_path, backend):
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed: pip install 'tflottery[{backend}]'")
+    code, whole, err = run_script(backend, tmp_path / "whole", "whole")
     assert code == 0, err
     path = Path(whole["path"])
     assert path.name.startswith("tokens-arrays-")
@@ -109,7 +113,7 @@ def test_a_subclassed_keras3_model_finds_resumes_and_ships_a_ticket(tmp_path):
 
     store = RunStore.open(path)
     identity = json.loads((path / "spec.json").read_text())["identity"]
-    assert identity["training"]["keras"] == 3 and identity["training"]["backend"] == "tensorflow"
+    assert identity["training"]["keras"] == 3 and identity["training"]["backend"] == backend
     rep = store.replicate(0)
     level2 = rep.load_level(2)
     assert set(level2.masks) == {"embedding/embeddings", "multi_head_attention/query/kernel",
@@ -136,9 +140,9 @@ def test_a_subclassed_keras3_model_finds_resumes_and_ships_a_ticket(tmp_path):
     assert "snip" in snip and "tf_keras copy" in snip and "\n" not in snip
     assert "processes" in processes and "built by your code" in processes
 
-    code, _, err = run_script("tensorflow", tmp_path / "killed", "kill")
+    code, _, err = run_script(backend, tmp_path / "killed", "kill")
     assert code == -9, err
-    code, resumed, err = run_script("tensorflow", tmp_path / "killed", "run")
+    code, resumed, err = run_script(backend, tmp_path / "killed", "run")
     assert code == 0, err
     assert 0 < resumed["trained"] <= 5  # of 7 units: only what the killed process had not stored (2+ were)
     assert_same_run(tmp_path / "whole" / "before_transfer" / path.name, Path(resumed["path"]))

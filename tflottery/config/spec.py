@@ -25,7 +25,7 @@ from tflottery.core.values import as_bool
 OPTIMIZERS = ("adam", "sgd")
 PRECISIONS = (None, "float32", "mixed_float16", "mixed_bfloat16")
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
-KERAS3_BACKENDS = ("tensorflow", "jax")
+KERAS3_BACKENDS = ("tensorflow", "jax", "torch")
 
 
 @dataclass(slots=True)
@@ -94,7 +94,7 @@ class TrainingConfig:
     gamma: float = setting(0.1, "... by this factor")
     precision: Optional[str] = setting(None, "None = float32; mixed_float16 (GPU) or mixed_bfloat16 (CPU/TPU)")
     keras: int = setting(2, "2: tf_keras + tfmot wrappers (the default); 3: Keras 3 (`import keras`) on --backend")
-    backend: Optional[str] = setting(None, "Keras 3's backend: tensorflow | jax (default: $KERAS_BACKEND, else "
+    backend: Optional[str] = setting(None, "Keras 3's backend: tensorflow | jax | torch (default: $KERAS_BACKEND, else "
                                            "tensorflow); part of the run's identity")
     eval_every: str = unhashed("1ep", "evaluate validation and test sets this often (does not change training)")
     distribute: str = unhashed("none", "none | mirrored (this machine's GPUs) | multi_worker (TF_CONFIG)")
@@ -149,7 +149,7 @@ class TrainingConfig:
         self.backend = self.backend or os.environ.get("KERAS_BACKEND") or "tensorflow"
         if self.backend not in KERAS3_BACKENDS:
             raise ConfigError(f"training.backend={self.backend!r}: tflottery trains Keras 3 on "
-                              f"{' or '.join(KERAS3_BACKENDS)} (not yet torch).")
+                              f"{', '.join(KERAS3_BACKENDS)}.")
         import sys
 
         if "keras" not in sys.modules:  # Keras 3 reads its backend once, when it loads (tfmot loads it too)

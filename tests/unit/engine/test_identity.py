@@ -70,7 +70,7 @@ def test_keras3_runs_are_named_by_their_backend_and_tf_keras_runs_keep_their_nam
     tf_keras = name_of({})
     on_tf, on_jax = name_of({"training": {"keras": 3}}), name_of({"training": {"keras": 3, "backend": "jax"}})
     assert tf_keras == "lenet_300_100-mnist-3d91ea353707" == name_of({"training": {"keras": 2}})
-    assert len({tf_keras, on_tf, on_jax}) == 3
+    assert len({tf_keras, on_tf, on_jax, name_of({"training": {"keras": 3, "backend": "torch"}})}) == 4
     assert on_tf == name_of({"training": {"keras": 3, "backend": "tensorflow"}})  # the default backend, spelt out
     monkeypatch.setenv("KERAS_BACKEND", "jax")  # as Keras itself picks it
     assert name_of({"training": {"keras": 3}}) == on_jax
@@ -79,7 +79,7 @@ def test_keras3_runs_are_named_by_their_backend_and_tf_keras_runs_keep_their_nam
 @pytest.mark.parametrize("training,message", [
     ({"keras": 4}, "training.keras=4: 2 .* or 3"),
     ({"backend": "jax"}, "is Keras 3's: add --keras=3"),
-    ({"keras": 3, "backend": "torch"}, "tensorflow or jax \\(not yet torch\\)"),
+    ({"keras": 3, "backend": "mxnet"}, "trains Keras 3 on tensorflow, jax, torch"),
 ])
 def test_bad_keras_settings_are_refused(training, message):
     from tflottery.core.errors import ConfigError

@@ -80,6 +80,7 @@ def training_key(training) -> str:
     return json.dumps(hashed_fields(training), sort_keys=True)
 
 
+BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 KERAS3_NOT_YET = {"supermask": "trains scores, not weights", "set": "rewires masks while training",
                   "rigl": "rewires masks while training"}
 TF_KERAS_SCORES = ("snip", "grasp", "synflow")  # score a tf_keras copy of the network, which Keras 3 code has not
@@ -113,7 +114,7 @@ class Keras3Trainer(Trainer):
     @classmethod
     def population(cls, config, weights: int, distributed: bool = False) -> "tuple[int, str]":
         if config.training.backend != "jax":
-            return 1, "1 (Keras 3 on TensorFlow trains one unit at a time)"
+            return 1, f"1 (Keras 3 on {BACKEND_NAMES[config.training.backend]} trains one unit at a time)"
         return super().population(config, weights, distributed)
 
     @classmethod
