@@ -225,16 +225,17 @@ def transfer(source: str, *, level: Optional[int] = None, replicate: int = 0, re
 
 
 def export(run: str, *, level: Optional[int] = None, out: Optional[str] = None, branch: str = "ticket",
-           replicate: int = 0, overwrite: bool = False):
+           replicate: int = 0, overwrite: bool = False, shrink: bool = False):
     """Export level LEVEL (default: the last finished) of run directory RUN as a ticket (default: saved_tickets/).
 
     --branch exports a baseline or transfer branch (e.g. reinit, transfer-<hash>); --overwrite
-    replaces an existing ticket at --out (never anything that is not a ticket).
+    replaces an existing ticket at --out (never anything that is not a ticket); --shrink writes it as
+    a smaller dense network, its removed channels deleted (a --structure=channels ticket).
     """
     from tflottery.tickets import export_ticket
 
     return str(export_ticket(run, level, out, branch=branch, replicate=replicate,
-                             overwrite=as_bool(overwrite, "overwrite")))
+                             overwrite=as_bool(overwrite, "overwrite"), shrink=as_bool(shrink, "shrink")))
 
 
 def convert(ticket: str, *, modes: str = "float,sparse,int8", representative: Optional[str] = None,

@@ -163,15 +163,15 @@ class PruningConfig:
     `strategy` names a registered pruning strategy and `settings` holds that strategy's own
     settings (layerwise: dense_rate, conv_rate, output_rate, layer_rates; global: rate; ...):
     `tflottery find --strategy=NAME --help` lists them. `structure` is what is pruned as one
-    unit, for any strategy: weights (default), blocks ({"block": [1, 4]}) or N:M groups
-    ({"n": 2, "m": 4}). The engine's resolver checks both against their registries.
+    unit: weights (default), blocks ({"block": [1, 4]}), N:M groups ({"n": 2, "m": 4}) or whole
+    channels ("channels", layer by layer). The engine's resolver checks both against their registries.
     """
 
     strategy: str = setting("layerwise", "layerwise | global | early_bird (`tflottery find --strategy=NAME --help`)")
     settings: dict[str, Any] = setting(help="the strategy's own settings; flags give them directly (--dense_rate=0.2)",
                                        factory=dict)
-    structure: Optional[dict[str, Any]] = setting(None, "unit of pruning: {'block': [1, 4]} or {'n': 2, 'm': 4}; "
-                                                        "default weight by weight")
+    structure: Optional[dict[str, Any]] = setting(None, "unit of pruning: {'block': [1, 4]}, {'n': 2, 'm': 4} or "
+                                                        "channels; default weight by weight")
     unpruned: list[str] = setting(help="left dense, counted: layer names, weight paths or globs", factory=list)
     prune: list[str] = setting(help="which weights are pruning targets: layer names, weight paths or globs "
                                     "('*/bias', 'gate/w'); '!pattern' takes matching ones out, said as left dense "
@@ -205,6 +205,8 @@ class PruningConfig:
             values = dataclasses.asdict(values)
         if not isinstance(values, dict):
             raise ConfigError(f"pruning must be a mapping of its fields, got {type(values).__name__}.")
+        if isinstance(values.get("structure"), str) and values["structure"]:  # --structure=channels: its kind
+            values = {**values, "structure": {"kind": values["structure"]}}
         names = {f.name for f in dataclasses.fields(cls)}
         direct = {k: v for k, v in values.items() if k not in names}
         settings = values.get("settings") or {}

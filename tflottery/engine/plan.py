@@ -145,11 +145,13 @@ class Plan:
 
 
 def make_plan(config: RunConfig, kinds: dict, shapes: dict, steps_per_epoch: int,
-              uncovered: Optional[dict] = None, dense_weights: int = 0, excluded: Optional[dict] = None) -> Plan:
+              uncovered: Optional[dict] = None, dense_weights: int = 0, excluded: Optional[dict] = None,
+              graph: Optional[dict] = None) -> Plan:
     """Validate everything that depends on the model and data, and plan the levels (`uncovered`: the model's
     layers with weights no rule prunes, each to be left dense by name; `dense_weights`: the trainable weights
-    outside the targets; `excluded`: {path: weights} a "!pattern" of pruning.prune took out, said as left dense)."""
-    strategy = bind(config.pruning, kinds, shapes, config.model.name, uncovered)
+    outside the targets; `excluded`: {path: weights} a "!pattern" of pruning.prune took out, said as left dense;
+    `graph`: the model's channel graph, for a structure that follows it)."""
+    strategy = bind(config.pruning, kinds, shapes, config.model.name, uncovered, graph)
     strategy.left_dense = {**strategy.left_dense, **{path: f"{n:,} weights, --prune" for path, n in
                                                      (excluded or {}).items()}}
     levels = config.plan.fixed_levels

@@ -82,7 +82,7 @@ def prepare(config, model: Optional[keras.Model] = None, data=None) -> RunSetup:
         base = model or models.build(config.model.name, data.input_shape, data.num_classes, 0)
     models.check_model(base)
     models.check_fits(base, data)
-    inputs = wrap_lib.plan_inputs(base, config.pruning.prune)
+    inputs = plan_inputs(base, config)
     prunable(inputs["kinds"], base.name)
     plan = make_plan(config, steps_per_epoch=data.steps_per_epoch, **inputs)
     runs_dir = Path(config.runs_dir)
@@ -370,7 +370,7 @@ def open_run(path: "str | Path", verbose: Optional[bool] = None, model=None) -> 
         config.training.verbose = verbose
     data = data_lib.load(config.data, config.training.batch_size, config.runs_dir)
     base = stored_model(store) if model is None else _rebuilt(store, config, model, data.input_shape)
-    plan = make_plan(config, steps_per_epoch=data.steps_per_epoch, **wrap_lib.plan_inputs(base, config.pruning.prune))
+    plan = make_plan(config, steps_per_epoch=data.steps_per_epoch, **plan_inputs(base, config))
     return RunSetup(config, store, data, base, plan, resolve(config).branches, False,
                     stochastic_layers(base))
 
@@ -386,6 +386,18 @@ def _rebuilt(store: RunStore, config: RunConfig, builder, input_shape: tuple):
                           f"{store.path}'s (architecture {models.architecture_digest(base)}, the run's "
                           f"{config.model.architecture}): pass the code that built the run.")
     return base
+
+
+def plan_inputs(base, config: RunConfig) -> dict:
+    """What the plan needs of the run's network (`wrap.plan_inputs`), its channel graph where the structure follows
+    channels."""
+    from tflottery.pruning.structures import structure_kind
+
+    channels = structure_kind(config.pruning.structure) == "channels"
+    if channels and by_code(base):
+        raise ConfigError("pruning.structure channels follows a Functional or Sequential model's graph, which a network "
+                          "built by code has not: prune it weight by weight, in blocks or N:M, or build it Functional.")
+    return wrap_lib.plan_inputs(base, config.pruning.prune, channels)
 
 
 def local_only(base, executor: str) -> None:

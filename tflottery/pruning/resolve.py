@@ -89,10 +89,11 @@ def prunable(kinds: dict, model_name: str) -> dict:
 
 
 def bind(pruning: PruningConfig, kinds: dict, shapes: dict, model_name: str = "the model",
-         uncovered: Optional[dict] = None) -> PruningStrategy:
+         uncovered: Optional[dict] = None, graph: Optional[dict] = None) -> PruningStrategy:
     """The configured strategy, under its structure, for a model's prunable kernels (`prunable`: at least one).
     `uncovered` (`wrap.uncovered`: layers with weights no rule prunes) must each be left dense by name in
-    `pruning.unpruned`, or the model is refused: no layer is skipped in silence."""
+    `pruning.unpruned`, or the model is refused: no layer is skipped in silence. `graph`: the model's channel graph
+    (`tflottery.models.channels.graph`), for a structure that follows it."""
     prunable(kinds, model_name)
     uncovered = dict(uncovered or {})
     silent = {name: what for name, what in uncovered.items() if name not in pruning.unpruned}
@@ -105,10 +106,14 @@ def bind(pruning: PruningConfig, kinds: dict, shapes: dict, model_name: str = "t
                          "every weight is counted.")
     settings = strategy_settings(pruning)
     structure, structure_settings = structure_of(pruning)
+    if structure.strategies is not None and pruning.strategy not in structure.strategies:
+        raise ConfigError(f"pruning.structure {structure.kind} prunes with --strategy="
+                          f"{' or '.join(structure.strategies)}, not {pruning.strategy}: {structure.description}.")
     strategy = strategy_class(pruning.strategy)(
         settings, kinds, shapes, lambda k, s, p: structure(structure_settings, k, s, p),
         [n for n in pruning.unpruned if n not in uncovered], pruning.one_shot)
     strategy.left_dense = uncovered
+    strategy.structure.bind_graph(graph)
     return strategy
 
 

@@ -22,6 +22,7 @@ import tensorflow_model_optimization as tfmot
 from tflottery.core.errors import ModelError
 from tflottery.core.keras_compat import keras
 from tflottery.core.names import is_layer_kernel, layer_of
+from tflottery.models.channels import graph as channel_graph
 from tflottery.models.surgery import check_model
 from tflottery.models.weights import inner, short_name, transparent, weight_variables
 from tflottery.pruning import targets as targets_lib
@@ -67,17 +68,18 @@ def kernel_shapes(model: keras.Model, patterns: "list | tuple" = ()) -> dict:
     return {k: tuple(int(d) for d in variables[k].shape) for k in prunable_kinds(model, patterns)}
 
 
-def plan_inputs(model: keras.Model, patterns: "list | tuple" = ()) -> dict:
+def plan_inputs(model: keras.Model, patterns: "list | tuple" = (), channels: bool = False) -> dict:
     """What a plan needs of `model` (`patterns`: pruning.prune): its targets' kinds and shapes, the layers no rule
     covers, the targets a "!pattern" takes out, and how many trainable weights lie outside the targets (biases,
-    scales, layers left dense: what "of all weights" adds to "of the prunable weights")."""
+    scales, layers left dense: what "of all weights" adds to "of the prunable weights"); with `channels`, its
+    channel graph (`tflottery.models.channels.graph`)."""
     layers = [inner(layer) for layer in model.layers]
     kinds, excluded = targets_lib.select(layers, patterns)
     variables = weight_variables(model)
     return {"kinds": kinds, "shapes": {k: tuple(int(d) for d in variables[k].shape) for k in kinds},
             "uncovered": targets_lib.uncovered_layers(layers, {**kinds, **excluded}),
             "dense_weights": sum(int(np.prod(v.shape)) for k, v in variables.items() if v.trainable and k not in kinds),
-            "excluded": excluded}
+            "excluded": excluded, "graph": channel_graph(model, kinds) if channels else None}
 
 
 def wrapped(model: keras.Model, prune: list) -> "tuple[list, list]":

@@ -25,14 +25,18 @@ DEFAULT_DIR = Path("saved_tickets")
 
 
 def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = None, *, branch: str = TICKET,
-                  replicate: int = 0, overwrite: bool = False, data=None) -> Path:
+                  replicate: int = 0, overwrite: bool = False, data=None, shrink: bool = False) -> Path:
     """Write the ticket of `level` (default: the last finished) of a run as a ticket directory.
+
+    `shrink`: the ticket as a smaller dense network, every channel that no longer matters deleted
+    (`tflottery.models.channels.shrink`: a channel ticket's removed channels, and any neuron or filter
+    no surviving weight reads); its predictions are the masked network's, to float rounding.
 
     `run` is a run directory (path), a `RunStore`, a `Run`, or the `tflottery.Rewind` callback of
     IMP in your own fit (then `data`, a tflottery Data, is recorded if given). Returns the ticket's
     path (default `saved_tickets/<run>-r<replicate>-level_<L>[-<branch>]`).
     """
-    overwrite = as_bool(overwrite, "overwrite")
+    overwrite, shrink = as_bool(overwrite, "overwrite"), as_bool(shrink, "shrink")
     if out is not None and not isinstance(out, (str, Path)) or out == "":
         raise TicketError(f"out={out!r} must be the path of the ticket folder to write (or left out).")
     if not isinstance(branch, str):
@@ -65,6 +69,9 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
     weights = get_weights(plain) if plain is not None else \
         {k: v * masks[k] if k in masks else v for k, v in record.final.items()}
     rewind = {k: v * masks[k] if k in masks else v for k, v in record.start.items()}
+    shrunk = None
+    if shrink:
+        plain, weights, masks, rewind, shrunk = _shrunk(plain, weights, masks, rewind, refused, rep.path)
     name = plain.name if plain is not None else json.loads(architecture).get("config", {}).get("name", store.name)
     with atomic_directory(out, may_replace=lambda target: check_replaceable(target, overwrite)) as tmp:
         if plain is not None:
@@ -88,6 +95,9 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
             "digest_covers": fmt.DIGEST_COVERS, "saved_model": fmt.SAVED_MODEL_NOTE,
         }
         counts = store.weight_counts(branch)
+        if shrunk is not None:
+            meta["shrunk"] = shrunk
+            counts = (None, shrunk["weights"][1] - sum(m.size for m in masks.values()))
         if counts is not None:  # what remains of every trainable weight, beside the pruned variables' `remaining`
             meta["weights"] = weight_counts(masks, counts[1])
         if refused:
@@ -98,6 +108,24 @@ def export_ticket(run, level: Optional[int] = None, out: "str | Path | None" = N
         meta["digest"] = fmt.digest_of(meta)
         write_json(tmp / "ticket.json", meta)
     return out
+
+
+def _shrunk(plain, weights: dict, masks: dict, rewind: dict, refused: list, where: Path) -> tuple:
+    """The ticket as a smaller dense network: (model, weights, masks, rewind weights, what ticket.json says of it)."""
+    from tflottery.models import get_weights
+    from tflottery.models.channels import shrink
+
+    if plain is None:
+        raise TicketError(f"{where}: shrink rebuilds the network smaller, and this one is weights-only "
+                          f"({', '.join(refused)}): export it without --shrink.")
+    cut = shrink(plain, weights, masks)
+    if not cut.removed:
+        raise TicketError(f"{where}: no channel of this ticket can go (every neuron and filter is still read): find it "
+                          "with --structure=channels to shrink it, or export it without --shrink.")
+    before = sum(int(v.shape.num_elements()) for v in plain.trainable_weights)
+    after = sum(int(v.shape.num_elements()) for v in cut.model.trainable_weights)
+    described = {"channels": {k: list(v) for k, v in cut.removed.items()}, "weights": [before, after]}
+    return cut.model, get_weights(cut.model), cut.masks, cut.cut(rewind), described
 
 
 def _export_own_fit(rewind, out, overwrite: bool, data) -> Path:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from tflottery.config import PruningConfig
+from tflottery.core.errors import ConfigError
 from tflottery.pruning import masks as M
 from tflottery.pruning.resolve import bind
 from tflottery.pruning.strategies import STRATEGIES, total
@@ -25,8 +26,13 @@ def test_every_structure_names_itself_by_its_example(structure):
 @pytest.mark.parametrize("structure", sorted(STRUCTURES))
 def test_every_structure_holds_under_every_strategy_and_the_plan_is_met(structure, strategy, shapes):
     kinds = {k: "conv" if len(s) == 4 else "dense" for k, s in shapes.items()}
-    bound = bind(PruningConfig.from_dict({"strategy": strategy, "structure": STRUCTURES[structure].example}),
-                 kinds, shapes)
+    config = PruningConfig.from_dict({"strategy": strategy, "structure": STRUCTURES[structure].example})
+    served = STRUCTURES[structure].strategies
+    if served is not None and strategy not in served:  # refused in one line, naming the strategies it serves
+        with pytest.raises(ConfigError, match=f"prunes with --strategy={' or '.join(served)}, not {strategy}"):
+            bind(config, kinds, shapes)
+        return
+    bound = bind(config, kinds, shapes)
     rng = np.random.default_rng(0)
     masks = M.ones_like({k: np.zeros(s) for k, s in shapes.items()}, shapes)
     plan = bound.plan(6)

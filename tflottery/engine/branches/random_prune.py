@@ -15,7 +15,7 @@ def random_mask(ctx, level: int, density: str, seed: int) -> dict:
     `uniform` or `erk` counts over the pruned layers (`tflottery.pruning.density`; unpruned layers stay whole)."""
     ticket = ctx.level_masks(level)
     if density == "ticket":
-        return mask_lib.random_like(ticket, seed)
+        return ctx.strategy.structure.shuffled(ticket, seed)
     pruned = [k for k in ctx.strategy.sizes if k in ctx.strategy.pruned]
     shapes = {k: ticket[k].shape for k in pruned}
     counts = layer_counts(density, shapes, sum(int(ticket[k].sum()) for k in pruned))

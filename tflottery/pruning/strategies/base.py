@@ -117,7 +117,7 @@ class PruningStrategy:
         structure's units, each satisfying the structure."""
         constrained = {k: (self.structure.constrain(k, weights[k], m) if k in self.pruned else m.copy())
                        for k, m in masks.items()}
-        return self.select(weights, constrained, counts)
+        return self.structure.follow(self.select(weights, constrained, counts))
 
     def select(self, weights: dict, masks: dict, counts: dict) -> dict:
         raise NotImplementedError

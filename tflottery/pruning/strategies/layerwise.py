@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
+
 from tflottery.config import setting
 from tflottery.core.errors import ConfigError
 from tflottery.core.names import selected
@@ -83,6 +85,6 @@ class Layerwise(PruningStrategy):
         out = {}
         for k, m in masks.items():
             scores, alive = self.structure.units(k, weights[k], m)
-            drop = (int(m.sum()) - counts[k]) // self.structure.unit(k)
+            drop = int(np.sum(alive)) - counts[k] // self.structure.unit(k)  # in units: rows that followed do not count
             out[k] = self.structure.expand(k, mask_lib.drop_smallest(scores, alive, drop)).reshape(m.shape)
         return out

@@ -39,6 +39,7 @@ class Structure:
     """Weight by weight, unless a subclass says otherwise."""
 
     kind: ClassVar[str]
+    strategies: ClassVar[Optional[tuple]] = None  # the strategies it serves (None: every one)
     keys: ClassVar[set] = set()
     description: ClassVar[str] = ""
     example: ClassVar[dict]  # a pruning.structure value that chooses this kind, e.g. {"n": 2, "m": 4}
@@ -79,6 +80,19 @@ class Structure:
     def expand(self, k: str, unit_mask: np.ndarray) -> np.ndarray:
         """A per-unit mask back to the kernel's shape."""
         return unit_mask
+
+    def bind_graph(self, graph: Optional[dict]) -> None:
+        """The model's channel graph (`tflottery.models.channels.graph`), for a structure that follows it."""
+
+    def follow(self, masks: dict) -> dict:
+        """A level's masks with what the structure makes follow from them (a removed channel's readers)."""
+        return masks
+
+    def shuffled(self, masks: dict, seed: int) -> dict:
+        """A random mask of `masks`' counts in this structure's units (the random-pruning baseline)."""
+        from tflottery.pruning import masks as mask_lib
+
+        return mask_lib.random_like(masks, seed)
 
     def holds(self, k: str, mask: np.ndarray) -> bool:
         """Whether `mask` of layer `k` is made of this structure's units (checked on loaded tickets)."""
