@@ -22,9 +22,10 @@ def test_a_channel_ticket_shrinks_on_the_command_line_and_converts(tmp_path):
         "--steps=30it", "--eval_every=15it", "--batch_size=50", "--jit_compile=false", "--verbose=false",
         "--runs_dir=runs", cwd=tmp_path)
     (run,) = (tmp_path / "runs").iterdir()
-    full = cli("export", str(run), "--out=full", cwd=tmp_path)
-    small = cli("export", str(run), "--shrink", "--out=small", cwd=tmp_path)
-    meta = json.loads((tmp_path / "small" / "ticket.json").read_text())
+    full, small = tmp_path / "full", tmp_path / "small"
+    cli("export", str(run), f"--out={full}", cwd=tmp_path)
+    cli("export", str(run), "--shrink", f"--out={small}", cwd=tmp_path)
+    meta = json.loads((small / "ticket.json").read_text())
     before, after = meta["shrunk"]["weights"]
     assert before == 61706 and after < 0.6 * before
     assert set(meta["shrunk"]["channels"]) == {"conv1", "conv2", "fc1", "fc2"}
