@@ -1,6 +1,5 @@
 """A channel ticket from the command line: `tflottery find --structure=channels`, `tflottery export --shrink`, and
-the shrunk ticket converted to LiteRT, every file checked in the default interpreter and smaller than the full
-network's."""
+the shrunk ticket converted to LiteRT, checked in the default interpreter, its file the size of its fewer weights."""
 import json
 import subprocess
 import sys
@@ -22,8 +21,7 @@ def test_a_channel_ticket_shrinks_on_the_command_line_and_converts(tmp_path):
         "--steps=30it", "--eval_every=15it", "--batch_size=50", "--jit_compile=false", "--verbose=false",
         "--runs_dir=runs", cwd=tmp_path)
     (run,) = (tmp_path / "runs").iterdir()
-    full, small = tmp_path / "full", tmp_path / "small"
-    cli("export", str(run), f"--out={full}", cwd=tmp_path)
+    small = tmp_path / "small"
     cli("export", str(run), "--shrink", f"--out={small}", cwd=tmp_path)
     meta = json.loads((small / "ticket.json").read_text())
     before, after = meta["shrunk"]["weights"]
@@ -32,10 +30,6 @@ def test_a_channel_ticket_shrinks_on_the_command_line_and_converts(tmp_path):
 
     from tflottery import convert
 
-    sizes = {}
-    for name in (full, small):
-        report = convert(name, modes=["float"])
-        record = report["files"]["float"]
-        assert record["ok"] and record["top1_agreement"] >= 0.999 and record["max_logit_diff"] < 1e-3
-        sizes[name] = record["bytes"]
-    assert sizes[small] < 0.7 * sizes[full]  # fewer channels: a smaller file with no sparse kernel at all
+    record = convert(small, modes=["float"])["files"]["float"]
+    assert record["ok"] and record["top1_agreement"] >= 0.999 and record["max_logit_diff"] < 1e-3
+    assert record["bytes"] < 4 * after + 20_000 < 0.7 * 4 * before  # float32 weights and the graph: no sparse kernel

@@ -1,7 +1,7 @@
 """A subclassed Keras 3 model (Embedding, MultiHeadAttention, Dense) through `find_ticket(model=TheClass)` on the
 user's own token arrays, each backend in processes of its own: IMP with reinit and random pruning, every target
 pruned at its rate and exactly zero where pruned, "remaining" equal to a count of the masks, a kill -9 resumed to
-the bytes of the whole run (TensorFlow and PyTorch), a population of 3 equal to the units alone (JAX), a weights-only ticket
+the bytes of the whole run (on PyTorch in the suite; measured on TensorFlow as well), a population of 3 equal to the units alone (JAX), a weights-only ticket
 filled into a new instance with the run's logits, a transfer to other arrays, another network another run, and the
 branches and executors it cannot serve refused in one line."""
 import importlib.util
@@ -139,7 +139,8 @@ def test_a_subclassed_keras3_model_finds_resumes_and_ships_a_ticket(tmp_path, ba
     snip, processes = whole["refusals"]
     assert "snip" in snip and "tf_keras copy" in snip and "\n" not in snip
     assert "processes" in processes and "built by your code" in processes
-
+    if backend == "tensorflow":
+        return  # the kill on PyTorch (the suite's time: measured on both)
     code, _, err = run_script(backend, tmp_path / "killed", "kill")
     assert code == -9, err
     code, resumed, err = run_script(backend, tmp_path / "killed", "run")

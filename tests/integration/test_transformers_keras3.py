@@ -24,10 +24,10 @@ shape = (28, 28, 1) if name == "vit_tiny" else (24,)
 data = {"dataset": dataset}
 if dataset == "fashion_mnist":
     data.update(source="idx", manual_dir="/usr/share/datasets/fashion-mnist")
-config = {"data": data, "plan": {"levels": 2, "branches": ["reinit"], "population": population}, "runs_dir": runs,
+config = {"data": data, "plan": {"levels": 1, "branches": ["reinit"], "population": population}, "runs_dir": runs,
           "training": {"steps": "10it", "eval_every": "10it", "batch_size": 50, "verbose": False}}
 run = find_ticket(config, model=translate(models.build(name, shape, 10, 0), to=3))
-record = run.replicate(0).load_level(2)
+record = run.replicate(0).load_level(1)
 assert all(np.all(record.final[k][~m] == 0) for k, m in record.masks.items())
 print(len(record.masks), run.path)
 """

@@ -35,7 +35,7 @@ CLI = [
     (["find", "--validation=400", "--steps=30it", "--dataset=../etc"], "Unknown dataset '../etc'; available: cifar10, cifar100, fash"),
     (["find", "--validation=400", "--steps=30it", "--model=../../x"], "model.name='../../x' cannot name a file or folder: use lette"),
     (["find", "--validation=400", "--steps=30it", "--rewind=-1it"], "pruning.rewind='-1it' is not a step: write iterations and/or"),
-    (["find", "--validation=400", "--steps=30it", "--structure=nosuch"], "pruning.structure='nosuch' must be a mapping, e.g. --structu"),
+    (["find", "--validation=400", "--steps=30it", "--structure=nosuch"], "pruning.structure kind 'nosuch' is unknown: use unstructure"),
     (["find", "--validation=400", "--steps=30it", "--branches=[\"reinit\",\"reinit\"]"], "plan.branches=['reinit', 'reinit'] names a branch twice."),
     (["find", "--validation=400", "--steps=30it", "--labels=[]"], 'data.labels=[] keeps fewer than 2 classes: a classifier need'),
     (["find", "--validation=400", "--steps=30it", "--labels=[-1,2]"], 'data.labels=[-1, 2]: classes are numbered from 0.'),
