@@ -1,5 +1,5 @@
-"""Transformers through find on tf_keras: vit_tiny on Fashion-MNIST and text_encoder on the generated query_count
-task: exact zeros in every pruned variable, a population byte for byte the units alone, a kill resumed to the same
+"""Transformers through find on tf_keras: vit_tiny on the MNIST sample and text_encoder on the generated query_count
+task (at test size): exact zeros in every pruned variable, a population byte for byte the units alone, a kill resumed to the same
 bytes, a ticket that rebuilds with the trained weights and converts to a LiteRT file that agrees with Keras (Keras 3:
 test_transformers_keras3.py)."""
 import numpy as np
@@ -7,10 +7,16 @@ import pytest
 
 from helpers import assert_same_run, kill_after, zeros_outside
 from tflottery import convert, export_ticket, find_ticket, load_ticket
+from tflottery.data.sources.generated import query_count
 
 pytestmark = pytest.mark.slow
-FASHION = {"dataset": "fashion_mnist", "source": "idx", "manual_dir": "/usr/share/datasets/fashion-mnist"}
-TASKS = {"vit_tiny": FASHION, "text_encoder": {"dataset": "query_count"}}
+TASKS = {"vit_tiny": {"dataset": "mnist", "validation": 400},  # the embedded sample: 500 test images, not 10,000
+         "text_encoder": {"dataset": "query_count"}}
+TEXT = query_count(3000, 1)  # the task's own generator at test size (its 10,000 test sequences cost a minute here)
+
+
+def find(model, where, population=1, **kwargs):
+    return find_ticket(config(model, where, population), data=TEXT if model == "text_encoder" else None, **kwargs)
 
 
 def config(model, where, population=1):
@@ -23,7 +29,7 @@ def config(model, where, population=1):
 def test_a_transformer_finds_tickets_exactly_and_ships_them(tmp_path, model):
     """vit_tiny checks the population and the LiteRT file, text_encoder the kill (the suite's time: each property
     was measured on both models)."""
-    alone = find_ticket(config(model, tmp_path / "alone"))
+    alone = find(model, tmp_path / "alone")
     for level in (1, 2):
         for branch in ("ticket", "reinit"):
             record = alone.replicate(0).load_level(level, branch)
@@ -32,11 +38,11 @@ def test_a_transformer_finds_tickets_exactly_and_ships_them(tmp_path, model):
             assert len(attention) == 8 and all(abs(float(record.masks[k].mean()) - 0.8 ** level) < 0.01
                                                for k in attention)
     if model == "vit_tiny":
-        assert_same_run(find_ticket(config(model, tmp_path / "grouped", population=3)).path, alone.path)
+        assert_same_run(find(model, tmp_path / "grouped", population=3).path, alone.path)
     else:
         with pytest.raises(KeyboardInterrupt):
-            find_ticket(config(model, tmp_path / "killed"), callbacks=(kill_after(3),))
-        assert_same_run(find_ticket(config(model, tmp_path / "killed")).path, alone.path)
+            find(model, tmp_path / "killed", callbacks=(kill_after(3),))
+        assert_same_run(find(model, tmp_path / "killed").path, alone.path)
 
     ticket = export_ticket(alone, out=str(tmp_path / "ticket"))
     from tflottery.models import get_weights
