@@ -142,9 +142,7 @@ def kept_channels(group: Group, masks: dict, weights: dict, layers: dict) -> np.
         if mask is None:
             unread[:] = False
             break
-        rows = _input_rows(mask).reshape(consumer.spatial, group.channels, -1) if consumer.spatial > 1 else \
-            _input_rows(mask).reshape(1, group.channels, -1)
-        unread &= ~rows.any(axis=(0, 2))
+        unread &= ~_input_rows(mask).reshape(consumer.spatial, group.channels, -1).any(axis=(0, 2))
     silent = np.zeros(group.channels, bool)
     producer = layers[group.producer]
     mask = masks.get(f"{group.producer}/kernel")

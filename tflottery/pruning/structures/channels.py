@@ -93,6 +93,8 @@ class Channels(Structure):
         """`masks` with the input rows of every removed channel masked in its consumers (the graph's)."""
         if not self.graph:
             return masks
+        from tflottery.models.channels import Consumer  # the rows a channel occupies (loads tf_keras: only here)
+
         out = dict(masks)
         for producer, consumers in self.graph.items():
             if producer not in out:
@@ -102,7 +104,7 @@ class Channels(Structure):
             if not len(dead):
                 continue
             for consumer, spatial, axis in consumers:
-                rows = (np.arange(spatial)[:, None] * channels + dead[None, :]).reshape(-1)
+                rows = Consumer(consumer, spatial).rows(channels, dead)
                 mask = np.array(out[consumer], copy=True)
                 index = [slice(None)] * mask.ndim
                 index[axis] = rows
